@@ -1,0 +1,615 @@
+//! Typed configuration: every variable and secret of SPEC §5, parsed and validated once.
+//!
+//! The Worker shell collects the raw values (strings, or TOML numbers/booleans/objects as JSON)
+//! into a [`RawConfig`]; [`Config::parse`] turns them into typed settings or a list of clear,
+//! secret-free error messages. Nothing here touches `worker` types.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::rules::Rules;
+use crate::verify::{self, BasicCredentials, Check, HeaderCheck, Secret, Verifier};
+
+/// Raw configuration values by name, as the runtime handed them over.
+pub type RawConfig = BTreeMap<String, Value>;
+
+/// Every name the Worker reads from its environment.
+pub const NAMES: &[&str] = &[
+    "CONTENTSTACK_REGION",
+    "CONTENTSTACK_API_BASE",
+    "CONTENTSTACK_APP_BASE",
+    "CONTENTSTACK_API_KEYS",
+    "CONTENTSTACK_MANAGEMENT_TOKEN",
+    "CONTENTSTACK_MANAGEMENT_TOKENS",
+    "CONTENTSTACK_BRANCH",
+    "CONTENTSTACK_PUBLIC_KEY",
+    "CONTENTSTACK_HMAC_SECRETS",
+    "CONTENTSTACK_RATE_PER_SECOND",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_BASE",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "PURGE_BATCH_SIZE",
+    "PURGE_RATE_PER_SECOND",
+    "ENVIRONMENTS",
+    "ADMIN_TOKEN",
+    "MAX_BODY_BYTES",
+    "REPLAY_TOLERANCE_SECONDS",
+    "WEBHOOK_VERIFY",
+    "WEBHOOK_BASIC_AUTH",
+    "WEBHOOK_HEADER",
+    "ALLOW_UNVERIFIED",
+    "QUEUE_MAX_ATTEMPTS",
+    "RETRY_BASE_SECONDS",
+    "SUBREQUEST_BUDGET",
+];
+
+/// Contentstack regions and their hosts (CONTENTSTACK.md, "Regions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Na,
+    Eu,
+    Au,
+    AzureNa,
+    AzureEu,
+    GcpNa,
+    GcpEu,
+}
+
+impl Region {
+    pub fn parse(s: &str) -> Option<Region> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "na" | "us" => Region::Na,
+            "eu" => Region::Eu,
+            "au" => Region::Au,
+            "azure-na" => Region::AzureNa,
+            "azure-eu" => Region::AzureEu,
+            "gcp-na" => Region::GcpNa,
+            "gcp-eu" => Region::GcpEu,
+            _ => return None,
+        })
+    }
+
+    fn prefix(self) -> Option<&'static str> {
+        match self {
+            Region::Na => None,
+            Region::Eu => Some("eu"),
+            Region::Au => Some("au"),
+            Region::AzureNa => Some("azure-na"),
+            Region::AzureEu => Some("azure-eu"),
+            Region::GcpNa => Some("gcp-na"),
+            Region::GcpEu => Some("gcp-eu"),
+        }
+    }
+
+    /// Management API base URL, without `/v3`.
+    pub fn api_base(self) -> String {
+        match self.prefix() {
+            None => "https://api.contentstack.io".into(),
+            Some(p) => format!("https://{p}-api.contentstack.com"),
+        }
+    }
+
+    /// Host serving `/.well-known/public-keys.json`.
+    pub fn app_base(self) -> String {
+        match self.prefix() {
+            None => "https://app.contentstack.com".into(),
+            Some(p) => format!("https://{p}-app.contentstack.com"),
+        }
+    }
+}
+
+/// Management tokens: one for every stack, or one per stack API key.
+#[derive(Debug, Clone, Default)]
+pub struct ManagementTokens {
+    pub default: Option<Secret>,
+    pub per_stack: BTreeMap<String, Secret>,
+}
+
+impl ManagementTokens {
+    pub fn for_stack(&self, api_key: &str) -> Option<&Secret> {
+        self.per_stack.get(api_key).or(self.default.as_ref())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.per_stack.is_empty()
+    }
+}
+
+/// Queue retry policy (not in SPEC §5; documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per pipeline step before the job goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt.
+    pub base_seconds: u32,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: Region,
+    pub contentstack_api_base: String,
+    pub contentstack_app_base: String,
+    pub api_keys: Vec<String>,
+    pub management_tokens: ManagementTokens,
+    pub branch: Option<String>,
+    pub contentstack_rate_per_second: f64,
+    pub cloudflare_api_token: Option<Secret>,
+    pub cloudflare_api_base: String,
+    pub cloudflare_account_id: Option<String>,
+    pub purge_batch_size: usize,
+    pub purge_rate_per_second: f64,
+    pub rules: Rules,
+    pub admin_token: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub replay_tolerance_seconds: u64,
+    pub verifier: Verifier,
+    pub retry: RetryPolicy,
+    pub subrequest_budget: usize,
+}
+
+/// Configuration problems, all of them at once, each naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Reads one raw value as text: strings as they are, numbers and booleans printed.
+fn text(raw: &RawConfig, name: &str) -> Option<String> {
+    match raw.get(name)? {
+        Value::String(s) => {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.to_string())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads a secret without trimming inner content (only surrounding whitespace).
+fn secret(raw: &RawConfig, name: &str) -> Option<Secret> {
+    text(raw, name).map(Secret::new)
+}
+
+fn base_url(name: &str, value: String, errors: &mut Vec<String>, allow_path: bool) -> String {
+    let v = value.trim_end_matches('/').to_string();
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && (allow_path || !r.contains('/')) => {}
+        _ => errors.push(format!(
+            "{name} must be scheme://host[:port]{}",
+            if allow_path {
+                "[/path]"
+            } else {
+                " with no path"
+            }
+        )),
+    }
+    v
+}
+
+fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    raw: &RawConfig,
+    name: &str,
+    default: T,
+    range: (T, T),
+    errors: &mut Vec<String>,
+) -> T {
+    match text(raw, name) {
+        None => default,
+        Some(s) => match s.parse::<T>() {
+            Ok(v) if v >= range.0 && v <= range.1 => v,
+            _ => {
+                errors.push(format!(
+                    "{name} must be a number from {} to {}",
+                    range.0, range.1
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn boolean(raw: &RawConfig, name: &str, errors: &mut Vec<String>) -> bool {
+    match text(raw, name).map(|s| s.to_ascii_lowercase()) {
+        None => false,
+        Some(s) if s == "true" || s == "1" || s == "yes" => true,
+        Some(s) if s == "false" || s == "0" || s == "no" => false,
+        Some(_) => {
+            errors.push(format!("{name} must be true or false"));
+            false
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates everything; on failure returns every problem found.
+    pub fn parse(raw: &RawConfig) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+
+        let region = match text(raw, "CONTENTSTACK_REGION") {
+            None => Region::Na,
+            Some(s) => Region::parse(&s).unwrap_or_else(|| {
+                errors.push(format!(
+                    "CONTENTSTACK_REGION {s:?} is not one of na, eu, au, azure-na, azure-eu, gcp-na, gcp-eu"
+                ));
+                Region::Na
+            }),
+        };
+        let contentstack_api_base = base_url(
+            "CONTENTSTACK_API_BASE",
+            text(raw, "CONTENTSTACK_API_BASE").unwrap_or_else(|| region.api_base()),
+            &mut errors,
+            false,
+        );
+        let contentstack_app_base = base_url(
+            "CONTENTSTACK_APP_BASE",
+            text(raw, "CONTENTSTACK_APP_BASE").unwrap_or_else(|| region.app_base()),
+            &mut errors,
+            false,
+        );
+        let cloudflare_api_base = base_url(
+            "CLOUDFLARE_API_BASE",
+            text(raw, "CLOUDFLARE_API_BASE")
+                .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into()),
+            &mut errors,
+            true,
+        );
+
+        let api_keys: Vec<String> = text(raw, "CONTENTSTACK_API_KEYS")
+            .map(|s| {
+                s.split(',')
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut management_tokens = ManagementTokens {
+            default: secret(raw, "CONTENTSTACK_MANAGEMENT_TOKEN"),
+            per_stack: BTreeMap::new(),
+        };
+        if let Some(v) = raw.get("CONTENTSTACK_MANAGEMENT_TOKENS") {
+            let parsed = match v {
+                Value::String(s) if s.trim().is_empty() => Ok(Value::Object(Default::default())),
+                Value::String(s) => serde_json::from_str::<Value>(s),
+                other => Ok(other.clone()),
+            };
+            match parsed {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        match v.as_str().map(str::trim) {
+                            Some(t) if !t.is_empty() => {
+                                management_tokens
+                                    .per_stack
+                                    .insert(k.trim().to_string(), Secret::new(t.to_string()));
+                            }
+                            _ => errors.push(format!(
+                                "CONTENTSTACK_MANAGEMENT_TOKENS[{k:?}] must be a non-empty string"
+                            )),
+                        }
+                    }
+                }
+                _ => errors.push(
+                    "CONTENTSTACK_MANAGEMENT_TOKENS must be a JSON object {\"<api_key>\": \"<token>\"}"
+                        .into(),
+                ),
+            }
+        }
+
+        let purge_batch_size = number(raw, "PURGE_BATCH_SIZE", 30usize, (1, 500), &mut errors);
+        let purge_rate_per_second = number(
+            raw,
+            "PURGE_RATE_PER_SECOND",
+            5.0f64,
+            (0.001, 1000.0),
+            &mut errors,
+        );
+        let contentstack_rate_per_second = number(
+            raw,
+            "CONTENTSTACK_RATE_PER_SECOND",
+            10.0f64,
+            (0.01, 10.0),
+            &mut errors,
+        );
+        let max_body_bytes = number(
+            raw,
+            "MAX_BODY_BYTES",
+            1_048_576usize,
+            (1024, 100 * 1024 * 1024),
+            &mut errors,
+        );
+        let replay_tolerance_seconds = number(
+            raw,
+            "REPLAY_TOLERANCE_SECONDS",
+            1200u64,
+            (1, 7 * 24 * 3600),
+            &mut errors,
+        );
+        let retry = RetryPolicy {
+            max_attempts: number(raw, "QUEUE_MAX_ATTEMPTS", 5u32, (1, 100), &mut errors),
+            base_seconds: number(raw, "RETRY_BASE_SECONDS", 10u32, (0, 3600), &mut errors),
+        };
+        let subrequest_budget = number(raw, "SUBREQUEST_BUDGET", 900usize, (40, 9500), &mut errors);
+
+        let rules = match raw.get("ENVIRONMENTS") {
+            None => Rules::default(),
+            Some(Value::String(s)) if s.trim().is_empty() => Rules::default(),
+            Some(Value::String(s)) => Rules::from_json_str(s).unwrap_or_else(|e| {
+                errors.push(e.to_string());
+                Rules::default()
+            }),
+            Some(v) => Rules::from_value(v).unwrap_or_else(|e| {
+                errors.push(e.to_string());
+                Rules::default()
+            }),
+        };
+        let cloudflare_api_token = secret(raw, "CLOUDFLARE_API_TOKEN");
+        if cloudflare_api_token.is_none() {
+            for name in rules.names() {
+                if rules
+                    .rule_for(name)
+                    .is_some_and(|r| r.needs_cloudflare_api())
+                {
+                    errors.push(format!(
+                        "ENVIRONMENTS.{name} has a zone_id but CLOUDFLARE_API_TOKEN is not set"
+                    ));
+                }
+            }
+        }
+
+        let checks = match text(raw, "WEBHOOK_VERIFY") {
+            None => vec![Check::Rsa],
+            Some(s) => verify::parse_checks(&s).unwrap_or_else(|e| {
+                errors.push(format!("WEBHOOK_VERIFY: {e}"));
+                vec![Check::Rsa]
+            }),
+        };
+        if checks.contains(&Check::Rsa) && api_keys.is_empty() {
+            errors.push(
+                "CONTENTSTACK_API_KEYS is required when WEBHOOK_VERIFY includes rsa (the RSA key is shared by every Contentstack stack)"
+                    .into(),
+            );
+        }
+        let hmac_secrets = text(raw, "CONTENTSTACK_HMAC_SECRETS")
+            .map(|s| verify::parse_hmac_secrets(&s))
+            .unwrap_or_default();
+        let basic = match text(raw, "WEBHOOK_BASIC_AUTH") {
+            None => None,
+            Some(s) => BasicCredentials::parse(&s)
+                .map_err(|e| errors.push(format!("WEBHOOK_BASIC_AUTH: {e}")))
+                .ok(),
+        };
+        let header = match text(raw, "WEBHOOK_HEADER") {
+            None => None,
+            Some(s) => HeaderCheck::parse(&s)
+                .map_err(|e| errors.push(format!("WEBHOOK_HEADER: {e}")))
+                .ok(),
+        };
+        let allow_unverified = boolean(raw, "ALLOW_UNVERIFIED", &mut errors);
+        let public_key_pem = text(raw, "CONTENTSTACK_PUBLIC_KEY").map(|p| p.replace("\\n", "\n"));
+        let verifier = Verifier::new(
+            checks,
+            hmac_secrets,
+            basic,
+            header,
+            public_key_pem.as_deref(),
+            allow_unverified,
+        )
+        .map_err(|e| errors.push(e.to_string()))
+        .ok();
+
+        let admin_token = secret(raw, "ADMIN_TOKEN");
+        let branch = text(raw, "CONTENTSTACK_BRANCH").filter(|b| b != "main");
+
+        match verifier {
+            Some(verifier) if errors.is_empty() => Ok(Config {
+                region,
+                contentstack_api_base,
+                contentstack_app_base,
+                api_keys,
+                management_tokens,
+                branch,
+                contentstack_rate_per_second,
+                cloudflare_api_token,
+                cloudflare_api_base,
+                cloudflare_account_id: text(raw, "CLOUDFLARE_ACCOUNT_ID"),
+                purge_batch_size,
+                purge_rate_per_second,
+                rules,
+                admin_token,
+                max_body_bytes,
+                replay_tolerance_seconds,
+                verifier,
+                retry,
+                subrequest_budget,
+            }),
+            _ => Err(ConfigError(errors)),
+        }
+    }
+
+    /// Whether a stack api_key passes the allow-list (an empty list allows every stack).
+    pub fn stack_allowed(&self, api_key: Option<&str>) -> bool {
+        if self.api_keys.is_empty() {
+            return true;
+        }
+        match api_key {
+            Some(k) => self.api_keys.iter().any(|a| a == k),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(pairs: &[(&str, Value)]) -> RawConfig {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn hmac_only() -> Vec<(&'static str, Value)> {
+        vec![
+            ("WEBHOOK_VERIFY", json!("hmac")),
+            ("CONTENTSTACK_HMAC_SECRETS", json!("s3cret")),
+        ]
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = Config::parse(&raw(&hmac_only())).unwrap();
+        assert_eq!(c.region, Region::Na);
+        assert_eq!(c.contentstack_api_base, "https://api.contentstack.io");
+        assert_eq!(c.contentstack_app_base, "https://app.contentstack.com");
+        assert_eq!(
+            c.cloudflare_api_base,
+            "https://api.cloudflare.com/client/v4"
+        );
+        assert_eq!(c.purge_batch_size, 30);
+        assert_eq!(c.purge_rate_per_second, 5.0);
+        assert_eq!(c.max_body_bytes, 1_048_576);
+        assert_eq!(c.replay_tolerance_seconds, 1200);
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn regions_map_to_their_hosts() {
+        assert_eq!(
+            Region::parse("eu").unwrap().api_base(),
+            "https://eu-api.contentstack.com"
+        );
+        assert_eq!(
+            Region::parse("gcp-eu").unwrap().app_base(),
+            "https://gcp-eu-app.contentstack.com"
+        );
+        assert_eq!(Region::parse("AZURE-NA"), Some(Region::AzureNa));
+        assert_eq!(Region::parse("mars"), None);
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_REGION", json!("mars")));
+        let e = Config::parse(&raw(&r)).unwrap_err();
+        assert!(e.to_string().contains("CONTENTSTACK_REGION"), "{e}");
+    }
+
+    #[test]
+    fn numbers_accept_toml_values_and_strings_and_reject_out_of_range() {
+        let mut r = hmac_only();
+        r.push(("PURGE_BATCH_SIZE", json!(100)));
+        r.push(("PURGE_RATE_PER_SECOND", json!("0.083")));
+        r.push(("MAX_BODY_BYTES", json!("2048")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.purge_batch_size, 100);
+        assert!((c.purge_rate_per_second - 0.083).abs() < 1e-9);
+        assert_eq!(c.max_body_bytes, 2048);
+
+        let mut r = hmac_only();
+        r.push(("PURGE_BATCH_SIZE", json!(501)));
+        let e = Config::parse(&raw(&r)).unwrap_err();
+        assert!(e.to_string().contains("PURGE_BATCH_SIZE"), "{e}");
+    }
+
+    #[test]
+    fn rsa_requires_an_api_key_allow_list() {
+        let e = Config::parse(&raw(&[])).unwrap_err();
+        assert!(e.to_string().contains("CONTENTSTACK_API_KEYS"), "{e}");
+        let c = Config::parse(&raw(&[("CONTENTSTACK_API_KEYS", json!(" blt1 , blt2 ,"))])).unwrap();
+        assert_eq!(c.api_keys, vec!["blt1", "blt2"]);
+        assert!(c.stack_allowed(Some("blt2")));
+        assert!(!c.stack_allowed(Some("blt3")));
+        assert!(!c.stack_allowed(None));
+    }
+
+    #[test]
+    fn zone_without_cloudflare_token_is_a_config_error() {
+        let mut r = hmac_only();
+        r.push((
+            "ENVIRONMENTS",
+            json!({"production": {"zone_id": "023e105f4ecef8ad9ca31a8372d0c353",
+                   "entry": {"tags": ["cs-{uid}"]}}}),
+        ));
+        let e = Config::parse(&raw(&r)).unwrap_err();
+        assert!(e.to_string().contains("CLOUDFLARE_API_TOKEN"), "{e}");
+        r.push(("CLOUDFLARE_API_TOKEN", json!("cf-token")));
+        assert!(Config::parse(&raw(&r)).is_ok());
+    }
+
+    #[test]
+    fn environments_accepts_object_or_json_string_and_reports_bad_templates() {
+        let mut r = hmac_only();
+        r.push((
+            "ENVIRONMENTS",
+            json!("{\"production\":{\"kv_binding\":\"KV\",\"entry\":{\"kv_keys\":[\"{uid}\"]}}}"),
+        ));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert!(c.rules.rule_for("production").is_some());
+
+        let mut r = hmac_only();
+        r.push((
+            "ENVIRONMENTS",
+            json!({"production": {"kv_binding": "KV", "entry": {"kv_keys": ["{nope}"]}}}),
+        ));
+        let e = Config::parse(&raw(&r)).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn management_tokens_per_stack_and_default() {
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_MANAGEMENT_TOKEN", json!("default-token")));
+        r.push((
+            "CONTENTSTACK_MANAGEMENT_TOKENS",
+            json!("{\"blt1\":\"tok1\"}"),
+        ));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(
+            c.management_tokens.for_stack("blt1").unwrap().expose(),
+            "tok1"
+        );
+        assert_eq!(
+            c.management_tokens.for_stack("other").unwrap().expose(),
+            "default-token"
+        );
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_MANAGEMENT_TOKENS", json!("[1,2]")));
+        assert!(Config::parse(&raw(&r)).is_err());
+    }
+
+    #[test]
+    fn errors_never_contain_secret_values() {
+        let r = raw(&[
+            ("WEBHOOK_VERIFY", json!("hmac,bogus")),
+            ("CONTENTSTACK_HMAC_SECRETS", json!("topsecretvalue")),
+            ("WEBHOOK_BASIC_AUTH", json!("nocolonsecret")),
+            ("ADMIN_TOKEN", json!("adminsecret")),
+        ]);
+        let e = Config::parse(&r).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+        for s in ["topsecretvalue", "nocolonsecret", "adminsecret"] {
+            assert!(!e.contains(s), "{e}");
+        }
+    }
+
+    #[test]
+    fn base_urls_must_have_no_path_except_cloudflare() {
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_API_BASE", json!("http://127.0.0.1:8787/")));
+        r.push((
+            "CLOUDFLARE_API_BASE",
+            json!("http://127.0.0.1:9000/client/v4"),
+        ));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.contentstack_api_base, "http://127.0.0.1:8787");
+        assert_eq!(c.cloudflare_api_base, "http://127.0.0.1:9000/client/v4");
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_API_BASE", json!("http://127.0.0.1:8787/v3")));
+        assert!(Config::parse(&raw(&r)).is_err());
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_APP_BASE", json!("ftp://x")));
+        assert!(Config::parse(&raw(&r)).is_err());
+    }
+}

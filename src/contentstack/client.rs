@@ -1,0 +1,168 @@
+//! The Contentstack Management API client: auth headers, the shared per-stack rate limit,
+//! retries (via [`crate::net`]) and a per-isolate cache of each stack's environments.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::Value;
+use worker::{Env, Method};
+
+use super::{
+    job_path, parse_environments, parse_item_url, parse_items_page, url_path, ItemsPage, JobStatus,
+};
+use crate::config::Config;
+use crate::net::{self, Call, NetError, Pacing};
+use crate::plan::{PlanEnvironment, PlanItem};
+use crate::runtime::{now_ms, Budget};
+
+/// How long a stack's environment list is reused.
+const ENV_CACHE_MS: i64 = 5 * 60 * 1000;
+
+thread_local! {
+    static ENVS: RefCell<HashMap<String, (i64, Vec<PlanEnvironment>)>> = RefCell::new(HashMap::new());
+}
+
+pub struct Client<'a> {
+    cfg: &'a Config,
+    env: &'a Env,
+    budget: &'a Budget,
+    api_key: String,
+    token: String,
+}
+
+impl<'a> Client<'a> {
+    /// A client for one stack; fails when no management token is configured for it.
+    pub fn new(
+        cfg: &'a Config,
+        env: &'a Env,
+        budget: &'a Budget,
+        api_key: &str,
+    ) -> Result<Self, NetError> {
+        let token = cfg
+            .management_tokens
+            .for_stack(api_key)
+            .ok_or_else(|| {
+                NetError::Other(format!(
+                    "no management token configured for stack {api_key} (CONTENTSTACK_MANAGEMENT_TOKEN or CONTENTSTACK_MANAGEMENT_TOKENS)"
+                ))
+            })?
+            .expose()
+            .to_string();
+        Ok(Client {
+            cfg,
+            env,
+            budget,
+            api_key: api_key.to_string(),
+            token,
+        })
+    }
+
+    fn pacing(&self) -> Pacing<'a> {
+        Pacing {
+            env: self.env,
+            key: format!("contentstack:{}", self.api_key),
+            rate: self.cfg.contentstack_rate_per_second,
+        }
+    }
+
+    /// GET a path; `Ok(None)` for 404.
+    async fn get(&self, what: &str, path: &str) -> Result<Option<Value>, NetError> {
+        let mut headers = vec![
+            ("api_key", self.api_key.clone()),
+            ("authorization", self.token.clone()),
+            ("api_version", "3.2".to_string()),
+            ("accept", "application/json".to_string()),
+        ];
+        if let Some(b) = &self.cfg.branch {
+            headers.push(("branch", b.clone()));
+        }
+        let call = Call {
+            what,
+            method: Method::Get,
+            url: format!("{}{}", self.cfg.contentstack_api_base, path),
+            headers,
+            body: None,
+        };
+        let a = net::send(&call, Some(&self.pacing()), self.budget).await?;
+        match a.status {
+            200 => serde_json::from_slice(&a.body)
+                .map(Some)
+                .map_err(|e| NetError::Exhausted {
+                    what: what.to_string(),
+                    tries: 1,
+                    last: format!("answer is not JSON: {e}"),
+                }),
+            404 => Ok(None),
+            s => Err(NetError::Rejected {
+                what: what.to_string(),
+                status: s,
+                detail: net::describe_body(&a.body),
+            }),
+        }
+    }
+
+    /// The job status API.
+    pub async fn job_status(&self, job_id: &str) -> Result<JobStatus, NetError> {
+        let v = self
+            .get("job status", &job_path(job_id))
+            .await?
+            .ok_or_else(|| NetError::Rejected {
+                what: "job status".into(),
+                status: 404,
+                detail: format!("Contentstack does not know job {job_id}"),
+            })?;
+        serde_json::from_value(v).map_err(|e| NetError::Other(format!("job status: {e}")))
+    }
+
+    /// One page of successful job items.
+    pub async fn items_page(&self, job_id: &str, skip: u64) -> Result<ItemsPage, NetError> {
+        let v = self
+            .get("job items", &super::items_path(job_id, skip))
+            .await?
+            .ok_or_else(|| NetError::Rejected {
+                what: "job items".into(),
+                status: 404,
+                detail: format!("no items for job {job_id}"),
+            })?;
+        parse_items_page(&v).map_err(|e| NetError::Exhausted {
+            what: "job items".into(),
+            tries: 1,
+            last: e,
+        })
+    }
+
+    /// The stack's environments (cached per isolate for five minutes).
+    pub async fn environments(&self) -> Result<Vec<PlanEnvironment>, NetError> {
+        let now = now_ms();
+        if let Some(envs) = ENVS.with(|c| {
+            c.borrow()
+                .get(&self.api_key)
+                .filter(|(at, _)| now - at < ENV_CACHE_MS)
+                .map(|(_, e)| e.clone())
+        }) {
+            return Ok(envs);
+        }
+        let v = self
+            .get("environments", "/v3/environments")
+            .await?
+            .unwrap_or(Value::Null);
+        let envs = parse_environments(&v).map_err(NetError::Other)?;
+        ENVS.with(|c| {
+            c.borrow_mut()
+                .insert(self.api_key.clone(), (now, envs.clone()))
+        });
+        Ok(envs)
+    }
+
+    /// Fills in each item's `url` (one call per item). Items whose entry or asset is gone keep
+    /// no url and show up as skipped templates.
+    pub async fn resolve_urls(&self, items: &mut [PlanItem]) -> Result<(), NetError> {
+        for item in items.iter_mut().filter(|i| i.success && i.url.is_none()) {
+            let Some(path) = url_path(item) else { continue };
+            if let Some(v) = self.get("item url", &path).await? {
+                item.url = parse_item_url(item.item_type, &v);
+            }
+        }
+        Ok(())
+    }
+}

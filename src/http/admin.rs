@@ -1,0 +1,306 @@
+//! `/api/*` for operators: job list and records, replay, and the dry-run planner. Every call
+//! needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured the API is absent (404).
+
+use serde::Deserialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use worker::{Env, Method, Request, Response};
+
+use crate::config::Config;
+use crate::contentstack::{client::Client, PAGE_SIZE};
+use crate::error::AppError;
+use crate::event::{self, Recognition};
+use crate::http::{json, read_capped};
+use crate::ledger::durable::{LedgerClient, LedgerOp};
+use crate::ledger::JobRecord;
+use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
+use crate::pipeline::{enqueue, JobMessage};
+use crate::plan::{Plan, PlanJob};
+use crate::purge::actions_from_plan;
+use crate::runtime::{self, log, Budget};
+
+/// Constant-time, length-checked comparison of the presented token.
+pub fn token_matches(expected: &str, authorization: Option<&str>) -> bool {
+    let Some(h) = authorization else { return false };
+    let h = h.trim();
+    let Some((scheme, token)) = h.split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let token = token.trim_start().as_bytes();
+    let expected = expected.as_bytes();
+    token.len() == expected.len() && bool::from(token.ct_eq(expected))
+}
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
+    let raw = runtime::raw_config(env);
+    let token = raw
+        .get("ADMIN_TOKEN")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let Some(token) = token else {
+        return Err(AppError::NotFound);
+    };
+    let auth = req.headers().get("authorization").ok().flatten();
+    if !token_matches(&token, auth.as_deref()) {
+        return Err(AppError::Unauthorized);
+    }
+    let path = req.path();
+    let parts: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    let method = req.method();
+    match (method.clone(), parts.as_slice()) {
+        (Method::Get, ["jobs"]) => list(&req, env).await,
+        (Method::Get, ["jobs", id]) => get(env, &decode(id)?).await,
+        (Method::Post, ["jobs", id, "replay"]) => replay(env, &decode(id)?).await,
+        (Method::Post, ["plan"]) => dry_run(&mut req, env).await,
+        (_, ["jobs"]) | (_, ["jobs", _]) => Err(AppError::MethodNotAllowed { allow: "GET" }),
+        (_, ["jobs", _, "replay"]) | (_, ["plan"]) => {
+            Err(AppError::MethodNotAllowed { allow: "POST" })
+        }
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// Percent-decodes a path segment (job ids are plain, but be exact).
+fn decode(seg: &str) -> Result<String, AppError> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).map_err(|_| AppError::NotFound)?;
+            let b = u8::from_str_radix(hex, 16).map_err(|_| AppError::NotFound)?;
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let s = String::from_utf8(out).map_err(|_| AppError::NotFound)?;
+    if s.is_empty() || s.len() > 256 {
+        return Err(AppError::NotFound);
+    }
+    Ok(s)
+}
+
+fn ledger(env: &Env) -> Result<LedgerClient, AppError> {
+    LedgerClient::new(env).map_err(|e| AppError::Unavailable(format!("ledger: {e}")))
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {
+    let q: ListQuery = req.query().unwrap_or_default();
+    let limit = match q.limit {
+        None => 50,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| AppError::BadRequest("limit must be 1–200".into()))?,
+    };
+    let cursor = match q.cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("bad cursor".into()))?,
+        ),
+    };
+    let v: Value = ledger(env)?
+        .call(&LedgerOp::List { limit, cursor })
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    json(200, &v)
+}
+
+async fn get(env: &Env, job_id: &str) -> Result<Response, AppError> {
+    match ledger(env)?
+        .get(job_id)
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+    {
+        Some(r) => json(200, &r),
+        None => Err(AppError::NotFound),
+    }
+}
+
+async fn replay(env: &Env, job_id: &str) -> Result<Response, AppError> {
+    let l = ledger(env)?;
+    let v: Value = l
+        .call(&LedgerOp::Replay {
+            job_id: job_id.to_string(),
+            now: runtime::now_iso(),
+        })
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    if v.get("not_found").is_some() {
+        return Err(AppError::NotFound);
+    }
+    let rec: JobRecord =
+        serde_json::from_value(v).map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let msg = JobMessage::start(&rec.job_id, rec.action, rec.api_key.clone(), rec.attempts);
+    if let Err(e) = enqueue(env, &msg, 0).await {
+        let _ = l
+            .call::<Value>(&LedgerOp::Rollback {
+                key: None,
+                job_id: rec.job_id.clone(),
+                attempt: rec.attempts,
+            })
+            .await;
+        return Err(AppError::Unavailable(format!("queue: {e}")));
+    }
+    log(
+        "replayed",
+        serde_json::json!({"job_id": rec.job_id, "attempt": rec.attempts}),
+    );
+    json(
+        202,
+        &serde_json::json!({"status": "accepted", "job_id": rec.job_id, "action": rec.action, "attempt": rec.attempts}),
+    )
+}
+
+/// `POST /api/plan`: the purge plan a job would get, computed from Contentstack's answers and
+/// the rules, with nothing purged and nothing recorded.
+async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
+    let cfg_rc = runtime::config(env);
+    let cfg: &Config = cfg_rc
+        .as_ref()
+        .as_ref()
+        .map_err(|e| AppError::Misconfigured(e.to_string()))?;
+    let raw = read_capped(req, cfg.max_body_bytes).await?;
+    let body = event::parse_body(&raw)?;
+    let (job_id, action, api_key, channel_env, hinted) = match event::recognize(&body)? {
+        Recognition::Job(ev) => (
+            ev.job_id,
+            Some(ev.action),
+            body.get("api_key")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ev.channel_environment,
+            ev.hinted_environments,
+        ),
+        Recognition::NotJob { reason } => match body.get("job_id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() && id.len() <= 256 => (
+                id.to_string(),
+                None,
+                body.get("api_key")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                body.get("environment")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                Vec::new(),
+            ),
+            _ => {
+                return Err(AppError::BadRequest(format!(
+                    "expected a job webhook payload or {{\"job_id\": \"…\"}} ({reason})"
+                )))
+            }
+        },
+    };
+    if let Some(name) = &channel_env {
+        if cfg.rules.rule_for(name).is_none() {
+            return json(
+                200,
+                &serde_json::json!({"job_id": job_id, "ignored": true, "reason": format!("no purge rule for environment {name:?}")}),
+            );
+        }
+    }
+    let msg = JobMessage::start(
+        &job_id,
+        action.unwrap_or(event::Action::Publish),
+        api_key,
+        0,
+    );
+    let api_key = stack_key(cfg, &msg).ok_or_else(|| {
+        AppError::BadRequest(
+            "name the stack with \"api_key\" (several stacks are configured)".into(),
+        )
+    })?;
+    let budget = Budget::new(cfg.subrequest_budget);
+    let client = Client::new(cfg, env, &budget, &api_key)
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let resolved = resolve_job(cfg, &client, &job_id, channel_env.as_deref(), &hinted)
+        .await
+        .map_err(|e| AppError::Unavailable(e.message))?;
+    let pj = PlanJob {
+        job_id: job_id.clone(),
+        api_key,
+        branch: resolved.branch.clone(),
+    };
+    let mut total = Plan::default();
+    let mut skip = 0;
+    let mut truncated = false;
+    let cost = page_cost(cfg, &resolved.with_rules);
+    if !resolved.with_rules.is_empty() {
+        loop {
+            if !budget.allows(cost) {
+                truncated = true;
+                break;
+            }
+            let (p, more, _) = plan_page(cfg, &client, &pj, skip, &resolved.with_rules)
+                .await
+                .map_err(|e| AppError::Unavailable(e.message))?;
+            total.merge(p);
+            if !more {
+                break;
+            }
+            skip += PAGE_SIZE;
+        }
+    }
+    let actions = actions_from_plan(&total);
+    let purge_calls: usize = total
+        .environments
+        .values()
+        .map(|e| e.cloudflare_calls(cfg.purge_batch_size))
+        .sum();
+    json(
+        200,
+        &serde_json::json!({
+            "job_id": job_id,
+            "environments": resolved.names,
+            "items": resolved.items,
+            "plan": total,
+            "actions": actions.len(),
+            "purge_calls": purge_calls,
+            "truncated": truncated,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_compare_exactly_and_scheme_case_insensitively() {
+        assert!(token_matches("s3cret", Some("Bearer s3cret")));
+        assert!(token_matches("s3cret", Some("bearer s3cret")));
+        assert!(token_matches("s3cret", Some("BEARER   s3cret")));
+        assert!(!token_matches("s3cret", Some("Bearer S3cret")));
+        assert!(!token_matches("s3cret", Some("Bearer s3cre")));
+        assert!(!token_matches("s3cret", Some("Bearer s3cretx")));
+        assert!(!token_matches("s3cret", Some("Basic s3cret")));
+        assert!(!token_matches("s3cret", Some("s3cret")));
+        assert!(!token_matches("s3cret", Some("Bearer ")));
+        assert!(!token_matches("s3cret", None));
+    }
+
+    #[test]
+    fn path_segments_decode() {
+        assert_eq!(decode("abc-123").unwrap(), "abc-123");
+        assert_eq!(decode("a%2Fb").unwrap(), "a/b");
+        assert!(decode("").is_err());
+        assert!(decode("%ZZ").is_err());
+        assert!(decode(&"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! contentstack-edge-purge: a Cloudflare Worker that receives Contentstack job-based
+//! publish/unpublish webhooks, verifies them, asks Contentstack which entries and assets the
+//! job touched, and invalidates exactly those in Workers KV and the edge cache.
+//!
+//! Pure modules (no `worker` types, unit-tested on the host): [`config`], [`verify`],
+//! [`event`], [`template`], [`rules`], [`plan`], [`pace`], [`contentstack`] (shapes),
+//! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`pipeline`], [`net`],
+//! [`runtime`] and the Durable Objects in [`ledger::durable`] and [`pace::durable`].
+
+pub mod config;
+pub mod contentstack;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod ledger;
+pub mod net;
+pub mod pace;
+pub mod pipeline;
+pub mod plan;
+pub mod purge;
+pub mod rules;
+pub mod runtime;
+pub mod template;
+pub mod verify;
+
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+
+pub use ledger::durable::Ledger;
+pub use pace::durable::RateLimiter;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    http::route(req, env).await
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    pipeline::steps::handle_batch(batch, &env).await
+}

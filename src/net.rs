@@ -1,0 +1,163 @@
+//! Outbound HTTP for both APIs: one call with a timeout, and the retry loop that honours
+//! `Retry-After` and the shared rate limiter. Every call is counted against the budget.
+
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::pace::{self, durable::reserve_slots};
+use crate::runtime::Budget;
+
+/// How long one call may take before it counts as failed (and is retried).
+pub const CALL_TIMEOUT_MS: u64 = 15_000;
+
+/// An answer that arrived.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after_ms: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+/// Why a call did not produce a usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    /// Retries exhausted on 429/5xx/timeouts/network errors: the step should be retried later.
+    #[error("{what}: gave up after {tries} tries (last: {last})")]
+    Exhausted {
+        what: String,
+        tries: u32,
+        last: String,
+    },
+    /// A definitive answer that retrying cannot fix (4xx other than 429).
+    #[error("{what}: HTTP {status}: {detail}")]
+    Rejected {
+        what: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A request description that can be sent more than once.
+pub struct Call<'a> {
+    pub what: &'a str,
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Option<String>,
+}
+
+async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
+    let headers = Headers::new();
+    for (k, v) in &call.headers {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(call.method.clone()).with_headers(headers);
+    if let Some(b) = &call.body {
+        init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
+    }
+    let req = Request::new_with_init(&call.url, &init).map_err(|e| e.to_string())?;
+    budget.spend(1);
+    let fetch = Box::pin(async move {
+        let mut resp = Fetch::Request(req)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status_code();
+        let retry_after_ms = resp
+            .headers()
+            .get("retry-after")
+            .ok()
+            .flatten()
+            .and_then(|v| pace::parse_retry_after(&v));
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        Ok::<Answer, String>(Answer {
+            status,
+            retry_after_ms,
+            body,
+        })
+    });
+    let timeout = Box::pin(Delay::from(Duration::from_millis(CALL_TIMEOUT_MS)));
+    match select(fetch, timeout).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(format!("timed out after {CALL_TIMEOUT_MS} ms")),
+    }
+}
+
+/// Rate limit to apply before each start: limiter name and calls per second.
+pub struct Pacing<'a> {
+    pub env: &'a Env,
+    pub key: String,
+    pub rate: f64,
+}
+
+/// Waits for a start slot from the shared limiter.
+pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
+    budget.spend(1);
+    let waits = reserve_slots(p.env, &p.key, p.rate, 1)
+        .await
+        .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
+    if let Some(w) = waits.first().copied().filter(|w| *w > 0) {
+        Delay::from(Duration::from_millis(w)).await;
+    }
+    Ok(())
+}
+
+/// Sends `call` with retries: 429 and 5xx (honouring `Retry-After`), timeouts and network
+/// errors are retried with exponential backoff; other statuses are returned as they are.
+pub async fn send(
+    call: &Call<'_>,
+    pacing: Option<&Pacing<'_>>,
+    budget: &Budget,
+) -> Result<Answer, NetError> {
+    let mut last = String::new();
+    for attempt in 0..pace::HTTP_TRIES {
+        if !budget.allows(2) {
+            return Err(NetError::Exhausted {
+                what: call.what.to_string(),
+                tries: attempt,
+                last: "subrequest budget used up".into(),
+            });
+        }
+        if let Some(p) = pacing {
+            wait_slot(p, budget).await?;
+        }
+        let retry_after = match send_once(call, budget).await {
+            Ok(a) if pace::retryable(a.status) => {
+                last = format!("HTTP {}", a.status);
+                a.retry_after_ms
+            }
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                last = e;
+                None
+            }
+        };
+        if attempt + 1 == pace::HTTP_TRIES {
+            break;
+        }
+        let wait = pace::backoff_ms(attempt + 1, 300, 8_000, retry_after);
+        if wait > pace::MAX_INLINE_WAIT_MS {
+            break; // too long to sit in this invocation: let the queue retry the step later
+        }
+        Delay::from(Duration::from_millis(wait)).await;
+    }
+    Err(NetError::Exhausted {
+        what: call.what.to_string(),
+        tries: pace::HTTP_TRIES,
+        last,
+    })
+}
+
+/// A short, secret-free description of an error body.
+pub fn describe_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,136 @@
+//! The queue side of the Worker (SPEC §1 steps 5–9, §6): each accepted job moves through
+//! `start` (job status, environments) → `collect` (item pages → plan → actions in the ledger)
+//! → `drain` (execute actions until none are pending). A step continues inline while the
+//! invocation's subrequest budget allows and is otherwise handed to a new queue message, so no
+//! invocation exceeds Workers' limits. Failed steps are re-sent with exponential backoff and a
+//! growing `tries` counter; after the last try the job goes to the dead-letter queue, where it
+//! is marked `failed` and its environments' `on_failure` purge runs.
+
+pub mod steps;
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, MessageBuilder};
+
+use crate::event::Action;
+use crate::plan::PlanEnvironment;
+
+/// Queue binding for pipeline steps.
+pub const JOBS_QUEUE: &str = "JOBS";
+/// Queue binding for jobs that ran out of tries.
+pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTERS";
+
+/// Where a job is in the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    Start,
+    Collect {
+        skip: u64,
+        api_key: String,
+        branch: Option<String>,
+        environments: Vec<PlanEnvironment>,
+    },
+    Drain,
+}
+
+/// One queue message: a job, the ledger attempt it belongs to, and the step to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: String,
+    pub action: Action,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The ledger attempt (1 = first delivery; replays add one).
+    pub attempt: u32,
+    pub step: Step,
+    /// Failed tries of this step so far.
+    #[serde(default)]
+    pub tries: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl JobMessage {
+    pub fn start(job_id: &str, action: Action, api_key: Option<String>, attempt: u32) -> Self {
+        JobMessage {
+            job_id: job_id.to_string(),
+            action,
+            api_key,
+            attempt,
+            step: Step::Start,
+            tries: 0,
+            last_error: None,
+        }
+    }
+
+    /// The same job at another step, with the try counter reset (progress was made).
+    pub fn at(&self, step: Step) -> Self {
+        JobMessage {
+            step,
+            tries: 0,
+            last_error: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Sends a message to the jobs queue, optionally delayed.
+pub async fn enqueue(env: &Env, msg: &JobMessage, delay_seconds: u32) -> worker::Result<()> {
+    send_to(env, JOBS_QUEUE, msg, delay_seconds).await
+}
+
+/// Sends a message to a queue binding.
+pub async fn send_to(
+    env: &Env,
+    binding: &str,
+    msg: &JobMessage,
+    delay_seconds: u32,
+) -> worker::Result<()> {
+    let q = env.queue(binding)?;
+    let mut b = MessageBuilder::new(msg.clone());
+    if delay_seconds > 0 {
+        b = b.delay_seconds(delay_seconds);
+    }
+    q.send(b.build()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_stay_small() {
+        let env = PlanEnvironment {
+            name: "production".into(),
+            uid: "blt1".into(),
+            base_urls: [("en-us".to_string(), "https://www.example.com/".to_string())]
+                .into_iter()
+                .collect(),
+        };
+        let m = JobMessage::start("job-1", Action::Publish, Some("blt_key".into()), 2).at(
+            Step::Collect {
+                skip: 300,
+                api_key: "blt_key".into(),
+                branch: None,
+                environments: vec![env; 50],
+            },
+        );
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.len() < 128 * 1024 / 8, "{}", json.len());
+        let back: JobMessage = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.tries, 0);
+    }
+
+    #[test]
+    fn at_resets_the_try_counter() {
+        let mut m = JobMessage::start("j", Action::Unpublish, None, 1);
+        m.tries = 3;
+        m.last_error = Some("x".into());
+        let n = m.at(Step::Drain);
+        assert_eq!(n.tries, 0);
+        assert_eq!(n.last_error, None);
+        assert_eq!(n.step, Step::Drain);
+        assert_eq!(n.attempt, 1);
+    }
+}

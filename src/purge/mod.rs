@@ -1,0 +1,302 @@
+//! Purge actions: the unit of work the executors perform, derived from a [`Plan`].
+//!
+//! A plan is flattened into [`NewAction`]s that the ledger stores (de-duplicated per job
+//! attempt), hands out in claims and marks done, so a redelivered or replayed message never
+//! counts an action twice. The executors that talk to KV, the Cache API and the Cloudflare API
+//! live in [`exec`]; this file is pure.
+
+pub mod exec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::PurgedCounts;
+use crate::plan::Plan;
+
+/// What one action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Delete one KV key (target = binding name).
+    KvKey,
+    /// Delete every KV key under a prefix (target = binding name).
+    KvPrefix,
+    /// Delete one URL from this location's Cache API.
+    CacheUrl,
+    /// Cloudflare purge by tag (target = zone id).
+    Tag,
+    /// Cloudflare purge by URL.
+    File,
+    /// Cloudflare purge by prefix.
+    Prefix,
+    /// Cloudflare purge by host.
+    Host,
+    /// Cloudflare purge everything.
+    Everything,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 8] = [
+        ActionKind::KvKey,
+        ActionKind::KvPrefix,
+        ActionKind::CacheUrl,
+        ActionKind::Tag,
+        ActionKind::File,
+        ActionKind::Prefix,
+        ActionKind::Host,
+        ActionKind::Everything,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::KvKey => "kv_key",
+            ActionKind::KvPrefix => "kv_prefix",
+            ActionKind::CacheUrl => "cache_url",
+            ActionKind::Tag => "tag",
+            ActionKind::File => "file",
+            ActionKind::Prefix => "prefix",
+            ActionKind::Host => "host",
+            ActionKind::Everything => "everything",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether this is a call to the Cloudflare purge API.
+    pub fn is_cloudflare(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Tag
+                | ActionKind::File
+                | ActionKind::Prefix
+                | ActionKind::Host
+                | ActionKind::Everything
+        )
+    }
+
+    /// The body field of the purge API for this kind.
+    pub fn purge_field(self) -> Option<&'static str> {
+        match self {
+            ActionKind::Tag => Some("tags"),
+            ActionKind::File => Some("files"),
+            ActionKind::Prefix => Some("prefixes"),
+            ActionKind::Host => Some("hosts"),
+            _ => None,
+        }
+    }
+
+    /// Adds `n` completed actions of this kind (plus swept keys for prefixes) to the counts.
+    pub fn count_into(self, counts: &mut PurgedCounts, n: u64) {
+        match self {
+            ActionKind::KvKey => counts.kv_keys += n,
+            ActionKind::KvPrefix => counts.kv_prefix_keys += n,
+            ActionKind::CacheUrl => counts.cache_api += n,
+            ActionKind::Tag => counts.tags += n,
+            ActionKind::File => counts.urls += n,
+            ActionKind::Prefix => counts.prefixes += n,
+            ActionKind::Host => counts.hosts += n,
+            ActionKind::Everything => {}
+        }
+    }
+}
+
+/// An action to store for a job attempt.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NewAction {
+    pub env: String,
+    pub kind: ActionKind,
+    /// KV binding name, or zone id, or "" for the Cache API.
+    pub target: String,
+    pub value: String,
+}
+
+/// An action handed out by the ledger for execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedAction {
+    pub id: i64,
+    pub env: String,
+    pub kind: ActionKind,
+    pub target: String,
+    pub value: String,
+    /// KV list cursor where an interrupted prefix sweep resumes.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// What happened to one claimed action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub id: i64,
+    pub outcome: Outcome,
+    /// Keys removed (prefix sweeps), counted even when the sweep is not finished yet.
+    #[serde(default)]
+    pub swept: u64,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    /// Failed for good (a 4xx answer, `success:false`): makes the job `partial`.
+    Failed,
+    /// Not finished (a prefix sweep that ran out of budget): stays pending with its cursor.
+    Pending,
+}
+
+/// Flattens a plan into de-duplicated actions, in a stable order.
+pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
+    let mut out = Vec::new();
+    for (env, p) in &plan.environments {
+        let push = |out: &mut Vec<NewAction>, kind, target: &str, values: &[String]| {
+            for v in values {
+                out.push(NewAction {
+                    env: env.clone(),
+                    kind,
+                    target: target.to_string(),
+                    value: v.clone(),
+                });
+            }
+        };
+        if let Some(binding) = &p.kv_binding {
+            push(&mut out, ActionKind::KvKey, binding, &p.kv_keys);
+            push(&mut out, ActionKind::KvPrefix, binding, &p.kv_prefixes);
+        }
+        push(&mut out, ActionKind::CacheUrl, "", &p.cache_urls);
+        if let Some(zone) = &p.zone_id {
+            push(&mut out, ActionKind::Tag, zone, &p.tags);
+            push(&mut out, ActionKind::File, zone, &p.files);
+            push(&mut out, ActionKind::Prefix, zone, &p.prefixes);
+            push(&mut out, ActionKind::Host, zone, &p.hosts);
+            if p.purge_everything {
+                out.push(NewAction {
+                    env: env.clone(),
+                    kind: ActionKind::Everything,
+                    target: zone.clone(),
+                    value: "*".into(),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.kind == b.kind && a.target == b.target && a.value == b.value);
+    out
+}
+
+/// Groups Cloudflare actions into purge calls: one mode and one zone per call, at most
+/// `batch` items each. Returns (zone, kind, actions) in a stable order.
+pub fn purge_batches(
+    actions: &[ClaimedAction],
+    batch: usize,
+) -> Vec<(String, ActionKind, Vec<ClaimedAction>)> {
+    let batch = batch.max(1);
+    let mut sorted: Vec<&ClaimedAction> =
+        actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
+    sorted.sort_by(|a, b| (&a.target, a.kind, a.id).cmp(&(&b.target, b.kind, b.id)));
+    let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
+    for a in sorted {
+        let limit = if a.kind == ActionKind::Everything {
+            1
+        } else {
+            batch
+        };
+        match out.last_mut() {
+            Some((zone, kind, items))
+                if *zone == a.target && *kind == a.kind && items.len() < limit =>
+            {
+                items.push(a.clone())
+            }
+            _ => out.push((a.target.clone(), a.kind, vec![a.clone()])),
+        }
+    }
+    out
+}
+
+/// The JSON body of one purge call.
+pub fn purge_body(kind: ActionKind, items: &[ClaimedAction]) -> serde_json::Value {
+    match kind.purge_field() {
+        Some(field) => {
+            let values: Vec<&str> = items.iter().map(|a| a.value.as_str()).collect();
+            serde_json::json!({ field: values })
+        }
+        None => serde_json::json!({"purge_everything": true}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(id: i64, kind: ActionKind, zone: &str, v: &str) -> ClaimedAction {
+        ClaimedAction {
+            id,
+            env: "production".into(),
+            kind,
+            target: zone.into(),
+            value: v.into(),
+            cursor: None,
+        }
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(k.as_str()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert_eq!(ActionKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn batches_respect_size_zone_and_mode() {
+        let mut actions = Vec::new();
+        for i in 0..65 {
+            actions.push(claimed(i, ActionKind::Tag, "z1", &format!("t{i}")));
+        }
+        for i in 0..3 {
+            actions.push(claimed(
+                100 + i,
+                ActionKind::File,
+                "z1",
+                &format!("https://a/{i}"),
+            ));
+            actions.push(claimed(200 + i, ActionKind::Tag, "z2", &format!("u{i}")));
+        }
+        actions.push(claimed(300, ActionKind::KvKey, "KV", "k"));
+        let batches = purge_batches(&actions, 30);
+        let sizes: Vec<(String, ActionKind, usize)> = batches
+            .iter()
+            .map(|(z, k, v)| (z.clone(), *k, v.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("z1".into(), ActionKind::Tag, 30),
+                ("z1".into(), ActionKind::Tag, 30),
+                ("z1".into(), ActionKind::Tag, 5),
+                ("z1".into(), ActionKind::File, 3),
+                ("z2".into(), ActionKind::Tag, 3),
+            ]
+        );
+        let total: usize = batches.iter().map(|b| b.2.len()).sum();
+        assert_eq!(total, 71, "the KV action is not a purge call");
+    }
+
+    #[test]
+    fn purge_bodies_use_one_mode() {
+        let items = vec![claimed(1, ActionKind::Prefix, "z", "www.example.com/blog")];
+        assert_eq!(
+            purge_body(ActionKind::Prefix, &items),
+            serde_json::json!({"prefixes": ["www.example.com/blog"]})
+        );
+        assert_eq!(
+            purge_body(ActionKind::Everything, &[]),
+            serde_json::json!({"purge_everything": true})
+        );
+    }
+}

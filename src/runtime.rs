@@ -1,0 +1,148 @@
+//! Binding adapters shared by every handler: configuration loaded once per isolate, the
+//! public-key cache, clock, structured logs and the per-invocation subrequest budget.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use serde_json::Value;
+use worker::{Env, Fetch, Method, Request, RequestInit};
+
+use crate::config::{Config, ConfigError, RawConfig, NAMES};
+use crate::verify::PublicKey;
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Result<Config, ConfigError>>>> = const { RefCell::new(None) };
+    static PUBLIC_KEY: RefCell<Option<(String, Rc<PublicKey>)>> = const { RefCell::new(None) };
+}
+
+/// Reads every configuration name from the environment as JSON values.
+pub fn raw_config(env: &Env) -> RawConfig {
+    let mut raw = RawConfig::new();
+    let this: &wasm_bindgen::JsValue = env.as_ref();
+    for name in NAMES {
+        let Ok(v) = js_sys::Reflect::get(this, &wasm_bindgen::JsValue::from_str(name)) else {
+            continue;
+        };
+        let value = if let Some(s) = v.as_string() {
+            Value::String(s)
+        } else if let Some(b) = v.as_bool() {
+            Value::Bool(b)
+        } else if let Some(n) = v.as_f64() {
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)
+        } else if v.is_object() {
+            js_sys::JSON::stringify(&v)
+                .ok()
+                .and_then(|s| s.as_string())
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(Value::Null)
+        } else {
+            continue;
+        };
+        raw.insert((*name).to_string(), value);
+    }
+    raw
+}
+
+/// The configuration, parsed once per isolate. A configuration error is logged once.
+pub fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+    CONFIG.with(|c| {
+        if let Some(cfg) = c.borrow().as_ref() {
+            return cfg.clone();
+        }
+        let parsed = Rc::new(Config::parse(&raw_config(env)));
+        if let Err(e) = parsed.as_ref() {
+            log("misconfigured", serde_json::json!({"errors": e.0}));
+        }
+        *c.borrow_mut() = Some(parsed.clone());
+        parsed
+    })
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// ISO-8601 UTC timestamp with milliseconds.
+pub fn now_iso() -> String {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now_ms() as f64))
+        .to_iso_string()
+        .as_string()
+        .unwrap_or_default()
+}
+
+/// One JSON log line per stage (SPEC §8). Callers never pass secrets.
+pub fn log(stage: &str, fields: Value) {
+    let mut obj = match fields {
+        Value::Object(m) => m,
+        other => {
+            let mut m = serde_json::Map::new();
+            m.insert("detail".into(), other);
+            m
+        }
+    };
+    obj.insert("stage".into(), Value::String(stage.to_string()));
+    let line = Value::Object(obj).to_string();
+    worker::console_log!("{}", line);
+}
+
+/// Counts the subrequests of one invocation against its budget.
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    used: Cell<usize>,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            used: Cell::new(0),
+        }
+    }
+    /// Records `n` subrequests.
+    pub fn spend(&self, n: usize) {
+        self.used.set(self.used.get() + n);
+    }
+    pub fn used(&self) -> usize {
+        self.used.get()
+    }
+    pub fn remaining(&self) -> usize {
+        self.limit.saturating_sub(self.used.get())
+    }
+    /// Whether `n` more subrequests fit.
+    pub fn allows(&self, n: usize) -> bool {
+        self.remaining() >= n
+    }
+}
+
+/// The RSA public key: configured, or fetched from the app host once per isolate.
+pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, String> {
+    let url = format!("{}/.well-known/public-keys.json", cfg.contentstack_app_base);
+    if let Some(k) = PUBLIC_KEY.with(|p| {
+        p.borrow()
+            .as_ref()
+            .filter(|(u, _)| *u == url)
+            .map(|(_, k)| k.clone())
+    }) {
+        return Ok(k);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
+    budget.spend(1);
+    let mut resp = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| format!("public key fetch failed: {e}"))?;
+    if resp.status_code() != 200 {
+        return Err(format!("public key host answered {}", resp.status_code()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let key = Rc::new(PublicKey::from_well_known_json(&bytes).map_err(|e| e.to_string())?);
+    PUBLIC_KEY.with(|p| *p.borrow_mut() = Some((url, key.clone())));
+    log("public_key_fetched", serde_json::json!({}));
+    Ok(key)
+}

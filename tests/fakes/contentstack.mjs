@@ -1,0 +1,260 @@
+// Fake Contentstack: Content Management API (job status, job items, environments, entries,
+// assets) and the app host's /.well-known/public-keys.json, on 127.0.0.1 with an ephemeral port.
+// Only Node built-ins. See stack.mjs for the stack/job data model.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { jobStatusJson } from './stack.mjs';
+
+const ERR = {
+  apiKey: { status: 412, body: { error_message: 'Api Key is not valid.', error_code: 109, errors: { api_key: ['is not valid.'] } } },
+  auth: { status: 401, body: { error_message: "You're not allowed in here unless you're logged in.", error_code: 105, errors: { authorization: ['is not valid.'] } } },
+  apiVersion: { status: 400, body: { error_message: 'This API requires the api_version header set to 3.2.', error_code: 400, errors: { api_version: ['is required.'] } } },
+  branch: { status: 422, body: { error_message: 'Branch not found or you do not have access to it.', error_code: 903, errors: { branch: ['is not valid.'] } } },
+  rate: { status: 429, body: { error_message: 'Too many requests. Please try again after some time.', error_code: 429, errors: { rate_limit: ['exceeded'] } } },
+  notFound: { status: 404, body: { error_message: "The requested object doesn't exist.", error_code: 141, errors: {} } },
+  jobNotFound: { status: 404, body: { error_message: 'Job not found.', error_code: 404, errors: { job_id: ['is not valid.'] } } },
+};
+
+function defaultFaultBody(status) {
+  if (status === 429) return ERR.rate.body;
+  return { error_message: `Fault injected: HTTP ${status}.`, error_code: status, errors: {} };
+}
+
+function parseQuery(searchParams) {
+  const q = {};
+  for (const [k, v] of searchParams) {
+    if (k in q) q[k] = [].concat(q[k], v);
+    else q[k] = k.endsWith('[]') ? [v] : v;
+  }
+  return q;
+}
+
+function matches(rulePath, url) {
+  if (rulePath === undefined || rulePath === null) return true;
+  if (rulePath instanceof RegExp) { rulePath.lastIndex = 0; return rulePath.test(url); }
+  return url.includes(String(rulePath));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function toInt(v, dflt) {
+  if (v === undefined || v === '') return dflt;
+  const n = Number.parseInt(String(v), 10);
+  return Number.isFinite(n) ? n : dflt;
+}
+
+/**
+ * Start the fake.
+ * @param {object} [opts]
+ * @param {object[]} [opts.stacks=[]] stacks from stack.mjs makeStack (more can be pushed to `stacks` later)
+ * @param {number} [opts.rateLimitPerSecond=10] max requests per api_key starting in any 1000 ms window (0/Infinity = off)
+ * @param {{publicKey, privateKey}} [opts.keyPair] KeyObjects or PEMs; default: fresh 2048-bit RSA pair
+ */
+export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, keyPair } = {}) {
+  const kp = keyPair ?? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKey = typeof kp.privateKey === 'object' && kp.privateKey.type ? kp.privateKey : crypto.createPrivateKey(kp.privateKey);
+  const publicKey = typeof kp.publicKey === 'object' && kp.publicKey.type ? kp.publicKey : crypto.createPublicKey(kp.publicKey ?? privateKey);
+  const publicKeyPem = publicKey.export({ type: 'pkcs1', format: 'pem' });
+
+  const requests = [];
+  const faults = [];
+  const starts = new Map(); // api_key -> [start ms]
+  let limit = rateLimitPerSecond;
+  let rateLimited = 0;
+
+  const findStack = (apiKey) => stacks.find((s) => s.apiKey === apiKey);
+
+  function overLimit(apiKey, now) {
+    if (!limit || limit === Infinity || !apiKey) return false;
+    let arr = starts.get(apiKey);
+    if (!arr) starts.set(apiKey, (arr = []));
+    while (arr.length && now - arr[0] >= 1000) arr.shift();
+    arr.push(now);
+    return arr.length > limit;
+  }
+
+  function takeFault(method, url) {
+    for (const f of faults) {
+      if (f.remaining <= 0) continue;
+      if (f.method && f.method.toUpperCase() !== method) continue;
+      if (!matches(f.path, url)) continue;
+      f.remaining -= 1;
+      f.hits += 1;
+      return f;
+    }
+    return null;
+  }
+
+  async function handle(req, res, rec) {
+    const send = (status, body, headers = {}) => {
+      rec.status = status;
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+      res.end(text);
+    };
+    const url = new URL(req.url, 'http://127.0.0.1');
+    const path = url.pathname;
+    const apiKey = req.headers.api_key;
+
+    if (overLimit(apiKey, rec.at)) {
+      rateLimited += 1;
+      return send(429, ERR.rate.body, { 'retry-after': '1', 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': '0' });
+    }
+
+    const f = takeFault(req.method, req.url);
+    let totalCountOverride;
+    if (f) {
+      rec.fault = true;
+      if (f.delayMs) await sleep(f.delayMs);
+      if (f.status) {
+        const headers = f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {};
+        return send(f.status, f.body !== undefined ? f.body : defaultFaultBody(f.status), headers);
+      }
+      if (f.body !== undefined) return send(200, f.body);
+      totalCountOverride = f.totalCountOverride;
+    }
+
+    if (req.method === 'GET' && path === '/.well-known/public-keys.json') {
+      return send(200, { 'signing-key': publicKeyPem });
+    }
+    if (!path.startsWith('/v3/')) return send(404, ERR.notFound.body);
+
+    // Auth.
+    const stack = findStack(apiKey);
+    if (!stack) return send(ERR.apiKey.status, ERR.apiKey.body);
+    if (req.headers.authorization !== stack.token) return send(ERR.auth.status, ERR.auth.body);
+    const wantBranch = stack.branch && stack.branch !== 'main' ? stack.branch : 'main';
+    const gotBranch = req.headers.branch ?? 'main';
+    if (gotBranch !== wantBranch) return send(ERR.branch.status, ERR.branch.body);
+    if (req.method !== 'GET') return send(405, { error_message: 'Method not allowed in this fake.', error_code: 405, errors: {} });
+
+    let m;
+    if ((m = path.match(/^\/v3\/bulk\/jobs\/([^/]+)(\/items)?\/?$/))) {
+      if (req.headers.api_version !== '3.2') return send(ERR.apiVersion.status, ERR.apiVersion.body);
+      const job = stack.jobs.get(decodeURIComponent(m[1]));
+      if (!job) return send(ERR.jobNotFound.status, ERR.jobNotFound.body);
+      if (!m[2]) return send(200, jobStatusJson(job));
+
+      const q = rec.query;
+      let items = job.items;
+      if (q.status === 'success' || q.status === 'failed') items = items.filter((i) => i.publish_details.status === q.status);
+      if (q.type === 'entry' || q.type === 'asset') items = items.filter((i) => i.type === q.type);
+      const cts = q['ct[]'] ?? (q.ct !== undefined ? [].concat(q.ct) : undefined);
+      if (cts) items = items.filter((i) => i.type !== 'entry' || cts.includes(i.content_type.uid));
+      const skip = Math.max(0, toInt(q.skip, 0));
+      let lim = toInt(q.limit, 100);
+      if (lim <= 0 || lim > 100) lim = 100;
+      const out = { items: items.slice(skip, skip + lim), skip, limit: lim };
+      if (String(q.include_count) === 'true' && skip === 0) out.total_count = totalCountOverride ?? items.length;
+      return send(200, out);
+    }
+    if (path === '/v3/environments' || path === '/v3/environments/') {
+      return send(200, {
+        environments: stack.environments.map((e) => ({
+          name: e.name,
+          uid: e.uid,
+          urls: e.urls.map((u) => ({ ...u })),
+          servers: [],
+          deploy_content: false,
+          created_at: '2024-01-01T00:00:00.000Z',
+          updated_at: '2024-01-01T00:00:00.000Z',
+          created_by: stack.user,
+          updated_by: stack.user,
+          _version: 1,
+        })),
+      });
+    }
+    if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/([^/]+)\/?$/))) {
+      const ct = decodeURIComponent(m[1]);
+      const e = stack.entries.get(decodeURIComponent(m[2]));
+      if (!e || e.content_type !== ct) return send(ERR.notFound.status, ERR.notFound.body);
+      const v = rec.query.version !== undefined ? toInt(rec.query.version, NaN) : e.version;
+      if (!Number.isInteger(v) || v < 1 || v > e.version) return send(ERR.notFound.status, ERR.notFound.body);
+      const entry = { uid: e.uid, title: e.title };
+      if (e.url !== undefined) entry.url = e.url;
+      entry.locale = rec.query.locale || e.locales[0] || 'en-us';
+      entry._version = v;
+      entry.created_at = '2024-01-01T00:00:00.000Z';
+      entry.updated_at = '2024-07-01T05:22:32.000Z';
+      return send(200, { entry });
+    }
+    if ((m = path.match(/^\/v3\/assets\/([^/]+)\/?$/))) {
+      const a = stack.assets.get(decodeURIComponent(m[1]));
+      if (!a) return send(ERR.notFound.status, ERR.notFound.body);
+      return send(200, { asset: { uid: a.uid, url: a.url, filename: a.filename, title: a.title, content_type: 'image/jpeg', _version: a.version } });
+    }
+    return send(ERR.notFound.status, ERR.notFound.body);
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    const rec = {
+      method: req.method,
+      path: url.pathname,
+      url: req.url,
+      query: parseQuery(url.searchParams),
+      headers: { ...req.headers },
+      at: Date.now(),
+      status: undefined,
+    };
+    requests.push(rec);
+    req.resume(); // bodies are ignored (all endpoints are GETs)
+    handle(req, res, rec).catch((err) => {
+      rec.status = 500;
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error_message: `fake crashed: ${err.message}`, error_code: 500 }));
+      }
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    publicKeyPem,
+    publicKey,
+    privateKey,
+    stacks,
+    get rateLimited() { return rateLimited; },
+    /** Add a fault rule; returns the live rule ({remaining, hits}). First matching active rule wins. */
+    fault(rule) {
+      const r = { ...rule, remaining: rule.times ?? 1, hits: 0 };
+      faults.push(r);
+      return r;
+    },
+    clearFaults() { faults.length = 0; },
+    setRateLimit(n) { limit = n; starts.clear(); },
+    /** Number of recorded requests whose url (path + query) matches a RegExp or includes a string. */
+    countsBy(pathRegex) { return requests.filter((r) => matches(pathRegex, r.url)).length; },
+    /** {status: count} of recorded requests matching pathRegex (all when omitted). */
+    statusCounts(pathRegex) {
+      const out = {};
+      for (const r of requests) if (matches(pathRegex, r.url)) out[r.status] = (out[r.status] ?? 0) + 1;
+      return out;
+    },
+    /** Largest number of requests (per api_key, or all) that started within any 1000 ms window. */
+    maxPerSecond(apiKey) {
+      const ts = requests.filter((r) => apiKey === undefined || r.headers.api_key === apiKey).map((r) => r.at).sort((a, b) => a - b);
+      let best = 0;
+      for (let i = 0, j = 0; j < ts.length; j++) {
+        while (ts[j] - ts[i] >= 1000) i++;
+        best = Math.max(best, j - i + 1);
+      }
+      return best;
+    },
+    reset() { requests.length = 0; faults.length = 0; starts.clear(); rateLimited = 0; },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,395 @@
+// Deterministic sample Contentstack stacks and bulk jobs for the fake Management API.
+//
+// A stack is a plain object the fake server (contentstack.mjs) reads:
+//   { apiKey, token, branch, environments: [{name, uid, urls}], contentTypes,
+//     entries: Map<uid, entry>, assets: Map<uid, asset>, jobs: Map<jobId, job> }
+// Everything is generated from a seeded PRNG and a counter: no Math.random, so the same
+// calls always produce the same uids, versions and hashes.
+
+const DEFAULT_ENVIRONMENTS = [
+  {
+    name: 'production',
+    uid: 'blt_env_prod',
+    urls: [
+      { locale: 'en-us', url: 'https://www.example.com/' },
+      { locale: 'fr-fr', url: 'https://www.example.com/fr/' },
+    ],
+  },
+  {
+    name: 'staging',
+    uid: 'blt_env_stg',
+    urls: [
+      { locale: 'en-us', url: 'https://staging.example.com/' },
+      { locale: 'fr-fr', url: 'https://staging.example.com/fr/' },
+    ],
+  },
+];
+
+const BASE_TIME = Date.parse('2024-07-01T05:22:32.475Z');
+
+/** FNV-1a 32-bit hash of a string (seed material). */
+function fnv1a(str) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < str.length; i++) {
+    h ^= str.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: small seeded PRNG returning floats in [0, 1). */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return function next() {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hex(n, width) {
+  return (n >>> 0).toString(16).padStart(width, '0').slice(-width);
+}
+
+function randHex(rand, chars) {
+  let s = '';
+  while (s.length < chars) s += hex(Math.floor(rand() * 0x100000000), 8);
+  return s.slice(0, chars);
+}
+
+/** Next deterministic uid of a stack: "blt" + 4 hex of the stack seed + 12 hex of a counter. */
+function nextUid(stack) {
+  stack._seq += 1;
+  return `blt${hex(stack._seed, 8).slice(0, 4)}${stack._seq.toString(16).padStart(12, '0')}`;
+}
+
+function nextJobId(stack) {
+  const h = randHex(stack._rand, 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+function iso(ms) {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * Create a stack.
+ * @param {object} [o]
+ * @param {string} [o.apiKey='blt_api_key_1']
+ * @param {string} [o.token='cs_mgmt_token_1'] management token (sent raw in `authorization`)
+ * @param {string} [o.branch] branch; when set and not "main", the fake requires a `branch` header
+ * @param {Array<{name,uid,urls}>} [o.environments]
+ * @param {string[]} [o.contentTypes=['blog','page','author']]
+ * @param {number} [o.seed] PRNG seed (default: hash of apiKey)
+ * @param {string} [o.user='blt_user_1'] user uid written on job items
+ */
+export function makeStack({
+  apiKey = 'blt_api_key_1',
+  token = 'cs_mgmt_token_1',
+  branch,
+  environments = DEFAULT_ENVIRONMENTS,
+  contentTypes = ['blog', 'page', 'author'],
+  seed,
+  user = 'blt_user_1',
+} = {}) {
+  const s = seed ?? fnv1a(apiKey);
+  return {
+    apiKey,
+    token,
+    branch,
+    user,
+    environments: structuredClone(environments),
+    contentTypes: [...contentTypes],
+    entries: new Map(),
+    assets: new Map(),
+    jobs: new Map(),
+    _seed: s >>> 0,
+    _rand: prng(s),
+    _seq: 0,
+    _jobSeq: 0,
+  };
+}
+
+/** Environment of a stack by name or uid (undefined when unknown). */
+export function findEnvironment(stack, nameOrUid) {
+  return stack.environments.find((e) => e.name === nameOrUid || e.uid === nameOrUid);
+}
+
+/** Register an entry directly (used by addJob; handy for hand-made tests). */
+export function addEntry(stack, { uid = nextUid(stack), contentType, title, url, locales = ['en-us'], version = 1 } = {}) {
+  const ct = contentType ?? stack.contentTypes[0];
+  const entry = { uid, content_type: ct, title: title ?? `Entry ${uid}`, url, locales: [...locales], version };
+  stack.entries.set(uid, entry);
+  return entry;
+}
+
+/** Register an asset directly. */
+export function addAsset(stack, { uid = nextUid(stack), filename, version = 1, hash } = {}) {
+  const n = stack.assets.size + 1;
+  const fname = filename ?? `file-${n}.jpg`;
+  const h = hash ?? randHex(stack._rand, 16);
+  const asset = {
+    uid,
+    filename: fname,
+    title: fname,
+    version,
+    url: `https://images.contentstack.io/v3/assets/${stack.apiKey}/${uid}/${h}/${fname}`,
+  };
+  stack.assets.set(uid, asset);
+  return asset;
+}
+
+function wantsUrl(withUrl, index, entry) {
+  if (typeof withUrl === 'function') return !!withUrl(index, entry);
+  if (withUrl === true || withUrl === undefined) return true;
+  if (withUrl === false) return false;
+  const f = Math.max(0, Math.min(1, Number(withUrl)));
+  // Evenly spread and deterministic: item i has a url when floor((i+1)f) > floor(i f).
+  return Math.floor((index + 1) * f) > Math.floor(index * f);
+}
+
+/**
+ * Create a bulk job on the stack and register the entries/assets it touches.
+ *
+ * Items: every entry and every asset is published to each environment × locale, so the
+ * job has (entries + assets) × environments × locales items. Assets have locale "" and
+ * publish_locale set. Item order: entries then assets, each grouped per env, per locale.
+ *
+ * @param {object} stack from makeStack
+ * @param {object} [o]
+ * @param {string} [o.jobId] default: deterministic UUID-like id
+ * @param {'publish'|'unpublish'} [o.action='publish']
+ * @param {string[]} [o.environments=['production']] environment names (or uids)
+ * @param {string[]} [o.locales=['en-us']]
+ * @param {number} [o.entries=0] number of new entries
+ * @param {number} [o.assets=0] number of new assets
+ * @param {number} [o.failedEvery=0] every k-th item (1-based) gets publish_details.status "failed"
+ * @param {number|boolean|function} [o.withUrl=1] fraction of entries with a `url`, or predicate(index, entry)
+ * @param {number} [o.skipped=0] summary.skip (items Contentstack skipped; not listed in items)
+ * @param {object} [o.fromJob] reuse the entries/assets of an earlier job (e.g. unpublish what was published)
+ * @param {string[]} [o.entryUids] / [o.assetUids] reuse these registered entries/assets
+ * @param {string} [o.status='complete'] job status
+ * @param {string} [o.createdAt] ISO time; default deterministic
+ * @param {string} [o.branch] job body branch (default stack.branch || 'main')
+ * @returns job object: { jobId, uid, action, api_key, status, created_at, updated_at, body, summary,
+ *   items, environments (names), environmentUids, locales, entries: [entry], assets: [asset],
+ *   successItems(), failedItems() }
+ */
+export function addJob(stack, {
+  jobId,
+  action = 'publish',
+  environments = ['production'],
+  locales = ['en-us'],
+  entries = 0,
+  assets = 0,
+  failedEvery = 0,
+  withUrl = 1,
+  skipped = 0,
+  fromJob,
+  entryUids,
+  assetUids,
+  status = 'complete',
+  createdAt,
+  branch,
+} = {}) {
+  stack._jobSeq += 1;
+  const id = jobId ?? nextJobId(stack);
+  const envs = environments.map((n) => {
+    const e = findEnvironment(stack, n);
+    if (!e) throw new Error(`addJob: unknown environment ${n}`);
+    return e;
+  });
+  const rand = stack._rand;
+
+  // Entries and assets of the job.
+  let jobEntries = [];
+  let jobAssets = [];
+  if (fromJob) {
+    jobEntries = fromJob.entries.slice();
+    jobAssets = fromJob.assets.slice();
+  }
+  for (const uid of entryUids ?? []) {
+    const e = stack.entries.get(uid);
+    if (!e) throw new Error(`addJob: unknown entry ${uid}`);
+    jobEntries.push(e);
+  }
+  for (const uid of assetUids ?? []) {
+    const a = stack.assets.get(uid);
+    if (!a) throw new Error(`addJob: unknown asset ${uid}`);
+    jobAssets.push(a);
+  }
+  for (let i = 0; i < entries; i++) {
+    const n = stack.entries.size + 1;
+    const ct = stack.contentTypes[(n - 1) % stack.contentTypes.length];
+    const entry = addEntry(stack, {
+      contentType: ct,
+      title: `${ct[0].toUpperCase()}${ct.slice(1)} ${n}`,
+      locales,
+      version: 1 + Math.floor(rand() * 5),
+    });
+    if (wantsUrl(withUrl, i, entry)) entry.url = `/${ct}/slug-${n}`;
+    jobEntries.push(entry);
+  }
+  for (let i = 0; i < assets; i++) {
+    jobAssets.push(addAsset(stack, { version: 1 + Math.floor(rand() * 3) }));
+  }
+  for (const e of jobEntries) for (const l of locales) if (!e.locales.includes(l)) e.locales.push(l);
+
+  const created = createdAt ? Date.parse(createdAt) : BASE_TIME + stack._jobSeq * 3_600_000;
+  const published = iso(created + 1576);
+  const items = [];
+  let k = 0;
+  const push = (base) => {
+    k += 1;
+    const failed = failedEvery > 0 && k % failedEvery === 0;
+    items.push({
+      ...base,
+      publish_details: failed
+        ? { status: 'failed', failure_reason: 'Entry validation failed: required field is empty.' }
+        : { status: 'success' },
+      published_at: failed ? null : iso(created + 1400 + k),
+    });
+  };
+  for (const env of envs) {
+    for (const locale of locales) {
+      for (const e of jobEntries) {
+        push({
+          uid: e.uid,
+          locale,
+          version: e.version,
+          title: e.title,
+          type: 'entry',
+          publish_locale: locale,
+          environment: env.uid,
+          action,
+          scheduled_at: '',
+          user: stack.user,
+          depth: 2,
+          content_type: { uid: e.content_type },
+        });
+      }
+    }
+  }
+  for (const env of envs) {
+    for (const locale of locales) {
+      for (const a of jobAssets) {
+        push({
+          uid: a.uid,
+          locale: '',
+          version: a.version,
+          title: a.title,
+          type: 'asset',
+          publish_locale: locale,
+          environment: env.uid,
+          action,
+          scheduled_at: '',
+          user: stack.user,
+          depth: 4,
+        });
+      }
+    }
+  }
+  // Key order as in the documented sample.
+  const ordered = items.map((it) => {
+    const o = {
+      uid: it.uid, locale: it.locale, version: it.version, title: it.title, type: it.type,
+      publish_details: it.publish_details, publish_locale: it.publish_locale,
+      environment: it.environment, action: it.action, published_at: it.published_at,
+      scheduled_at: it.scheduled_at, user: it.user, depth: it.depth,
+    };
+    if (it.content_type) o.content_type = it.content_type;
+    return o;
+  });
+
+  const success = ordered.filter((i) => i.publish_details.status === 'success').length;
+  const unsuccess = ordered.length - success;
+  const job = {
+    jobId: id,
+    uid: id,
+    action,
+    api_key: stack.apiKey,
+    status,
+    created_at: iso(created),
+    updated_at: published,
+    body: {
+      branch: branch ?? stack.branch ?? 'main',
+      locales: [...locales],
+      environments: envs.map((e) => e.uid),
+      published_at: published,
+      scheduled_at: '',
+    },
+    summary: {
+      approvals: 0,
+      skip: skipped,
+      state: status === 'complete' ? 'completed' : status,
+      success,
+      total_processed: success + unsuccess + skipped,
+      unsuccess,
+    },
+    items: ordered,
+    environments: envs.map((e) => e.name),
+    environmentUids: envs.map((e) => e.uid),
+    locales: [...locales],
+    entries: jobEntries,
+    assets: jobAssets,
+    successItems() { return this.items.filter((i) => i.publish_details.status === 'success'); },
+    failedItems() { return this.items.filter((i) => i.publish_details.status === 'failed'); },
+  };
+  stack.jobs.set(id, job);
+  return job;
+}
+
+/** JSON of a job status exactly as GET /v3/bulk/jobs/{id} answers it. */
+export function jobStatusJson(job) {
+  return {
+    uid: job.uid,
+    action: job.action,
+    api_key: job.api_key,
+    status: job.status,
+    created_at: job.created_at,
+    updated_at: job.updated_at,
+    body: { ...job.body },
+    summary: { ...job.summary },
+  };
+}
+
+/**
+ * A demo stack: ~300 entries and ~120 assets, two environments (production, staging),
+ * two locales (en-us, fr-fr) and three ready jobs:
+ *   demo.jobs.publishProd   – big production publish (both locales, some failures, some entries without url)
+ *   demo.jobs.publishStaging – small staging publish (en-us)
+ *   demo.jobs.unpublishProd – production unpublish of a few entries and assets of the first job
+ * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd} }.
+ */
+export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mgmt_token' } = {}) {
+  const stack = makeStack({ apiKey, token, contentTypes: ['blog', 'page', 'author', 'product'] });
+  const publishProd = addJob(stack, {
+    jobId: '00906443-2ba3-420e-a3bd-2b6b4cd7c574',
+    environments: ['production'],
+    locales: ['en-us', 'fr-fr'],
+    entries: 220,
+    assets: 90,
+    failedEvery: 23,
+    withUrl: 0.8,
+    skipped: 3,
+  });
+  const publishStaging = addJob(stack, {
+    jobId: '1b7d1a52-5c1e-4f0a-9a4b-3c2f8e6d7a10',
+    environments: ['staging'],
+    locales: ['en-us'],
+    entries: 80,
+    assets: 30,
+    failedEvery: 0,
+  });
+  const unpublishProd = addJob(stack, {
+    jobId: '7f3e2d1c-0b9a-4876-8543-21fedcba9876',
+    action: 'unpublish',
+    environments: ['production'],
+    locales: ['en-us', 'fr-fr'],
+    entryUids: publishProd.entries.slice(0, 12).map((e) => e.uid),
+    assetUids: publishProd.assets.slice(0, 5).map((a) => a.uid),
+  });
+  return { stack, jobs: { publishProd, publishStaging, unpublishProd } };
+}
