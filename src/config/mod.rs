@@ -160,7 +160,11 @@ fn text(raw: &RawConfig, name: &str) -> Option<String> {
             let t = s.trim();
             (!t.is_empty()).then(|| t.to_string())
         }
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(match n.as_f64() {
+            // Runtimes hand TOML integers over as floats: print 600.0 as 600.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        }),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
@@ -499,13 +503,15 @@ mod tests {
     #[test]
     fn numbers_accept_toml_values_and_strings_and_reject_out_of_range() {
         let mut r = hmac_only();
-        r.push(("PURGE_BATCH_SIZE", json!(100)));
+        r.push(("PURGE_BATCH_SIZE", json!(100.0)));
+        r.push(("REPLAY_TOLERANCE_SECONDS", json!(600)));
         r.push(("PURGE_RATE_PER_SECOND", json!("0.083")));
         r.push(("MAX_BODY_BYTES", json!("2048")));
         let c = Config::parse(&raw(&r)).unwrap();
         assert_eq!(c.purge_batch_size, 100);
         assert!((c.purge_rate_per_second - 0.083).abs() < 1e-9);
         assert_eq!(c.max_body_bytes, 2048);
+        assert_eq!(c.replay_tolerance_seconds, 600);
 
         let mut r = hmac_only();
         r.push(("PURGE_BATCH_SIZE", json!(501)));
