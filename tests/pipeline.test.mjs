@@ -1,0 +1,342 @@
+// Pipeline (SPEC §1 steps 5–9, §5–§7): a signed job webhook → exactly the right KV keys, prefix
+// keys, Cache API entries and Cloudflare purge calls, with faults, dead-lettering and a
+// 10,000-item job. Expectations are computed here from the fake job's items, independently of
+// the Worker's planner.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startWorker, waitForFinal } from './helpers/worker.mjs';
+import { startContentstack } from './fakes/contentstack.mjs';
+import { startCloudflare } from './fakes/cloudflare.mjs';
+import { makeStack, addJob } from './fakes/stack.mjs';
+import { jobPayload, webhookRequest } from './helpers/sign.mjs';
+
+const ADMIN = 'pipeline-admin-token';
+const CF_TOKEN = 'cf_test_token';
+const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
+
+const RULES = {
+  production: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    resolve_urls: true,
+    on_failure: ['tag:cs-{environment}', 'kv_prefix:{environment}:'],
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
+      tags: ['cs-{environment}-{uid}', 'cs-{environment}-ct-{content_type}'],
+      urls: ['{base_url}{url}'],
+    },
+    asset: {
+      kv_keys: ['{environment}:asset:{uid}'],
+      tags: ['cs-{environment}-{uid}'],
+      urls: ['{url}'],
+    },
+  },
+  staging: {
+    kv_binding: 'CONTENT_KV',
+    on_failure: ['kv_prefix:{environment}:'],
+    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
+    asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+};
+
+const closers = [];
+after(async () => {
+  for (const c of closers.reverse()) await c();
+});
+
+async function setup({ rules = RULES, vars = {}, csRate = 10 } = {}) {
+  const stack = makeStack();
+  const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: csRate });
+  let w;
+  const cf = await startCloudflare({ token: CF_TOKEN });
+  w = await startWorker({
+    vars: {
+      CONTENTSTACK_API_BASE: cs.url,
+      CONTENTSTACK_APP_BASE: cs.url,
+      CONTENTSTACK_API_KEYS: stack.apiKey,
+      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
+      CLOUDFLARE_API_BASE: cf.url,
+      CLOUDFLARE_API_TOKEN: CF_TOKEN,
+      ADMIN_TOKEN: ADMIN,
+      PURGE_RATE_PER_SECOND: 50,
+      QUEUE_MAX_ATTEMPTS: 3,
+      RETRY_BASE_SECONDS: 0,
+      ENVIRONMENTS: JSON.stringify(rules),
+      ...vars,
+    },
+  });
+  closers.push(() => w.close(), () => cs.close(), () => cf.close());
+  return { stack, cs, cf, w };
+}
+
+async function deliver({ w, cs, stack }, job, environment) {
+  const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment, apiKey: stack.apiKey }));
+  const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
+  const r = await w.fetch('/webhooks/contentstack', init);
+  assert.equal(r.status, 202, await r.text());
+}
+
+const envName = (stack, uid) => stack.environments.find((e) => e.uid === uid).name;
+const baseUrl = (stack, env, locale) => stack.environments.find((e) => e.name === env).urls.find((u) => u.locale === locale)?.url;
+const joinBase = (base, path) => (base.endsWith('/') && path.startsWith('/') ? base + path.slice(1) : base + path);
+
+/** What the rules above must do for a job, computed from its items. */
+function expectations(stack, job) {
+  const kvKeys = new Set();
+  const prefixes = new Set();
+  const tags = new Set();
+  const files = new Set();
+  const skippedUrl = new Set();
+  for (const it of job.items) {
+    if (it.publish_details.status !== 'success') continue;
+    const env = envName(stack, it.environment);
+    const locale = it.publish_locale;
+    if (it.type === 'entry') {
+      const ct = it.content_type.uid;
+      kvKeys.add(`${env}:${locale}:entry:${ct}:${it.uid}`);
+      if (env === 'production') {
+        prefixes.add(`${env}:${locale}:list:${ct}:`);
+        tags.add(`cs-${env}-${it.uid}`);
+        tags.add(`cs-${env}-ct-${ct}`);
+        const url = stack.entries.get(it.uid).url;
+        if (url) files.add(joinBase(baseUrl(stack, env, locale), url));
+        else skippedUrl.add(it.uid);
+      }
+    } else {
+      kvKeys.add(`${env}:asset:${it.uid}`);
+      if (env === 'production') {
+        tags.add(`cs-${env}-${it.uid}`);
+        files.add(stack.assets.get(it.uid).url);
+      }
+    }
+  }
+  return { kvKeys, prefixes, tags, files, skippedUrl };
+}
+
+/** Seeds KV with the job's keys (success and failed items), list pages and unrelated keys. */
+async function seed(kv, stack, job) {
+  const keys = new Set();
+  for (const it of job.items) {
+    const env = envName(stack, it.environment);
+    if (it.type === 'entry') {
+      keys.add(`${env}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`);
+      for (let p = 1; p <= 3; p++) keys.add(`${env}:${it.publish_locale}:list:${it.content_type.uid}:page${p}`);
+    } else keys.add(`${env}:asset:${it.uid}`);
+  }
+  const unrelated = [
+    'production:en-us:entry:blog:blt_not_in_job',
+    'production:en-us:list:unrelated_type:page1',
+    'production:de-de:list:blog:page1',
+    'staging:en-us:list:blog:page1',
+    'dev:en-us:entry:blog:x',
+    'config:site',
+  ];
+  for (const k of unrelated) keys.add(k);
+  const all = [...keys];
+  for (let i = 0; i < all.length; i += 50) await Promise.all(all.slice(i, i + 50).map((k) => kv.put(k, 'cached')));
+  return { all, unrelated };
+}
+
+async function listAll(kv) {
+  const out = [];
+  let cursor;
+  do {
+    const page = await kv.list({ cursor, limit: 1000 });
+    out.push(...page.keys.map((k) => k.name));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return new Set(out);
+}
+
+function purgedBy(cf, mode) {
+  const out = [];
+  for (const p of cf.purges) if (p.status === 200 && p.mode === mode) out.push(...p.items);
+  return out;
+}
+
+describe('a 250-item job across two environments and two locales', () => {
+  test('exactly the right KV keys, prefix keys and purge calls; the record is right', async () => {
+    const ctx = await setup();
+    const { stack, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 50, assets: 13, failedEvery: 9, withUrl: 0.8 });
+    assert.ok(job.items.length >= 250, `${job.items.length} items`);
+    const kv = await w.kv();
+    const { all, unrelated } = await seed(kv, stack, job);
+    const exp = expectations(stack, job);
+
+    await deliver(ctx, job, undefined); // the generic channel: the job status API names both environments
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+
+    // KV: the job's keys and the swept list pages are gone; everything else stays.
+    const remaining = await listAll(kv);
+    const sweptGone = all.filter((k) => [...exp.prefixes].some((p) => k.startsWith(p)));
+    for (const k of exp.kvKeys) assert.ok(!remaining.has(k), `${k} should be gone`);
+    for (const k of sweptGone) assert.ok(!remaining.has(k), `${k} should be swept`);
+    const shouldStay = all.filter((k) => !exp.kvKeys.has(k) && !sweptGone.includes(k));
+    assert.ok(shouldStay.length > unrelated.length, 'failed items keep their keys');
+    for (const k of shouldStay) assert.ok(remaining.has(k), `${k} should remain`);
+    for (const k of unrelated) assert.ok(remaining.has(k), `unrelated ${k} should remain`);
+
+    // Cloudflare: exactly the expected tags and URLs, in batches of at most 30, one mode per call.
+    const tags = purgedBy(cf, 'tags');
+    const files = purgedBy(cf, 'files');
+    assert.deepEqual(new Set(tags), exp.tags);
+    assert.equal(tags.length, exp.tags.size, 'no tag purged twice');
+    assert.deepEqual(new Set(files), exp.files);
+    assert.equal(files.length, exp.files.size, 'no URL purged twice');
+    for (const p of cf.purges) {
+      assert.equal(p.zoneId, ZONE);
+      assert.ok(p.items.length <= 30, `a call with ${p.items.length} items`);
+    }
+    const calls = cf.purges.filter((p) => p.status === 200);
+    assert.equal(calls.length, Math.ceil(exp.tags.size / 30) + Math.ceil(exp.files.size / 30));
+
+    // The record mirrors what was sent.
+    assert.deepEqual(rec.environments.sort(), ['production', 'staging']);
+    assert.deepEqual(rec.items, { total: job.summary.total_processed, success: job.summary.success, failed: job.summary.unsuccess, skipped: job.summary.skip });
+    assert.equal(rec.purged.kv_keys, exp.kvKeys.size);
+    assert.equal(rec.purged.kv_prefix_keys, sweptGone.length);
+    assert.equal(rec.purged.tags, exp.tags.size);
+    assert.equal(rec.purged.urls, exp.files.size);
+    assert.equal(rec.purged.cache_api, exp.files.size);
+    assert.equal(rec.purged.api_calls, calls.length);
+    assert.equal(rec.attempts, 1);
+    assert.deepEqual(rec.errors, []);
+    const skippedUids = new Set(rec.skipped.filter((s) => s.missing === 'url').map((s) => s.uid));
+    assert.deepEqual(skippedUids, exp.skippedUrl);
+    for (const s of rec.skipped) assert.equal(s.template, '{base_url}{url}');
+    assert.ok(rec.purged_by_environment.staging.kv_keys > 0);
+    assert.equal(rec.purged_by_environment.staging.tags, 0);
+    assert.ok(rec.finished_at && rec.duration_ms >= 0);
+
+    // Contentstack was asked for every page, only successful items, with the right headers.
+    const pages = ctx.cs.requests.filter((r) => r.path.endsWith('/items') && r.status === 200);
+    assert.ok(pages.length >= Math.ceil(job.summary.success / 100));
+    for (const r of pages) assert.equal(r.query.status, 'success');
+    for (const r of ctx.cs.requests.filter((r) => r.path.startsWith('/v3/'))) {
+      assert.equal(r.headers.api_version, '3.2');
+      assert.equal(r.headers.authorization, stack.token);
+    }
+    assert.ok(ctx.cs.maxPerSecond(stack.apiKey) <= 10, `rate ${ctx.cs.maxPerSecond(stack.apiKey)}/s`);
+    assert.equal(ctx.cs.rateLimited, 0, 'the Worker paced itself under the limit');
+    // Log lines per stage.
+    for (const stage of ['accepted', 'started', 'items_fetched', 'purged']) {
+      assert.ok(w.events(stage).some((e) => e.job_id === job.jobId), `no ${stage} log line`);
+    }
+  });
+
+  test('a channel naming one environment limits the work to it', async () => {
+    const ctx = await setup();
+    const { stack, w } = ctx;
+    const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us'], entries: 5, assets: 2 });
+    const kv = await w.kv();
+    await seed(kv, stack, job);
+    await deliver(ctx, job, 'staging');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    assert.equal(rec.status, 'done');
+    assert.deepEqual(rec.environments, ['staging']);
+    const remaining = await listAll(kv);
+    for (const it of job.items) {
+      const env = envName(stack, it.environment);
+      const key = it.type === 'entry' ? `${env}:en-us:entry:${it.content_type.uid}:${it.uid}` : `${env}:asset:${it.uid}`;
+      assert.equal(remaining.has(key), env !== 'staging', key);
+    }
+    assert.equal(ctx.cf.purges.length, 0, 'staging has no zone');
+  });
+});
+
+describe('faults on the way', () => {
+  test('429 with Retry-After and 5xx from both APIs for a while: the job still ends done with nothing missed', async () => {
+    const ctx = await setup();
+    const { stack, cs, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 40, assets: 10, failedEvery: 7 });
+    const kv = await w.kv();
+    await seed(kv, stack, job);
+    const exp = expectations(stack, job);
+    cs.fault({ path: '/items', status: 429, retryAfter: 1, times: 2 });
+    cs.fault({ path: `/v3/bulk/jobs/${job.jobId}`, status: 503, times: 2 });
+    cs.fault({ path: '/entries/', status: 500, times: 3 });
+    cs.fault({ path: '/environments', status: 502, times: 1 });
+    cf.fault({ path: '/purge_cache', status: 429, retryAfter: 1, times: 2 });
+    cf.fault({ path: '/purge_cache', status: 500, times: 2 });
+    await deliver(ctx, job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    const remaining = await listAll(kv);
+    for (const k of exp.kvKeys) assert.ok(!remaining.has(k), `${k} should be gone`);
+    assert.deepEqual(new Set(purgedBy(cf, 'tags')), exp.tags);
+    assert.deepEqual(new Set(purgedBy(cf, 'files')), exp.files);
+    assert.ok(cs.statusCounts()['429'] >= 2 && cs.statusCounts()['503'] >= 2, 'the faults fired');
+    assert.ok(cf.purges.some((p) => p.status === 429), 'the purge 429 fired');
+    // Retry-After was honoured: the retry of a 429 came at least ~1 s later.
+    const items = cs.requests.filter((r) => r.path.endsWith('/items'));
+    const first429 = items.findIndex((r) => r.status === 429);
+    assert.ok(items[first429 + 1].at - items[first429].at >= 900, 'retried before Retry-After');
+  });
+
+  test('Cloudflare answering success:false for good makes the job partial, with the error recorded', async () => {
+    const ctx = await setup();
+    const { stack, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 10 });
+    cf.fault({ path: '/purge_cache', successFalse: true, times: 1 });
+    await deliver(ctx, job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    assert.equal(rec.status, 'partial');
+    assert.ok(rec.errors.some((e) => /Cloudflare purge/.test(e)), JSON.stringify(rec.errors));
+    assert.ok(rec.purged.kv_keys > 0);
+  });
+
+  test('Contentstack failing for good: the job ends failed via the dead-letter queue and on_failure runs', async () => {
+    const ctx = await setup({ vars: { QUEUE_MAX_ATTEMPTS: 2 } });
+    const { stack, cs, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 3 });
+    const kv = await w.kv();
+    await seed(kv, stack, job);
+    cs.fault({ path: `/v3/bulk/jobs/${job.jobId}`, status: 500, times: 1000 });
+    await deliver(ctx, job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 180000 });
+    assert.equal(rec.status, 'failed');
+    assert.ok(rec.errors.some((e) => /job status/.test(e)), JSON.stringify(rec.errors));
+    // on_failure: the coarse tag purge was sent and the environment's KV prefix swept.
+    assert.deepEqual(purgedBy(cf, 'tags'), ['cs-production']);
+    const remaining = await listAll(kv);
+    assert.ok(![...remaining].some((k) => k.startsWith('production:')), 'production keys swept');
+    assert.ok(remaining.has('staging:en-us:list:blog:page1') && remaining.has('config:site'));
+    assert.ok(w.events('failed').some((e) => e.job_id === job.jobId));
+    assert.ok(rec.purged.tags === 1 && rec.purged.kv_prefix_keys > 0);
+  });
+});
+
+describe('scale', () => {
+  test('a 10,000-item job completes with no invocation above 1,000 subrequests', async () => {
+    const ctx = await setup({
+      rules: {
+        production: {
+          kv_binding: 'CONTENT_KV',
+          entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
+          asset: { kv_keys: ['{environment}:asset:{uid}'] },
+        },
+        staging: { kv_binding: 'CONTENT_KV', entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] } },
+      },
+    });
+    const { stack, w, cs } = ctx;
+    const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 2500 });
+    assert.equal(job.items.length, 10000);
+    const kv = await w.kv();
+    const keys = job.items.map((it) => `${envName(stack, it.environment)}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`);
+    for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => kv.put(k, 'v')));
+    await kv.put('keep:me', 'v');
+    await deliver(ctx, job, undefined);
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 300000 });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    assert.equal(rec.purged.kv_keys, 10000);
+    assert.ok(rec.max_invocation_subrequests > 0 && rec.max_invocation_subrequests <= 1000, `largest invocation: ${rec.max_invocation_subrequests}`);
+    const remaining = await listAll(kv);
+    assert.deepEqual([...remaining], ['keep:me']);
+    assert.equal(cs.countsBy('/items?'), 101, '100 full pages and the empty one that ends the job');
+    assert.ok(w.events('continued').filter((e) => e.job_id === job.jobId).length >= 10, 'the work was fanned out');
+  });
+});
