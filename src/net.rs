@@ -6,7 +6,7 @@ use std::time::Duration;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::pace::{self, durable::reserve_slots};
-use crate::runtime::Budget;
+use crate::runtime::{Budget, Sub};
 
 /// How long one call may take before it counts as failed (and is retried).
 pub const CALL_TIMEOUT_MS: u64 = 15_000;
@@ -60,7 +60,7 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
         init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
     }
     let req = Request::new_with_init(&call.url, &init).map_err(|e| e.to_string())?;
-    budget.spend(1);
+    budget.spend(Sub::Fetch, 1);
     let fetch = Box::pin(async move {
         let mut resp = Fetch::Request(req)
             .send()
@@ -96,7 +96,7 @@ pub struct Pacing<'a> {
 
 /// Waits for a start slot from the shared limiter.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
-    budget.spend(1);
+    budget.spend(Sub::Durable, 1);
     let waits = reserve_slots(p.env, &p.key, p.rate, 1)
         .await
         .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;

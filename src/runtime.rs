@@ -88,33 +88,61 @@ pub fn log(stage: &str, fields: Value) {
     worker::console_log!("{}", line);
 }
 
+/// Kinds of subrequest, counted separately for the logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    /// An outbound HTTP call (Contentstack, Cloudflare, public key).
+    Fetch,
+    /// A KV operation (delete, list).
+    Kv,
+    /// A Durable Object call (ledger, rate limiter).
+    Durable,
+    /// A Cache API operation.
+    Cache,
+}
+
 /// Counts the subrequests of one invocation against its budget.
 #[derive(Debug)]
 pub struct Budget {
     limit: usize,
-    used: Cell<usize>,
+    counts: [Cell<usize>; 4],
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Budget {
         Budget {
             limit,
-            used: Cell::new(0),
+            counts: Default::default(),
         }
     }
-    /// Records `n` subrequests.
-    pub fn spend(&self, n: usize) {
-        self.used.set(self.used.get() + n);
+    /// Records `n` subrequests of a kind.
+    pub fn spend(&self, kind: Sub, n: usize) {
+        let c = &self.counts[kind as usize];
+        c.set(c.get() + n);
+    }
+    /// Subrequests of one kind so far.
+    pub fn count(&self, kind: Sub) -> usize {
+        self.counts[kind as usize].get()
     }
     pub fn used(&self) -> usize {
-        self.used.get()
+        self.counts.iter().map(Cell::get).sum()
     }
     pub fn remaining(&self) -> usize {
-        self.limit.saturating_sub(self.used.get())
+        self.limit.saturating_sub(self.used())
     }
     /// Whether `n` more subrequests fit.
     pub fn allows(&self, n: usize) -> bool {
         self.remaining() >= n
+    }
+    /// The counts as a JSON object for log lines.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "subrequests": self.used(),
+            "fetch": self.count(Sub::Fetch),
+            "kv": self.count(Sub::Kv),
+            "durable_object": self.count(Sub::Durable),
+            "cache": self.count(Sub::Cache),
+        })
     }
 }
 
@@ -132,7 +160,7 @@ pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, 
     let mut init = RequestInit::new();
     init.with_method(Method::Get);
     let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    budget.spend(1);
+    budget.spend(Sub::Fetch, 1);
     let mut resp = Fetch::Request(req)
         .send()
         .await
@@ -145,4 +173,27 @@ pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, 
     PUBLIC_KEY.with(|p| *p.borrow_mut() = Some((url, key.clone())));
     log("public_key_fetched", serde_json::json!({}));
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_counts_each_kind_against_one_limit() {
+        let b = Budget::new(10);
+        b.spend(Sub::Fetch, 3);
+        b.spend(Sub::Kv, 4);
+        b.spend(Sub::Durable, 1);
+        assert_eq!(b.used(), 8);
+        assert_eq!(b.remaining(), 2);
+        assert!(b.allows(2));
+        assert!(!b.allows(3));
+        b.spend(Sub::Cache, 5);
+        assert_eq!(b.remaining(), 0, "never negative");
+        let s = b.summary();
+        assert_eq!(s["kv"], 4);
+        assert_eq!(s["cache"], 5);
+        assert_eq!(s["subrequests"], 13);
+    }
 }

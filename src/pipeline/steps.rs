@@ -13,7 +13,7 @@ use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::plan::{plan, plan_failure, PlanEnvironment, PlanJob};
 use crate::purge::{actions_from_plan, exec, Outcome};
-use crate::runtime::{self, log, now_iso, now_ms, Budget};
+use crate::runtime::{self, log, now_iso, now_ms, Budget, Sub};
 
 /// How long claimed actions stay reserved for one invocation.
 const LEASE_MS: i64 = 5 * 60 * 1000;
@@ -63,7 +63,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn call<T: serde::de::DeserializeOwned>(&self, op: &LedgerOp) -> Result<T, StepError> {
-        self.budget.spend(1);
+        self.budget.spend(Sub::Durable, 1);
         Ok(self.ledger.call(op).await?)
     }
 }
@@ -131,6 +131,10 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
             Err(e) => break Err(e),
         }
     };
+    let mut summary = ctx.budget.summary();
+    summary["job_id"] = serde_json::json!(job.job_id);
+    summary["step"] = serde_json::json!(step_name(&job.step));
+    log("invocation", summary);
     let Err(e) = outcome else {
         msg.ack();
         return;
@@ -153,6 +157,14 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
         Ok(()) => msg.ack(),
         // The queue's own retries (then its dead-letter queue) are the safety net.
         Err(_) => msg.retry(),
+    }
+}
+
+fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Start => "start",
+        Step::Collect { .. } => "collect",
+        Step::Drain => "drain",
     }
 }
 
@@ -285,7 +297,7 @@ pub fn page_cost(cfg: &Config, environments: &[PlanEnvironment]) -> usize {
 }
 
 async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
-    ctx.budget.spend(1);
+    ctx.budget.spend(Sub::Durable, 1);
     let Some(record) = ctx.ledger.get(&job.job_id).await? else {
         log("record_missing", serde_json::json!({"job_id": job.job_id}));
         return Ok(Next::Stop);

@@ -10,7 +10,7 @@ use worker::{Cache, Env, Method};
 use super::{purge_batches, purge_body, ActionKind, ActionResult, ClaimedAction, Outcome};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
-use crate::runtime::Budget;
+use crate::runtime::{Budget, Sub};
 
 /// KV keys listed per sweep page (the API maximum).
 const LIST_PAGE: u64 = 1000;
@@ -142,7 +142,7 @@ async fn kv_keys(
                 out.settle(std::slice::from_ref(a), Outcome::Pending, None);
                 continue;
             }
-            budget.spend(1);
+            budget.spend(Sub::Kv, 1);
             match store.delete(&a.value).await {
                 Ok(()) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
                 Err(e) => {
@@ -178,7 +178,7 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
         if !budget.allows(3) {
             return result;
         }
-        budget.spend(1);
+        budget.spend(Sub::Kv, 1);
         let mut list = store.list().prefix(a.value.clone()).limit(LIST_PAGE);
         if let Some(c) = &result.cursor {
             list = list.cursor(c.clone());
@@ -206,7 +206,7 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
                     return result; // not enough budget for this page: resume from the same cursor
                 }
                 for n in &names {
-                    budget.spend(1);
+                    budget.spend(Sub::Kv, 1);
                     if let Err(e) = store.delete(n).await {
                         result.swept += deleted;
                         result.error = Some(format!("KV delete failed: {e}"));
@@ -239,7 +239,7 @@ async fn cache_urls(budget: &Budget, actions: &[ClaimedAction], out: &mut ExecOu
             out.settle(std::slice::from_ref(a), Outcome::Pending, None);
             continue;
         }
-        budget.spend(1);
+        budget.spend(Sub::Cache, 1);
         match cache.delete(a.value.as_str(), true).await {
             Ok(_) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
             Err(e) => {
