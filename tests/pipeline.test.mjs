@@ -4,6 +4,7 @@
 // the Worker's planner.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Response } from 'miniflare';
 
 import { startWorker, waitForFinal } from './helpers/worker.mjs';
 import { startContentstack } from './fakes/contentstack.mjs';
@@ -166,8 +167,19 @@ describe('a 250-item job across two environments and two locales', () => {
     const { all, unrelated } = await seed(kv, stack, job);
     const exp = expectations(stack, job);
 
+    // Cache API entries for two of the job's URLs and one unrelated URL.
+    const cache = (await w.mf.getCaches()).default;
+    const cachedUrls = [...exp.files].slice(0, 2);
+    const keepUrl = 'https://www.example.com/not-in-this-job';
+    for (const u of [...cachedUrls, keepUrl]) {
+      await cache.put(u, new Response('cached page', { headers: { 'cache-control': 'public, max-age=3600' } }));
+      assert.ok(await cache.match(u), `seeded ${u}`);
+    }
+
     await deliver(ctx, job, undefined); // the generic channel: the job status API names both environments
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    for (const u of cachedUrls) assert.equal(await cache.match(u), undefined, `${u} still in the Cache API`);
+    assert.ok(await cache.match(keepUrl), 'an unrelated cached URL was deleted');
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
 
     // KV: the job's keys and the swept list pages are gone; everything else stays.
@@ -245,6 +257,67 @@ describe('a 250-item job across two environments and two locales', () => {
       assert.equal(remaining.has(key), env !== 'staging', key);
     }
     assert.equal(ctx.cf.purges.length, 0, 'staging has no zone');
+  });
+});
+
+describe('KV REST bulk deletes', () => {
+  test('with CLOUDFLARE_ACCOUNT_ID and kv_namespace_id, large key sets go through the bulk API', async () => {
+    const NS = '0f2ac74b498b48028cb68387c421e279';
+    let kvRef;
+    const stack = makeStack();
+    const cs = await startContentstack({ stacks: [stack] });
+    const cf = await startCloudflare({
+      token: CF_TOKEN,
+      onKvBulkDelete: async (account, ns, keys) => {
+        assert.equal(account, 'acc123');
+        assert.equal(ns, NS);
+        for (const k of keys) await kvRef.delete(k);
+      },
+    });
+    const w = await startWorker({
+      vars: {
+        CONTENTSTACK_API_BASE: cs.url,
+        CONTENTSTACK_APP_BASE: cs.url,
+        CONTENTSTACK_API_KEYS: stack.apiKey,
+        CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
+        CLOUDFLARE_API_BASE: cf.url,
+        CLOUDFLARE_API_TOKEN: CF_TOKEN,
+        CLOUDFLARE_ACCOUNT_ID: 'acc123',
+        ADMIN_TOKEN: ADMIN,
+        ENVIRONMENTS: JSON.stringify({
+          production: {
+            kv_binding: 'CONTENT_KV',
+            kv_namespace_id: NS,
+            entry: {
+              kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+              kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
+            },
+          },
+        }),
+      },
+    });
+    closers.push(() => w.close(), () => cs.close(), () => cf.close());
+    kvRef = await w.kv();
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 120 });
+    const { all, unrelated } = await seed(kvRef, stack, job);
+    // A big list page for one prefix, so the sweep also uses the bulk API.
+    const ct = job.items[0].content_type.uid;
+    const listKeys = Array.from({ length: 60 }, (_, i) => `production:en-us:list:${ct}:extra${i}`);
+    await Promise.all(listKeys.map((k) => kvRef.put(k, 'v')));
+    await deliver({ w, cs, stack }, job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    assert.ok(cf.kvBulkDeletes.length >= 2, `bulk calls: ${cf.kvBulkDeletes.length}`);
+    assert.equal(rec.purged.kv_keys, 120);
+    const remaining = await listAll(kvRef);
+    for (const k of listKeys) assert.ok(!remaining.has(k));
+    const leftOfJob = all.filter((k) => remaining.has(k) && !unrelated.includes(k));
+    assert.deepEqual(leftOfJob, [], 'every key of the job and its list pages is gone');
+    for (const k of unrelated) assert.ok(remaining.has(k), k);
+    assert.ok(remaining.has('config:site'));
+    // The binding was used for at most the stragglers: far fewer KV operations than keys.
+    const kvOps = w.events('invocation').filter((e) => e.job_id === job.jobId).reduce((n, e) => n + e.kv, 0);
+    assert.ok(kvOps < 120, `KV operations through the binding: ${kvOps}`);
   });
 });
 
