@@ -96,6 +96,7 @@ export async function startCloudflare({
   maxItemsPerCall = 100,
   rateLimitPerSecond = 0,
   onKvBulkDelete = async () => {},
+  port = 0,
 } = {}) {
   const requests = [];
   const purges = [];
@@ -231,12 +232,12 @@ export async function startCloudflare({
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(port, '127.0.0.1', resolve);
   });
-  const { port } = server.address();
+  const { port: boundPort } = server.address();
 
   return {
-    url: `http://127.0.0.1:${port}/client/v4`,
+    url: `http://127.0.0.1:${boundPort}/client/v4`,
     origin: `http://127.0.0.1:${port}`,
     token,
     purges,

@@ -51,7 +51,7 @@ function toInt(v, dflt) {
  * @param {number} [opts.rateLimitPerSecond=10] max requests per api_key starting in any 1000 ms window (0/Infinity = off)
  * @param {{publicKey, privateKey}} [opts.keyPair] KeyObjects or PEMs; default: fresh 2048-bit RSA pair
  */
-export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, keyPair } = {}) {
+export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, keyPair, port = 0 } = {}) {
   const kp = keyPair ?? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privateKey = typeof kp.privateKey === 'object' && kp.privateKey.type ? kp.privateKey : crypto.createPrivateKey(kp.privateKey);
   const publicKey = typeof kp.publicKey === 'object' && kp.publicKey.type ? kp.publicKey : crypto.createPublicKey(kp.publicKey ?? privateKey);
@@ -211,12 +211,12 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(port, '127.0.0.1', resolve);
   });
-  const { port } = server.address();
+  const { port: boundPort } = server.address();
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${boundPort}`,
     requests,
     publicKeyPem,
     publicKey,

@@ -1,0 +1,106 @@
+// Intake under load: signed job webhooks (new job ids, so every one is verified, recorded in the
+// ledger and enqueued: a 202) at concurrency 1, 8 and 32, next to GET /healthz in the same Worker
+// and the same run. /healthz is the floor: the runtime's own cost of one request through the
+// Worker, with no verification, no Durable Object and no queue. Run once with RSA verification
+// (Contentstack's default) and once with HMAC.
+//
+// Writes target/bench/results/intake.json. Env: BENCH_INTAKE_SCALE (default 1) multiplies the
+// request counts.
+import crypto from 'node:crypto';
+import { jobPayload, webhookRequest } from '../tests/helpers/sign.mjs';
+import { startIntakeOnly, writeResult, quantile } from './common.mjs';
+
+const LEVELS = [1, 8, 32];
+const SCALE = Number(process.env.BENCH_INTAKE_SCALE ?? 1);
+const REQUESTS = { 1: 300, 8: 1200, 32: 1600 };
+const WARMUP = 60;
+const API_KEY = 'blt_bench_api_key';
+const HMAC_SECRET = 'whsec_bench_intake';
+
+const RULES = {
+  production: {
+    kv_binding: 'CONTENT_KV',
+    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
+    asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+};
+
+/** Sends `inits` (functions returning [path, init]) with `concurrency` in flight. */
+async function drive(base, requests, concurrency) {
+  const latencies = new Array(requests.length);
+  const statuses = {};
+  let next = 0;
+  const t0 = performance.now();
+  async function lane() {
+    for (;;) {
+      const i = next++;
+      if (i >= requests.length) return;
+      const [p, init] = requests[i];
+      const s = performance.now();
+      const r = await fetch(base + p, init);
+      await r.arrayBuffer();
+      latencies[i] = performance.now() - s;
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const elapsedMs = performance.now() - t0;
+  const sorted = latencies.slice().sort((a, b) => a - b);
+  return {
+    requests: requests.length,
+    concurrency,
+    p50_ms: quantile(sorted, 0.5),
+    p99_ms: quantile(sorted, 0.99),
+    rps: requests.length / (elapsedMs / 1000),
+    statuses,
+  };
+}
+
+function healthzRequests(n) {
+  return Array.from({ length: n }, () => ['/healthz', { method: 'GET' }]);
+}
+
+function webhookRequests(n, tag, sign) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify(jobPayload({ jobId: `bench-${tag}-${i}-${crypto.randomUUID()}`, environment: 'production', apiKey: API_KEY }));
+    const { init } = webhookRequest('', body, sign);
+    out.push(['/webhooks/contentstack', init]);
+  }
+  return out;
+}
+
+async function scenario(mode) {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const vars = {
+    CONTENTSTACK_API_KEYS: API_KEY,
+    ENVIRONMENTS: JSON.stringify(RULES),
+    ...(mode === 'rsa'
+      ? { WEBHOOK_VERIFY: 'rsa', CONTENTSTACK_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }) }
+      : { WEBHOOK_VERIFY: 'hmac', CONTENTSTACK_HMAC_SECRETS: HMAC_SECRET }),
+  };
+  const sign = mode === 'rsa' ? { rsaKey: privateKey } : { hmacSecret: HMAC_SECRET };
+  const w = await startIntakeOnly({ vars });
+  const rows = [];
+  try {
+    // Warm the isolate, the ledger Durable Object and the connection pool.
+    await drive(w.url, healthzRequests(WARMUP), 4);
+    await drive(w.url, webhookRequests(WARMUP, `${mode}-warm`, sign), 4);
+    for (const c of LEVELS) {
+      const n = Math.max(20, Math.round(REQUESTS[c] * SCALE));
+      const hooks = webhookRequests(n, `${mode}-${c}`, sign);
+      const health = await drive(w.url, healthzRequests(n), c);
+      const hook = await drive(w.url, hooks, c);
+      const accepted = hook.statuses['202'] ?? 0;
+      if (accepted !== n) throw new Error(`${mode} c=${c}: ${accepted}/${n} webhooks accepted: ${JSON.stringify(hook.statuses)}`);
+      rows.push({ verify: mode, concurrency: c, webhook: hook, healthz: health });
+      console.error(`intake ${mode} c=${c}: webhook p50 ${hook.p50_ms.toFixed(2)} ms p99 ${hook.p99_ms.toFixed(2)} ms ${hook.rps.toFixed(0)} rps; healthz p50 ${health.p50_ms.toFixed(2)} ms ${health.rps.toFixed(0)} rps`);
+    }
+  } finally {
+    await w.close();
+  }
+  return rows;
+}
+
+const rows = [...(await scenario('rsa')), ...(await scenario('hmac'))];
+writeResult('intake', { levels: LEVELS, rows });

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for a bounded time and reports, per target, the
+# executions run and the crashes found. Exits non-zero if any target crashed (or a
+# regression input under fuzz/regressions/ fails again).
+#
+#   bash scripts/fuzz.sh [seconds-per-target]        # default 30
+#   FUZZ_TARGETS="payload template" bash scripts/fuzz.sh 60   # a subset
+#
+# How this works on stable Rust (no nightly here):
+#   cargo-fuzz's default build enables AddressSanitizer via `-Zsanitizer=address`, which
+#   stable rustc refuses. `cargo fuzz build/run --sanitizer none` (`-s none`) passes only
+#   stable flags (`-Cpasses=sancov-module`, `-Cllvm-args=-sanitizer-coverage-*`,
+#   `--cfg fuzzing`), so libFuzzer's coverage-guided fuzzing works on stable 1.95 as is.
+#   What is lost is ASan, which matters little for these targets: the fuzzed code is safe
+#   Rust; a panic, an overflow (overflow-checks/debug-assertions are on), a stack overflow,
+#   a timeout or an OOM is still caught and saved as a crash.
+#   With ASan, on this same stable toolchain, for an occasional deeper run:
+#     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run payload   # see FUZZING.md
+#
+# The first run builds all targets (about 4 minutes on 2 cores); later runs reuse the build.
+# Seeds from fuzz/seeds/<target>/ are copied into the git-ignored fuzz/corpus/<target>/,
+# which keeps growing between runs. Crashing inputs land in fuzz/artifacts/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+SECONDS_PER_TARGET="${1:-30}"
+if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ]; then
+  echo "usage: bash scripts/fuzz.sh [seconds-per-target]" >&2
+  exit 2
+fi
+TARGETS=(${FUZZ_TARGETS:-hmac_header rsa_header payload template config})
+SANITIZER=(--sanitizer none)
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz from crates.io (a few minutes, once)"
+  cargo install cargo-fuzz
+fi
+
+cd fuzz
+echo "== cargo fuzz build ${SANITIZER[*]} (all targets)"
+build_start=$(date +%s)
+cargo fuzz build "${SANITIZER[@]}" >/tmp/contentstack-edge-purge-fuzz-build.log 2>&1 || {
+  cat /tmp/contentstack-edge-purge-fuzz-build.log
+  exit 1
+}
+echo "   built in $(( $(date +%s) - build_start )) s"
+
+failed=0
+summary=()
+for target in "${TARGETS[@]}"; do
+  corpus="corpus/$target"
+  artifacts="artifacts/$target"
+  mkdir -p "$corpus" "$artifacts"
+  if [ -d "seeds/$target" ]; then
+    cp -n "seeds/$target"/* "$corpus"/ 2>/dev/null || true
+  fi
+
+  # Known crashing inputs are replayed first: each must now pass.
+  regressions=0
+  if [ -d "regressions/$target" ] && [ -n "$(ls -A "regressions/$target" 2>/dev/null)" ]; then
+    regressions=$(ls -A "regressions/$target" | wc -l)
+    echo "== $target: replaying $regressions regression input(s)"
+    if ! cargo fuzz run "${SANITIZER[@]}" "$target" "regressions/$target"/* \
+         >"/tmp/fuzz-$target-regressions.log" 2>&1; then
+      grep -E "panicked|ERROR|SUMMARY" "/tmp/fuzz-$target-regressions.log" | head -5 || true
+      echo "   regression input(s) for $target fail (log: /tmp/fuzz-$target-regressions.log)"
+      failed=1
+    fi
+  fi
+
+  echo "== $target: fuzzing for ${SECONDS_PER_TARGET}s"
+  marker=$(mktemp)
+  log="/tmp/fuzz-$target.log"
+  set +e
+  # -timeout: an input taking over 10 s counts as a crash (hang).
+  # -max_len 8192: room for the 128-level-deep payload seeds and real-sized configs.
+  cargo fuzz run "${SANITIZER[@]}" "$target" "$corpus" -- \
+    -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -max_len=8192 \
+    -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  if [ -z "$execs" ]; then
+    # libFuzzer prints no final stats when it dies on a crash; use its last status line.
+    execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  fi
+  crashes=$(find "$artifacts" -type f -newer "$marker" \
+    \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
+  rm -f "$marker"
+  if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
+    crashes=1 # died without writing an artifact (e.g. a build or harness error)
+  fi
+  corpus_size=$(ls -A "$corpus" | wc -l)
+  echo "   executions: ${execs:-0}   crashes: $crashes   corpus: $corpus_size inputs"
+  if [ "$crashes" -ne 0 ]; then
+    failed=1
+    grep -E "panicked at|assertion|SUMMARY|Test unit written|ERROR: libFuzzer" "$log" | head -8 || true
+    echo "   full log: $log ; reproduce: (cd fuzz && cargo fuzz run -s none $target <artifact>)"
+  fi
+  summary+=("$(printf '%-12s %8ss %12s %8s' "$target" "$SECONDS_PER_TARGET" "${execs:-0}" "$crashes")")
+done
+
+echo
+echo "== summary"
+printf '%-12s %9s %12s %8s\n' target time executions crashes
+printf '%s\n' "${summary[@]}"
+if [ "$failed" -ne 0 ]; then
+  echo "FUZZING FOUND CRASHES (see above)" >&2
+  exit 1
+fi
+echo "no crashes"

@@ -1,0 +1,42 @@
+// Shared settings of the local demo: ports, the demo stack, the purge rules and the files the
+// simulator leaves for `wrangler dev` and for tools/send-webhook.mjs.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const stateDir = path.join(root, '.wrangler', 'demo');
+export const envFile = path.join(stateDir, 'demo.env');
+export const keyFile = path.join(stateDir, 'signing-key.pem');
+export const infoFile = path.join(stateDir, 'demo.json');
+
+export const WORKER_PORT = Number(process.env.WORKER_PORT ?? 8787);
+export const CONTENTSTACK_PORT = Number(process.env.SIMULATOR_PORT ?? 8788);
+export const CLOUDFLARE_PORT = Number(process.env.CLOUDFLARE_SIMULATOR_PORT ?? 8789);
+export const DEMO_ZONE = 'demo0zone0000000000000000000000a';
+
+/** Purge rules of the demo: production purges KV, list pages, tags and URLs; staging only KV. */
+export const DEMO_RULES = {
+  production: {
+    zone_id: DEMO_ZONE,
+    kv_binding: 'CONTENT_KV',
+    resolve_urls: true,
+    on_failure: ['tag:cs-{environment}', 'kv_prefix:{environment}:'],
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
+      tags: ['cs-{environment}-{uid}', 'cs-{environment}-ct-{content_type}'],
+      urls: ['{base_url}{url}'],
+    },
+    asset: {
+      kv_keys: ['{environment}:asset:{uid}'],
+      tags: ['cs-{environment}-{uid}'],
+      urls: ['{url}'],
+    },
+  },
+  staging: {
+    kv_binding: 'CONTENT_KV',
+    on_failure: ['kv_prefix:{environment}:'],
+    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
+    asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+};
