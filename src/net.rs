@@ -8,9 +8,6 @@ use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 use crate::pace::{self, durable::reserve_slots};
 use crate::runtime::{Budget, Sub};
 
-/// How long one call may take before it counts as failed (and is retried).
-pub const CALL_TIMEOUT_MS: u64 = 15_000;
-
 /// An answer that arrived.
 #[derive(Debug)]
 pub struct Answer {
@@ -47,6 +44,8 @@ pub struct Call<'a> {
     pub url: String,
     pub headers: Vec<(&'a str, String)>,
     pub body: Option<String>,
+    /// How long one try may take before it counts as failed (and is retried).
+    pub timeout_ms: u64,
 }
 
 async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
@@ -80,10 +79,11 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
             body,
         })
     });
-    let timeout = Box::pin(Delay::from(Duration::from_millis(CALL_TIMEOUT_MS)));
+    let timeout_ms = call.timeout_ms;
+    let timeout = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     match select(fetch, timeout).await {
         Either::Left((r, _)) => r,
-        Either::Right(_) => Err(format!("timed out after {CALL_TIMEOUT_MS} ms")),
+        Either::Right(_) => Err(format!("timed out after {timeout_ms} ms")),
     }
 }
 

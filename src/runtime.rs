@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::Value;
-use worker::{Env, Fetch, Method, Request, RequestInit};
+use worker::Env;
 
 use crate::config::{Config, ConfigError, RawConfig, NAMES};
 use crate::verify::PublicKey;
@@ -157,18 +157,21 @@ pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, 
     }) {
         return Ok(k);
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    budget.spend(Sub::Fetch, 1);
-    let mut resp = Fetch::Request(req)
-        .send()
+    let call = crate::net::Call {
+        what: "public key",
+        method: worker::Method::Get,
+        url: url.clone(),
+        headers: vec![("accept", "application/json".to_string())],
+        body: None,
+        timeout_ms: cfg.http_timeout_ms.min(10_000),
+    };
+    let answer = crate::net::send(&call, None, budget)
         .await
-        .map_err(|e| format!("public key fetch failed: {e}"))?;
-    if resp.status_code() != 200 {
-        return Err(format!("public key host answered {}", resp.status_code()));
+        .map_err(|e| e.to_string())?;
+    if answer.status != 200 {
+        return Err(format!("public key host answered {}", answer.status));
     }
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = answer.body;
     let key = Rc::new(PublicKey::from_well_known_json(&bytes).map_err(|e| e.to_string())?);
     PUBLIC_KEY.with(|p| *p.borrow_mut() = Some((url, key.clone())));
     log("public_key_fetched", serde_json::json!({}));

@@ -139,8 +139,8 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
     const ack = await w.fetch('/webhooks/contentstack', init);
     assert.equal(ack.status, 202, await ack.text());
   };
-  await deliver(jobPayload({ jobId: small.jobId, action: 'unpublish', environment: 'staging', apiKey: stack.apiKey }));
-  await deliver(jobPayload({ jobId: job.jobId, apiKey: stack.apiKey, extra: { note: HOSTILE } }));
+  await deliver(jobPayload({ jobId: small.jobId, action: 'unpublish', environment: 'staging', apiKey: stack.apiKey, extra: { note: HOSTILE } }));
+  await deliver(jobPayload({ jobId: job.jobId, apiKey: stack.apiKey }));
 
   // The list refreshes by itself: the row appears and reaches done with no reload.
   const navigations = [];
@@ -188,16 +188,10 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   assert.equal(await jobView().locator(tid('skipped-row')).count(), rec.skipped.length);
   assert.ok(await jobView().locator(tid('job-errors-empty')).isVisible());
   assert.equal(await jobView().locator(tid('attempt-row')).count(), 1);
-  // The raw payload, pretty-printed and shown as text: the markup in it did not run.
+  // The raw payload, pretty-printed.
   const shownPayload = await text(jobView().locator(tid('job-payload')));
   assert.deepEqual(JSON.parse(shownPayload), rec.payload);
   assert.ok(shownPayload.includes('\n  "'), 'pretty-printed');
-  assert.ok(shownPayload.includes(JSON.stringify(HOSTILE)), "the markup is shown as text");
-  assert.equal(await page.evaluate(() => window.__pwned), undefined);
-  assert.equal(await page.locator('img').count(), 0);
-
-  // Desktop screenshot of the job page.
-  await page.screenshot({ path: path.join(OUT, 'dashboard-job.png'), fullPage: true });
 
   // Dry run by job id: the plan matches the API's and lists the KV keys.
   const apiPlan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: job.jobId }) });
@@ -251,6 +245,10 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   assert.equal(await jobView().locator(tid('attempt-row')).count(), 2);
   assert.equal(num(await text(jobView().locator(`${tid('env-total')} [data-field="kv_keys"]`))), rec2.purged.kv_keys);
 
+  // Desktop screenshot of the job page (docs/dashboard.png is a copy of a good one).
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT, 'dashboard-job.png'), fullPage: true });
+
   // Phone width: no horizontal scrollbar on the job page (or the list); tables become cards.
   await page.setViewportSize({ width: 375, height: 800 });
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -273,6 +271,16 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
     await page.waitForFunction(() => !document.querySelector('[data-testid="jobs-more"]').disabled);
   }
   assert.deepEqual(await page.locator(tid('job-row')).evaluateAll((rows) => rows.map((r) => r.dataset.jobId)), [job.jobId, small.jobId]);
+
+  // The other job's payload carries markup: it is shown as text and never runs.
+  await page.locator(`${tid('job-row')}[data-job-id="${small.jobId}"] ${tid('job-link')}`).click();
+  await jobView().locator(`${tid('job-id')}:text-is("${small.jobId}")`).waitFor();
+  await jobView().locator(tid('job-payload')).filter({ hasText: 'onerror' }).waitFor();
+  const smallPayload = await text(jobView().locator(tid('job-payload')));
+  assert.ok(smallPayload.includes(JSON.stringify(HOSTILE)), 'the markup is shown as text');
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.equal(await page.locator('img').count(), 0);
+  assert.equal(await text(jobView().locator(tid('job-action'))), 'unpublish');
 
   // Forget the token: back to the sign-in form, nothing left in session storage.
   await page.locator(tid('token-forget')).click();

@@ -215,6 +215,7 @@ describe('a 250-item job across two environments and two locales', () => {
     assert.equal(rec.purged.urls, exp.files.size);
     assert.equal(rec.purged.cache_api, exp.files.size);
     assert.equal(rec.purged.api_calls, calls.length);
+    assert.equal(rec.purged_by_environment.production.api_calls, calls.length, 'calls counted per environment');
     assert.equal(rec.attempts, 1);
     assert.deepEqual(rec.errors, []);
     const skippedUids = new Set(rec.skipped.filter((s) => s.missing === 'url').map((s) => s.uid));

@@ -142,8 +142,8 @@
       el('span', { class: 'badge-text', text: s }));
   }
 
-  function actionBadge(action) {
-    return el('span', { class: `tag tag-${action === 'unpublish' ? 'unpublish' : 'publish'}`, text: String(action || '—') });
+  function actionBadge(action, testid) {
+    return el('span', { class: `tag tag-${action === 'unpublish' ? 'unpublish' : 'publish'}`, testid, text: String(action || '—') });
   }
 
   function envChips(envs) {
@@ -629,7 +629,7 @@
 
   function renderJob(rec) {
     byId('job-status-slot').replaceChildren(statusBadge(rec.status, 'job-status'));
-    byId('job-action-slot').replaceChildren(actionBadge(rec.action));
+    byId('job-action-slot').replaceChildren(actionBadge(rec.action, 'job-action'));
     const planQuery = new URLSearchParams({ job_id: String(rec.job_id) });
     if (rec.api_key) planQuery.set('api_key', String(rec.api_key));
     byId('job-plan-link').setAttribute('href', `#/plan?${planQuery}`);
@@ -917,7 +917,8 @@
   }
 
   function codeList(label, values, testid, key) {
-    const ul = el('ul', { class: 'codelist', 'data-list': key });
+    // Focusable so the scrolling list can be scrolled from the keyboard.
+    const ul = el('ul', { class: 'codelist', 'data-list': key, tabindex: '0', 'aria-label': label });
     const fill = (limit) => {
       ul.replaceChildren(...values.slice(0, limit).map((v) => el('li', {}, el('code', { testid, text: String(v) }))));
     };

@@ -42,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "QUEUE_MAX_ATTEMPTS",
     "RETRY_BASE_SECONDS",
     "SUBREQUEST_BUDGET",
+    "HTTP_TIMEOUT_MS",
 ];
 
 /// Contentstack regions and their hosts (CONTENTSTACK.md, "Regions").
@@ -146,6 +147,8 @@ pub struct Config {
     pub verifier: Verifier,
     pub retry: RetryPolicy,
     pub subrequest_budget: usize,
+    /// Time one outbound HTTP try may take.
+    pub http_timeout_ms: u64,
 }
 
 /// Configuration problems, all of them at once, each naming the variable.
@@ -338,6 +341,13 @@ impl Config {
         };
         let subrequest_budget = number(raw, "SUBREQUEST_BUDGET", 900usize, (40, 9500), &mut errors);
 
+        let http_timeout_ms = number(
+            raw,
+            "HTTP_TIMEOUT_MS",
+            15_000u64,
+            (100, 120_000),
+            &mut errors,
+        );
         let rules = match raw.get("ENVIRONMENTS") {
             None => Rules::default(),
             Some(Value::String(s)) if s.trim().is_empty() => Rules::default(),
@@ -429,6 +439,7 @@ impl Config {
                 verifier,
                 retry,
                 subrequest_budget,
+                http_timeout_ms,
             }),
             _ => Err(ConfigError(errors)),
         }

@@ -82,6 +82,7 @@ impl<'a> Client<'a> {
             url: format!("{}{}", self.cfg.contentstack_api_base, path),
             headers,
             body: None,
+            timeout_ms: self.cfg.http_timeout_ms,
         };
         let a = net::send(&call, Some(&self.pacing()), self.budget).await?;
         match a.status {

@@ -71,7 +71,7 @@ pub enum LedgerOp {
         job_id: String,
         attempt: u32,
         results: Vec<ActionResult>,
-        api_calls: u64,
+        api_calls: std::collections::BTreeMap<String, u64>,
         errors: Vec<String>,
         subrequests: u64,
         now: String,
@@ -559,7 +559,10 @@ fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
                         .or_default()
                         .add(&delta);
                 }
-                rec.purged.api_calls += api_calls;
+                for (env, n) in api_calls {
+                    rec.purged.api_calls += n;
+                    rec.purged_by_environment.entry(env).or_default().api_calls += n;
+                }
                 push_errors(&mut rec.errors, errors);
             }
             rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);

@@ -572,7 +572,7 @@ async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) {
             }
         }
     }
-    purged.api_calls = out.api_calls;
+    purged.api_calls = out.api_calls.values().sum();
     let mut errors = out.errors;
     if let Some(e) = err {
         errors.push(format!("on_failure purge: {e}"));

@@ -23,7 +23,8 @@ const BULK_MAX: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct ExecOutcome {
     pub results: Vec<ActionResult>,
-    pub api_calls: u64,
+    /// Purge API calls sent, by the environment of each batch's first action.
+    pub api_calls: BTreeMap<String, u64>,
     pub errors: Vec<String>,
 }
 
@@ -74,6 +75,7 @@ async fn rest_bulk_delete(
             ("content-type", "application/json".into()),
         ],
         body: Some(body),
+        timeout_ms: cfg.http_timeout_ms,
     };
     let a = net::send(&call, None, budget)
         .await
@@ -291,6 +293,7 @@ async fn cloudflare(
                 ("content-type", "application/json".into()),
             ],
             body: Some(purge_body(*kind, items).to_string()),
+            timeout_ms: cfg.http_timeout_ms,
         };
         let answer = match net::send(&call, Some(&pacing), budget).await {
             Ok(a) => a,
@@ -303,7 +306,9 @@ async fn cloudflare(
                 return Err(e);
             }
         };
-        out.api_calls += 1;
+        if let Some(first) = items.first() {
+            *out.api_calls.entry(first.env.clone()).or_default() += 1;
+        }
         let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);
         if ok {

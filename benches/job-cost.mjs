@@ -1,0 +1,153 @@
+// Job cost: for jobs of 1, 100, 1,000 and 10,000 items, what the pipeline spends, next to the
+// least any implementation could spend with the same rule, and the wall time from the webhook to
+// the record's `done`, next to the floor the rate limits set.
+//
+// The compiled Worker runs in Miniflare with its queues, KV and Durable Objects
+// (tests/helpers/worker.mjs), against the fake Contentstack limited to 10 requests per second
+// per stack (like the real one) and the fake Cloudflare API. One rule, with a zone, one KV key
+// and one cache tag per entry, so every item costs a KV delete and a purged tag.
+//
+// Writes target/bench/results/job-cost.json. Env: BENCH_JOB_SIZES (comma-separated, default
+// 1,100,1000,10000).
+import { startWorker, waitForFinal } from '../tests/helpers/worker.mjs';
+import { startContentstack } from '../tests/fakes/contentstack.mjs';
+import { startCloudflare } from '../tests/fakes/cloudflare.mjs';
+import { makeStack, addJob } from '../tests/fakes/stack.mjs';
+import { jobPayload, webhookRequest } from '../tests/helpers/sign.mjs';
+import { writeResult } from './common.mjs';
+
+const SIZES = (process.env.BENCH_JOB_SIZES ?? '1,100,1000,10000').split(',').map(Number);
+const ADMIN = 'bench-admin-token';
+const CF_TOKEN = 'cf_bench_token';
+const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
+const CS_RATE = 10; // requests per second per stack, as Contentstack enforces
+const PAGE = 100; // job items per page (the API maximum)
+const PURGE_BATCH_SIZE = 30; // the Worker's default
+const PURGE_RATE_PER_SECOND = 50;
+const SUBREQUEST_BUDGET = 900; // the Worker's default per-invocation budget
+
+const RULES = {
+  production: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      tags: ['cs-{environment}-{uid}'],
+    },
+  },
+};
+
+const stack = makeStack();
+const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: CS_RATE });
+const cf = await startCloudflare({ token: CF_TOKEN });
+const w = await startWorker({
+  vars: {
+    CONTENTSTACK_API_BASE: cs.url,
+    CONTENTSTACK_APP_BASE: cs.url,
+    CONTENTSTACK_API_KEYS: stack.apiKey,
+    CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
+    CLOUDFLARE_API_BASE: cf.url,
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
+    ADMIN_TOKEN: ADMIN,
+    PURGE_BATCH_SIZE,
+    PURGE_RATE_PER_SECOND,
+    QUEUE_MAX_ATTEMPTS: 3,
+    RETRY_BASE_SECONDS: 0,
+    ENVIRONMENTS: JSON.stringify(RULES),
+  },
+});
+
+const rows = [];
+try {
+  for (const n of SIZES) {
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: n });
+    if (job.items.length !== n) throw new Error(`job of ${job.items.length} items, wanted ${n}`);
+    cs.reset();
+    cf.reset();
+    const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
+    const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
+
+    const epoch0 = Date.now();
+    const t0 = performance.now();
+    const ack = await w.fetch('/webhooks/contentstack', init);
+    const ackMs = performance.now() - t0;
+    if (ack.status !== 202) throw new Error(`webhook answered ${ack.status}: ${await ack.text()}`);
+    await ack.arrayBuffer();
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 400000, intervalMs: 25 });
+    const wallMs = performance.now() - t0;
+    if (rec.status !== 'done') throw new Error(`job of ${n} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
+
+    const inv = w.events('invocation').filter((e) => e.job_id === job.jobId);
+    const sum = (k) => inv.reduce((a, e) => a + (e[k] ?? 0), 0);
+    const csApi = cs.requests.filter((r) => r.path.startsWith('/v3/'));
+    const itemPages = csApi.filter((r) => r.path.endsWith('/items')).length;
+    const since = (ms) => (ms === undefined ? null : ms - epoch0);
+    const timeline = {
+      last_item_page_ms: since(csApi.filter((r) => r.path.endsWith('/items')).at(-1)?.at),
+      first_purge_ms: since(cf.purges[0]?.at),
+      last_purge_ms: since(cf.purges.at(-1)?.at),
+    };
+    const purgeItems = rec.purged.tags + rec.purged.urls + rec.purged.prefixes + rec.purged.hosts;
+    const min = {
+      item_pages: Math.ceil(n / PAGE),
+      // job status + the stack's environments (uid ⇄ name) + the item pages
+      contentstack_calls: 2 + Math.ceil(n / PAGE),
+      purge_calls: Math.ceil(n / PURGE_BATCH_SIZE),
+      kv_ops: n,
+    };
+    // Every external call the job needs: all of them in one invocation when they fit the
+    // budget; otherwise the fewest invocations each fill the budget.
+    const external = min.contentstack_calls + min.purge_calls + min.kv_ops;
+    min.largest_invocation_subrequests = Math.min(external, SUBREQUEST_BUDGET);
+    min.invocations = Math.max(1, Math.ceil(external / SUBREQUEST_BUDGET));
+    const floorMs = {
+      contentstack: (min.contentstack_calls / CS_RATE) * 1000,
+      item_pages: (min.item_pages / CS_RATE) * 1000,
+      purges: (min.purge_calls / PURGE_RATE_PER_SECOND) * 1000,
+    };
+    const row = {
+      items: n,
+      wall_ms: wallMs,
+      ack_ms: ackMs,
+      record_duration_ms: rec.duration_ms ?? null,
+      floor_ms: floorMs,
+      timeline,
+      measured: {
+        item_pages: itemPages,
+        contentstack_calls: csApi.length,
+        public_key_fetches: cs.requests.filter((r) => r.path.includes('public-keys')).length,
+        contentstack_429: cs.rateLimited,
+        purge_calls: cf.purges.length,
+        purge_calls_ok: cf.purges.filter((p) => p.status === 200).length,
+        purge_items: purgeItems,
+        kv_ops: sum('kv'),
+        kv_keys_deleted: rec.purged.kv_keys,
+        durable_object_calls: sum('durable_object'),
+        fetch_subrequests: sum('fetch'),
+        subrequests: sum('subrequests'),
+        invocations: inv.length,
+        largest_invocation_subrequests: Math.max(0, ...inv.map((e) => e.subrequests ?? 0)),
+        record_max_invocation_subrequests: rec.max_invocation_subrequests ?? null,
+      },
+      min,
+    };
+    rows.push(row);
+    console.error(`job-cost ${n}: ${(wallMs / 1000).toFixed(2)} s (floor ${(Math.max(floorMs.item_pages, floorMs.purges) / 1000).toFixed(2)} s), ` +
+      `cs ${row.measured.contentstack_calls}/${min.contentstack_calls}, cf ${row.measured.purge_calls}/${min.purge_calls}, kv ${row.measured.kv_ops}/${min.kv_ops}, ` +
+      `largest invocation ${row.measured.largest_invocation_subrequests}, invocations ${inv.length}`);
+  }
+} finally {
+  await w.close();
+  await cs.close();
+  await cf.close();
+}
+
+writeResult('job-cost', {
+  contentstack_rate_per_second: CS_RATE,
+  page_size: PAGE,
+  purge_batch_size: PURGE_BATCH_SIZE,
+  purge_rate_per_second: PURGE_RATE_PER_SECOND,
+  subrequest_budget: SUBREQUEST_BUDGET,
+  rule: RULES.production,
+  rows,
+});

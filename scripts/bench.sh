@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes BENCHMARKS.md: hot paths natively with criterion, intake under
+# load and job cost against the compiled Worker in Miniflare, and the bundle size next to a
+# hello-world Worker built the same way. Installs whatever is missing first (scripts/setup.sh).
+# Benchmarks, not tests: nothing here fails on a slow figure. Under 10 minutes on 2 cores.
+# Intermediate results: target/bench/ (criterion/, results/*.json, logs/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+
+started=$(date +%s)
+out="$PWD/target/bench"
+export CRITERION_HOME="$out/criterion"
+export BENCH_RESULTS_DIR="$out/results"
+rm -rf "$CRITERION_HOME" "$BENCH_RESULTS_DIR" "$out/logs"
+mkdir -p "$BENCH_RESULTS_DIR" "$out/logs"
+cat /proc/loadavg >"$BENCH_RESULTS_DIR/loadavg-start" 2>/dev/null || true
+
+# Runs a step with its output in target/bench/logs/<name>.log, shown only when it fails.
+step() {
+  local name=$1
+  shift
+  echo "== $name ($(($(date +%s) - started)) s)"
+  if ! "$@" >"$out/logs/$name.log" 2>&1; then
+    tail -n 40 "$out/logs/$name.log"
+    echo "bench: step '$name' failed; full log in target/bench/logs/$name.log" >&2
+    exit 1
+  fi
+}
+
+build_hello_world() {
+  # Built in a copy under target/ so the repository stays clean; its own target dir keeps
+  # later runs incremental. Same env (wasm-bindgen CLI, wasm-opt) as scripts/build.sh.
+  rm -rf "$out/hello-world"
+  cp -a benches/hello-world "$out/hello-world"
+  (cd "$out/hello-world" && CARGO_TARGET_DIR="$out/hello-world-target" worker-build --release)
+}
+
+step setup bash scripts/setup.sh
+step build bash scripts/build.sh
+step build-hello-world build_hello_world
+step size node benches/size.mjs build "$out/hello-world/build"
+step cargo-bench cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
+step intake node benches/intake-load.mjs
+step job-cost node benches/job-cost.mjs
+grep -h '^\(size\|intake\|job-cost\)' "$out/logs/size.log" "$out/logs/intake.log" "$out/logs/job-cost.log" || true
+
+node benches/report.mjs --seconds $(($(date +%s) - started)) >BENCHMARKS.md.tmp
+mv BENCHMARKS.md.tmp BENCHMARKS.md
+echo "== wrote BENCHMARKS.md in $(($(date +%s) - started)) s"
