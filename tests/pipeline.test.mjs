@@ -235,6 +235,12 @@ describe('a 250-item job across two environments and two locales', () => {
     }
     assert.ok(ctx.cs.maxPerSecond(stack.apiKey) <= 10, `rate ${ctx.cs.maxPerSecond(stack.apiKey)}/s`);
     assert.equal(ctx.cs.rateLimited, 0, 'the Worker paced itself under the limit');
+    // No secret in the ledger or the logs.
+    const records = await (await w.fetch('/api/jobs?limit=200', { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    for (const secret of [CF_TOKEN, stack.token, ADMIN]) {
+      assert.ok(!records.includes(secret), 'a secret in the ledger');
+      assert.ok(!w.logs.join('\n').includes(secret), 'a secret in the logs');
+    }
     // Log lines per stage.
     for (const stage of ['accepted', 'started', 'items_fetched', 'purged']) {
       assert.ok(w.events(stage).some((e) => e.job_id === job.jobId), `no ${stage} log line`);
