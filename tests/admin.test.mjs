@@ -2,14 +2,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startWorker, waitForFinal, getJob } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
-import { startCloudflare } from './fakes/cloudflare.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
-import { jobPayload, webhookRequest } from './helpers/sign.mjs';
+import { waitForFinal, getJob } from './helpers/worker.mjs';
+import { startSystem } from './helpers/system.mjs';
+import { addJob } from './fakes/stack.mjs';
+import { jobPayload } from './helpers/sign.mjs';
 
 const ADMIN = 'admin-api-token-42';
-const CF_TOKEN = 'cf_test_token';
 const RULES = {
   production: {
     zone_id: 'zone-prod',
@@ -23,39 +21,16 @@ describe('admin API', () => {
   let stack, cs, cf, w;
   const auth = { authorization: `Bearer ${ADMIN}` };
 
+  let sys;
   before(async () => {
-    stack = makeStack();
-    cs = await startContentstack({ stacks: [stack] });
-    cf = await startCloudflare({ token: CF_TOKEN });
-    w = await startWorker({
-      vars: {
-        CONTENTSTACK_API_BASE: cs.url,
-        CONTENTSTACK_APP_BASE: cs.url,
-        CONTENTSTACK_API_KEYS: stack.apiKey,
-        CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-        CLOUDFLARE_API_BASE: cf.url,
-        CLOUDFLARE_API_TOKEN: CF_TOKEN,
-        PURGE_RATE_PER_SECOND: 50,
-        ADMIN_TOKEN: ADMIN,
-        ENVIRONMENTS: JSON.stringify(RULES),
-      },
-    });
+    sys = await startSystem({ rules: RULES, adminToken: ADMIN });
+    ({ stack, cs, cf, w } = sys);
   });
-  after(async () => {
-    await w?.close();
-    await cs?.close();
-    await cf?.close();
-  });
+  after(async () => sys?.close());
 
   const keyOf = (it) => (it.type === 'entry' ? `production:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}` : `production:asset:${it.uid}`);
 
-  async function deliver(job) {
-    const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
-    const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
-    const r = await w.fetch('/webhooks/contentstack', init);
-    assert.equal(r.status, 202);
-    return body;
-  }
+  const deliver = (job) => sys.deliver(job, 'production');
 
   test('replay runs the purge again, counts the attempt, and is harmless', async () => {
     const job = addJob(stack, { environments: ['production'], entries: 4, assets: 2, failedEvery: 5 });

@@ -9,10 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { startWorker, waitForFinal } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
-import { startCloudflare } from './fakes/cloudflare.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
+import { waitForFinal } from './helpers/worker.mjs';
+import { startSystem } from './helpers/system.mjs';
+import { addJob } from './fakes/stack.mjs';
 import { jobPayload, webhookRequest } from './helpers/sign.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,6 +45,7 @@ const RULES = {
 const BROWSER_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+let sys;
 let cs;
 let cf;
 let w;
@@ -55,22 +55,8 @@ let stack;
 const pageErrors = [];
 
 before(async () => {
-  stack = makeStack();
-  cs = await startContentstack({ stacks: [stack] });
-  cf = await startCloudflare({ token: CF_TOKEN });
-  w = await startWorker({
-    vars: {
-      CONTENTSTACK_API_BASE: cs.url,
-      CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: stack.apiKey,
-      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-      CLOUDFLARE_API_BASE: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      ADMIN_TOKEN: ADMIN,
-      PURGE_RATE_PER_SECOND: 50,
-      ENVIRONMENTS: JSON.stringify(RULES),
-    },
-  });
+  sys = await startSystem({ rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN }, vars: { CLOUDFLARE_API_TOKEN: CF_TOKEN } });
+  ({ stack, cs, cf, w } = sys);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BROWSER_ARGS });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   page = await context.newPage();
@@ -85,9 +71,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await w?.close().catch(() => {});
-  await cs?.close().catch(() => {});
-  await cf?.close().catch(() => {});
+  await sys?.close().catch(() => {});
 });
 
 const tid = (id) => `[data-testid="${id}"]`;

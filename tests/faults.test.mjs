@@ -6,14 +6,11 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { startWorker, waitForFinal } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
-import { startCloudflare } from './fakes/cloudflare.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
-import { jobPayload, webhookRequest } from './helpers/sign.mjs';
+import { waitForFinal } from './helpers/worker.mjs';
+import { startSystem } from './helpers/system.mjs';
+import { addJob } from './fakes/stack.mjs';
 
 const ADMIN = 'faults-admin-token';
-const CF_TOKEN = 'cf_test_token';
 const RULES = {
   production: {
     zone_id: 'zone-faults',
@@ -31,28 +28,13 @@ after(async () => {
 });
 
 async function setup(vars = {}) {
-  const stack = makeStack();
-  const cs = await startContentstack({ stacks: [stack] });
-  const cf = await startCloudflare({ token: CF_TOKEN });
-  const w = await startWorker({
-    vars: {
-      CONTENTSTACK_API_BASE: cs.url,
-      CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: stack.apiKey,
-      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-      CLOUDFLARE_API_BASE: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      PURGE_RATE_PER_SECOND: 50,
-      ADMIN_TOKEN: ADMIN,
-      QUEUE_MAX_ATTEMPTS: 5,
-      RETRY_BASE_SECONDS: 0,
-      HTTP_TIMEOUT_MS: 800,
-      ENVIRONMENTS: JSON.stringify(RULES),
-      ...vars,
-    },
+  const sys = await startSystem({
+    rules: RULES,
+    adminToken: ADMIN,
+    vars: { QUEUE_MAX_ATTEMPTS: 5, RETRY_BASE_SECONDS: 0, HTTP_TIMEOUT_MS: 800, ...vars },
   });
-  closers.push(() => w.close(), () => cs.close(), () => cf.close());
-  return { stack, cs, cf, w };
+  closers.push(() => sys.close());
+  return sys;
 }
 
 const keyOf = (it) => (it.type === 'entry' ? `production:${it.publish_locale}:entry:${it.uid}` : `production:asset:${it.uid}`);
@@ -66,12 +48,7 @@ async function seed(w, job) {
   return kv;
 }
 
-async function deliver({ w, cs, stack }, job) {
-  const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
-  const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
-  const r = await w.fetch('/webhooks/contentstack', init);
-  return { status: r.status, json: await r.json() };
-}
+const deliver = (ctx, job) => ctx.deliver(job, 'production', { expect: null });
 
 /** Asserts the job's outcome and that exactly its successful items' keys are gone. */
 async function verify(ctx, job, kv, { status = 'done' } = {}) {

@@ -4,35 +4,26 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { startWorker } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
+import { startSystem } from './helpers/system.mjs';
 import { makeStack } from './fakes/stack.mjs';
 import { jobPayload, signRsa, signHmac, hmacHex } from './helpers/sign.mjs';
 
 const ADMIN = 'hostile-admin-token-0c0c';
 const SECRET = 'hostile-hmac-secret-5e5e';
-let stack, cs, w;
+const stack = makeStack();
+let sys, cs, w;
 
 before(async () => {
-  stack = makeStack();
-  cs = await startContentstack({ stacks: [stack] });
-  w = await startWorker({
-    vars: {
-      CONTENTSTACK_API_BASE: cs.url,
-      CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: stack.apiKey,
-      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-      WEBHOOK_VERIFY: 'hmac,rsa',
-      CONTENTSTACK_HMAC_SECRETS: SECRET,
-      ADMIN_TOKEN: ADMIN,
-      ENVIRONMENTS: JSON.stringify({ production: { kv_binding: 'CONTENT_KV', entry: { kv_keys: ['{uid}'] } } }),
-    },
+  sys = await startSystem({
+    stack,
+    adminToken: ADMIN,
+    cloudflare: false,
+    rules: { production: { kv_binding: 'CONTENT_KV', entry: { kv_keys: ['{uid}'] } } },
+    vars: { WEBHOOK_VERIFY: 'hmac,rsa', CONTENTSTACK_HMAC_SECRETS: SECRET },
   });
+  ({ cs, w } = sys);
 });
-after(async () => {
-  await w?.close();
-  await cs?.close();
-});
+after(async () => sys?.close());
 
 const payload = (over = {}) => ({ ...jobPayload({ jobId: 'hostile-job', environment: 'production', apiKey: stack.apiKey }), ...over });
 const text = (o) => (typeof o === 'string' || Buffer.isBuffer(o) ? o : JSON.stringify(o));

@@ -6,77 +6,27 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Response } from 'miniflare';
 
-import { startWorker, waitForFinal } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
-import { startCloudflare } from './fakes/cloudflare.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
-import { jobPayload, webhookRequest } from './helpers/sign.mjs';
+import { waitForFinal } from './helpers/worker.mjs';
+import { startSystem, CF_TOKEN } from './helpers/system.mjs';
+import { addJob } from './fakes/stack.mjs';
+import { DEMO_RULES } from '../tools/demo-config.mjs';
 
 const ADMIN = 'pipeline-admin-token';
-const CF_TOKEN = 'cf_test_token';
 const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
 
-const RULES = {
-  production: {
-    zone_id: ZONE,
-    kv_binding: 'CONTENT_KV',
-    resolve_urls: true,
-    on_failure: ['tag:cs-{environment}', 'kv_prefix:{environment}:'],
-    entry: {
-      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
-      kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
-      tags: ['cs-{environment}-{uid}', 'cs-{environment}-ct-{content_type}'],
-      urls: ['{base_url}{url}'],
-    },
-    asset: {
-      kv_keys: ['{environment}:asset:{uid}'],
-      tags: ['cs-{environment}-{uid}'],
-      urls: ['{url}'],
-    },
-  },
-  staging: {
-    kv_binding: 'CONTENT_KV',
-    on_failure: ['kv_prefix:{environment}:'],
-    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
-    asset: { kv_keys: ['{environment}:asset:{uid}'] },
-  },
-};
+// The demo's rules (tools/demo-config.mjs) with this test's zone: what `npm start` runs is what
+// this suite verifies.
+const RULES = { ...DEMO_RULES, production: { ...DEMO_RULES.production, zone_id: ZONE } };
 
 const closers = [];
 after(async () => {
   for (const c of closers.reverse()) await c();
 });
 
-async function setup({ rules = RULES, vars = {}, csRate = 10 } = {}) {
-  const stack = makeStack();
-  const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: csRate });
-  let w;
-  const cf = await startCloudflare({ token: CF_TOKEN });
-  w = await startWorker({
-    vars: {
-      CONTENTSTACK_API_BASE: cs.url,
-      CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: stack.apiKey,
-      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-      CLOUDFLARE_API_BASE: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      ADMIN_TOKEN: ADMIN,
-      PURGE_RATE_PER_SECOND: 50,
-      QUEUE_MAX_ATTEMPTS: 3,
-      RETRY_BASE_SECONDS: 0,
-      ENVIRONMENTS: JSON.stringify(rules),
-      ...vars,
-    },
-  });
-  closers.push(() => w.close(), () => cs.close(), () => cf.close());
-  return { stack, cs, cf, w };
-}
-
-async function deliver({ w, cs, stack }, job, environment) {
-  const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment, apiKey: stack.apiKey }));
-  const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
-  const r = await w.fetch('/webhooks/contentstack', init);
-  assert.equal(r.status, 202, await r.text());
+async function setup({ rules = RULES, vars = {} } = {}) {
+  const sys = await startSystem({ rules, adminToken: ADMIN, vars: { QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0, ...vars } });
+  closers.push(() => sys.close());
+  return sys;
 }
 
 const envName = (stack, uid) => stack.environments.find((e) => e.uid === uid).name;
@@ -176,7 +126,7 @@ describe('a 250-item job across two environments and two locales', () => {
       assert.ok(await cache.match(u), `seeded ${u}`);
     }
 
-    await deliver(ctx, job, undefined); // the generic channel: the job status API names both environments
+    await ctx.deliver(job, undefined); // the generic channel: the job status API names both environments
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     for (const u of cachedUrls) assert.equal(await cache.match(u), undefined, `${u} still in the Cache API`);
     assert.ok(await cache.match(keepUrl), 'an unrelated cached URL was deleted');
@@ -253,7 +203,7 @@ describe('a 250-item job across two environments and two locales', () => {
     const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us'], entries: 5, assets: 2 });
     const kv = await w.kv();
     await seed(kv, stack, job);
-    await deliver(ctx, job, 'staging');
+    await ctx.deliver(job, 'staging');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(rec.status, 'done');
     assert.deepEqual(rec.environments, ['staging']);
@@ -271,39 +221,29 @@ describe('KV REST bulk deletes', () => {
   test('with CLOUDFLARE_ACCOUNT_ID and kv_namespace_id, large key sets go through the bulk API', async () => {
     const NS = '0f2ac74b498b48028cb68387c421e279';
     let kvRef;
-    const stack = makeStack();
-    const cs = await startContentstack({ stacks: [stack] });
-    const cf = await startCloudflare({
-      token: CF_TOKEN,
-      onKvBulkDelete: async (account, ns, keys) => {
-        assert.equal(account, 'acc123');
-        assert.equal(ns, NS);
-        for (const k of keys) await kvRef.delete(k);
+    const ctx = await startSystem({
+      adminToken: ADMIN,
+      cloudflare: {
+        onKvBulkDelete: async (account, ns, keys) => {
+          assert.equal(account, 'acc123');
+          assert.equal(ns, NS);
+          for (const k of keys) await kvRef.delete(k);
+        },
       },
-    });
-    const w = await startWorker({
-      vars: {
-        CONTENTSTACK_API_BASE: cs.url,
-        CONTENTSTACK_APP_BASE: cs.url,
-        CONTENTSTACK_API_KEYS: stack.apiKey,
-        CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-        CLOUDFLARE_API_BASE: cf.url,
-        CLOUDFLARE_API_TOKEN: CF_TOKEN,
-        CLOUDFLARE_ACCOUNT_ID: 'acc123',
-        ADMIN_TOKEN: ADMIN,
-        ENVIRONMENTS: JSON.stringify({
-          production: {
-            kv_binding: 'CONTENT_KV',
-            kv_namespace_id: NS,
-            entry: {
-              kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
-              kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
-            },
+      vars: { CLOUDFLARE_ACCOUNT_ID: 'acc123' },
+      rules: {
+        production: {
+          kv_binding: 'CONTENT_KV',
+          kv_namespace_id: NS,
+          entry: {
+            kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+            kv_prefixes: ['{environment}:{locale}:list:{content_type}:'],
           },
-        }),
+        },
       },
     });
-    closers.push(() => w.close(), () => cs.close(), () => cf.close());
+    closers.push(() => ctx.close());
+    const { stack, cf, w } = ctx;
     kvRef = await w.kv();
     const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 120 });
     const { all, unrelated } = await seed(kvRef, stack, job);
@@ -311,7 +251,7 @@ describe('KV REST bulk deletes', () => {
     const ct = job.items[0].content_type.uid;
     const listKeys = Array.from({ length: 60 }, (_, i) => `production:en-us:list:${ct}:extra${i}`);
     await Promise.all(listKeys.map((k) => kvRef.put(k, 'v')));
-    await deliver({ w, cs, stack }, job, 'production');
+    await ctx.deliver(job, 'production');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
     assert.ok(cf.kvBulkDeletes.length >= 2, `bulk calls: ${cf.kvBulkDeletes.length}`);
@@ -342,7 +282,7 @@ describe('faults on the way', () => {
     cs.fault({ path: '/environments', status: 502, times: 1 });
     cf.fault({ path: '/purge_cache', status: 429, retryAfter: 1, times: 2 });
     cf.fault({ path: '/purge_cache', status: 500, times: 2 });
-    await deliver(ctx, job, 'production');
+    await ctx.deliver(job, 'production');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
     const remaining = await listAll(kv);
@@ -362,7 +302,7 @@ describe('faults on the way', () => {
     const { stack, cf, w } = ctx;
     const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 10 });
     cf.fault({ path: '/purge_cache', successFalse: true, times: 1 });
-    await deliver(ctx, job, 'production');
+    await ctx.deliver(job, 'production');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(rec.status, 'partial');
     assert.ok(rec.errors.some((e) => /Cloudflare purge/.test(e)), JSON.stringify(rec.errors));
@@ -376,7 +316,7 @@ describe('faults on the way', () => {
     const kv = await w.kv();
     await seed(kv, stack, job);
     cs.fault({ path: `/v3/bulk/jobs/${job.jobId}`, status: 500, times: 1000 });
-    await deliver(ctx, job, 'production');
+    await ctx.deliver(job, 'production');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 180000 });
     assert.equal(rec.status, 'failed');
     assert.ok(rec.errors.some((e) => /job status/.test(e)), JSON.stringify(rec.errors));
@@ -409,7 +349,7 @@ describe('scale', () => {
     const keys = job.items.map((it) => `${envName(stack, it.environment)}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`);
     for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => kv.put(k, 'v')));
     await kv.put('keep:me', 'v');
-    await deliver(ctx, job, undefined);
+    await ctx.deliver(job, undefined);
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 300000 });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
     assert.equal(rec.purged.kv_keys, 10000);
