@@ -57,22 +57,31 @@ const w = await startWorker({
   },
 });
 
+/** Sends the signed webhook of `job`; resolves with the 202's time. */
+async function deliver(job) {
+  const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
+  const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
+  const r = await w.fetch('/webhooks/contentstack', init);
+  if (r.status !== 202) throw new Error(`webhook answered ${r.status}: ${await r.text()}`);
+  await r.arrayBuffer();
+}
+
 const rows = [];
 try {
+  // A warm-up job, so every measured job finds a warm isolate (compiled wasm, the signing key and
+  // the stack's environments cached) as a busy Worker would.
+  const warm = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 1 });
+  await deliver(warm);
+  await waitForFinal(w, warm.jobId, { token: ADMIN, intervalMs: 25 });
   for (const n of SIZES) {
     const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: n });
     if (job.items.length !== n) throw new Error(`job of ${job.items.length} items, wanted ${n}`);
     cs.reset();
     cf.reset();
-    const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
-    const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
-
     const epoch0 = Date.now();
     const t0 = performance.now();
-    const ack = await w.fetch('/webhooks/contentstack', init);
+    await deliver(job);
     const ackMs = performance.now() - t0;
-    if (ack.status !== 202) throw new Error(`webhook answered ${ack.status}: ${await ack.text()}`);
-    await ack.arrayBuffer();
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 400000, intervalMs: 25 });
     const wallMs = performance.now() - t0;
     if (rec.status !== 'done') throw new Error(`job of ${n} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
@@ -90,8 +99,8 @@ try {
     const purgeItems = rec.purged.tags + rec.purged.urls + rec.purged.prefixes + rec.purged.hosts;
     const min = {
       item_pages: Math.ceil(n / PAGE),
-      // job status + the stack's environments (uid ⇄ name) + the item pages
-      contentstack_calls: 2 + Math.ceil(n / PAGE),
+      // the job status + the item pages (the stack's environments are cached per isolate)
+      contentstack_calls: 1 + Math.ceil(n / PAGE),
       purge_calls: Math.ceil(n / PURGE_BATCH_SIZE),
       kv_ops: n,
     };
@@ -115,6 +124,8 @@ try {
       measured: {
         item_pages: itemPages,
         contentstack_calls: csApi.length,
+        job_status_calls: csApi.filter((r) => /\/v3\/bulk\/jobs\/[^/]+\/?$/.test(r.path)).length,
+        environments_calls: csApi.filter((r) => r.path.startsWith('/v3/environments')).length,
         public_key_fetches: cs.requests.filter((r) => r.path.includes('public-keys')).length,
         contentstack_429: cs.rateLimited,
         purge_calls: cf.purges.length,

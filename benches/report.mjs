@@ -162,17 +162,21 @@ function jobCost() {
     `\`SUBREQUEST_BUDGET\` = ${r.subrequest_budget} (the default). KV operations and subrequests are the sums of the Worker's`,
     '`invocation` log lines for the job (queue invocations only; the webhook\'s own invocation is section 2).',
     '',
-    'Minimums: Contentstack calls = job status + environments + ⌈N / 100⌉ item pages; purge calls = ⌈tags / batch⌉;',
-    'KV operations = one delete per key; largest invocation = every external call the job needs (Contentstack +',
-    'purge + KV), capped by the budget (fewest invocations: ⌈external calls / budget⌉).',
+    'Each job runs after a warm-up job in the same Worker (warm isolate: the signing key and the stack\'s',
+    'environments are cached). Minimums: Contentstack calls = job status + ⌈N / 100⌉ item pages; purge calls =',
+    '⌈tags / batch⌉; KV operations = one delete per key; largest invocation = every external call the job needs',
+    '(Contentstack + purge + KV) when they fit the budget, else the budget (fewest invocations:',
+    '⌈external calls / budget⌉; the Worker keeps a small reserve, so a full invocation reads just under 1.00×).',
     '',
   ];
   const row = (label, f) => [label, ...r.rows.map(f)];
   const cell = (a, b) => `${int(a)} / ${int(b)} (${ratio(a, b)})`;
-  const head = ['measured / minimum (ratio)', ...r.rows.map((x) => `${int(x.items)} items`)];
+  const items = (x) => `${int(x.items)} item${x.items === 1 ? '' : 's'}`;
+  const head = ['measured / minimum (ratio)', ...r.rows.map(items)];
   out.push(table(head, [
     row('Contentstack item pages', (x) => cell(x.measured.item_pages, x.min.item_pages)),
     row('Contentstack API calls', (x) => cell(x.measured.contentstack_calls, x.min.contentstack_calls)),
+    row('… of which job status / environments', (x) => `${int(x.measured.job_status_calls)} / ${int(x.measured.environments_calls)}`),
     row('Cloudflare purge calls', (x) => cell(x.measured.purge_calls, x.min.purge_calls)),
     row('KV operations', (x) => cell(x.measured.kv_ops, x.min.kv_ops)),
     row('largest invocation, subrequests', (x) => cell(x.measured.largest_invocation_subrequests, x.min.largest_invocation_subrequests)),
@@ -184,7 +188,7 @@ function jobCost() {
   out.push('', 'Wall time from sending the webhook to the record\'s final status (polled every 25 ms), next to the',
     'rate-limit floor: item pages ÷ 10 per second (and purge calls ÷ `PURGE_RATE_PER_SECOND`, which a pipeline could',
     'overlap with the paging); floor = the larger.', '');
-  out.push(table(['', ...r.rows.map((x) => `${int(x.items)} items`)], [
+  out.push(table(['', ...r.rows.map(items)], [
     row('webhook → done', (x) => `**${secs(x.wall_ms)}**`),
     row('item pages ÷ 10/s', (x) => secs(x.floor_ms.item_pages)),
     row(`purge calls ÷ ${r.purge_rate_per_second}/s`, (x) => secs(x.floor_ms.purges)),
