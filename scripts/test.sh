@@ -12,6 +12,10 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --quiet
+echo "== cargo deny check bans licenses sources"
+bash scripts/deny.sh
+echo "== fuzzing, 10 s per target (bash scripts/fuzz.sh 60 for a longer run)"
+bash scripts/fuzz.sh 10
 echo "== build the Worker (wasm)"
 bash scripts/build.sh >/tmp/contentstack-edge-purge-build.log 2>&1 || { cat /tmp/contentstack-edge-purge-build.log; exit 1; }
 echo "== node --test (Miniflare + fakes)"

@@ -94,14 +94,51 @@ pub struct Pacing<'a> {
     pub rate: f64,
 }
 
-/// Waits for a start slot from the shared limiter.
+/// Slots reserved per limiter call: one Durable Object round trip serves several calls.
+const SLOTS_PER_RESERVE: u32 = 4;
+/// A reserved slot used later than this is dropped (using it would bunch calls together).
+const SLOT_STALE_MS: f64 = 50.0;
+
+thread_local! {
+    static SLOTS: std::cell::RefCell<std::collections::HashMap<String, std::collections::VecDeque<f64>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Waits for a start slot from the shared limiter, reserving a few at a time.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
-    budget.spend(Sub::Durable, 1);
-    let waits = reserve_slots(p.env, &p.key, p.rate, 1)
-        .await
-        .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
-    if let Some(w) = waits.first().copied().filter(|w| *w > 0) {
-        Delay::from(Duration::from_millis(w)).await;
+    let now = crate::runtime::now_ms() as f64;
+    let cached = SLOTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let q = s.entry(p.key.clone()).or_default();
+        while let Some(t) = q.pop_front() {
+            if t + SLOT_STALE_MS >= now {
+                return Some(t);
+            }
+        }
+        None
+    });
+    let slot = match cached {
+        Some(t) => t,
+        None => {
+            budget.spend(Sub::Durable, 1);
+            let waits = reserve_slots(p.env, &p.key, p.rate, SLOTS_PER_RESERVE)
+                .await
+                .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
+            let base = crate::runtime::now_ms() as f64;
+            let mut slots = waits.into_iter().map(|w| base + w as f64);
+            let first = slots.next().unwrap_or(base);
+            SLOTS.with(|s| {
+                s.borrow_mut()
+                    .entry(p.key.clone())
+                    .or_default()
+                    .extend(slots)
+            });
+            first
+        }
+    };
+    let wait = slot - crate::runtime::now_ms() as f64;
+    if wait > 0.0 {
+        Delay::from(Duration::from_millis(wait as u64)).await;
     }
     Ok(())
 }

@@ -28,7 +28,10 @@ const CANARIES: [&str; 4] = [
     "canary-password-6e14aa3d",
 ];
 
-fn check_errors(result: &Result<Config, contentstack_edge_purge::config::ConfigError>, input: &str) {
+fn check_errors(
+    result: &Result<Config, contentstack_edge_purge::config::ConfigError>,
+    input: &str,
+) {
     if let Err(e) = result {
         assert!(!e.0.is_empty(), "Config::parse failed with no message");
         let msg = e.to_string();
@@ -49,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
         let json = serde_json::to_value(rules).expect("rules serialize");
         let back = Rules::from_value(&json)
             .unwrap_or_else(|e| panic!("serialized rules do not parse back: {e}\n{json}"));
-        assert_eq!(&back, rules, "rules changed after a round trip through JSON");
+        assert_eq!(
+            &back, rules,
+            "rules changed after a round trip through JSON"
+        );
         for name in rules.names() {
             assert!(rules.rule_for(name).is_some());
         }

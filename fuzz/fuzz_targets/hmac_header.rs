@@ -67,10 +67,9 @@ fuzz_target!(|data: &[u8]| {
 
     // 3: a correct signature always verifies. `t` is derived from the input so that
     // many values (including leading zeros and i64::MAX-sized ones) get exercised.
-    let seed = body
-        .iter()
-        .chain(header_bytes)
-        .fold(0u64, |acc, &b| acc.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let seed = body.iter().chain(header_bytes).fold(0u64, |acc, &b| {
+        acc.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
     let t_raw = match seed % 4 {
         0 => "1778729300".to_owned(),
         1 => format!("{}", seed % 10_000_000_000),

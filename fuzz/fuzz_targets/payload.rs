@@ -120,11 +120,17 @@ fuzz_target!(|data: &[u8]| {
                         format!("jobs.environments.{env}.{}.completed", job.action)
                     );
                 }
-                None => assert_eq!(job.channel, format!("jobs.environments.{}.completed", job.action)),
+                None => assert_eq!(
+                    job.channel,
+                    format!("jobs.environments.{}.completed", job.action)
+                ),
             }
             for (i, h) in job.hinted_environments.iter().enumerate() {
                 assert!(!h.is_empty(), "empty environment hint");
-                assert!(!job.hinted_environments[..i].contains(h), "duplicate hint {h:?}");
+                assert!(
+                    !job.hinted_environments[..i].contains(h),
+                    "duplicate hint {h:?}"
+                );
             }
             assert_eq!(job.api_key.as_deref(), event::api_key(&value));
             assert_eq!(job.triggered_at.as_deref(), event::triggered_at(&value));
@@ -134,7 +140,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(reason.len() < 1024, "reason is {} bytes long", reason.len());
         }
         Err(e) => {
-            assert!(matches!(e, EventError::MissingJobId | EventError::InvalidJobId));
+            assert!(matches!(
+                e,
+                EventError::MissingJobId | EventError::InvalidJobId
+            ));
             assert_eq!(e.status(), 400);
             // Only an object naming a job-completion channel somewhere can error.
             let obj = value.as_object().expect("errors only for objects");

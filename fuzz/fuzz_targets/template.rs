@@ -102,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
         })
     };
     let out = t.expand(full).expect("every value present");
-    assert!(!out.contains(['{', '}']), "unexpanded placeholder in {out:?}");
+    assert!(
+        !out.contains(['{', '}']),
+        "unexpanded placeholder in {out:?}"
+    );
     for p in Placeholder::ALL {
         assert!(!out.contains(&p.to_string()));
     }

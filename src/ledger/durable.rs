@@ -261,21 +261,19 @@ fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {
 fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
     match op {
         LedgerOp::Accept { key, record } => {
-            let seen = count(
-                sql,
-                "SELECT COUNT(*) AS n FROM deliveries WHERE key = ?",
-                vec![s(key.clone())],
-            )?;
-            if seen > 0 {
+            // One statement both checks and records the delivery.
+            let inserted = sql
+                .exec(
+                    "INSERT OR IGNORE INTO deliveries (key, job_id) VALUES (?, ?)",
+                    vec![s(key), s(record.job_id.clone())],
+                )?
+                .rows_written();
+            if inserted == 0 {
                 return to_value(&AcceptAnswer {
                     accepted: false,
                     attempt: 0,
                 });
             }
-            sql.exec(
-                "INSERT INTO deliveries (key, job_id) VALUES (?, ?)",
-                vec![s(key), s(record.job_id.clone())],
-            )?;
             let attempt = match load(sql, &record.job_id)? {
                 Some((mut existing, _, _)) => {
                     // Another environment's delivery of a job already known: a new attempt.
@@ -290,20 +288,15 @@ fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
                     existing.attempts
                 }
                 None => {
-                    let next_seq = count(
-                        sql,
-                        "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs",
-                        vec![],
-                    )?;
                     let json = serde_json::to_string(&record)
                         .map_err(|e| worker::Error::RustError(e.to_string()))?;
                     sql.exec(
-                        "INSERT INTO jobs (job_id, seq, collected, record) VALUES (?, ?, 0, ?)",
-                        vec![s(record.job_id.clone()), i(next_seq), s(json)],
+                        "INSERT INTO jobs (job_id, seq, collected, record) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?)",
+                        vec![s(record.job_id.clone()), s(json)],
                     )?;
                     sql.exec(
-                        "DELETE FROM jobs WHERE seq <= ?",
-                        vec![i(next_seq - MAX_JOBS)],
+                        "DELETE FROM jobs WHERE seq <= (SELECT MAX(seq) FROM jobs) - ?",
+                        vec![i(MAX_JOBS)],
                     )?;
                     1
                 }

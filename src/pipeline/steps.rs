@@ -12,7 +12,7 @@ use crate::ledger::{JobRecord, JobStatus, PurgedCounts};
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::plan::{plan, plan_failure, PlanEnvironment, PlanJob};
-use crate::purge::{actions_from_plan, exec, Outcome};
+use crate::purge::{actions_from_plan, exec, hold_back_partial_batch, Outcome};
 use crate::runtime::{self, log, now_iso, now_ms, Budget, Sub};
 
 /// How long claimed actions stay reserved for one invocation.
@@ -416,11 +416,15 @@ async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
                 lease_ms: LEASE_MS,
             })
             .await?;
-        let (out, err) = if claimed.is_empty() {
+        let truncated = claimed.len() == limit as usize;
+        let (claimed, held) = hold_back_partial_batch(claimed, truncated, ctx.cfg.purge_batch_size);
+        let (mut out, err) = if claimed.is_empty() {
             (exec::ExecOutcome::default(), None)
         } else {
             exec::execute(ctx.cfg, ctx.env, &ctx.budget, &claimed).await
         };
+        // Held-back actions go back to pending (their lease released) for the next claim.
+        out.settle(&held, Outcome::Pending, None);
         let settled = out
             .results
             .iter()

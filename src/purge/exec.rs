@@ -29,7 +29,8 @@ pub struct ExecOutcome {
 }
 
 impl ExecOutcome {
-    fn settle(&mut self, actions: &[ClaimedAction], outcome: Outcome, error: Option<String>) {
+    /// Records one outcome for each of `actions`.
+    pub fn settle(&mut self, actions: &[ClaimedAction], outcome: Outcome, error: Option<String>) {
         for a in actions {
             self.results.push(ActionResult {
                 id: a.id,

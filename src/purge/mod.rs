@@ -216,6 +216,35 @@ pub fn purge_batches(
     out
 }
 
+/// When a claim was cut off at its limit, the last group of Cloudflare actions may end in a
+/// partial batch although more of them are pending. Holds back that partial tail (returned
+/// second) so every purge call but the job's last carries a full batch.
+pub fn hold_back_partial_batch(
+    mut claimed: Vec<ClaimedAction>,
+    truncated: bool,
+    batch: usize,
+) -> (Vec<ClaimedAction>, Vec<ClaimedAction>) {
+    let batch = batch.max(1);
+    let Some(last) = claimed.last() else {
+        return (claimed, Vec::new());
+    };
+    if !truncated || !last.kind.is_cloudflare() || last.kind == ActionKind::Everything {
+        return (claimed, Vec::new());
+    }
+    let (kind, target) = (last.kind, last.target.clone());
+    let group = claimed
+        .iter()
+        .rev()
+        .take_while(|a| a.kind == kind && a.target == target)
+        .count();
+    let tail = group % batch;
+    if group < batch || tail == 0 {
+        return (claimed, Vec::new());
+    }
+    let held = claimed.split_off(claimed.len() - tail);
+    (claimed, held)
+}
+
 /// The JSON body of one purge call.
 pub fn purge_body(kind: ActionKind, items: &[ClaimedAction]) -> serde_json::Value {
     match kind.purge_field() {
@@ -285,6 +314,32 @@ mod tests {
         );
         let total: usize = batches.iter().map(|b| b.2.len()).sum();
         assert_eq!(total, 71, "the KV action is not a purge call");
+    }
+
+    #[test]
+    fn a_cut_off_claim_holds_back_its_partial_purge_batch() {
+        let mut all: Vec<ClaimedAction> = (0..5)
+            .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
+            .collect();
+        all.extend((0..65).map(|i| claimed(10 + i, ActionKind::Tag, "z1", &format!("t{i}"))));
+        let (run, held) = hold_back_partial_batch(all.clone(), true, 30);
+        assert_eq!(run.len(), 5 + 60);
+        assert_eq!(held.len(), 5);
+        assert!(held.iter().all(|a| a.kind == ActionKind::Tag));
+        assert_eq!(purge_batches(&run, 30).len(), 2, "two full calls");
+        // Not cut off: the tail is the job's last batch and goes out now.
+        let (run, held) = hold_back_partial_batch(all, false, 30);
+        assert_eq!((run.len(), held.len()), (70, 0));
+        // A group smaller than one batch always runs (progress over packing).
+        let small: Vec<ClaimedAction> = (0..7)
+            .map(|i| claimed(i, ActionKind::File, "z", &format!("https://a/{i}")))
+            .collect();
+        assert_eq!(hold_back_partial_batch(small, true, 30).1.len(), 0);
+        // A KV group at the end is never held back.
+        let kv: Vec<ClaimedAction> = (0..40)
+            .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
+            .collect();
+        assert_eq!(hold_back_partial_batch(kv, true, 30).1.len(), 0);
     }
 
     #[test]
