@@ -104,16 +104,30 @@ pub enum Sub {
 /// Counts the subrequests of one invocation against its budget.
 #[derive(Debug)]
 pub struct Budget {
-    limit: usize,
+    limit: Cell<usize>,
     counts: [Cell<usize>; 4],
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Budget {
         Budget {
-            limit,
+            limit: Cell::new(limit),
             counts: Default::default(),
         }
+    }
+    /// Sets `n` of the remaining subrequests aside as a budget of its own (for work running
+    /// concurrently in the same invocation); give it back with [`Budget::absorb`].
+    pub fn split(&self, n: usize) -> Budget {
+        let n = n.min(self.remaining());
+        self.limit.set(self.limit.get() - n);
+        Budget::new(n)
+    }
+    /// Takes back a budget made by [`Budget::split`]: its counts, and what it did not use.
+    pub fn absorb(&self, child: Budget) {
+        for (mine, theirs) in self.counts.iter().zip(child.counts.iter()) {
+            mine.set(mine.get() + theirs.get());
+        }
+        self.limit.set(self.limit.get() + child.limit.get());
     }
     /// Records `n` subrequests of a kind.
     pub fn spend(&self, kind: Sub, n: usize) {
@@ -128,7 +142,7 @@ impl Budget {
         self.counts.iter().map(Cell::get).sum()
     }
     pub fn remaining(&self) -> usize {
-        self.limit.saturating_sub(self.used())
+        self.limit.get().saturating_sub(self.used())
     }
     /// Whether `n` more subrequests fit.
     pub fn allows(&self, n: usize) -> bool {
@@ -198,5 +212,23 @@ mod tests {
         assert_eq!(s["kv"], 4);
         assert_eq!(s["cache"], 5);
         assert_eq!(s["subrequests"], 13);
+    }
+
+    #[test]
+    fn a_split_budget_cannot_eat_into_the_parent_and_is_counted_back() {
+        let b = Budget::new(100);
+        b.spend(Sub::Fetch, 10);
+        let child = b.split(60);
+        assert_eq!(b.remaining(), 30, "the slice is set aside");
+        child.spend(Sub::Kv, 50);
+        assert!(!child.allows(11));
+        b.spend(Sub::Fetch, 30);
+        assert!(!b.allows(1));
+        b.absorb(child);
+        assert_eq!(b.used(), 90);
+        assert_eq!(b.count(Sub::Kv), 50);
+        assert_eq!(b.remaining(), 10, "the unused part of the slice comes back");
+        let greedy = b.split(1000);
+        assert_eq!(greedy.remaining(), 10, "never more than what is left");
     }
 }

@@ -356,6 +356,8 @@ describe('scale', () => {
     assert.ok(rec.max_invocation_subrequests > 0 && rec.max_invocation_subrequests <= 1000, `largest invocation: ${rec.max_invocation_subrequests}`);
     const remaining = await listAll(kv);
     assert.deepEqual([...remaining], ['keep:me']);
+    const failures = w.events('step_failed').filter((e) => e.job_id === job.jobId);
+    assert.deepEqual(failures, [], 'no step failed');
     assert.equal(cs.countsBy('/items?'), 101, '100 full pages and the empty one that ends the job');
     assert.ok(w.events('continued').filter((e) => e.job_id === job.jobId).length >= 10, 'the work was fanned out');
   });

@@ -44,13 +44,13 @@ pub fn queue_delay_seconds(attempt: u32, base_seconds: u32) -> u32 {
     d.min(12 * 3600) as u32
 }
 
-/// Minimum spacing between call starts for `rate` calls per second, with a 5 % margin so that
+/// Minimum spacing between call starts for `rate` calls per second, with a 10 % margin so that
 /// no window of one second ever holds more than `rate` starts, even with network jitter.
 pub fn spacing_ms(rate_per_second: f64) -> f64 {
     if rate_per_second <= 0.0 || !rate_per_second.is_finite() {
         return 0.0;
     }
-    1000.0 / rate_per_second * 1.05
+    1000.0 / rate_per_second * 1.1
 }
 
 /// Reserves `n` call slots: given the next free slot time and now, returns the start time of

@@ -1,8 +1,12 @@
 //! Runs pipeline steps for one queue message, and the dead-letter handling. Thin glue: the
 //! decisions (paging, planning, batching, status) are made by the pure modules.
 
+use std::cell::Cell;
+use std::time::Duration;
+
+use futures_util::future::join;
 use serde_json::Value;
-use worker::{Env, Message, MessageBatch, MessageExt};
+use worker::{Delay, Env, Message, MessageBatch, MessageExt};
 
 use super::{enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::config::Config;
@@ -63,7 +67,16 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn call<T: serde::de::DeserializeOwned>(&self, op: &LedgerOp) -> Result<T, StepError> {
-        self.budget.spend(Sub::Durable, 1);
+        self.call_with(&self.budget, op).await
+    }
+
+    /// A ledger call counted against `budget` (the invocation's, or a slice of it).
+    async fn call_with<T: serde::de::DeserializeOwned>(
+        &self,
+        budget: &Budget,
+        op: &LedgerOp,
+    ) -> Result<T, StepError> {
+        budget.spend(Sub::Durable, 1);
         Ok(self.ledger.call(op).await?)
     }
 }
@@ -345,6 +358,28 @@ async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
 async fn collect(
     ctx: &Ctx<'_>,
     job: &JobMessage,
+    skip: u64,
+    api_key: String,
+    branch: Option<String>,
+    environments: Vec<PlanEnvironment>,
+) -> Result<Next, StepError> {
+    let collecting = Cell::new(true);
+    // Half of what is left purges alongside the page reads; the page reads keep the rest.
+    let slice = ctx.budget.split(ctx.budget.remaining() / 2);
+    let pages = async {
+        let r = collect_pages(ctx, job, skip, api_key, branch, environments).await;
+        collecting.set(false);
+        r
+    };
+    let (next, ()) = join(pages, drain_alongside(ctx, &slice, job, &collecting)).await;
+    ctx.budget.absorb(slice);
+    next
+}
+
+/// Reads item pages from `skip` on, plans each and stores its actions.
+async fn collect_pages(
+    ctx: &Ctx<'_>,
+    job: &JobMessage,
     mut skip: u64,
     api_key: String,
     branch: Option<String>,
@@ -401,61 +436,73 @@ async fn collect(
     }
 }
 
-async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
-    loop {
-        if !ctx.budget.allows(RESERVE + 8) {
-            return Ok(Next::Queue(Step::Drain, 0));
-        }
-        let limit = (ctx.budget.remaining() - RESERVE).min(1000) as u32;
-        let claimed: Vec<crate::purge::ClaimedAction> = ctx
-            .call(&LedgerOp::Claim {
+/// What one claim → execute → report round did.
+struct Round {
+    progress: Progress,
+    /// Actions executed (held-back ones not counted).
+    claimed: usize,
+}
+
+/// Claims up to `limit` pending actions, executes them and reports the results. `more_coming`
+/// says that more actions may still be added (collection is running), so a partial purge batch
+/// at the end of the claim waits for them.
+async fn drain_round(
+    ctx: &Ctx<'_>,
+    budget: &Budget,
+    job: &JobMessage,
+    limit: u32,
+    more_coming: bool,
+) -> Result<Round, StepError> {
+    let own = std::ptr::eq(budget, &ctx.budget);
+    let invocation_total = || ctx.budget.used() + if own { 0 } else { budget.used() };
+    let claimed: Vec<crate::purge::ClaimedAction> = ctx
+        .call_with(
+            budget,
+            &LedgerOp::Claim {
                 job_id: job.job_id.clone(),
                 attempt: job.attempt,
                 limit,
                 now_ms: now_ms(),
                 lease_ms: LEASE_MS,
-            })
-            .await?;
-        let truncated = claimed.len() == limit as usize;
-        let (claimed, held) = hold_back_partial_batch(claimed, truncated, ctx.cfg.purge_batch_size);
-        let (mut out, err) = if claimed.is_empty() {
-            (exec::ExecOutcome::default(), None)
-        } else {
-            exec::execute(ctx.cfg, ctx.env, &ctx.budget, &claimed).await
-        };
-        // Held-back actions go back to pending (their lease released) for the next claim.
-        out.settle(&held, Outcome::Pending, None);
-        let settled = out
-            .results
-            .iter()
-            .filter(|r| r.outcome != Outcome::Pending || r.swept > 0)
-            .count();
-        let stuck_error = out
-            .results
-            .iter()
-            .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
-            .and_then(|r| r.error.clone());
-        let progress: Progress = ctx
-            .call(&LedgerOp::Report {
+            },
+        )
+        .await?;
+    let truncated = claimed.len() == limit as usize;
+    let (claimed, held) =
+        hold_back_partial_batch(claimed, truncated, more_coming, ctx.cfg.purge_batch_size);
+    let (mut out, err) = if claimed.is_empty() {
+        (exec::ExecOutcome::default(), None)
+    } else {
+        exec::execute(ctx.cfg, ctx.env, budget, &claimed).await
+    };
+    // Held-back actions go back to pending (their lease released) for the next claim.
+    out.settle(&held, Outcome::Pending, None);
+    let settled = out
+        .results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pending || r.swept > 0)
+        .count();
+    let stuck_error = out
+        .results
+        .iter()
+        .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
+        .and_then(|r| r.error.clone());
+    let progress: Progress = ctx
+        .call_with(
+            budget,
+            &LedgerOp::Report {
                 job_id: job.job_id.clone(),
                 attempt: job.attempt,
                 results: out.results,
                 api_calls: out.api_calls,
                 errors: out.errors,
-                subrequests: ctx.budget.used() as u64 + 1,
+                subrequests: invocation_total() as u64 + 1,
                 now: now_iso(),
                 now_ms: now_ms(),
-            })
-            .await?;
-        if stale(&progress) || progress.status.is_final() {
-            if progress.status.is_final() {
-                log(
-                    "purged",
-                    serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": progress.status, "subrequests": ctx.budget.used()}),
-                );
-            }
-            return Ok(Next::Stop);
-        }
+            },
+        )
+        .await?;
+    if !stale(&progress) && !progress.status.is_final() {
         if let Some(e) = err {
             return Err(e.into());
         }
@@ -465,9 +512,65 @@ async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
                 retryable: true,
             });
         }
-        if claimed.is_empty() {
+    }
+    Ok(Round {
+        progress,
+        claimed: claimed.len(),
+    })
+}
+
+/// The claim size that fits the rest of the budget.
+fn claim_limit(ctx: &Ctx<'_>) -> u32 {
+    (ctx.budget.remaining().saturating_sub(RESERVE)).min(1000) as u32
+}
+
+async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+    loop {
+        if !ctx.budget.allows(RESERVE + 8) {
+            return Ok(Next::Queue(Step::Drain, 0));
+        }
+        let round = drain_round(ctx, &ctx.budget, job, claim_limit(ctx), false).await?;
+        if stale(&round.progress) || round.progress.status.is_final() {
+            if round.progress.status.is_final() {
+                log(
+                    "purged",
+                    serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": round.progress.status, "subrequests": ctx.budget.used()}),
+                );
+            }
+            return Ok(Next::Stop);
+        }
+        if round.claimed == 0 {
             // Everything left is leased by another invocation: look again later.
             return Ok(Next::Queue(Step::Drain, 30));
+        }
+    }
+}
+
+/// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page
+/// reads, within its own slice of the budget. Errors end it quietly: the drain step that
+/// follows collection retries them.
+async fn drain_alongside(
+    ctx: &Ctx<'_>,
+    budget: &Budget,
+    job: &JobMessage,
+    collecting: &Cell<bool>,
+) {
+    while collecting.get() {
+        if !budget.allows(RESERVE + 40) {
+            return;
+        }
+        let limit = (budget.remaining() - RESERVE).min(300) as u32;
+        match drain_round(ctx, budget, job, limit, true).await {
+            Ok(r) if stale(&r.progress) => return,
+            Ok(r) if r.claimed > 0 => {}
+            Ok(_) => Delay::from(Duration::from_millis(150)).await,
+            Err(e) => {
+                log(
+                    "overlap_drain_stopped",
+                    serde_json::json!({"job_id": job.job_id, "error": e.message}),
+                );
+                return;
+            }
         }
     }
 }

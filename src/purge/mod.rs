@@ -216,33 +216,54 @@ pub fn purge_batches(
     out
 }
 
-/// When a claim was cut off at its limit, the last group of Cloudflare actions may end in a
-/// partial batch although more of them are pending. Holds back that partial tail (returned
-/// second) so every purge call but the job's last carries a full batch.
+/// Keeps purge calls full. When a claim was cut off at its limit, its last group of Cloudflare
+/// actions may end in a partial batch although more are pending; while collection is still
+/// adding actions (`more_coming`), every group may grow. Holds back those partial tails (returned
+/// second) so every purge call but a job's last per zone and mode carries a full batch. A group
+/// smaller than one batch is held back only while more are coming.
 pub fn hold_back_partial_batch(
-    mut claimed: Vec<ClaimedAction>,
+    claimed: Vec<ClaimedAction>,
     truncated: bool,
+    more_coming: bool,
     batch: usize,
 ) -> (Vec<ClaimedAction>, Vec<ClaimedAction>) {
     let batch = batch.max(1);
-    let Some(last) = claimed.last() else {
-        return (claimed, Vec::new());
-    };
-    if !truncated || !last.kind.is_cloudflare() || last.kind == ActionKind::Everything {
+    let holdable = |a: &ClaimedAction| a.kind.is_cloudflare() && a.kind != ActionKind::Everything;
+    // Group sizes by (kind, target), and the last group of the claim.
+    let mut sizes: std::collections::BTreeMap<(ActionKind, &str), usize> = Default::default();
+    for a in claimed.iter().filter(|a| holdable(a)) {
+        *sizes.entry((a.kind, a.target.as_str())).or_default() += 1;
+    }
+    let last = claimed
+        .last()
+        .filter(|a| holdable(a))
+        .map(|a| (a.kind, a.target.as_str()));
+    let mut hold: std::collections::BTreeMap<(ActionKind, String), usize> = Default::default();
+    for (key, n) in sizes {
+        let tail = n % batch;
+        let cut_off = truncated && Some(key) == last && n >= batch;
+        if tail > 0 && (more_coming || cut_off) {
+            hold.insert((key.0, key.1.to_string()), tail);
+        }
+    }
+    if hold.is_empty() {
         return (claimed, Vec::new());
     }
-    let (kind, target) = (last.kind, last.target.clone());
-    let group = claimed
-        .iter()
-        .rev()
-        .take_while(|a| a.kind == kind && a.target == target)
-        .count();
-    let tail = group % batch;
-    if group < batch || tail == 0 {
-        return (claimed, Vec::new());
+    // Hold back the newest actions of each group (the claim is in id order within a group).
+    let mut run = Vec::with_capacity(claimed.len());
+    let mut held = Vec::new();
+    for a in claimed.into_iter().rev() {
+        match hold.get_mut(&(a.kind, a.target.clone())) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                held.push(a);
+            }
+            _ => run.push(a),
+        }
     }
-    let held = claimed.split_off(claimed.len() - tail);
-    (claimed, held)
+    run.reverse();
+    held.reverse();
+    (run, held)
 }
 
 /// The JSON body of one purge call.
@@ -322,24 +343,37 @@ mod tests {
             .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
             .collect();
         all.extend((0..65).map(|i| claimed(10 + i, ActionKind::Tag, "z1", &format!("t{i}"))));
-        let (run, held) = hold_back_partial_batch(all.clone(), true, 30);
+        let (run, held) = hold_back_partial_batch(all.clone(), true, false, 30);
         assert_eq!(run.len(), 5 + 60);
         assert_eq!(held.len(), 5);
         assert!(held.iter().all(|a| a.kind == ActionKind::Tag));
         assert_eq!(purge_batches(&run, 30).len(), 2, "two full calls");
         // Not cut off: the tail is the job's last batch and goes out now.
-        let (run, held) = hold_back_partial_batch(all, false, 30);
+        let (run, held) = hold_back_partial_batch(all.clone(), false, false, 30);
         assert_eq!((run.len(), held.len()), (70, 0));
+        // While collection is still adding actions, every partial group waits.
+        let mut growing = all;
+        growing.extend(
+            (0..7).map(|i| claimed(100 + i, ActionKind::File, "z1", &format!("https://a/{i}"))),
+        );
+        let (run, held) = hold_back_partial_batch(growing, false, true, 30);
+        assert_eq!(run.iter().filter(|a| a.kind == ActionKind::Tag).count(), 60);
+        assert_eq!(run.iter().filter(|a| a.kind == ActionKind::File).count(), 0);
+        assert_eq!(held.len(), 5 + 7);
+        assert!(
+            run.iter().any(|a| a.kind == ActionKind::KvKey),
+            "KV work is never held"
+        );
         // A group smaller than one batch always runs (progress over packing).
         let small: Vec<ClaimedAction> = (0..7)
             .map(|i| claimed(i, ActionKind::File, "z", &format!("https://a/{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(small, true, 30).1.len(), 0);
+        assert_eq!(hold_back_partial_batch(small, true, false, 30).1.len(), 0);
         // A KV group at the end is never held back.
         let kv: Vec<ClaimedAction> = (0..40)
             .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(kv, true, 30).1.len(), 0);
+        assert_eq!(hold_back_partial_batch(kv, true, false, 30).1.len(), 0);
     }
 
     #[test]
