@@ -146,6 +146,15 @@ pub fn parse_body(raw: &[u8]) -> Result<Value, EventError> {
         return Err(invalid("the body starts with a byte-order mark"));
     }
     let text = std::str::from_utf8(raw).map_err(|_| invalid("the body is not valid UTF-8"))?;
+    // The common case in one pass: serde_json accepts up to 127 levels and says so when a body
+    // goes deeper; only then is the depth measured (128 is still allowed, 129 is not).
+    match serde_json::from_str(text) {
+        Ok(v) => return Ok(v),
+        Err(e) if !e.to_string().starts_with("recursion limit exceeded") => {
+            return Err(json_error(e))
+        }
+        Err(_) => {}
+    }
     let depth = max_depth(text.as_bytes(), MAX_DEPTH + 1);
     if depth > MAX_DEPTH {
         return Err(invalid(
