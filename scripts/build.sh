@@ -15,10 +15,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 worker-build --release
-# worker-build keeps the wasm names section for readable stack traces; it is a fifth of the
-# module. Drop it (and the producers section) unless KEEP_WASM_NAMES=1.
-if [ "${KEEP_WASM_NAMES:-}" != 1 ]; then
-  "$WASM_OPT_BIN" build/index_bg.wasm --strip-debug --strip-producers -o build/index_bg.wasm \
-    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
-fi
+bash scripts/strip-wasm.sh build/index_bg.wasm

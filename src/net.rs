@@ -97,7 +97,7 @@ pub struct Pacing<'a> {
 /// Slots reserved per limiter call: one Durable Object round trip serves several calls.
 const SLOTS_PER_RESERVE: u32 = 4;
 /// A reserved slot used later than this is dropped (using it would bunch calls together).
-const SLOT_STALE_MS: f64 = 20.0;
+const SLOT_STALE_MS: f64 = 50.0;
 
 thread_local! {
     static SLOTS: std::cell::RefCell<std::collections::HashMap<String, std::collections::VecDeque<f64>>> =

@@ -66,6 +66,9 @@ pub enum LedgerOp {
         limit: u32,
         now_ms: i64,
         lease_ms: i64,
+        /// Only Cloudflare purge actions (the rate-limited work worth overlapping).
+        #[serde(default)]
+        purge_calls_only: bool,
     },
     Report {
         job_id: String,
@@ -442,6 +445,7 @@ fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
             limit,
             now_ms,
             lease_ms,
+            purge_calls_only,
         } => {
             #[derive(Deserialize)]
             struct Row {
@@ -452,10 +456,25 @@ fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
                 value: String,
                 cursor: Option<String>,
             }
+            // Rate-limited purge calls first, so they start early and overlap the rest; within
+            // a kind, by zone or binding, so batches fill.
+            let only = if purge_calls_only {
+                "AND kind IN ('tag', 'file', 'prefix', 'host', 'everything')"
+            } else {
+                ""
+            };
+            let query = format!(
+                "SELECT id, env, kind, target, value, cursor FROM actions WHERE job_id = ? AND attempt = ? AND state = 0 AND lease <= ? {only} ORDER BY CASE kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, kind, target, id LIMIT ?"
+            );
             let rows: Vec<Row> = sql
                 .exec(
-                    "SELECT id, env, kind, target, value, cursor FROM actions WHERE job_id = ? AND attempt = ? AND state = 0 AND lease <= ? ORDER BY kind, target, id LIMIT ?",
-                    vec![s(job_id), i(attempt as i64), i(now_ms), i(limit.clamp(1, 10_000) as i64)],
+                    &query,
+                    vec![
+                        s(job_id),
+                        i(attempt as i64),
+                        i(now_ms),
+                        i(limit.clamp(1, 10_000) as i64),
+                    ],
                 )?
                 .to_array()?;
             let mut out = Vec::with_capacity(rows.len());

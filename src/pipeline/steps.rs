@@ -127,6 +127,7 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
         budget: Budget::new(cfg.subrequest_budget),
         ledger,
     };
+    let started = now_ms();
     let mut step = job.step.clone();
     let outcome = loop {
         match run_step(&ctx, &job, step).await {
@@ -147,6 +148,8 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
     let mut summary = ctx.budget.summary();
     summary["job_id"] = serde_json::json!(job.job_id);
     summary["step"] = serde_json::json!(step_name(&job.step));
+    summary["started_ms"] = serde_json::json!(started);
+    summary["duration_ms"] = serde_json::json!(now_ms() - started);
     log("invocation", summary);
     let Err(e) = outcome else {
         msg.ack();
@@ -464,6 +467,7 @@ async fn drain_round(
                 limit,
                 now_ms: now_ms(),
                 lease_ms: LEASE_MS,
+                purge_calls_only: more_coming,
             },
         )
         .await?;

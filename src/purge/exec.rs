@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join_all;
 use serde_json::Value;
 use worker::{Cache, Env, Method};
 
@@ -18,6 +19,8 @@ const LIST_PAGE: u64 = 1000;
 const BULK_THRESHOLD: usize = 25;
 /// Keys per REST bulk delete call.
 const BULK_MAX: usize = 10_000;
+/// KV deletes in flight at once through the binding.
+const KV_CONCURRENCY: usize = 8;
 
 /// Results of one execution pass.
 #[derive(Debug, Default)]
@@ -140,18 +143,22 @@ async fn kv_keys(
                 continue;
             }
         };
-        for a in group {
-            if !budget.allows(1) {
-                out.settle(std::slice::from_ref(a), Outcome::Pending, None);
+        for chunk in group.chunks(KV_CONCURRENCY) {
+            if !budget.allows(chunk.len()) {
+                let rest: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
+                out.settle(&rest, Outcome::Pending, None);
                 continue;
             }
-            budget.spend(Sub::Kv, 1);
-            match store.delete(&a.value).await {
-                Ok(()) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
-                Err(e) => {
-                    let msg = format!("KV delete failed: {e}");
-                    out.errors.push(msg.clone());
-                    out.settle(std::slice::from_ref(a), Outcome::Pending, Some(msg));
+            budget.spend(Sub::Kv, chunk.len());
+            let deletes = chunk.iter().map(|a| store.delete(&a.value));
+            for (a, r) in chunk.iter().zip(join_all(deletes).await) {
+                match r {
+                    Ok(()) => out.settle(std::slice::from_ref(*a), Outcome::Done, None),
+                    Err(e) => {
+                        let msg = format!("KV delete failed: {e}");
+                        out.errors.push(msg.clone());
+                        out.settle(std::slice::from_ref(*a), Outcome::Pending, Some(msg));
+                    }
                 }
             }
         }
@@ -208,14 +215,15 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
                 if !budget.allows(names.len() + 1) {
                     return result; // not enough budget for this page: resume from the same cursor
                 }
-                for n in &names {
-                    budget.spend(Sub::Kv, 1);
-                    if let Err(e) = store.delete(n).await {
+                for chunk in names.chunks(KV_CONCURRENCY) {
+                    budget.spend(Sub::Kv, chunk.len());
+                    let results = join_all(chunk.iter().map(|n| store.delete(n))).await;
+                    deleted += results.iter().filter(|r| r.is_ok()).count() as u64;
+                    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
                         result.swept += deleted;
                         result.error = Some(format!("KV delete failed: {e}"));
                         return result;
                     }
-                    deleted += 1;
                 }
             }
         }
