@@ -261,6 +261,91 @@ fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {
     }
 }
 
+/// Ids per `IN (…)` list (SQLite limits bound parameters).
+const IDS_PER_STATEMENT: usize = 90;
+
+/// Counts what one settled action adds to the record.
+fn count_settled(rec: &mut JobRecord, env: String, kind: ActionKind, outcome: Outcome, swept: u64) {
+    let mut delta = PurgedCounts::default();
+    match (outcome, kind) {
+        (_, ActionKind::KvPrefix) => kind.count_into(&mut delta, swept),
+        (Outcome::Done, _) => kind.count_into(&mut delta, 1),
+        _ => {}
+    }
+    rec.purged.add(&delta);
+    rec.purged_by_environment
+        .entry(env)
+        .or_default()
+        .add(&delta);
+}
+
+/// Applies a report's results. Only actions still pending change state, so a result that an
+/// earlier (or concurrent) delivery already settled is never counted twice. Plain results are
+/// settled a statement per outcome and batch of ids; sweeps with a cursor or count one by one.
+fn settle_results(
+    sql: &SqlStorage,
+    job_id: &str,
+    attempt: u32,
+    results: &[ActionResult],
+    rec: &mut JobRecord,
+) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Settled {
+        env: String,
+        kind: String,
+    }
+    let state_of = |o: Outcome| match o {
+        Outcome::Done => 1,
+        Outcome::Failed => 2,
+        Outcome::Pending => 0,
+    };
+    let (plain, detailed): (Vec<&ActionResult>, Vec<&ActionResult>) = results
+        .iter()
+        .partition(|r| r.cursor.is_none() && r.swept == 0);
+    for outcome in [Outcome::Done, Outcome::Failed, Outcome::Pending] {
+        let ids: Vec<i64> = plain
+            .iter()
+            .filter(|r| r.outcome == outcome)
+            .map(|r| r.id)
+            .collect();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let query = format!(
+                "UPDATE actions SET state = ?, lease = 0 WHERE job_id = ? AND attempt = ? AND state = 0 AND id IN ({marks}) RETURNING env, kind"
+            );
+            let mut binds = vec![i(state_of(outcome)), s(job_id), i(attempt as i64)];
+            binds.extend(chunk.iter().map(|id| i(*id)));
+            let rows: Vec<Settled> = sql.exec(&query, binds)?.to_array()?;
+            for row in rows {
+                if let Some(kind) = ActionKind::parse(&row.kind) {
+                    count_settled(rec, row.env, kind, outcome, 0);
+                }
+            }
+        }
+    }
+    for r in detailed {
+        let rows: Vec<Settled> = sql
+            .exec(
+                "UPDATE actions SET state = ?, cursor = ?, swept = swept + ?, lease = 0 WHERE id = ? AND job_id = ? AND attempt = ? AND state = 0 RETURNING env, kind",
+                vec![
+                    i(state_of(r.outcome)),
+                    r.cursor.clone().map(s).unwrap_or(SqlStorageValue::Null),
+                    i(r.swept as i64),
+                    i(r.id),
+                    s(job_id),
+                    i(attempt as i64),
+                ],
+            )?
+            .to_array()?;
+        for row in rows {
+            if let Some(kind) = ActionKind::parse(&row.kind) {
+                count_settled(rec, row.env, kind, r.outcome, r.swept);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
     match op {
         LedgerOp::Accept { key, record } => {
@@ -511,66 +596,7 @@ fn handle(sql: &SqlStorage, op: LedgerOp) -> Result<Value> {
             };
             let current = rec.attempts == attempt && !rec.status.is_final();
             if current {
-                #[derive(Deserialize)]
-                struct Row {
-                    env: String,
-                    kind: String,
-                    state: i64,
-                }
-                for r in &results {
-                    let rows: Vec<Row> = sql
-                        .exec(
-                            "SELECT env, kind, state FROM actions WHERE id = ? AND job_id = ? AND attempt = ?",
-                            vec![i(r.id), s(job_id.clone()), i(attempt as i64)],
-                        )?
-                        .to_array()?;
-                    let Some(row) = rows.into_iter().next() else {
-                        continue;
-                    };
-                    if row.state != 0 {
-                        continue; // already settled by an earlier delivery: never count twice
-                    }
-                    let Some(kind) = ActionKind::parse(&row.kind) else {
-                        continue;
-                    };
-                    let mut delta = PurgedCounts::default();
-                    let new_state = match r.outcome {
-                        Outcome::Done => {
-                            if kind == ActionKind::KvPrefix {
-                                kind.count_into(&mut delta, r.swept);
-                            } else {
-                                kind.count_into(&mut delta, 1);
-                            }
-                            1
-                        }
-                        Outcome::Failed => {
-                            if kind == ActionKind::KvPrefix {
-                                kind.count_into(&mut delta, r.swept);
-                            }
-                            2
-                        }
-                        Outcome::Pending => {
-                            if kind == ActionKind::KvPrefix {
-                                kind.count_into(&mut delta, r.swept);
-                            }
-                            0
-                        }
-                    };
-                    sql.exec(
-                        "UPDATE actions SET state = ?, cursor = ?, swept = swept + ?, lease = 0 WHERE id = ?",
-                        vec![
-                            i(new_state),
-                            r.cursor.clone().map(s).unwrap_or(SqlStorageValue::Null),
-                            i(r.swept as i64),
-                            i(r.id),
-                        ],
-                    )?;
-                    rec.purged.add(&delta);
-                    rec.purged_by_environment
-                        .entry(row.env)
-                        .or_default()
-                        .add(&delta);
-                }
+                settle_results(sql, &job_id, attempt, &results, &mut rec)?;
                 for (env, n) in api_calls {
                     rec.purged.api_calls += n;
                     rec.purged_by_environment.entry(env).or_default().api_calls += n;

@@ -21,6 +21,8 @@ use crate::runtime::{self, log, now_iso, now_ms, Budget, Sub};
 
 /// How long claimed actions stay reserved for one invocation.
 const LEASE_MS: i64 = 5 * 60 * 1000;
+/// Pause between purge rounds that run alongside the page reads.
+const OVERLAP_ROUND_MS: u64 = 400;
 /// Subrequests kept in reserve for the ledger calls that close a step.
 const RESERVE: usize = 12;
 
@@ -563,11 +565,13 @@ async fn drain_alongside(
         if !budget.allows(RESERVE + 40) {
             return;
         }
-        let limit = (budget.remaining() - RESERVE).min(300) as u32;
+        // Purge actions only: about one subrequest (and a quarter of a limiter call) per batch.
+        let batches = (budget.remaining() - RESERVE) * 3 / 4;
+        let limit = (batches * ctx.cfg.purge_batch_size).min(3000) as u32;
         match drain_round(ctx, budget, job, limit, true).await {
             Ok(r) if stale(&r.progress) => return,
-            Ok(r) if r.claimed > 0 => {}
-            Ok(_) => Delay::from(Duration::from_millis(150)).await,
+            // Let actions accumulate between rounds: fewer ledger calls, fuller claims.
+            Ok(_) => Delay::from(Duration::from_millis(OVERLAP_ROUND_MS)).await,
             Err(e) => {
                 log(
                     "overlap_drain_stopped",
