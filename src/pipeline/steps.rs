@@ -570,8 +570,16 @@ async fn drain_alongside(
         let limit = (batches * ctx.cfg.purge_batch_size).min(3000) as u32;
         match drain_round(ctx, budget, job, limit, true).await {
             Ok(r) if stale(&r.progress) => return,
-            // Let actions accumulate between rounds: fewer ledger calls, fuller claims.
-            Ok(_) => Delay::from(Duration::from_millis(OVERLAP_ROUND_MS)).await,
+            // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
+            // stop waiting as soon as collection ends.
+            Ok(_) => {
+                for _ in 0..OVERLAP_ROUND_MS / 20 {
+                    if !collecting.get() {
+                        break;
+                    }
+                    Delay::from(Duration::from_millis(20)).await;
+                }
+            }
             Err(e) => {
                 log(
                     "overlap_drain_stopped",
