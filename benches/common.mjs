@@ -1,7 +1,7 @@
 // Shared by the Node benchmark drivers: where results go, small statistics, and a Worker started
 // like tests/helpers/worker.mjs but with the job queue's producer only, so that queue consumers do
 // not compete with the intake being measured for the machine's cores.
-import { Miniflare } from 'miniflare';
+import { startWorker } from '../tests/helpers/worker.mjs';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,38 +27,10 @@ export function quantile(sorted, q) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The compiled Worker in Miniflare, with KV, the Durable Objects, static assets and the queue
- * producers, but no queue consumer (messages stay queued). Returns {url, close}.
+ * The compiled Worker in Miniflare (the tests' harness) with the queue producers bound but no
+ * queue consumer, so messages stay queued and only the intake is measured. Returns {url, close}.
  */
 export async function startIntakeOnly({ vars }) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: path.join(root, 'build/worker/shim.mjs'),
-    modulesRoot: root,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2026-04-01',
-    cf: false,
-    bindings: vars,
-    kvNamespaces: ['CONTENT_KV'],
-    durableObjects: {
-      LEDGER: { className: 'Ledger', useSQLite: true },
-      LIMITER: { className: 'RateLimiter', useSQLite: true },
-    },
-    queueProducers: { JOBS: 'contentstack-purge-jobs', DEAD_LETTERS: 'contentstack-purge-dead-letters' },
-    assets: {
-      directory: path.join(root, 'www'),
-      binding: 'ASSETS',
-      routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
-    },
-    // Drain the Worker's log lines so the pipes never fill up.
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.resume();
-      stderr.resume();
-    },
-  });
-  const url = (await mf.ready).toString().replace(/\/$/, '');
-  return { url, close: () => mf.dispose() };
+  const w = await startWorker({ vars, queues: 'producers' });
+  return { url: w.url, close: () => w.close() };
 }

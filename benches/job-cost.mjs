@@ -9,11 +9,9 @@
 //
 // Writes target/bench/results/job-cost.json. Env: BENCH_JOB_SIZES (comma-separated, default
 // 1,100,1000,10000).
-import { startWorker, waitForFinal } from '../tests/helpers/worker.mjs';
-import { startContentstack } from '../tests/fakes/contentstack.mjs';
-import { startCloudflare } from '../tests/fakes/cloudflare.mjs';
-import { makeStack, addJob } from '../tests/fakes/stack.mjs';
-import { jobPayload, webhookRequest } from '../tests/helpers/sign.mjs';
+import { waitForFinal } from '../tests/helpers/worker.mjs';
+import { startSystem } from '../tests/helpers/system.mjs';
+import { addJob } from '../tests/fakes/stack.mjs';
 import { writeResult } from './common.mjs';
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '1,100,1000,10000').split(',').map(Number);
@@ -37,34 +35,17 @@ const RULES = {
   },
 };
 
-const stack = makeStack();
-const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: CS_RATE });
-const cf = await startCloudflare({ token: CF_TOKEN });
-const w = await startWorker({
-  vars: {
-    CONTENTSTACK_API_BASE: cs.url,
-    CONTENTSTACK_APP_BASE: cs.url,
-    CONTENTSTACK_API_KEYS: stack.apiKey,
-    CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-    CLOUDFLARE_API_BASE: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-    ADMIN_TOKEN: ADMIN,
-    PURGE_BATCH_SIZE,
-    PURGE_RATE_PER_SECOND,
-    QUEUE_MAX_ATTEMPTS: 3,
-    RETRY_BASE_SECONDS: 0,
-    ENVIRONMENTS: JSON.stringify(RULES),
-  },
+const sys = await startSystem({
+  rules: RULES,
+  adminToken: ADMIN,
+  csRate: CS_RATE,
+  cloudflare: { token: CF_TOKEN },
+  vars: { PURGE_BATCH_SIZE, PURGE_RATE_PER_SECOND, QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0 },
 });
+const { stack, cs, cf, w } = sys;
 
-/** Sends the signed webhook of `job`; resolves with the 202's time. */
-async function deliver(job) {
-  const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
-  const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
-  const r = await w.fetch('/webhooks/contentstack', init);
-  if (r.status !== 202) throw new Error(`webhook answered ${r.status}: ${await r.text()}`);
-  await r.arrayBuffer();
-}
+/** Sends the signed webhook of `job`. */
+const deliver = (job) => sys.deliver(job, 'production');
 
 const rows = [];
 try {
@@ -148,9 +129,7 @@ try {
       `largest invocation ${row.measured.largest_invocation_subrequests}, invocations ${inv.length}`);
   }
 } finally {
-  await w.close();
-  await cs.close();
-  await cf.close();
+  await sys.close();
 }
 
 writeResult('job-cost', {

@@ -55,7 +55,7 @@ let stack;
 const pageErrors = [];
 
 before(async () => {
-  sys = await startSystem({ rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN }, vars: { CLOUDFLARE_API_TOKEN: CF_TOKEN } });
+  sys = await startSystem({ rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN } });
   ({ stack, cs, cf, w } = sys);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BROWSER_ARGS });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });

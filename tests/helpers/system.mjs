@@ -22,7 +22,8 @@ export const CF_TOKEN = 'cf_test_token';
  */
 export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack = makeStack() } = {}) {
   const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: csRate });
-  const cf = cloudflare ? await startCloudflare({ token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) }) : null;
+  const cfOptions = { token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) };
+  const cf = cloudflare ? await startCloudflare(cfOptions) : null;
   const w = await startWorker({
     ...worker,
     vars: {
@@ -30,7 +31,7 @@ export async function startSystem({ rules, adminToken, vars = {}, cloudflare = t
       CONTENTSTACK_APP_BASE: cs.url,
       CONTENTSTACK_API_KEYS: stack.apiKey,
       CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-      ...(cf ? { CLOUDFLARE_API_BASE: cf.url, CLOUDFLARE_API_TOKEN: CF_TOKEN, PURGE_RATE_PER_SECOND: 50 } : {}),
+      ...(cf ? { CLOUDFLARE_API_BASE: cf.url, CLOUDFLARE_API_TOKEN: cfOptions.token, PURGE_RATE_PER_SECOND: 50 } : {}),
       ADMIN_TOKEN: adminToken,
       ...(rules ? { ENVIRONMENTS: JSON.stringify(rules) } : {}),
       ...vars,

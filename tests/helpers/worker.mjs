@@ -13,7 +13,8 @@ export const DLQ = 'contentstack-purge-dead-letters';
  * @param {object} o
  * @param {Record<string, unknown>} o.vars   plain-text vars and secrets
  * @param {string[]} [o.kv]                   KV binding names
- * @param {boolean} [o.queues=true]           bind the queues (false: simulate an unavailable queue)
+ * @param {boolean|'producers'} [o.queues=true] bind the queues (false: simulate an unavailable
+ *   queue; 'producers': no consumer, so messages stay queued — for measuring intake alone)
  * @param {boolean} [o.ledger=true]           bind the ledger Durable Object
  * @param {number} [o.maxRetries=3]           queue retries before the dead-letter queue
  */
@@ -61,6 +62,8 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
   };
   if (queues) {
     opts.queueProducers = { JOBS: JOBS_QUEUE, DEAD_LETTERS: DLQ };
+  }
+  if (queues === true) {
     opts.queueConsumers = {
       [JOBS_QUEUE]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries, deadLetterQueue: DLQ, retryDelay: 0 },
       [DLQ]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries: 2, retryDelay: 0 },
