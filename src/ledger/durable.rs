@@ -112,14 +112,19 @@ pub struct Progress {
     pub current: bool,
 }
 
+/// A job still `accepted` this long after its attempt began is enqueued again by the alarm
+/// (its first message was lost, e.g. the enqueue failed and so did the rollback).
+const STUCK_MS: i64 = 10 * 60 * 1000;
+
 /// The Durable Object class.
 #[durable_object]
 pub struct Ledger {
     state: State,
+    env: Env,
 }
 
 impl DurableObject for Ledger {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for stmt in SCHEMA {
             if let Err(e) = sql.exec(stmt, None) {
@@ -129,7 +134,49 @@ impl DurableObject for Ledger {
                 );
             }
         }
-        Ledger { state }
+        Ledger { state, env }
+    }
+
+    /// Re-enqueues jobs stuck in `accepted`, and keeps watching while any job is unfinished.
+    async fn alarm(&self) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        let now = js_sys::Date::now() as i64;
+        let rows: Vec<RecordRow> = sql
+            .exec(
+                "SELECT record, seq, collected FROM jobs ORDER BY seq DESC LIMIT 500",
+                None,
+            )?
+            .to_array()?;
+        let mut unfinished = false;
+        for row in rows {
+            let Ok(rec) = serde_json::from_str::<JobRecord>(&row.record) else {
+                continue;
+            };
+            if rec.status.is_final() {
+                continue;
+            }
+            unfinished = true;
+            if rec.is_stuck(now, STUCK_MS) {
+                let msg = crate::pipeline::JobMessage::start(
+                    &rec.job_id,
+                    rec.action,
+                    rec.api_key.clone(),
+                    rec.attempts,
+                );
+                let sent = crate::pipeline::enqueue(&self.env, &msg, 0).await.is_ok();
+                crate::runtime::log(
+                    "requeued",
+                    serde_json::json!({"job_id": rec.job_id, "attempt": rec.attempts, "sent": sent}),
+                );
+            }
+        }
+        if unfinished {
+            self.state
+                .storage()
+                .set_alarm(std::time::Duration::from_millis(STUCK_MS as u64))
+                .await?;
+        }
+        Response::ok("")
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -138,8 +185,18 @@ impl DurableObject for Ledger {
             Err(e) => return Response::error(format!("bad ledger op: {e}"), 400),
         };
         let sql = self.state.storage().sql();
+        let accepted = matches!(op, LedgerOp::Accept { .. } | LedgerOp::Replay { .. });
         match handle(&sql, op) {
-            Ok(v) => Response::from_json(&v),
+            Ok(v) => {
+                // Watch new work: the alarm re-enqueues a job whose message never arrived.
+                if accepted && self.state.storage().get_alarm().await?.is_none() {
+                    self.state
+                        .storage()
+                        .set_alarm(std::time::Duration::from_millis(STUCK_MS as u64))
+                        .await?;
+                }
+                Response::from_json(&v)
+            }
             Err(e) => Response::error(e.to_string(), 500),
         }
     }

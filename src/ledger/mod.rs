@@ -248,6 +248,15 @@ impl JobRecord {
         }
     }
 
+    /// Whether this attempt is still `accepted` (no queue message started it) `stuck_ms` after it
+    /// began: its message was lost and it must be enqueued again.
+    pub fn is_stuck(&self, now_ms: i64, stuck_ms: i64) -> bool {
+        let since = self.started_at.as_deref().unwrap_or(&self.received_at);
+        self.status == JobStatus::Accepted
+            && crate::verify::parse_iso8601_utc_millis(since)
+                .is_some_and(|t| now_ms - t >= stuck_ms)
+    }
+
     /// Adds skipped-template rows, de-duplicated and capped.
     pub fn add_skipped(&mut self, rows: &[Skipped]) {
         for r in rows {
@@ -313,6 +322,32 @@ mod tests {
         push_errors(&mut errs, (0..100).map(|i| i.to_string()));
         assert_eq!(errs.len(), MAX_ERRORS + 1);
         assert_eq!(errs.last().unwrap(), "… more errors not kept");
+    }
+
+    #[test]
+    fn only_attempts_left_in_accepted_too_long_are_stuck() {
+        let mut r = JobRecord::accepted(
+            "j".into(),
+            Action::Publish,
+            "2026-01-01T00:00:00Z".into(),
+            None,
+            vec![],
+            None,
+            json!({}),
+        );
+        let t0 = crate::verify::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap();
+        assert!(!r.is_stuck(t0 + 599_999, 600_000));
+        assert!(r.is_stuck(t0 + 600_000, 600_000));
+        r.status = JobStatus::Processing;
+        assert!(
+            !r.is_stuck(t0 + 3_600_000, 600_000),
+            "a started job is the queue's business"
+        );
+        // A replay restarts the clock.
+        r.status = JobStatus::Done;
+        r.begin_attempt("2026-01-01T00:30:00Z");
+        assert!(!r.is_stuck(t0 + 35 * 60_000, 600_000));
+        assert!(r.is_stuck(t0 + 40 * 60_000, 600_000));
     }
 
     #[test]
