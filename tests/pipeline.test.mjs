@@ -197,6 +197,25 @@ describe('a 250-item job across two environments and two locales', () => {
     }
   });
 
+  test('a small subrequest budget: every step hands over through the queue and the result is the same', async () => {
+    const ctx = await setup({ vars: { SUBREQUEST_BUDGET: 420 } });
+    const { stack, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 150, failedEvery: 13 });
+    const kv = await w.kv();
+    await seed(kv, stack, job);
+    const exp = expectations(stack, job);
+    await ctx.deliver(job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 180000 });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    assert.ok(w.events('continued').filter((e) => e.job_id === job.jobId).length >= 3, 'handed over through the queue');
+    assert.ok(rec.max_invocation_subrequests <= 420, `largest invocation ${rec.max_invocation_subrequests}`);
+    // Pages read after a hand-over still know each locale's base URL.
+    assert.deepEqual(new Set(purgedBy(cf, 'files')), exp.files);
+    assert.deepEqual(new Set(rec.skipped.map((s) => s.missing)), exp.skippedUrl.size ? new Set(['url']) : new Set());
+    const remaining = await listAll(kv);
+    for (const k of exp.kvKeys) assert.ok(!remaining.has(k), `${k} should be gone`);
+  });
+
   test('a channel naming one environment limits the work to it', async () => {
     const ctx = await setup();
     const { stack, w } = ctx;

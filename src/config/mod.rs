@@ -11,6 +11,9 @@ use serde_json::Value;
 use crate::rules::Rules;
 use crate::verify::{self, BasicCredentials, Check, HeaderCheck, Secret, Verifier};
 
+/// Smallest subrequest budget that fits a page of items with one URL lookup each.
+pub const MIN_BUDGET_WITH_URLS: usize = 300;
+
 /// Raw configuration values by name, as the runtime handed them over.
 pub type RawConfig = BTreeMap<String, Value>;
 
@@ -360,6 +363,13 @@ impl Config {
                 Rules::default()
             }),
         };
+        // A page of items with URL lookups needs about 200 subrequests; a smaller budget could
+        // never read one.
+        if rules.iter().any(|(_, r)| r.resolve_urls) && subrequest_budget < MIN_BUDGET_WITH_URLS {
+            errors.push(format!(
+                "SUBREQUEST_BUDGET must be at least {MIN_BUDGET_WITH_URLS} when a rule sets resolve_urls"
+            ));
+        }
         let cloudflare_api_token = secret(raw, "CLOUDFLARE_API_TOKEN");
         if cloudflare_api_token.is_none() {
             for name in rules.names() {
@@ -572,6 +582,22 @@ mod tests {
         ));
         let e = Config::parse(&raw(&r)).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn url_lookups_need_a_budget_that_fits_a_page() {
+        let mut r = hmac_only();
+        r.push((
+            "ENVIRONMENTS",
+            json!({"production": {"kv_binding": "KV", "resolve_urls": true,
+                   "entry": {"kv_keys": ["{uid}"]}}}),
+        ));
+        r.push(("SUBREQUEST_BUDGET", json!(200)));
+        let e = Config::parse(&raw(&r)).unwrap_err();
+        assert!(e.to_string().contains("SUBREQUEST_BUDGET"), "{e}");
+        r.pop();
+        r.push(("SUBREQUEST_BUDGET", json!(300)));
+        assert!(Config::parse(&raw(&r)).is_ok());
     }
 
     #[test]

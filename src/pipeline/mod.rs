@@ -87,11 +87,22 @@ pub async fn send_to(
     delay_seconds: u32,
 ) -> worker::Result<()> {
     let q = env.queue(binding)?;
-    let mut b = MessageBuilder::new(msg.clone());
+    // Sent as JSON text: a structured-clone body would carry maps (the environments' base
+    // URLs) as JavaScript Maps, which do not come back as JSON objects.
+    let text = serde_json::to_string(msg).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut b = MessageBuilder::new(text);
     if delay_seconds > 0 {
         b = b.delay_seconds(delay_seconds);
     }
     q.send(b.build()).await
+}
+
+/// Reads a queue message body: JSON text (as [`send_to`] sends it), or a JSON object.
+pub fn decode(body: &serde_json::Value) -> Result<JobMessage, serde_json::Error> {
+    match body {
+        serde_json::Value::String(text) => serde_json::from_str(text),
+        other => serde_json::from_value(other.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -117,8 +128,19 @@ mod tests {
         );
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.len() < 128 * 1024 / 8, "{}", json.len());
-        let back: JobMessage = serde_json::from_str(&json).unwrap();
+        let back = decode(&serde_json::Value::String(json.clone())).unwrap();
         assert_eq!(back, m);
+        let as_object: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(decode(&as_object).unwrap(), m);
+        match &back.step {
+            Step::Collect { environments, .. } => {
+                assert_eq!(
+                    environments[0].base_urls["en-us"],
+                    "https://www.example.com/"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(back.tries, 0);
     }
 

@@ -99,7 +99,7 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
     };
     let dead = batch.queue().contains("dead-letter");
     for msg in batch.messages()? {
-        let parsed: Result<JobMessage, _> = serde_json::from_value(msg.body().clone());
+        let parsed = super::decode(msg.body());
         let Ok(job) = parsed else {
             log("bad_message", serde_json::json!({"queue": batch.queue()}));
             msg.ack();
@@ -369,8 +369,12 @@ async fn collect(
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
     let collecting = Cell::new(true);
-    // Half of what is left purges alongside the page reads; the page reads keep the rest.
-    let slice = ctx.budget.split(ctx.budget.remaining() / 2);
+    // Half of what is left beyond the next page purges alongside the page reads; the page
+    // reads keep the rest, so collection always makes progress.
+    let next_page = page_cost(ctx.cfg, &environments) + RESERVE;
+    let slice = ctx
+        .budget
+        .split(ctx.budget.remaining().saturating_sub(next_page) / 2);
     let pages = async {
         let r = collect_pages(ctx, job, skip, api_key, branch, environments).await;
         collecting.set(false);
