@@ -324,9 +324,9 @@ mod tests {
         assert_eq!(errs.last().unwrap(), "… more errors not kept");
     }
 
-    #[test]
-    fn only_attempts_left_in_accepted_too_long_are_stuck() {
-        let mut r = JobRecord::accepted(
+    /// A fresh record received at 2026-01-01T00:00:00Z.
+    fn record() -> JobRecord {
+        JobRecord::accepted(
             "j".into(),
             Action::Publish,
             "2026-01-01T00:00:00Z".into(),
@@ -334,7 +334,12 @@ mod tests {
             vec![],
             None,
             json!({}),
-        );
+        )
+    }
+
+    #[test]
+    fn only_attempts_left_in_accepted_too_long_are_stuck() {
+        let mut r = record();
         let t0 = crate::verify::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap();
         assert!(!r.is_stuck(t0 + 599_999, 600_000));
         assert!(r.is_stuck(t0 + 600_000, 600_000));
@@ -352,15 +357,7 @@ mod tests {
 
     #[test]
     fn a_new_attempt_moves_the_outcome_to_history() {
-        let mut r = JobRecord::accepted(
-            "j".into(),
-            Action::Publish,
-            "2026-01-01T00:00:00Z".into(),
-            None,
-            vec![],
-            None,
-            json!({}),
-        );
+        let mut r = record();
         r.status = JobStatus::Done;
         r.purged.kv_keys = 5;
         r.errors.push("x".into());
