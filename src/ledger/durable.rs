@@ -324,11 +324,7 @@ const IDS_PER_STATEMENT: usize = 90;
 /// Counts what one settled action adds to the record.
 fn count_settled(rec: &mut JobRecord, env: String, kind: ActionKind, outcome: Outcome, swept: u64) {
     let mut delta = PurgedCounts::default();
-    match (outcome, kind) {
-        (_, ActionKind::KvPrefix) => kind.count_into(&mut delta, swept),
-        (Outcome::Done, _) => kind.count_into(&mut delta, 1),
-        _ => {}
-    }
+    kind.count_result(&mut delta, outcome, swept);
     rec.purged.add(&delta);
     rec.purged_by_environment
         .entry(env)

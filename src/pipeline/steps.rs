@@ -688,15 +688,9 @@ async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) {
     let (out, err) = exec::execute(cfg, env, &budget, &actions).await;
     let mut purged = PurgedCounts::default();
     for r in &out.results {
-        if let Some(a) = actions.iter().find(|a| a.id == r.id) {
-            if r.outcome == Outcome::Done || a.kind == crate::purge::ActionKind::KvPrefix {
-                let n = if a.kind == crate::purge::ActionKind::KvPrefix {
-                    r.swept
-                } else {
-                    1
-                };
-                a.kind.count_into(&mut purged, n);
-            }
+        // Ids are the actions' positions (assigned above).
+        if let Some(a) = usize::try_from(r.id).ok().and_then(|i| actions.get(i)) {
+            a.kind.count_result(&mut purged, r.outcome, r.swept);
         }
     }
     purged.api_calls = out.api_calls.values().sum();

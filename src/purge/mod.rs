@@ -86,6 +86,16 @@ impl ActionKind {
         }
     }
 
+    /// Adds what one executed action of this kind counts as: 1 when done, and for a prefix
+    /// sweep the keys it removed (whatever its outcome, since they are gone).
+    pub fn count_result(self, counts: &mut PurgedCounts, outcome: Outcome, swept: u64) {
+        match (outcome, self) {
+            (_, ActionKind::KvPrefix) => self.count_into(counts, swept),
+            (Outcome::Done, _) => self.count_into(counts, 1),
+            _ => {}
+        }
+    }
+
     /// Adds `n` completed actions of this kind (plus swept keys for prefixes) to the counts.
     pub fn count_into(self, counts: &mut PurgedCounts, n: u64) {
         match self {
@@ -300,6 +310,19 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
         assert_eq!(ActionKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn results_count_once_when_done_and_sweeps_count_their_keys() {
+        let mut c = PurgedCounts::default();
+        ActionKind::Tag.count_result(&mut c, Outcome::Done, 0);
+        ActionKind::Tag.count_result(&mut c, Outcome::Failed, 0);
+        ActionKind::KvKey.count_result(&mut c, Outcome::Pending, 0);
+        ActionKind::KvPrefix.count_result(&mut c, Outcome::Pending, 7);
+        ActionKind::KvPrefix.count_result(&mut c, Outcome::Done, 3);
+        assert_eq!(c.tags, 1);
+        assert_eq!(c.kv_keys, 0);
+        assert_eq!(c.kv_prefix_keys, 10);
     }
 
     #[test]
