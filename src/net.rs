@@ -16,15 +16,19 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Why a call did not produce a usable answer.
+/// Why a call did not produce a usable answer. Whether it is worth trying again later is a
+/// property of the variant ([`NetError::is_transient`]), never of its message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NetError {
-    /// Retries exhausted on 429/5xx/timeouts/network errors: the step should be retried later.
+    /// Retries exhausted on 429/5xx/timeouts/network errors, or a `Retry-After` longer than an
+    /// invocation should wait (`retry_after_ms`): the step should be retried later, not sooner
+    /// than `retry_after_ms`.
     #[error("{what}: gave up after {tries} tries (last: {last})")]
     Exhausted {
         what: String,
         tries: u32,
         last: String,
+        retry_after_ms: Option<u64>,
     },
     /// A definitive answer that retrying cannot fix (4xx other than 429).
     #[error("{what}: HTTP {status}: {detail}")]
@@ -33,8 +37,36 @@ pub enum NetError {
         status: u16,
         detail: String,
     },
+    /// The invocation's budget is used up: hand on to a new invocation.
+    #[error("{what}: the invocation's budget is used up")]
+    Budget { what: String },
+    /// A configuration problem found while calling (no token for the stack, …): permanent.
+    #[error("{0}")]
+    Config(String),
+    /// Anything else (the rate limiter unavailable, an unreadable answer): transient.
     #[error("{0}")]
     Other(String),
+}
+
+impl NetError {
+    /// Whether trying again later may succeed. Refusals of the credentials (401, 403), of the
+    /// request (400, 412, 422, …) and configuration problems are permanent; 404 and 408 are not
+    /// (a job may not be readable yet).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NetError::Exhausted { .. } | NetError::Budget { .. } | NetError::Other(_) => true,
+            NetError::Rejected { status, .. } => matches!(status, 404 | 408),
+            NetError::Config(_) => false,
+        }
+    }
+
+    /// How long the server asked to wait, when that was too long to wait inline.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            NetError::Exhausted { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
 }
 
 /// A request description that can be sent more than once.
@@ -46,6 +78,8 @@ pub struct Call<'a> {
     pub body: Option<String>,
     /// How long one try may take before it counts as failed (and is retried).
     pub timeout_ms: u64,
+    /// Recognises a rate-limit answer that is not a 429 (Cloudflare's purge code 1134).
+    pub rate_limited: Option<fn(u16, &[u8]) -> bool>,
 }
 
 async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
@@ -152,18 +186,18 @@ pub async fn send(
 ) -> Result<Answer, NetError> {
     let mut last = String::new();
     for attempt in 0..pace::HTTP_TRIES {
-        if !budget.allows(2) {
-            return Err(NetError::Exhausted {
+        // One fetch, and perhaps one limiter call.
+        if !budget.allows(1, 1) {
+            return Err(NetError::Budget {
                 what: call.what.to_string(),
-                tries: attempt,
-                last: "subrequest budget used up".into(),
             });
         }
         if let Some(p) = pacing {
             wait_slot(p, budget).await?;
         }
+        let limited = |a: &Answer| call.rate_limited.is_some_and(|f| f(a.status, &a.body));
         let retry_after = match send_once(call, budget).await {
-            Ok(a) if pace::retryable(a.status) => {
+            Ok(a) if pace::retryable(a.status) || limited(&a) => {
                 last = format!("HTTP {}", a.status);
                 a.retry_after_ms
             }
@@ -178,7 +212,14 @@ pub async fn send(
         }
         let wait = pace::backoff_ms(attempt + 1, 300, 8_000, retry_after);
         if wait > pace::MAX_INLINE_WAIT_MS {
-            break; // too long to sit in this invocation: let the queue retry the step later
+            // Too long to sit in this invocation: the queue message that continues the step
+            // waits instead, never less than the server asked.
+            return Err(NetError::Exhausted {
+                what: call.what.to_string(),
+                tries: attempt + 1,
+                last,
+                retry_after_ms: Some(wait),
+            });
         }
         Delay::from(Duration::from_millis(wait)).await;
     }
@@ -186,6 +227,7 @@ pub async fn send(
         what: call.what.to_string(),
         tries: pace::HTTP_TRIES,
         last,
+        retry_after_ms: None,
     })
 }
 

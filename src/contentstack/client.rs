@@ -28,6 +28,8 @@ pub struct Client<'a> {
     budget: &'a Budget,
     api_key: String,
     token: String,
+    /// The job's branch (job status `body.branch`), else `CONTENTSTACK_BRANCH`.
+    branch: Option<String>,
 }
 
 impl<'a> Client<'a> {
@@ -42,7 +44,7 @@ impl<'a> Client<'a> {
             .management_tokens
             .for_stack(api_key)
             .ok_or_else(|| {
-                NetError::Other(format!(
+                NetError::Config(format!(
                     "no management token configured for stack {api_key} (CONTENTSTACK_MANAGEMENT_TOKEN or CONTENTSTACK_MANAGEMENT_TOKENS)"
                 ))
             })?
@@ -54,7 +56,16 @@ impl<'a> Client<'a> {
             budget,
             api_key: api_key.to_string(),
             token,
+            branch: cfg.branch.clone(),
         })
+    }
+
+    /// The same client sending `branch` (the job's) instead of `CONTENTSTACK_BRANCH`.
+    pub fn with_branch(mut self, branch: Option<String>) -> Self {
+        if let Some(b) = branch.filter(|b| !b.is_empty()) {
+            self.branch = Some(b);
+        }
+        self
     }
 
     fn pacing(&self) -> Pacing<'a> {
@@ -73,7 +84,7 @@ impl<'a> Client<'a> {
             ("api_version", "3.2".to_string()),
             ("accept", "application/json".to_string()),
         ];
-        if let Some(b) = &self.cfg.branch {
+        if let Some(b) = &self.branch {
             headers.push(("branch", b.clone()));
         }
         let call = Call {
@@ -83,16 +94,13 @@ impl<'a> Client<'a> {
             headers,
             body: None,
             timeout_ms: self.cfg.http_timeout_ms,
+            rate_limited: None,
         };
         let a = net::send(&call, Some(&self.pacing()), self.budget).await?;
         match a.status {
             200 => serde_json::from_slice(&a.body)
                 .map(Some)
-                .map_err(|e| NetError::Exhausted {
-                    what: what.to_string(),
-                    tries: 1,
-                    last: format!("answer is not JSON: {e}"),
-                }),
+                .map_err(|e| NetError::Other(format!("{what}: answer is not JSON: {e}"))),
             404 => Ok(None),
             s => Err(NetError::Rejected {
                 what: what.to_string(),
@@ -125,11 +133,7 @@ impl<'a> Client<'a> {
                 status: 404,
                 detail: format!("no items for job {job_id}"),
             })?;
-        parse_items_page(&v).map_err(|e| NetError::Exhausted {
-            what: "job items".into(),
-            tries: 1,
-            last: e,
-        })
+        parse_items_page(&v).map_err(|e| NetError::Other(format!("job items: {e}")))
     }
 
     /// The stack's environments (cached per isolate for five minutes).

@@ -11,7 +11,7 @@ use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
-use crate::ledger::durable::{LedgerClient, LedgerOp};
+use crate::ledger::durable::{LedgerClient, LedgerOp, ReplayAnswer};
 use crate::ledger::JobRecord;
 use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
 use crate::pipeline::{enqueue, JobMessage};
@@ -145,18 +145,29 @@ async fn replay(env: &Env, job_id: &str) -> Result<Response, AppError> {
     if v.get("not_found").is_some() {
         return Err(AppError::NotFound);
     }
-    let rec: JobRecord =
+    let answer: ReplayAnswer =
         serde_json::from_value(v).map_err(|e| AppError::Unavailable(e.to_string()))?;
-    let msg = JobMessage::start(&rec.job_id, rec.action, rec.api_key.clone(), rec.attempts);
-    if let Err(e) = enqueue(env, &msg, 0).await {
-        let _ = l
-            .call::<Value>(&LedgerOp::Rollback {
-                key: None,
-                job_id: rec.job_id.clone(),
-                attempt: rec.attempts,
-            })
-            .await;
-        return Err(AppError::Unavailable(format!("queue: {e}")));
+    let rec = answer.record;
+    // One message per delivery scope: each runs again.
+    for scope in rec.scopes.keys() {
+        let mut msg = JobMessage::start(&rec.job_id, rec.action, rec.api_key.clone(), rec.attempts);
+        msg.scope = scope.clone();
+        if let Err(e) = enqueue(env, &msg, 0).await {
+            if let Err(undo) = l
+                .call::<Value>(&LedgerOp::Rollback {
+                    key: None,
+                    job_id: rec.job_id.clone(),
+                    previous: Some(answer.previous.clone()),
+                })
+                .await
+            {
+                log(
+                    "replay_rollback_failed",
+                    serde_json::json!({"job_id": rec.job_id, "error": undo.to_string()}),
+                );
+            }
+            return Err(AppError::Unavailable(format!("queue: {e}")));
+        }
     }
     log(
         "replayed",
@@ -208,7 +219,7 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         },
     };
     if let Some(name) = &channel_env {
-        if cfg.rules.rule_for(name).is_none() {
+        if cfg.rules.rule_for_stack(api_key.as_deref(), name).is_none() {
             return json(
                 200,
                 &serde_json::json!({"job_id": job_id, "ignored": true, "reason": format!("no purge rule for environment {name:?}")}),
@@ -226,12 +237,20 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
             "name the stack with \"api_key\" (several stacks are configured)".into(),
         )
     })?;
-    let budget = Budget::new(cfg.subrequest_budget);
+    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
     let client = Client::new(cfg, env, &budget, &api_key)
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let resolved = resolve_job(cfg, &client, &job_id, channel_env.as_deref(), &hinted)
-        .await
-        .map_err(|e| AppError::Unavailable(e.message))?;
+    let resolved = resolve_job(
+        cfg,
+        &client,
+        &api_key,
+        &job_id,
+        channel_env.as_deref(),
+        &hinted,
+    )
+    .await
+    .map_err(|e| AppError::Unavailable(e.message().to_string()))?;
+    let client = client.with_branch(resolved.branch.clone());
     let pj = PlanJob {
         job_id: job_id.clone(),
         api_key,
@@ -240,16 +259,16 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let mut total = Plan::default();
     let mut skip = 0;
     let mut truncated = false;
-    let cost = page_cost(cfg, &resolved.with_rules);
+    let (cost_f, cost_o) = page_cost(cfg, &api_key, &resolved.with_rules);
     if !resolved.with_rules.is_empty() {
         loop {
-            if !budget.allows(cost) {
+            if !budget.allows(cost_f, cost_o) {
                 truncated = true;
                 break;
             }
             let (p, more, _) = plan_page(cfg, &client, &pj, skip, &resolved.with_rules)
                 .await
-                .map_err(|e| AppError::Unavailable(e.message))?;
+                .map_err(|e| AppError::Unavailable(e.message().to_string()))?;
             total.merge(p);
             if !more {
                 break;
@@ -261,7 +280,7 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let purge_calls: usize = total
         .environments
         .values()
-        .map(|e| e.cloudflare_calls(cfg.purge_batch_size))
+        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
         .sum();
     json(
         200,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
-use crate::ledger::dedupe_key;
+use crate::ledger::{dedupe_key, scope_of};
 use crate::ledger::durable::{accept_op, AcceptAnswer, LedgerClient, LedgerOp};
 use crate::pipeline::JobMessage;
 use crate::runtime::{self, log, Budget};
@@ -85,7 +85,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         Recognition::Job(ev) => ev,
     };
     if let Some(name) = &ev.channel_environment {
-        if cfg.rules.rule_for(name).is_none() {
+        if cfg.rules.rule_for_stack(api_key.as_deref(), name).is_none() {
             let reason = format!("no purge rule for environment {name:?}");
             log(
                 "ignored",
@@ -100,7 +100,12 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
 
     // Record (dedupe) before the 202, then enqueue; undo the record when the queue fails.
     let ledger = LedgerClient::new(env).map_err(unavailable)?;
-    let key = dedupe_key(&ev.job_id, ev.action, ev.channel_environment.as_deref());
+    let key = dedupe_key(
+        api_key.as_deref(),
+        &ev.job_id,
+        ev.action,
+        ev.channel_environment.as_deref(),
+    );
     let received_at = runtime::now_iso();
     let answer: AcceptAnswer = ledger
         .call(&accept_op(key.clone(), &ev, received_at, &raw, &body))
@@ -116,13 +121,14 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
             &serde_json::json!({"status": "duplicate", "job_id": ev.job_id, "action": ev.action}),
         );
     }
-    let msg = JobMessage::start(&ev.job_id, ev.action, ev.api_key.clone(), answer.attempt);
+    let mut msg = JobMessage::start(&ev.job_id, ev.action, ev.api_key.clone(), answer.attempt);
+    msg.scope = scope_of(ev.channel_environment.as_deref()).to_string();
     if let Err(e) = crate::pipeline::enqueue(env, &msg, 0).await {
         let rollback = ledger
             .call::<serde_json::Value>(&LedgerOp::Rollback {
                 key: Some(key),
                 job_id: ev.job_id.clone(),
-                attempt: answer.attempt,
+                previous: answer.previous,
             })
             .await;
         log(

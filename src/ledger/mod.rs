@@ -1,6 +1,15 @@
-//! The job ledger: record types (SPEC §7), dedupe keys and the rules that turn a run's progress
-//! into a job status. The Durable Object that stores them lives in [`durable`]; everything in
-//! this file is plain data and pure functions.
+//! The job ledger: record types (docs/CONTRACT.md, "Job record"), dedupe keys and the rules
+//! that turn a run's progress into a job status. The Durable Object that stores them lives in
+//! [`durable`]; everything in this file is plain data and pure functions.
+//!
+//! Choices where the contract is silent:
+//! - One record per job. Each accepted delivery adds a *scope* (the environment its channel
+//!   names, or `*`) to the job's current attempt; scopes are collected independently and the
+//!   attempt ends when every scope is collected and nothing is pending, so no delivery cancels,
+//!   replaces or starves another. A replay starts a new attempt with every scope again.
+//! - `first_pass_at` / `second_pass_at` at the top level are the latest of the environments'
+//!   (each environment's are under `passes`).
+//! - A job waiting for its second pass counts as making progress until the pass is due.
 
 pub mod durable;
 
@@ -114,16 +123,98 @@ pub struct JobRecord {
     pub max_invocation_subrequests: u64,
     pub history: Vec<AttemptSummary>,
     pub payload: Value,
+    /// Deliveries of the current attempt by scope (a channel's environment, or `*`).
+    #[serde(default)]
+    pub scopes: BTreeMap<String, Scope>,
+    /// Per environment: its purge passes.
+    #[serde(default)]
+    pub passes: BTreeMap<String, EnvPasses>,
+    #[serde(default)]
+    pub first_pass_at: Option<String>,
+    #[serde(default)]
+    pub second_pass_at: Option<String>,
+    /// Times the ledger's alarm drove this attempt again for lack of progress.
+    #[serde(default)]
+    pub drives: u32,
+    /// When the attempt last made progress (ms since the epoch).
+    #[serde(default)]
+    pub progress_ms: i64,
+    /// `webhook` or `replay`.
+    #[serde(default = "source_webhook")]
+    pub source: String,
+    /// A failed job whose `on_failure` purge is still running.
+    #[serde(default)]
+    pub on_failure_running: bool,
+    /// Action batches stored so far (orders purge calls after their batch's KV work).
+    #[serde(default)]
+    pub batches: u64,
 }
 
-/// Identity of one accepted delivery: job, action and environment (`*` when none is named).
-pub fn dedupe_key(job_id: &str, action: Action, channel_environment: Option<&str>) -> String {
+/// Identity of one accepted delivery: stack, job, action and environment (`*` when none is
+/// named).
+pub fn dedupe_key(
+    api_key: Option<&str>,
+    job_id: &str,
+    action: Action,
+    channel_environment: Option<&str>,
+) -> String {
     format!(
-        "{}\u{1f}{}\u{1f}{}",
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        api_key.unwrap_or(""),
         job_id,
         action.as_str(),
-        channel_environment.unwrap_or("*")
+        scope_of(channel_environment)
     )
+}
+
+/// The scope of a delivery: the environment its channel names, or `*`.
+pub fn scope_of(channel_environment: Option<&str>) -> &str {
+    channel_environment.unwrap_or(ANY_SCOPE)
+}
+
+/// The scope of a delivery whose channel names no environment.
+pub const ANY_SCOPE: &str = "*";
+
+/// How far one delivery's scope has been collected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Every item page has been read and planned.
+    pub collected: bool,
+    /// The next item page to read (`skip`).
+    pub next_skip: u64,
+}
+
+/// One environment's purge passes (docs/CONTRACT.md, "Second pass").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvPasses {
+    pub first_pass_at: Option<String>,
+    /// When the second pass is due (ms since the epoch); unset when it gets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_due_ms: Option<i64>,
+    #[serde(default)]
+    pub second_started: bool,
+    pub second_pass_at: Option<String>,
+    /// The environment's last KV change (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_kv_ms: Option<i64>,
+}
+
+/// What closing the passes of an attempt whose work is all settled decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Some environment waits for its second pass, due at `due_ms`; `newly` when this call
+    /// scheduled it (the caller sends the delayed message).
+    SecondPassDue { due_ms: i64, newly: bool },
+    /// The attempt ended with this status.
+    Finished(JobStatus),
+}
+
+/// Where a record came from.
+pub const SOURCE_WEBHOOK: &str = "webhook";
+pub const SOURCE_REPLAY: &str = "replay";
+
+fn source_webhook() -> String {
+    SOURCE_WEBHOOK.to_string()
 }
 
 /// Keeps the raw body as JSON when it fits the cap, else a truncated string marker.
@@ -184,6 +275,8 @@ impl JobRecord {
         api_key: Option<String>,
         payload: Value,
     ) -> JobRecord {
+        let scope = scope_of(channel_environment.as_deref()).to_string();
+        let progress_ms = crate::verify::parse_iso8601_utc_millis(&received_at).unwrap_or(0);
         JobRecord {
             job_id,
             action,
@@ -205,7 +298,149 @@ impl JobRecord {
             max_invocation_subrequests: 0,
             history: Vec::new(),
             payload,
+            scopes: [(scope, Scope::default())].into_iter().collect(),
+            passes: BTreeMap::new(),
+            first_pass_at: None,
+            second_pass_at: None,
+            drives: 0,
+            progress_ms,
+            source: source_webhook(),
+            on_failure_running: false,
+            batches: 0,
         }
+    }
+
+    /// Adds another delivery's scope to the current attempt. A job that already ended reopens
+    /// (`processing`). Returns false when the scope was already there.
+    pub fn add_scope(&mut self, channel_environment: Option<&str>, now_ms: i64) -> bool {
+        let scope = scope_of(channel_environment).to_string();
+        if self.scopes.contains_key(&scope) {
+            return false;
+        }
+        self.scopes.insert(scope, Scope::default());
+        if let Some(env) = channel_environment {
+            if !self.environments.iter().any(|e| e == env) {
+                self.environments.push(env.to_string());
+            }
+        }
+        if self.status.is_final() {
+            self.status = JobStatus::Processing;
+            self.finished_at = None;
+            self.duration_ms = None;
+            self.on_failure_running = false;
+        }
+        self.drives = 0;
+        self.progress_ms = now_ms;
+        true
+    }
+
+    /// Whether every scope has been collected.
+    pub fn all_collected(&self) -> bool {
+        self.scopes.values().all(|s| s.collected)
+    }
+
+    /// The scopes still being collected.
+    pub fn uncollected_scopes(&self) -> Vec<String> {
+        self.scopes
+            .iter()
+            .filter(|(_, s)| !s.collected)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Closes the passes of an attempt whose scopes are all collected and whose actions are
+    /// all settled. `envs` lists each environment with work and whether its plan both changed
+    /// KV and purged Cloudflare (it then gets a second pass `delay_ms` after its last KV change,
+    /// when `delay_ms` > 0). `done`/`failed` count the attempt's settled actions.
+    pub fn close_passes(
+        &mut self,
+        envs: &[(String, bool)],
+        delay_ms: i64,
+        done: u64,
+        failed: u64,
+        now: &str,
+        now_ms: i64,
+    ) -> PassOutcome {
+        let mut newly = false;
+        for (env, needs_second) in envs {
+            let p = self.passes.entry(env.clone()).or_default();
+            if p.first_pass_at.is_none() {
+                p.first_pass_at = Some(now.to_string());
+                if *needs_second && delay_ms > 0 {
+                    p.second_due_ms = Some(p.last_kv_ms.unwrap_or(now_ms) + delay_ms);
+                    newly = true;
+                }
+            }
+        }
+        for p in self.passes.values_mut() {
+            if p.second_started && p.second_pass_at.is_none() {
+                p.second_pass_at = Some(now.to_string());
+            }
+        }
+        self.first_pass_at = self
+            .passes
+            .values()
+            .filter_map(|p| p.first_pass_at.clone())
+            .max();
+        self.second_pass_at = self
+            .passes
+            .values()
+            .filter_map(|p| p.second_pass_at.clone())
+            .max();
+        let due = self
+            .passes
+            .values()
+            .filter(|p| !p.second_started)
+            .filter_map(|p| p.second_due_ms)
+            .max();
+        if let Some(due_ms) = due {
+            // Waiting is progress until the pass is due.
+            self.progress_ms = self.progress_ms.max(due_ms);
+            return PassOutcome::SecondPassDue { due_ms, newly };
+        }
+        let status = final_status(done, failed);
+        self.status = status;
+        self.progress_ms = now_ms;
+        PassOutcome::Finished(status)
+    }
+
+    /// Environments whose second pass is due by `now_ms` (with `slack_ms` of tolerance) and
+    /// not started; marks them started. Returns them, or the time to wait when the latest
+    /// waiting one is not due yet.
+    pub fn start_second_pass(&mut self, now_ms: i64, slack_ms: i64) -> Result<Vec<String>, i64> {
+        let waiting: Vec<(&String, i64)> = self
+            .passes
+            .iter()
+            .filter(|(_, p)| !p.second_started)
+            .filter_map(|(e, p)| p.second_due_ms.map(|d| (e, d)))
+            .collect();
+        if let Some(latest) = waiting.iter().map(|(_, d)| *d).max() {
+            if latest > now_ms + slack_ms {
+                return Err(latest - now_ms);
+            }
+        }
+        let names: Vec<String> = waiting.into_iter().map(|(e, _)| e.clone()).collect();
+        for n in &names {
+            if let Some(p) = self.passes.get_mut(n) {
+                p.second_started = true;
+            }
+        }
+        self.progress_ms = now_ms;
+        Ok(names)
+    }
+
+    /// Whether the attempt is waiting for a second pass that has not started.
+    pub fn awaiting_second_pass(&self) -> bool {
+        self.passes
+            .values()
+            .any(|p| p.second_due_ms.is_some() && !p.second_started)
+    }
+
+    /// Whether this job should make progress and has made none for `timeout_ms`: the ledger's
+    /// alarm drives it again.
+    pub fn is_stalled(&self, now_ms: i64, timeout_ms: i64) -> bool {
+        (!self.status.is_final() || self.on_failure_running)
+            && now_ms - self.progress_ms >= timeout_ms
     }
 
     /// Starts a new attempt (replay or redelivery for another environment): the current
@@ -234,27 +469,19 @@ impl JobRecord {
         self.purged_by_environment.clear();
         self.errors.clear();
         self.skipped.clear();
-    }
-
-    /// Undoes [`JobRecord::begin_attempt`] when the new attempt could not be enqueued.
-    pub fn undo_attempt(&mut self) {
-        if let Some(prev) = self.history.pop() {
-            self.attempts = prev.attempt;
-            self.status = prev.status;
-            self.started_at = Some(prev.started_at);
-            self.finished_at = prev.finished_at;
-            self.purged = prev.purged;
-            self.errors = prev.errors;
+        for scope in self.scopes.values_mut() {
+            *scope = Scope::default();
         }
-    }
-
-    /// Whether this attempt is still `accepted` (no queue message started it) `stuck_ms` after it
-    /// began: its message was lost and it must be enqueued again.
-    pub fn is_stuck(&self, now_ms: i64, stuck_ms: i64) -> bool {
-        let since = self.started_at.as_deref().unwrap_or(&self.received_at);
-        self.status == JobStatus::Accepted
-            && crate::verify::parse_iso8601_utc_millis(since)
-                .is_some_and(|t| now_ms - t >= stuck_ms)
+        if self.scopes.is_empty() {
+            self.scopes.insert(ANY_SCOPE.to_string(), Scope::default());
+        }
+        self.passes.clear();
+        self.first_pass_at = None;
+        self.second_pass_at = None;
+        self.drives = 0;
+        self.on_failure_running = false;
+        self.source = SOURCE_REPLAY.to_string();
+        self.progress_ms = crate::verify::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
     }
 
     /// Adds skipped-template rows, de-duplicated and capped.
@@ -277,18 +504,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn dedupe_key_separates_action_and_environment() {
-        let a = dedupe_key("j1", Action::Publish, Some("production"));
-        let b = dedupe_key("j1", Action::Unpublish, Some("production"));
-        let c = dedupe_key("j1", Action::Publish, None);
-        let d = dedupe_key("j1", Action::Publish, Some("staging"));
-        let all = [&a, &b, &c, &d];
+    fn dedupe_key_separates_stack_action_and_environment() {
+        let a = dedupe_key(Some("k1"), "j1", Action::Publish, Some("production"));
+        let b = dedupe_key(Some("k1"), "j1", Action::Unpublish, Some("production"));
+        let c = dedupe_key(Some("k1"), "j1", Action::Publish, None);
+        let d = dedupe_key(Some("k1"), "j1", Action::Publish, Some("staging"));
+        let e = dedupe_key(Some("k2"), "j1", Action::Publish, Some("production"));
+        let all = [&a, &b, &c, &d, &e];
         for (i, x) in all.iter().enumerate() {
             for y in &all[i + 1..] {
                 assert_ne!(x, y);
             }
         }
-        assert_eq!(a, dedupe_key("j1", Action::Publish, Some("production")));
+        assert_eq!(
+            a,
+            dedupe_key(Some("k1"), "j1", Action::Publish, Some("production"))
+        );
         assert!(c.ends_with('*'));
     }
 
@@ -337,22 +568,99 @@ mod tests {
         )
     }
 
+    fn t0() -> i64 {
+        crate::verify::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap()
+    }
+
     #[test]
-    fn only_attempts_left_in_accepted_too_long_are_stuck() {
+    fn a_job_without_progress_is_stalled_until_it_ends() {
         let mut r = record();
-        let t0 = crate::verify::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap();
-        assert!(!r.is_stuck(t0 + 599_999, 600_000));
-        assert!(r.is_stuck(t0 + 600_000, 600_000));
+        assert!(!r.is_stalled(t0() + 899_999, 900_000));
+        assert!(r.is_stalled(t0() + 900_000, 900_000));
         r.status = JobStatus::Processing;
-        assert!(
-            !r.is_stuck(t0 + 3_600_000, 600_000),
-            "a started job is the queue's business"
-        );
-        // A replay restarts the clock.
+        r.progress_ms = t0() + 60_000;
+        assert!(!r.is_stalled(t0() + 900_000, 900_000), "progress restarts the clock");
         r.status = JobStatus::Done;
-        r.begin_attempt("2026-01-01T00:30:00Z");
-        assert!(!r.is_stuck(t0 + 35 * 60_000, 600_000));
-        assert!(r.is_stuck(t0 + 40 * 60_000, 600_000));
+        assert!(!r.is_stalled(t0() + 9_000_000, 900_000));
+        r.status = JobStatus::Failed;
+        r.on_failure_running = true;
+        assert!(r.is_stalled(t0() + 9_000_000, 900_000), "its on_failure purge must end");
+    }
+
+    #[test]
+    fn a_second_delivery_adds_a_scope_and_reopens_an_ended_job() {
+        let mut r = JobRecord::accepted(
+            "j".into(),
+            Action::Publish,
+            "2026-01-01T00:00:00Z".into(),
+            Some("production".into()),
+            vec![],
+            None,
+            json!({}),
+        );
+        assert_eq!(r.uncollected_scopes(), vec!["production"]);
+        r.scopes.get_mut("production").unwrap().collected = true;
+        r.status = JobStatus::Done;
+        r.finished_at = Some("x".into());
+        assert!(r.add_scope(Some("staging"), t0() + 5));
+        assert!(!r.add_scope(Some("staging"), t0() + 6), "once per scope");
+        assert_eq!(r.status, JobStatus::Processing);
+        assert_eq!(r.finished_at, None);
+        assert_eq!(r.attempts, 1, "a delivery is not an attempt");
+        assert_eq!(r.environments, vec!["production", "staging"]);
+        assert_eq!(r.uncollected_scopes(), vec!["staging"]);
+        assert!(!r.all_collected());
+    }
+
+    #[test]
+    fn passes_schedule_a_second_pass_only_where_kv_and_purges_both_ran() {
+        let mut r = record();
+        r.status = JobStatus::Processing;
+        r.passes.entry("production".into()).or_default().last_kv_ms = Some(t0() + 1_000);
+        let envs = vec![("production".to_string(), true), ("staging".to_string(), false)];
+        let out = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:02Z", t0() + 2_000);
+        assert_eq!(
+            out,
+            PassOutcome::SecondPassDue {
+                due_ms: t0() + 61_000,
+                newly: true
+            },
+            "due a delay after the last KV change"
+        );
+        assert_eq!(r.status, JobStatus::Processing, "not done before the second pass");
+        assert!(r.first_pass_at.is_some() && r.second_pass_at.is_none());
+        assert!(r.awaiting_second_pass());
+        assert!(!r.is_stalled(t0() + 61_000 + 899_000, 900_000), "waiting is not stalling");
+        // Asked again before it is due: nothing new, and too early to start.
+        let again = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:03Z", t0() + 3_000);
+        assert_eq!(
+            again,
+            PassOutcome::SecondPassDue {
+                due_ms: t0() + 61_000,
+                newly: false
+            }
+        );
+        assert_eq!(r.start_second_pass(t0() + 30_000, 1_000), Err(31_000));
+        assert_eq!(
+            r.start_second_pass(t0() + 60_500, 1_000),
+            Ok(vec!["production".to_string()])
+        );
+        let end = r.close_passes(&envs, 60_000, 12, 0, "2026-01-01T00:01:02Z", t0() + 62_000);
+        assert_eq!(end, PassOutcome::Finished(JobStatus::Done));
+        assert_eq!(r.second_pass_at.as_deref(), Some("2026-01-01T00:01:02Z"));
+        assert_eq!(
+            r.passes["staging"].second_pass_at, None,
+            "no second pass without both KV and purge work"
+        );
+    }
+
+    #[test]
+    fn no_second_pass_when_it_is_turned_off() {
+        let mut r = record();
+        let envs = vec![("production".to_string(), true)];
+        let out = r.close_passes(&envs, 0, 3, 1, "2026-01-01T00:00:02Z", t0() + 2_000);
+        assert_eq!(out, PassOutcome::Finished(JobStatus::Partial));
+        assert!(r.second_pass_at.is_none());
     }
 
     #[test]
@@ -361,6 +669,8 @@ mod tests {
         r.status = JobStatus::Done;
         r.purged.kv_keys = 5;
         r.errors.push("x".into());
+        r.scopes.get_mut("*").unwrap().collected = true;
+        r.first_pass_at = Some("t".into());
         r.begin_attempt("2026-01-01T00:01:00Z");
         assert_eq!(r.attempts, 2);
         assert_eq!(r.status, JobStatus::Accepted);
@@ -369,10 +679,8 @@ mod tests {
         assert_eq!(r.history.len(), 1);
         assert_eq!(r.history[0].purged.kv_keys, 5);
         assert_eq!(r.history[0].status, JobStatus::Done);
-        r.undo_attempt();
-        assert_eq!(r.attempts, 1);
-        assert_eq!(r.status, JobStatus::Done);
-        assert_eq!(r.purged.kv_keys, 5);
-        assert!(r.history.is_empty());
+        assert_eq!(r.uncollected_scopes(), vec!["*"], "every scope runs again");
+        assert_eq!(r.first_pass_at, None);
+        assert_eq!(r.source, SOURCE_REPLAY);
     }
 }

@@ -1,10 +1,11 @@
-//! The queue side of the Worker (SPEC §1 steps 5–9, §6): each accepted job moves through
+//! The queue side of the Worker (docs/ARCHITECTURE.md): each accepted delivery moves through
 //! `start` (job status, environments) → `collect` (item pages → plan → actions in the ledger)
-//! → `drain` (execute actions until none are pending). A step continues inline while the
-//! invocation's subrequest budget allows and is otherwise handed to a new queue message, so no
-//! invocation exceeds Workers' limits. Failed steps are re-sent with exponential backoff and a
-//! growing `tries` counter; after the last try the job goes to the dead-letter queue, where it
-//! is marked `failed` and its environments' `on_failure` purge runs.
+//! → `drain` (execute actions until none are pending) → after `REPURGE_DELAY_SECONDS`, the
+//! `second_pass`. A step continues inline while the invocation's two budgets allow and is
+//! otherwise handed to a new queue message, so no invocation exceeds Workers' limits. Failed
+//! steps are re-sent with exponential backoff (never sooner than a `Retry-After`) and a growing
+//! `tries` counter; a permanent error, or the last try, sends the job to the dead-letter queue,
+//! where it is marked `failed` and its environments' `on_failure` purge runs.
 
 pub mod steps;
 
@@ -31,6 +32,8 @@ pub enum Step {
         environments: Vec<PlanEnvironment>,
     },
     Drain,
+    /// The second purge pass, sent `REPURGE_DELAY_SECONDS` after the first.
+    SecondPass,
 }
 
 /// One queue message: a job, the ledger attempt it belongs to, and the step to run.
@@ -42,6 +45,9 @@ pub struct JobMessage {
     pub api_key: Option<String>,
     /// The ledger attempt (1 = first delivery; replays add one).
     pub attempt: u32,
+    /// The delivery this message works for: the environment its channel named, or `*`.
+    #[serde(default = "any_scope")]
+    pub scope: String,
     pub step: Step,
     /// Failed tries of this step so far.
     #[serde(default)]
@@ -57,6 +63,7 @@ impl JobMessage {
             action,
             api_key,
             attempt,
+            scope: any_scope(),
             step: Step::Start,
             tries: 0,
             last_error: None,
@@ -72,6 +79,10 @@ impl JobMessage {
             ..self.clone()
         }
     }
+}
+
+fn any_scope() -> String {
+    crate::ledger::ANY_SCOPE.to_string()
 }
 
 /// Sends a message to the jobs queue, optionally delayed.

@@ -1,5 +1,16 @@
 //! Runs pipeline steps for one queue message, and the dead-letter handling. Thin glue: the
-//! decisions (paging, planning, batching, status) are made by the pure modules.
+//! decisions (paging, planning, batching, status, passes) are made by the pure modules and the
+//! ledger.
+//!
+//! Choices where the contract is silent:
+//! - Each invocation keeps a reserve of both budgets for the ledger calls and the queue send
+//!   that close its step, so the `invocation` log line never shows more than either budget.
+//! - A step that failed for a transient reason is retried after `RETRY_BASE_SECONDS × 2^(n-1)`,
+//!   or after the server's `Retry-After` when that is longer; both count as one try.
+//! - The dead-letter queue is the queue named by `DEAD_LETTER_QUEUE`. A dead letter for a job
+//!   that is already final (or of an older attempt) is acknowledged and changes nothing.
+//! - The `on_failure` purge is stored in the ledger and drained like any other work, across
+//!   as many invocations as its sweeps need.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -12,52 +23,87 @@ use super::{enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::config::Config;
 use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
 use crate::ledger::durable::{LedgerClient, LedgerOp, Progress};
-use crate::ledger::{JobRecord, JobStatus, PurgedCounts};
+use crate::ledger::{JobRecord, JobStatus, ANY_SCOPE};
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::plan::{plan, plan_failure, PlanEnvironment, PlanJob};
-use crate::purge::{actions_from_plan, exec, hold_back_partial_batch, Outcome};
+use crate::purge::{actions_from_plan, exec, hold_back_partial_batch, BatchSize, Outcome};
 use crate::runtime::{self, log, now_iso, now_ms, Budget, Sub};
 
 /// How long claimed actions stay reserved for one invocation.
 const LEASE_MS: i64 = 5 * 60 * 1000;
 /// Pause between purge rounds that run alongside the page reads.
 const OVERLAP_ROUND_MS: u64 = 400;
-/// Subrequests kept in reserve for the ledger calls that close a step.
-const RESERVE: usize = 12;
+/// Service operations kept in reserve for the ledger calls and the queue send that close a step.
+const RESERVE_OPS: usize = 12;
+/// External fetches kept in reserve (the retries of a call already started).
+const RESERVE_FETCHES: usize = 6;
+/// Seconds before a drain looks again at actions another invocation holds.
+const LEASED_RETRY_S: u32 = 10;
 
-/// Why a step stopped early.
+/// Why a step stopped early. Whether it is worth trying again is decided by its cause's type.
 #[derive(Debug)]
-pub struct StepError {
-    pub message: String,
-    /// Worth trying again later (429, 5xx, timeouts, budget); otherwise straight to the DLQ.
-    pub retryable: bool,
+pub enum StepError {
+    /// Worth trying again later (429, 5xx, timeouts, budget), not before `retry_after_s`.
+    Transient {
+        message: String,
+        retry_after_s: Option<u32>,
+    },
+    /// Retrying cannot help (a refused token, a configuration problem): the job fails now.
+    Permanent { message: String },
+}
+
+impl StepError {
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Transient { message, .. } | StepError::Permanent { message } => message,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StepError::Transient { .. })
+    }
+
+    fn retry_after_s(&self) -> u32 {
+        match self {
+            StepError::Transient { retry_after_s, .. } => retry_after_s.unwrap_or(0),
+            StepError::Permanent { .. } => 0,
+        }
+    }
 }
 
 impl From<NetError> for StepError {
     fn from(e: NetError) -> Self {
-        let retryable = !matches!(e, NetError::Rejected { status, .. } if status != 408);
-        StepError {
-            message: e.to_string(),
-            retryable,
+        if e.is_transient() {
+            StepError::Transient {
+                message: e.to_string(),
+                retry_after_s: e.retry_after_ms().map(|ms| ms.div_ceil(1000) as u32),
+            }
+        } else {
+            StepError::Permanent {
+                message: e.to_string(),
+            }
         }
     }
 }
 
 impl From<worker::Error> for StepError {
     fn from(e: worker::Error) -> Self {
-        StepError {
+        StepError::Transient {
             message: format!("runtime: {e}"),
-            retryable: true,
+            retry_after_s: None,
         }
     }
 }
 
-fn fatal(message: String) -> StepError {
-    StepError {
-        message,
-        retryable: false,
-    }
+fn permanent(message: String) -> StepError {
+    StepError::Permanent { message }
+}
+
+/// The delay before a failed step's next try: exponential backoff, never shorter than what
+/// the server asked for.
+pub fn retry_delay_seconds(tries: u32, base_seconds: u32, retry_after_s: u32) -> u32 {
+    queue_delay_seconds(tries, base_seconds).max(retry_after_s)
 }
 
 struct Ctx<'a> {
@@ -68,6 +114,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn new<'a>(cfg: &'a Config, env: &'a Env, ledger: LedgerClient) -> Ctx<'a> {
+        Ctx {
+            cfg,
+            env,
+            budget: Budget::new(cfg.subrequest_budget, cfg.service_ops_budget),
+            ledger,
+        }
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(&self, op: &LedgerOp) -> Result<T, StepError> {
         self.call_with(&self.budget, op).await
     }
@@ -81,6 +136,12 @@ impl Ctx<'_> {
         budget.spend(Sub::Durable, 1);
         Ok(self.ledger.call(op).await?)
     }
+
+    /// Sends a message to the jobs queue, counted as a service operation.
+    async fn enqueue(&self, msg: &JobMessage, delay: u32) -> worker::Result<()> {
+        self.budget.spend(Sub::Queue, 1);
+        enqueue(self.env, msg, delay).await
+    }
 }
 
 /// What a step asks for next.
@@ -90,14 +151,14 @@ enum Next {
     Stop,
 }
 
-/// Entry point for the jobs queue.
+/// Entry point for both queues: the dead-letter queue is the one `DEAD_LETTER_QUEUE` names.
 pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Result<()> {
     let cfg_rc = runtime::config(env);
     let Ok(cfg) = cfg_rc.as_ref() else {
         batch.retry_all();
         return Ok(());
     };
-    let dead = batch.queue().contains("dead-letter");
+    let dead = batch.queue() == cfg.dead_letter_queue;
     for msg in batch.messages()? {
         let parsed = super::decode(msg.body());
         let Ok(job) = parsed else {
@@ -106,13 +167,27 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
             continue;
         };
         if dead {
-            dead_letter(cfg, env, &job).await;
-            msg.ack();
+            if dead_letter(cfg, env, &job).await {
+                msg.ack();
+            } else {
+                msg.retry();
+            }
         } else {
             run_message(cfg, env, &msg, job).await;
         }
     }
     Ok(())
+}
+
+/// One JSON line per invocation with what it used of both budgets.
+fn log_invocation(ctx: &Ctx<'_>, job: &JobMessage, started: i64) {
+    let mut summary = ctx.budget.summary();
+    summary["job_id"] = serde_json::json!(job.job_id);
+    summary["step"] = serde_json::json!(step_name(&job.step));
+    summary["scope"] = serde_json::json!(job.scope);
+    summary["started_ms"] = serde_json::json!(started);
+    summary["duration_ms"] = serde_json::json!(now_ms() - started);
+    log("invocation", summary);
 }
 
 async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMessage) {
@@ -123,12 +198,7 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
             return;
         }
     };
-    let ctx = Ctx {
-        cfg,
-        env,
-        budget: Budget::new(cfg.subrequest_budget),
-        ledger,
-    };
+    let ctx = Ctx::new(cfg, env, ledger);
     let started = now_ms();
     let mut step = job.step.clone();
     let outcome = loop {
@@ -137,40 +207,35 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
             Ok(Next::Queue(s, delay)) => {
                 log(
                     "continued",
-                    serde_json::json!({"job_id": job.job_id, "subrequests": ctx.budget.used()}),
+                    serde_json::json!({"job_id": job.job_id, "step": step_name(&s), "delay_s": delay, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
                 );
-                break enqueue(env, &job.at(s), delay)
-                    .await
-                    .map_err(StepError::from);
+                break ctx.enqueue(&job.at(s), delay).await.map_err(StepError::from);
             }
             Ok(Next::Stop) => break Ok(()),
             Err(e) => break Err(e),
         }
     };
-    let mut summary = ctx.budget.summary();
-    summary["job_id"] = serde_json::json!(job.job_id);
-    summary["step"] = serde_json::json!(step_name(&job.step));
-    summary["started_ms"] = serde_json::json!(started);
-    summary["duration_ms"] = serde_json::json!(now_ms() - started);
-    log("invocation", summary);
     let Err(e) = outcome else {
+        log_invocation(&ctx, &job, started);
         msg.ack();
         return;
     };
     let tries = job.tries + 1;
     log(
         "step_failed",
-        serde_json::json!({"job_id": job.job_id, "tries": tries, "retryable": e.retryable, "error": e.message, "subrequests": ctx.budget.used()}),
+        serde_json::json!({"job_id": job.job_id, "tries": tries, "transient": e.is_transient(), "error": e.message()}),
     );
     let mut again = job.clone();
     again.tries = tries;
-    again.last_error = Some(e.message.clone());
-    let sent = if e.retryable && tries < cfg.retry.max_attempts {
-        let delay = queue_delay_seconds(tries, cfg.retry.base_seconds);
+    again.last_error = Some(e.message().to_string());
+    ctx.budget.spend(Sub::Queue, 1);
+    let sent = if e.is_transient() && tries < cfg.retry.max_attempts {
+        let delay = retry_delay_seconds(tries, cfg.retry.base_seconds, e.retry_after_s());
         enqueue(env, &again, delay).await
     } else {
         send_to(env, DEAD_LETTER_QUEUE, &again, 0).await
     };
+    log_invocation(&ctx, &job, started);
     match sent {
         Ok(()) => msg.ack(),
         // The queue's own retries (then its dead-letter queue) are the safety net.
@@ -183,11 +248,8 @@ fn step_name(s: &Step) -> &'static str {
         Step::Start => "start",
         Step::Collect { .. } => "collect",
         Step::Drain => "drain",
+        Step::SecondPass => "second_pass",
     }
-}
-
-fn stale(p: &Progress) -> bool {
-    !p.current
 }
 
 async fn run_step(ctx: &Ctx<'_>, job: &JobMessage, step: Step) -> Result<Next, StepError> {
@@ -200,6 +262,7 @@ async fn run_step(ctx: &Ctx<'_>, job: &JobMessage, step: Step) -> Result<Next, S
             environments,
         } => collect(ctx, job, skip, api_key, branch, environments).await,
         Step::Drain => drain(ctx, job).await,
+        Step::SecondPass => second_pass(ctx, job).await,
     }
 }
 
@@ -224,13 +287,16 @@ pub struct Resolved {
     pub names: Vec<String>,
     /// The environments that have a purge rule (planned).
     pub with_rules: Vec<PlanEnvironment>,
+    /// The job's branch (else `CONTENTSTACK_BRANCH`).
     pub branch: Option<String>,
 }
 
-/// Job status + environments → the environments this job works on (SPEC §4, §6).
+/// Job status + environments → the environments this job works on (docs/CONTRACT.md,
+/// "Processing").
 pub async fn resolve_job(
     cfg: &Config,
     client: &Client<'_>,
+    api_key: &str,
     job_id: &str,
     channel_environment: Option<&str>,
     hinted: &[String],
@@ -245,7 +311,7 @@ pub async fn resolve_job(
     );
     if let Some(name) = channel_environment {
         if envs.is_empty() {
-            return Err(fatal(format!(
+            return Err(permanent(format!(
                 "environment {name:?} named by the channel is not in the stack"
             )));
         }
@@ -261,7 +327,7 @@ pub async fn resolve_job(
         names: envs.iter().map(|e| e.name.clone()).collect(),
         with_rules: envs
             .into_iter()
-            .filter(|e| cfg.rules.rule_for(&e.name).is_some())
+            .filter(|e| cfg.rules.rule_for_stack(Some(api_key), &e.name).is_some())
             .collect(),
         branch: status
             .body
@@ -272,7 +338,7 @@ pub async fn resolve_job(
 }
 
 /// Reads one page of items, resolves their URLs where a rule asks for it, and plans them.
-/// Returns the page's plan and whether more pages follow.
+/// Returns the page's plan, whether more pages follow, and how many items it held.
 pub async fn plan_page(
     cfg: &Config,
     client: &Client<'_>,
@@ -283,7 +349,7 @@ pub async fn plan_page(
     let mut page = client.items_page(&job.job_id, skip).await?;
     let resolving: Vec<&str> = environments
         .iter()
-        .filter(|e| cfg.rules.rule_for(&e.name).is_some_and(|r| r.resolve_urls))
+        .filter(|e| resolves_urls(cfg, &job.api_key, e))
         .map(|e| e.uid.as_str())
         .collect();
     if !resolving.is_empty() {
@@ -306,12 +372,18 @@ pub async fn plan_page(
     Ok((p, has_more(skip, page.raw_len), page.items.len()))
 }
 
-/// Subrequests one page may need (page, limiter, ledger; plus one lookup per item).
-pub fn page_cost(cfg: &Config, environments: &[PlanEnvironment]) -> usize {
-    let resolve = environments
-        .iter()
-        .any(|e| cfg.rules.rule_for(&e.name).is_some_and(|r| r.resolve_urls));
-    3 + if resolve { 2 * PAGE_SIZE as usize } else { 0 }
+fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) -> bool {
+    cfg.rules
+        .rule_for_stack(Some(api_key), &e.name)
+        .is_some_and(|r| r.resolve_urls)
+}
+
+/// What one page may cost: (external fetches, service operations). The page itself, one
+/// lookup per item where a rule resolves URLs, a limiter call per four starts, and the ledger.
+pub fn page_cost(cfg: &Config, api_key: &str, environments: &[PlanEnvironment]) -> (usize, usize) {
+    let resolve = environments.iter().any(|e| resolves_urls(cfg, api_key, e));
+    let fetches = 1 + if resolve { PAGE_SIZE as usize } else { 0 };
+    (fetches, fetches.div_ceil(4) + 2)
 }
 
 async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
@@ -323,15 +395,21 @@ async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
     if record.attempts != job.attempt || record.status.is_final() {
         return Ok(Next::Stop);
     }
+    let scope = record.scopes.get(&job.scope).cloned().unwrap_or_default();
+    if scope.collected {
+        return Ok(Next::Inline(Step::Drain));
+    }
     let api_key = stack_key(ctx.cfg, job).ok_or_else(|| {
-        fatal("the webhook named no api_key and several stacks are configured".into())
+        permanent("the webhook named no api_key and several stacks are configured".into())
     })?;
-    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key).map_err(StepError::from)?;
+    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?;
+    let channel = (job.scope != ANY_SCOPE).then_some(job.scope.as_str());
     let r = resolve_job(
         ctx.cfg,
         &client,
+        &api_key,
         &job.job_id,
-        record.channel_environment.as_deref(),
+        channel,
         &record.hinted_environments,
     )
     .await?;
@@ -339,21 +417,23 @@ async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
         .call(&LedgerOp::Start {
             job_id: job.job_id.clone(),
             attempt: job.attempt,
+            scope: job.scope.clone(),
             now: now_iso(),
+            now_ms: now_ms(),
             environments: r.names.clone(),
             items: r.items,
             subrequests: ctx.budget.used() as u64,
         })
         .await?;
-    if stale(&progress) {
+    if !progress.current {
         return Ok(Next::Stop);
     }
     log(
         "started",
-        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "environments": r.names, "items": r.items}),
+        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "scope": job.scope, "environments": r.names, "items": r.items, "branch": r.branch}),
     );
     Ok(Next::Inline(Step::Collect {
-        skip: 0,
+        skip: scope.next_skip,
         api_key,
         branch: r.branch,
         environments: r.with_rules,
@@ -371,16 +451,27 @@ async fn collect(
     let collecting = Cell::new(true);
     // Half of what is left beyond the next page purges alongside the page reads; the page
     // reads keep the rest, so collection always makes progress.
-    let next_page = page_cost(ctx.cfg, &environments) + RESERVE;
-    let slice = ctx
-        .budget
-        .split(ctx.budget.remaining().saturating_sub(next_page) / 2);
+    let (page_f, page_o) = page_cost(ctx.cfg, &api_key, &environments);
+    let slice = ctx.budget.split(
+        ctx.budget
+            .remaining_fetches()
+            .saturating_sub(page_f + RESERVE_FETCHES)
+            / 2,
+        ctx.budget
+            .remaining_ops()
+            .saturating_sub(page_o + RESERVE_OPS)
+            / 2,
+    );
     let pages = async {
-        let r = collect_pages(ctx, job, skip, api_key, branch, environments).await;
+        let r = collect_pages(ctx, job, skip, api_key.clone(), branch, environments).await;
         collecting.set(false);
         r
     };
-    let (next, ()) = join(pages, drain_alongside(ctx, &slice, job, &collecting)).await;
+    let (next, ()) = join(
+        pages,
+        drain_alongside(ctx, &slice, job, Some(api_key.as_str()), &collecting),
+    )
+    .await;
     ctx.budget.absorb(slice);
     next
 }
@@ -394,8 +485,8 @@ async fn collect_pages(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let cost = page_cost(ctx.cfg, &environments);
-    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key).map_err(StepError::from)?;
+    let (cost_f, cost_o) = page_cost(ctx.cfg, &api_key, &environments);
+    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
     let plan_job = PlanJob {
         job_id: job.job_id.clone(),
         api_key: api_key.clone(),
@@ -406,7 +497,10 @@ async fn collect_pages(
         let (p, more_pages) = if environments.is_empty() {
             (crate::plan::Plan::default(), false)
         } else {
-            if !ctx.budget.allows(cost + RESERVE) {
+            if !ctx
+                .budget
+                .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
+            {
                 return Ok(Next::Queue(
                     Step::Collect {
                         skip,
@@ -421,27 +515,35 @@ async fn collect_pages(
             fetched += n;
             (p, more)
         };
+        let next_skip = if more_pages { skip + PAGE_SIZE } else { skip };
         let progress: Progress = ctx
             .call(&LedgerOp::AddActions {
                 job_id: job.job_id.clone(),
                 attempt: job.attempt,
+                scope: job.scope.clone(),
                 actions: actions_from_plan(&p),
                 skipped: p.skipped,
+                next_skip,
                 collected: !more_pages,
                 subrequests: ctx.budget.used() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
             })
             .await?;
-        if stale(&progress) {
+        if !progress.current {
             return Ok(Next::Stop);
+        }
+        if let Some(delay) = progress.second_pass_in_s {
+            return Ok(Next::Queue(Step::SecondPass, delay));
         }
         if !more_pages {
             log(
                 "items_fetched",
-                serde_json::json!({"job_id": job.job_id, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
+                serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
             );
             return Ok(Next::Inline(Step::Drain));
         }
-        skip += PAGE_SIZE;
+        skip = next_skip;
     }
 }
 
@@ -452,18 +554,35 @@ struct Round {
     claimed: usize,
 }
 
+/// Where a drain round's budget comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RoundBudget {
+    /// The invocation's own budget.
+    Invocation,
+    /// A slice split off it (counted with it in the ledger's subrequest figure).
+    Slice,
+}
+
 /// Claims up to `limit` pending actions, executes them and reports the results. `more_coming`
 /// says that more actions may still be added (collection is running), so a partial purge batch
 /// at the end of the claim waits for them.
+#[allow(clippy::too_many_arguments)]
 async fn drain_round(
     ctx: &Ctx<'_>,
     budget: &Budget,
+    which: RoundBudget,
     job: &JobMessage,
+    api_key: Option<&str>,
     limit: u32,
     more_coming: bool,
 ) -> Result<Round, StepError> {
-    let own = std::ptr::eq(budget, &ctx.budget);
-    let invocation_total = || ctx.budget.used() + if own { 0 } else { budget.used() };
+    let invocation_total = || {
+        ctx.budget.used()
+            + match which {
+                RoundBudget::Invocation => 0,
+                RoundBudget::Slice => budget.used(),
+            }
+    };
     let claimed: Vec<crate::purge::ClaimedAction> = ctx
         .call_with(
             budget,
@@ -478,12 +597,22 @@ async fn drain_round(
         )
         .await?;
     let truncated = claimed.len() == limit as usize;
-    let (claimed, held) =
-        hold_back_partial_batch(claimed, truncated, more_coming, ctx.cfg.purge_batch_size);
+    let sizes = BatchSize {
+        files: ctx.cfg.purge_batch_for(true),
+        other: ctx.cfg.purge_batch_for(false),
+    };
+    let (claimed, held) = hold_back_partial_batch(claimed, truncated, more_coming, sizes);
     let (mut out, err) = if claimed.is_empty() {
         (exec::ExecOutcome::default(), None)
     } else {
-        exec::execute(ctx.cfg, ctx.env, budget, &claimed).await
+        // The executors never touch the reserve kept for the report below.
+        let work = budget.split(
+            budget.remaining_fetches(),
+            budget.remaining_ops().saturating_sub(RESERVE_OPS),
+        );
+        let r = exec::execute(ctx.cfg, ctx.env, &work, api_key, &claimed).await;
+        budget.absorb(work);
+        r
     };
     // Held-back actions go back to pending (their lease released) for the next claim.
     out.settle(&held, Outcome::Pending, None);
@@ -512,14 +641,14 @@ async fn drain_round(
             },
         )
         .await?;
-    if !stale(&progress) && !progress.status.is_final() {
+    if progress.current && !(progress.is_final() && progress.pending == 0) {
         if let Some(e) = err {
             return Err(e.into());
         }
         if let Some(e) = stuck_error.filter(|_| settled == 0) {
-            return Err(StepError {
+            return Err(StepError::Transient {
                 message: e,
-                retryable: true,
+                retry_after_s: None,
             });
         }
     }
@@ -531,29 +660,77 @@ async fn drain_round(
 
 /// The claim size that fits the rest of the budget.
 fn claim_limit(ctx: &Ctx<'_>) -> u32 {
-    (ctx.budget.remaining().saturating_sub(RESERVE)).min(1000) as u32
+    (ctx.budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
 }
 
 async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+    let api_key = stack_key(ctx.cfg, job);
     loop {
-        if !ctx.budget.allows(RESERVE + 8) {
+        if !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
             return Ok(Next::Queue(Step::Drain, 0));
         }
-        let round = drain_round(ctx, &ctx.budget, job, claim_limit(ctx), false).await?;
-        if stale(&round.progress) || round.progress.status.is_final() {
-            if round.progress.status.is_final() {
-                log(
-                    "purged",
-                    serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": round.progress.status, "subrequests": ctx.budget.used()}),
-                );
-            }
+        let round = drain_round(
+            ctx,
+            &ctx.budget,
+            RoundBudget::Invocation,
+            job,
+            api_key.as_deref(),
+            claim_limit(ctx),
+            false,
+        )
+        .await?;
+        let p = &round.progress;
+        if !p.current {
+            return Ok(Next::Stop);
+        }
+        if let Some(delay) = p.second_pass_in_s {
+            log(
+                "first_pass_done",
+                serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "second_pass_in_s": delay}),
+            );
+            return Ok(Next::Queue(Step::SecondPass, delay));
+        }
+        if p.is_final() && p.pending == 0 {
+            log(
+                "purged",
+                serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
+            );
             return Ok(Next::Stop);
         }
         if round.claimed == 0 {
+            if p.pending == 0 {
+                // Another scope is still collecting; it finishes the job.
+                return Ok(Next::Stop);
+            }
             // Everything left is leased by another invocation: look again later.
-            return Ok(Next::Queue(Step::Drain, 30));
+            return Ok(Next::Queue(Step::Drain, LEASED_RETRY_S));
         }
     }
+}
+
+/// Starts the second purge pass (or waits longer when it is not due yet), then drains it.
+async fn second_pass(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+    let p: Progress = ctx
+        .call(&LedgerOp::SecondPass {
+            job_id: job.job_id.clone(),
+            attempt: job.attempt,
+            now: now_iso(),
+            now_ms: now_ms(),
+        })
+        .await?;
+    if !p.current || (p.is_final() && p.pending == 0) {
+        return Ok(Next::Stop);
+    }
+    if p.pending == 0 {
+        if let Some(delay) = p.second_pass_in_s {
+            return Ok(Next::Queue(Step::SecondPass, delay));
+        }
+    }
+    log(
+        "second_pass",
+        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "pending": p.pending}),
+    );
+    Ok(Next::Inline(Step::Drain))
 }
 
 /// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page
@@ -563,17 +740,28 @@ async fn drain_alongside(
     ctx: &Ctx<'_>,
     budget: &Budget,
     job: &JobMessage,
+    api_key: Option<&str>,
     collecting: &Cell<bool>,
 ) {
     while collecting.get() {
-        if !budget.allows(RESERVE + 40) {
+        if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
             return;
         }
-        // Purge actions only: about one subrequest (and a quarter of a limiter call) per batch.
-        let batches = (budget.remaining() - RESERVE) * 3 / 4;
-        let limit = (batches * ctx.cfg.purge_batch_size).min(3000) as u32;
-        match drain_round(ctx, budget, job, limit, true).await {
-            Ok(r) if stale(&r.progress) => return,
+        // Purge actions only: about one fetch (and a quarter of a limiter call) per batch.
+        let batches = (budget.remaining_fetches() - RESERVE_FETCHES) * 3 / 4;
+        let limit = (batches * ctx.cfg.purge_batch_for(false)).clamp(1, 3000) as u32;
+        match drain_round(
+            ctx,
+            budget,
+            RoundBudget::Slice,
+            job,
+            api_key,
+            limit,
+            true,
+        )
+        .await
+        {
+            Ok(r) if !r.progress.current => return,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
             // stop waiting as soon as collection ends.
             Ok(_) => {
@@ -587,7 +775,7 @@ async fn drain_alongside(
             Err(e) => {
                 log(
                     "overlap_drain_stopped",
-                    serde_json::json!({"job_id": job.job_id, "error": e.message}),
+                    serde_json::json!({"job_id": job.job_id, "error": e.message()}),
                 );
                 return;
             }
@@ -595,32 +783,33 @@ async fn drain_alongside(
     }
 }
 
-/// Environments for the `on_failure` purge: the channel's, else every environment named in
-/// `ENVIRONMENTS` plus those the job had resolved (over-purging is safe, staleness is not).
-fn failure_environments(
+/// Environments for the `on_failure` purge: those the job's deliveries named, or, when one
+/// named none, every environment with a rule for the stack plus those the job had resolved
+/// (over-purging is safe, staleness is not).
+pub fn failure_environments(
     cfg: &Config,
+    api_key: Option<&str>,
     record: &JobRecord,
     stack: &[PlanEnvironment],
 ) -> Vec<PlanEnvironment> {
-    let mut names: Vec<String> = match &record.channel_environment {
-        Some(n) => vec![n.clone()],
-        None => {
-            let mut v: Vec<String> = cfg
-                .rules
-                .names()
-                .into_iter()
-                .filter(|n| *n != "*")
-                .map(str::to_string)
-                .collect();
-            v.extend(record.environments.iter().cloned());
-            v
-        }
+    let any = record.scopes.is_empty() || record.scopes.contains_key(ANY_SCOPE);
+    let mut names: Vec<String> = if any {
+        let mut v: Vec<String> = cfg
+            .rules
+            .environment_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        v.extend(record.environments.iter().cloned());
+        v
+    } else {
+        record.scopes.keys().cloned().collect()
     };
     names.sort();
     names.dedup();
     names
         .into_iter()
-        .filter(|n| cfg.rules.rule_for(n).is_some())
+        .filter(|n| cfg.rules.rule_for_stack(api_key, n).is_some())
         .map(|n| {
             stack
                 .iter()
@@ -635,90 +824,202 @@ fn failure_environments(
         .collect()
 }
 
-/// A job out of tries: run the coarse `on_failure` purge and mark it `failed`.
-async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) {
+/// A job out of tries (or with a permanent error): mark it `failed` with its `on_failure`
+/// purge stored in the ledger, then run that purge (continuing in the jobs queue when it does
+/// not fit this invocation). Returns whether the message may be acknowledged: only once the
+/// job is marked failed (or there is nothing to mark).
+async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
     let Ok(ledger) = LedgerClient::new(env) else {
-        return;
+        return false;
     };
-    let budget = Budget::new(cfg.subrequest_budget);
-    let record = match ledger.get(&job.job_id).await {
+    let ctx = Ctx::new(cfg, env, ledger);
+    let started = now_ms();
+    ctx.budget.spend(Sub::Durable, 1);
+    let record = match ctx.ledger.get(&job.job_id).await {
         Ok(Some(r)) => r,
-        _ => {
+        Ok(None) => {
             log(
                 "dead_letter_without_record",
                 serde_json::json!({"job_id": job.job_id}),
             );
-            return;
+            return true;
         }
+        Err(_) => return false,
     };
     if record.attempts != job.attempt || record.status.is_final() {
-        return;
+        return true;
     }
     let error = job
         .last_error
         .clone()
         .unwrap_or_else(|| "the queue's retries were exhausted".into());
-    let api_key = stack_key(cfg, job).unwrap_or_default();
-    let stack = match Client::new(cfg, env, &budget, &api_key) {
-        Ok(c) => c.environments().await.unwrap_or_default(),
-        Err(_) => Vec::new(),
+    let api_key = stack_key(cfg, job).or_else(|| record.api_key.clone());
+    let stack = match api_key
+        .as_deref()
+        .map(|k| Client::new(cfg, env, &ctx.budget, k))
+    {
+        Some(Ok(c)) => c.environments().await.unwrap_or_default(),
+        _ => Vec::new(),
     };
-    let envs = failure_environments(cfg, &record, &stack);
+    let envs = failure_environments(cfg, api_key.as_deref(), &record, &stack);
     let p = plan_failure(
         &PlanJob {
             job_id: job.job_id.clone(),
-            api_key,
+            api_key: api_key.clone().unwrap_or_default(),
             branch: cfg.branch.clone(),
         },
         &envs,
         &cfg.rules,
     );
-    let actions: Vec<crate::purge::ClaimedAction> = actions_from_plan(&p)
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| crate::purge::ClaimedAction {
-            id: i as i64,
-            env: a.env,
-            kind: a.kind,
-            target: a.target,
-            value: a.value,
-            cursor: None,
-        })
-        .collect();
-    let (out, err) = exec::execute(cfg, env, &budget, &actions).await;
-    let mut purged = PurgedCounts::default();
-    for r in &out.results {
-        // Ids are the actions' positions (assigned above).
-        if let Some(a) = usize::try_from(r.id).ok().and_then(|i| actions.get(i)) {
-            a.kind.count_result(&mut purged, r.outcome, r.swept);
-        }
-    }
-    purged.api_calls = out.api_calls.values().sum();
-    let mut errors = out.errors;
-    if let Some(e) = err {
-        errors.push(format!("on_failure purge: {e}"));
-    }
-    let _ = ledger
-        .call::<Value>(&LedgerOp::Note {
-            job_id: job.job_id.clone(),
-            attempt: job.attempt,
-            errors,
-            purged,
-            subrequests: budget.used() as u64,
-        })
-        .await;
-    let failed = ledger
-        .call::<Value>(&LedgerOp::Fail {
+    let actions = actions_from_plan(&p);
+    let n_actions = actions.len();
+    let marked: Result<Progress, StepError> = ctx
+        .call(&LedgerOp::Fail {
             job_id: job.job_id.clone(),
             attempt: job.attempt,
             error: error.clone(),
+            actions,
             now: now_iso(),
             now_ms: now_ms(),
         })
         .await;
+    let Ok(progress) = marked else {
+        log_invocation(&ctx, job, started);
+        return false;
+    };
     let env_names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
     log(
         "failed",
-        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "error": error, "on_failure_environments": env_names, "on_failure_actions": actions.len(), "recorded": failed.is_ok(), "status": JobStatus::Failed}),
+        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "error": error, "on_failure_environments": env_names, "on_failure_actions": n_actions, "status": JobStatus::Failed}),
     );
+    if progress.current && progress.pending > 0 {
+        let drain_job = job.at(Step::Drain);
+        let next = match drain(&ctx, &drain_job).await {
+            Ok(Next::Queue(s, delay)) => Some((s, delay)),
+            Ok(_) => None,
+            Err(e) => {
+                log(
+                    "on_failure_interrupted",
+                    serde_json::json!({"job_id": job.job_id, "error": e.message()}),
+                );
+                Some((
+                    Step::Drain,
+                    retry_delay_seconds(1, cfg.retry.base_seconds, e.retry_after_s()),
+                ))
+            }
+        };
+        if let Some((s, delay)) = next {
+            // If this send fails, the ledger's alarm drives the purge on.
+            let _sent = ctx.enqueue(&drain_job.at(s), delay).await;
+        }
+    }
+    log_invocation(&ctx, job, started);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+
+    #[test]
+    fn a_long_retry_after_becomes_the_delay_and_never_shortens_it() {
+        assert_eq!(retry_delay_seconds(1, 10, 45), 45);
+        assert_eq!(retry_delay_seconds(3, 10, 5), 40);
+        assert_eq!(retry_delay_seconds(1, 0, 0), 0);
+    }
+
+    #[test]
+    fn net_errors_are_classified_by_type() {
+        let rejected = |status| NetError::Rejected {
+            what: "x".into(),
+            status,
+            detail: String::new(),
+        };
+        for status in [400, 401, 403, 412, 422] {
+            assert!(
+                !StepError::from(rejected(status)).is_transient(),
+                "{status}"
+            );
+        }
+        for status in [404, 408] {
+            assert!(StepError::from(rejected(status)).is_transient(), "{status}");
+        }
+        let slow = NetError::Exhausted {
+            what: "purge".into(),
+            tries: 1,
+            last: "HTTP 429".into(),
+            retry_after_ms: Some(45_000),
+        };
+        let e = StepError::from(slow);
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after_s(), 45);
+        assert!(!StepError::from(NetError::Config("no token".into())).is_transient());
+        assert!(StepError::from(NetError::Budget { what: "x".into() }).is_transient());
+    }
+
+    fn cfg(rules: Value) -> Config {
+        let raw: crate::config::RawConfig = [
+            ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
+            ("CONTENTSTACK_HMAC_SECRETS".to_string(), serde_json::json!("s")),
+            (
+                "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
+                serde_json::json!({"k1": "t1", "k2": "t2"}),
+            ),
+            ("ENVIRONMENTS".to_string(), rules),
+        ]
+        .into_iter()
+        .collect();
+        Config::parse(&raw).unwrap()
+    }
+
+    fn record(scopes: &[&str], resolved: &[&str]) -> JobRecord {
+        let mut r = JobRecord::accepted(
+            "j".into(),
+            Action::Publish,
+            "2026-01-01T00:00:00Z".into(),
+            None,
+            vec![],
+            Some("k1".into()),
+            serde_json::json!({}),
+        );
+        r.scopes.clear();
+        for s in scopes {
+            r.scopes.insert(s.to_string(), Default::default());
+        }
+        r.environments = resolved.iter().map(|s| s.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn on_failure_reaches_the_named_environments_or_every_ruled_one() {
+        let c = cfg(serde_json::json!({
+            "production": {"on_failure": ["everything"]},
+            "staging": {"on_failure": ["everything"]},
+            "k2/preview": {"on_failure": ["everything"]},
+        }));
+        let names = |v: Vec<PlanEnvironment>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(failure_environments(&c, Some("k1"), &record(&["staging"], &[]), &[])),
+            vec!["staging"]
+        );
+        assert_eq!(
+            names(failure_environments(&c, Some("k1"), &record(&["*"], &[]), &[])),
+            vec!["production", "staging"],
+            "another stack's scoped rule is not this stack's"
+        );
+        assert_eq!(
+            names(failure_environments(&c, Some("k2"), &record(&["*"], &[]), &[])),
+            vec!["preview", "production", "staging"]
+        );
+    }
+
+    #[test]
+    fn the_stack_is_the_webhooks_or_the_only_one_configured() {
+        let c = cfg(serde_json::json!({}));
+        let mut m = JobMessage::start("j", Action::Publish, None, 1);
+        assert_eq!(stack_key(&c, &m), None, "two stacks: the webhook must say");
+        m.api_key = Some("k2".into());
+        assert_eq!(stack_key(&c, &m).as_deref(), Some("k2"));
+    }
 }

@@ -372,7 +372,7 @@ impl Plan {
 /// Plans the purge for `items` of `job` in `envs` (the environments the job
 /// is limited to) according to `rules`.
 pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: &Rules) -> Plan {
-    let targets = targets(envs, rules);
+    let targets = targets(job, envs, rules);
     let mut acc: BTreeMap<&str, Acc> = targets
         .iter()
         .map(|t| (t.env.name.as_str(), Acc::new(t.env, t.rule)))
@@ -444,7 +444,7 @@ pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: 
 
 /// Plans the `on_failure` coarse purge for `envs`.
 pub fn plan_failure(job: &PlanJob, envs: &[PlanEnvironment], rules: &Rules) -> Plan {
-    let targets = targets(envs, rules);
+    let targets = targets(job, envs, rules);
     let mut skipped = BTreeSet::new();
     let branch = branch_of(job);
     let mut environments = BTreeMap::new();
@@ -505,7 +505,7 @@ struct Target<'a> {
 
 /// The given environments that have a rule, one per name (smallest uid wins),
 /// sorted by name so the result does not depend on the order of `envs`.
-fn targets<'a>(envs: &'a [PlanEnvironment], rules: &'a Rules) -> Vec<Target<'a>> {
+fn targets<'a>(job: &PlanJob, envs: &'a [PlanEnvironment], rules: &'a Rules) -> Vec<Target<'a>> {
     let mut by_name: BTreeMap<&str, &PlanEnvironment> = BTreeMap::new();
     for env in envs {
         by_name
@@ -519,7 +519,11 @@ fn targets<'a>(envs: &'a [PlanEnvironment], rules: &'a Rules) -> Vec<Target<'a>>
     }
     by_name
         .into_values()
-        .filter_map(|env| rules.rule_for(&env.name).map(|rule| Target { env, rule }))
+        .filter_map(|env| {
+            rules
+                .rule_for_stack(Some(job.api_key.as_str()), &env.name)
+                .map(|rule| Target { env, rule })
+        })
         .collect()
 }
 

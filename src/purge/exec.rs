@@ -1,6 +1,15 @@
 //! Executors: KV deletes and prefix sweeps through the binding (or the REST bulk API), Cache
 //! API deletes, and Cloudflare purge calls in paced batches. Each returns per-action results
 //! for the ledger; nothing here decides job status.
+//!
+//! Choices where the contract is silent:
+//! - A prefix sweep lists at most as many keys as the invocation can still delete (the list
+//!   `limit`), so every page it reads is finished and its cursor saved: a prefix of any size
+//!   advances in every invocation, never re-listing the same page.
+//! - A purge answer with Cloudflare error code 1134 ("rate limit reached") is a rate limit,
+//!   retried like a 429. A 401/403 is a permanent error for the whole job (a bad token).
+//! - KV REST bulk deletes retry the `unsuccessful_keys` the API reports, twice, then leave those
+//!   keys pending for the next invocation.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +17,12 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use worker::{Cache, Env, Method};
 
-use super::{purge_batches, purge_body, ActionKind, ActionResult, ClaimedAction, Outcome};
+use super::{
+    purge_batches, purge_body, ActionKind, ActionResult, BatchSize, ClaimedAction, Outcome,
+};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
+use crate::pace::durable::Pace;
 use crate::runtime::{Budget, Sub};
 
 /// KV keys listed per sweep page (the API maximum).
@@ -21,6 +33,10 @@ const BULK_THRESHOLD: usize = 25;
 const BULK_MAX: usize = 10_000;
 /// KV deletes in flight at once through the binding.
 const KV_CONCURRENCY: usize = 8;
+/// Tries of a REST bulk delete for keys the API reported unsuccessful.
+const BULK_TRIES: usize = 3;
+/// Cloudflare's error code for "Unable to purge, rate limit reached".
+const PURGE_RATE_LIMITED: i64 = 1134;
 
 /// Results of one execution pass.
 #[derive(Debug, Default)]
@@ -47,53 +63,75 @@ impl ExecOutcome {
 }
 
 /// The namespace id for REST bulk deletes of a binding, when the configuration allows them.
-fn bulk_namespace<'c>(cfg: &'c Config, env_name: &str, binding: &str) -> Option<&'c str> {
+fn bulk_namespace<'c>(
+    cfg: &'c Config,
+    api_key: Option<&str>,
+    env_name: &str,
+    binding: &str,
+) -> Option<&'c str> {
     cfg.cloudflare_account_id.as_ref()?;
     cfg.cloudflare_api_token.as_ref()?;
-    let rule = cfg.rules.rule_for(env_name)?;
+    let rule = cfg.rules.rule_for_stack(api_key, env_name)?;
     (rule.kv_binding.as_deref() == Some(binding))
         .then_some(rule.kv_namespace_id.as_deref())
         .flatten()
 }
 
+/// Deletes keys with the REST bulk API, retrying the keys it reports unsuccessful. Returns the
+/// keys that were still not deleted after the last try.
 async fn rest_bulk_delete(
     cfg: &Config,
     budget: &Budget,
     namespace: &str,
     keys: &[&str],
-) -> Result<(), String> {
+) -> Result<Vec<String>, NetError> {
     let (Some(account), Some(token)) = (&cfg.cloudflare_account_id, &cfg.cloudflare_api_token)
     else {
-        return Err("REST bulk delete is not configured".into());
+        return Err(NetError::Config(
+            "REST bulk delete is not configured".into(),
+        ));
     };
-    let body = serde_json::to_string(keys).map_err(|e| e.to_string())?;
-    let call = Call {
-        what: "KV bulk delete",
-        method: Method::Post,
-        url: format!(
-            "{}/accounts/{}/storage/kv/namespaces/{}/bulk/delete",
-            cfg.cloudflare_api_base, account, namespace
-        ),
-        headers: vec![
-            ("authorization", format!("Bearer {}", token.expose())),
-            ("content-type", "application/json".into()),
-        ],
-        body: Some(body),
-        timeout_ms: cfg.http_timeout_ms,
-    };
-    let a = net::send(&call, None, budget)
-        .await
-        .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-    if a.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true) {
-        Ok(())
-    } else {
-        Err(format!(
-            "KV bulk delete answered {}: {}",
-            a.status,
-            net::describe_body(&a.body)
-        ))
+    let mut left: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    for _ in 0..BULK_TRIES {
+        if left.is_empty() || !budget.allows(1, 1) {
+            break;
+        }
+        let body = serde_json::to_string(&left).map_err(|e| NetError::Other(e.to_string()))?;
+        let call = Call {
+            what: "KV bulk delete",
+            method: Method::Post,
+            url: format!(
+                "{}/accounts/{}/storage/kv/namespaces/{}/bulk/delete",
+                cfg.cloudflare_api_base, account, namespace
+            ),
+            headers: vec![
+                ("authorization", format!("Bearer {}", token.expose())),
+                ("content-type", "application/json".into()),
+            ],
+            body: Some(body),
+            timeout_ms: cfg.http_timeout_ms,
+            rate_limited: None,
+        };
+        let a = net::send(&call, None, budget).await?;
+        let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+        if a.status != 200 || v.get("success").and_then(Value::as_bool) != Some(true) {
+            return Err(NetError::Rejected {
+                what: "KV bulk delete".into(),
+                status: a.status,
+                detail: net::describe_body(&a.body),
+            });
+        }
+        left = v
+            .pointer("/result/unsuccessful_keys")
+            .and_then(Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
     }
+    Ok(left)
 }
 
 /// Deletes single KV keys, by binding or REST bulk.
@@ -101,6 +139,7 @@ async fn kv_keys(
     cfg: &Config,
     env: &Env,
     budget: &Budget,
+    api_key: Option<&str>,
     actions: &[ClaimedAction],
     out: &mut ExecOutcome,
 ) {
@@ -113,20 +152,29 @@ async fn kv_keys(
     }
     for ((binding, env_name), group) in by_target {
         if group.len() >= BULK_THRESHOLD {
-            if let Some(ns) = bulk_namespace(cfg, env_name, binding) {
+            if let Some(ns) = bulk_namespace(cfg, api_key, env_name, binding) {
                 for chunk in group.chunks(BULK_MAX) {
-                    if !budget.allows(2) {
-                        let rest: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
-                        out.settle(&rest, Outcome::Pending, None);
+                    let owned: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
+                    if !budget.allows(1, 1) {
+                        out.settle(&owned, Outcome::Pending, None);
                         continue;
                     }
                     let keys: Vec<&str> = chunk.iter().map(|a| a.value.as_str()).collect();
-                    let owned: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
                     match rest_bulk_delete(cfg, budget, ns, &keys).await {
-                        Ok(()) => out.settle(&owned, Outcome::Done, None),
+                        Ok(left) => {
+                            for a in &owned {
+                                let outcome = if left.contains(&a.value) {
+                                    Outcome::Pending
+                                } else {
+                                    Outcome::Done
+                                };
+                                out.settle(std::slice::from_ref(a), outcome, None);
+                            }
+                        }
                         Err(e) => {
-                            out.errors.push(e.clone());
-                            out.settle(&owned, Outcome::Pending, Some(e));
+                            let msg = e.to_string();
+                            out.errors.push(msg.clone());
+                            out.settle(&owned, Outcome::Pending, Some(msg));
                         }
                     }
                 }
@@ -144,7 +192,7 @@ async fn kv_keys(
             }
         };
         for chunk in group.chunks(KV_CONCURRENCY) {
-            if !budget.allows(chunk.len()) {
+            if !budget.allows(0, chunk.len()) {
                 let rest: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
                 out.settle(&rest, Outcome::Pending, None);
                 continue;
@@ -165,9 +213,27 @@ async fn kv_keys(
     }
 }
 
+/// How many keys one sweep page may list: no more than the invocation can still delete, so
+/// every page read is finished (and its cursor saved) before the budget runs out. `None` when
+/// not even a small page fits.
+pub fn sweep_page_limit(remaining_ops: usize, bulk: bool) -> Option<u64> {
+    // One operation for the list itself; the REST bulk path deletes a page in one fetch.
+    let room = remaining_ops.checked_sub(1)?;
+    if bulk {
+        return (room >= 1).then_some(LIST_PAGE);
+    }
+    (room >= KV_CONCURRENCY).then(|| (room as u64).min(LIST_PAGE))
+}
+
 /// Sweeps one KV prefix: lists from the saved cursor and deletes what it finds, until the list
 /// is complete or the budget runs low (then it stays pending with its cursor).
-async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) -> ActionResult {
+async fn kv_prefix(
+    cfg: &Config,
+    env: &Env,
+    budget: &Budget,
+    api_key: Option<&str>,
+    a: &ClaimedAction,
+) -> ActionResult {
     let mut result = ActionResult {
         id: a.id,
         outcome: Outcome::Pending,
@@ -183,13 +249,14 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
             return result;
         }
     };
-    let bulk_ns = bulk_namespace(cfg, &a.env, &a.target);
+    let bulk_ns = bulk_namespace(cfg, api_key, &a.env, &a.target);
     loop {
-        if !budget.allows(3) {
+        let bulk = bulk_ns.is_some() && budget.allows(BULK_TRIES, 1);
+        let Some(limit) = sweep_page_limit(budget.remaining_ops(), bulk) else {
             return result;
-        }
+        };
         budget.spend(Sub::Kv, 1);
-        let mut list = store.list().prefix(a.value.clone()).limit(LIST_PAGE);
+        let mut list = store.list().prefix(a.value.clone()).limit(limit);
         if let Some(c) = &result.cursor {
             list = list.cursor(c.clone());
         }
@@ -203,23 +270,33 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
         let names: Vec<String> = page.keys.into_iter().map(|k| k.name).collect();
         let mut deleted = 0u64;
         match bulk_ns {
-            Some(ns) if names.len() >= BULK_THRESHOLD => {
+            Some(ns) if bulk && names.len() >= BULK_THRESHOLD => {
                 let keys: Vec<&str> = names.iter().map(String::as_str).collect();
-                if let Err(e) = rest_bulk_delete(cfg, budget, ns, &keys).await {
-                    result.error = Some(e);
-                    return result;
+                match rest_bulk_delete(cfg, budget, ns, &keys).await {
+                    Ok(left) if left.is_empty() => deleted = names.len() as u64,
+                    Ok(left) => {
+                        // Resume from the same cursor: the page is listed again.
+                        result.swept += (names.len() - left.len()) as u64;
+                        result.error = Some(format!(
+                            "KV bulk delete left {} keys under {} undeleted",
+                            left.len(),
+                            a.value
+                        ));
+                        return result;
+                    }
+                    Err(e) => {
+                        result.error = Some(e.to_string());
+                        return result;
+                    }
                 }
-                deleted = names.len() as u64;
             }
             _ => {
-                if !budget.allows(names.len() + 1) {
-                    return result; // not enough budget for this page: resume from the same cursor
-                }
                 for chunk in names.chunks(KV_CONCURRENCY) {
                     budget.spend(Sub::Kv, chunk.len());
                     let results = join_all(chunk.iter().map(|n| store.delete(n))).await;
                     deleted += results.iter().filter(|r| r.is_ok()).count() as u64;
                     if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+                        // The page is listed again from the same cursor next time.
                         result.swept += deleted;
                         result.error = Some(format!("KV delete failed: {e}"));
                         return result;
@@ -246,7 +323,7 @@ async fn kv_prefix(cfg: &Config, env: &Env, budget: &Budget, a: &ClaimedAction) 
 async fn cache_urls(budget: &Budget, actions: &[ClaimedAction], out: &mut ExecOutcome) {
     let cache = Cache::default();
     for a in actions {
-        if !budget.allows(1) {
+        if !budget.allows(0, 1) {
             out.settle(std::slice::from_ref(a), Outcome::Pending, None);
             continue;
         }
@@ -262,15 +339,34 @@ async fn cache_urls(budget: &Budget, actions: &[ClaimedAction], out: &mut ExecOu
     }
 }
 
-/// Sends Cloudflare purge calls, one batch per call, paced by the shared limiter.
+/// Whether a purge answer is Cloudflare's purge rate limit (error code 1134), whatever its status.
+pub fn is_purge_rate_limited(status: u16, body: &[u8]) -> bool {
+    if status == 200 {
+        return false;
+    }
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    v.get("errors")
+        .and_then(Value::as_array)
+        .is_some_and(|errs| {
+            errs.iter()
+                .any(|e| e.get("code").and_then(Value::as_i64) == Some(PURGE_RATE_LIMITED))
+        })
+}
+
+/// Sends Cloudflare purge calls, one batch per call, paced by the shared token bucket.
 async fn cloudflare(
     cfg: &Config,
     env: &Env,
     budget: &Budget,
+    api_key: Option<&str>,
     actions: &[ClaimedAction],
     out: &mut ExecOutcome,
 ) -> Result<(), NetError> {
-    let batches = purge_batches(actions, cfg.purge_batch_size);
+    let sizes = BatchSize {
+        files: cfg.purge_batch_for(true),
+        other: cfg.purge_batch_for(false),
+    };
+    let batches = purge_batches(actions, sizes);
     if batches.is_empty() {
         return Ok(());
     }
@@ -285,29 +381,49 @@ async fn cloudflare(
     let pacing = Pacing {
         env,
         key: "cloudflare-purge".into(),
-        rate: cfg.purge_rate_per_second,
+        pace: Pace::Bucket {
+            bucket: cfg.purge_bucket,
+        },
     };
-    let mut pending_from = None;
     for (idx, (zone, kind, items)) in batches.iter().enumerate() {
-        if !budget.allows(4) {
-            pending_from = Some(idx);
-            break;
+        if !budget.allows(1, 2) {
+            for (_, _, rest) in &batches[idx..] {
+                out.settle(rest, Outcome::Pending, None);
+            }
+            return Ok(());
         }
+        let endpoint = items
+            .first()
+            .and_then(|a| cfg.rules.rule_for_stack(api_key, &a.env))
+            .map(|r| r.purge_mode.endpoint())
+            .unwrap_or("purge_cache");
         let call = Call {
             what: "Cloudflare purge",
             method: Method::Post,
-            url: format!("{}/zones/{}/purge_cache", cfg.cloudflare_api_base, zone),
+            url: format!("{}/zones/{}/{}", cfg.cloudflare_api_base, zone, endpoint),
             headers: vec![
                 ("authorization", format!("Bearer {}", token.expose())),
                 ("content-type", "application/json".into()),
             ],
             body: Some(purge_body(*kind, items).to_string()),
             timeout_ms: cfg.http_timeout_ms,
+            rate_limited: Some(is_purge_rate_limited),
         };
-        let answer = match net::send(&call, Some(&pacing), budget).await {
+        let sent = net::send(&call, Some(&pacing), budget).await;
+        let answer = match sent {
+            Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
+                what: "Cloudflare purge".into(),
+                status: a.status,
+                detail: "the API token was refused (it needs the Cache Purge permission)"
+                    .into(),
+            }),
+            other => other,
+        };
+        let answer = match answer {
             Ok(a) => a,
             Err(e) => {
-                // Retries exhausted: leave this and later batches pending for the queue retry.
+                // Leave this and later batches pending: the step is retried (or, for a
+                // refused token, the job fails).
                 out.errors.push(e.to_string());
                 for (_, _, rest) in &batches[idx..] {
                     out.settle(rest, Outcome::Pending, None);
@@ -337,29 +453,27 @@ async fn cloudflare(
             out.settle(items, Outcome::Failed, Some(msg));
         }
     }
-    if let Some(idx) = pending_from {
-        for (_, _, rest) in &batches[idx..] {
-            out.settle(rest, Outcome::Pending, None);
-        }
-    }
     Ok(())
 }
 
-/// Executes a claimed set of actions. An `Err` means a retryable failure: the results gathered
-/// so far are still returned inside the outcome so nothing is counted twice.
+/// Executes a claimed set of actions for a job of stack `api_key`. KV work runs first, then the
+/// Cache API, then purge calls. An `Err` is a failure of the step (transient or permanent, by
+/// its type): the results gathered so far are still returned inside the outcome so nothing is
+/// counted twice.
 pub async fn execute(
     cfg: &Config,
     env: &Env,
     budget: &Budget,
+    api_key: Option<&str>,
     actions: &[ClaimedAction],
 ) -> (ExecOutcome, Option<NetError>) {
     let mut out = ExecOutcome::default();
     let of = |k: ActionKind| -> Vec<ClaimedAction> {
         actions.iter().filter(|a| a.kind == k).cloned().collect()
     };
-    kv_keys(cfg, env, budget, &of(ActionKind::KvKey), &mut out).await;
+    kv_keys(cfg, env, budget, api_key, &of(ActionKind::KvKey), &mut out).await;
     for a in of(ActionKind::KvPrefix) {
-        let r = kv_prefix(cfg, env, budget, &a).await;
+        let r = kv_prefix(cfg, env, budget, api_key, &a).await;
         if let Some(e) = &r.error {
             out.errors.push(e.clone());
         }
@@ -371,6 +485,37 @@ pub async fn execute(
         .filter(|a| a.kind.is_cloudflare())
         .cloned()
         .collect();
-    let err = cloudflare(cfg, env, budget, &cf, &mut out).await.err();
+    let err = cloudflare(cfg, env, budget, api_key, &cf, &mut out)
+        .await
+        .err();
     (out, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_page_never_lists_more_than_it_can_delete() {
+        assert_eq!(sweep_page_limit(900, false), Some(899));
+        assert_eq!(sweep_page_limit(5000, false), Some(1000));
+        assert_eq!(sweep_page_limit(9, false), Some(8));
+        assert_eq!(sweep_page_limit(8, false), None);
+        assert_eq!(sweep_page_limit(0, false), None);
+        assert_eq!(sweep_page_limit(2, true), Some(1000));
+        assert_eq!(sweep_page_limit(1, true), None);
+    }
+
+    #[test]
+    fn code_1134_is_a_rate_limit_whatever_the_status() {
+        let body = br#"{"success":false,"errors":[{"code":1134,"message":"Unable to purge, rate limit reached"}]}"#;
+        assert!(is_purge_rate_limited(429, body));
+        assert!(is_purge_rate_limited(400, body));
+        assert!(!is_purge_rate_limited(200, body));
+        assert!(!is_purge_rate_limited(
+            400,
+            br#"{"success":false,"errors":[{"code":1018}]}"#
+        ));
+        assert!(!is_purge_rate_limited(400, b"not json"));
+    }
 }

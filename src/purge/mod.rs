@@ -63,6 +63,11 @@ impl ActionKind {
         ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Whether this action changes Workers KV (a key delete or a prefix sweep).
+    pub fn is_kv(self) -> bool {
+        matches!(self, ActionKind::KvKey | ActionKind::KvPrefix)
+    }
+
     /// Whether this is a call to the Cloudflare purge API.
     pub fn is_cloudflare(self) -> bool {
         matches!(
@@ -192,31 +197,55 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
             }
         }
     }
+    // De-duplicated per environment only: each environment's purge calls wait for that
+    // environment's KV work (docs/ARCHITECTURE.md, "Order").
     out.sort();
-    out.dedup_by(|a, b| a.kind == b.kind && a.target == b.target && a.value == b.value);
+    out.dedup();
     out
+}
+
+/// Items per Cloudflare purge call: URL (file) purges may be larger than tag, host and
+/// prefix purges (500 against 100 on Enterprise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize {
+    pub files: usize,
+    pub other: usize,
+}
+
+impl BatchSize {
+    /// The same size for every mode.
+    pub fn uniform(n: usize) -> BatchSize {
+        BatchSize { files: n, other: n }
+    }
+
+    /// Items per call for one kind (at least 1; `everything` is always alone).
+    pub fn for_kind(self, kind: ActionKind) -> usize {
+        match kind {
+            ActionKind::Everything => 1,
+            ActionKind::File => self.files.max(1),
+            _ => self.other.max(1),
+        }
+    }
 }
 
 /// Groups Cloudflare actions into purge calls: one mode and one zone per call, at most
 /// `batch` items each. Returns (zone, kind, actions) in a stable order.
 pub fn purge_batches(
     actions: &[ClaimedAction],
-    batch: usize,
+    batch: BatchSize,
 ) -> Vec<(String, ActionKind, Vec<ClaimedAction>)> {
-    let batch = batch.max(1);
     let mut sorted: Vec<&ClaimedAction> =
         actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
-    sorted.sort_by(|a, b| (&a.target, a.kind, a.id).cmp(&(&b.target, b.kind, b.id)));
+    sorted.sort_by(|a, b| (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id)));
     let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
     for a in sorted {
-        let limit = if a.kind == ActionKind::Everything {
-            1
-        } else {
-            batch
-        };
+        let limit = batch.for_kind(a.kind);
         match out.last_mut() {
             Some((zone, kind, items))
-                if *zone == a.target && *kind == a.kind && items.len() < limit =>
+                if *zone == a.target
+                    && *kind == a.kind
+                    && items.len() < limit
+                    && items.first().is_some_and(|f| f.env == a.env) =>
             {
                 items.push(a.clone())
             }
@@ -235,9 +264,8 @@ pub fn hold_back_partial_batch(
     claimed: Vec<ClaimedAction>,
     truncated: bool,
     more_coming: bool,
-    batch: usize,
+    batch: BatchSize,
 ) -> (Vec<ClaimedAction>, Vec<ClaimedAction>) {
-    let batch = batch.max(1);
     let holdable = |a: &ClaimedAction| a.kind.is_cloudflare() && a.kind != ActionKind::Everything;
     // Group sizes by (kind, target), and the last group of the claim.
     let mut sizes: std::collections::BTreeMap<(ActionKind, &str), usize> = Default::default();
@@ -250,8 +278,9 @@ pub fn hold_back_partial_batch(
         .map(|a| (a.kind, a.target.as_str()));
     let mut hold: std::collections::BTreeMap<(ActionKind, String), usize> = Default::default();
     for (key, n) in sizes {
-        let tail = n % batch;
-        let cut_off = truncated && Some(key) == last && n >= batch;
+        let size = batch.for_kind(key.0);
+        let tail = n % size;
+        let cut_off = truncated && Some(key) == last && n >= size;
         if tail > 0 && (more_coming || cut_off) {
             hold.insert((key.0, key.1.to_string()), tail);
         }
@@ -341,7 +370,7 @@ mod tests {
             actions.push(claimed(200 + i, ActionKind::Tag, "z2", &format!("u{i}")));
         }
         actions.push(claimed(300, ActionKind::KvKey, "KV", "k"));
-        let batches = purge_batches(&actions, 30);
+        let batches = purge_batches(&actions, BatchSize::uniform(30));
         let sizes: Vec<(String, ActionKind, usize)> = batches
             .iter()
             .map(|(z, k, v)| (z.clone(), *k, v.len()))
@@ -366,20 +395,20 @@ mod tests {
             .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
             .collect();
         all.extend((0..65).map(|i| claimed(10 + i, ActionKind::Tag, "z1", &format!("t{i}"))));
-        let (run, held) = hold_back_partial_batch(all.clone(), true, false, 30);
+        let (run, held) = hold_back_partial_batch(all.clone(), true, false, BatchSize::uniform(30));
         assert_eq!(run.len(), 5 + 60);
         assert_eq!(held.len(), 5);
         assert!(held.iter().all(|a| a.kind == ActionKind::Tag));
-        assert_eq!(purge_batches(&run, 30).len(), 2, "two full calls");
+        assert_eq!(purge_batches(&run, BatchSize::uniform(30)).len(), 2, "two full calls");
         // Not cut off: the tail is the job's last batch and goes out now.
-        let (run, held) = hold_back_partial_batch(all.clone(), false, false, 30);
+        let (run, held) = hold_back_partial_batch(all.clone(), false, false, BatchSize::uniform(30));
         assert_eq!((run.len(), held.len()), (70, 0));
         // While collection is still adding actions, every partial group waits.
         let mut growing = all;
         growing.extend(
             (0..7).map(|i| claimed(100 + i, ActionKind::File, "z1", &format!("https://a/{i}"))),
         );
-        let (run, held) = hold_back_partial_batch(growing, false, true, 30);
+        let (run, held) = hold_back_partial_batch(growing, false, true, BatchSize::uniform(30));
         assert_eq!(run.iter().filter(|a| a.kind == ActionKind::Tag).count(), 60);
         assert_eq!(run.iter().filter(|a| a.kind == ActionKind::File).count(), 0);
         assert_eq!(held.len(), 5 + 7);
@@ -391,12 +420,12 @@ mod tests {
         let small: Vec<ClaimedAction> = (0..7)
             .map(|i| claimed(i, ActionKind::File, "z", &format!("https://a/{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(small, true, false, 30).1.len(), 0);
+        assert_eq!(hold_back_partial_batch(small, true, false, BatchSize::uniform(30)).1.len(), 0);
         // A KV group at the end is never held back.
         let kv: Vec<ClaimedAction> = (0..40)
             .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(kv, true, false, 30).1.len(), 0);
+        assert_eq!(hold_back_partial_batch(kv, true, false, BatchSize::uniform(30)).1.len(), 0);
     }
 
     #[test]
