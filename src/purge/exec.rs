@@ -11,6 +11,7 @@ use worker::{Cache, Env, Method};
 use super::{purge_batches, purge_body, ActionKind, ActionResult, ClaimedAction, Outcome};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
+use crate::pace::Pace;
 use crate::runtime::{Budget, Sub};
 
 /// KV keys listed per sweep page (the API maximum).
@@ -285,7 +286,9 @@ async fn cloudflare(
     let pacing = Pacing {
         env,
         key: "cloudflare-purge".into(),
-        rate: cfg.purge_rate_per_second,
+        pace: Pace::Bucket {
+            bucket: cfg.purge_bucket,
+        },
     };
     let mut pending_from = None;
     for (idx, (zone, kind, items)) in batches.iter().enumerate() {
