@@ -5,7 +5,7 @@ use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
-use crate::pace::{self, durable::reserve_slots};
+use crate::pace::{self, durable::reserve_slots, Pace};
 use crate::runtime::{Budget, Sub};
 
 /// An answer that arrived.
@@ -121,14 +121,16 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
     }
 }
 
-/// Rate limit to apply before each start: limiter name and calls per second.
+/// Rate limit to apply before each start: limiter name and how it paces.
 pub struct Pacing<'a> {
     pub env: &'a Env,
     pub key: String,
-    pub rate: f64,
+    pub pace: Pace,
 }
 
-/// Slots reserved per limiter call: one Durable Object round trip serves several calls.
+/// Slots reserved per limiter call when spacing: one Durable Object round trip serves several
+/// calls. A token bucket hands out one at a time, so an invocation that ends early leaves no
+/// reserved tokens unused.
 const SLOTS_PER_RESERVE: u32 = 4;
 /// A reserved slot used later than this is dropped (using it would bunch calls together).
 const SLOT_STALE_MS: f64 = 50.0;
@@ -155,7 +157,11 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
         Some(t) => t,
         None => {
             budget.spend(Sub::Durable, 1);
-            let waits = reserve_slots(p.env, &p.key, p.rate, SLOTS_PER_RESERVE)
+            let count = match p.pace {
+                Pace::Spacing { .. } => SLOTS_PER_RESERVE,
+                Pace::Bucket { .. } => 1,
+            };
+            let waits = reserve_slots(p.env, &p.key, &p.pace, count)
                 .await
                 .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
             let base = crate::runtime::now_ms() as f64;

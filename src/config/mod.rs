@@ -1,13 +1,34 @@
-//! Typed configuration: every variable and secret of SPEC §5, parsed and validated once.
+//! Typed configuration: every variable and secret the Worker reads (listed in the README),
+//! parsed and validated once.
 //!
 //! The Worker shell collects the raw values (strings, or TOML numbers/booleans/objects as JSON)
 //! into a [`RawConfig`]; [`Config::parse`] turns them into typed settings or a list of clear,
 //! secret-free error messages. Nothing here touches `worker` types.
+//!
+//! Choices where the contract is silent:
+//! - Enumerated values (`CONTENTSTACK_REGION`, `WORKERS_PLAN`, `CLOUDFLARE_PLAN`) are trimmed and
+//!   case-insensitive; an empty value counts as absent.
+//! - `SUBREQUEST_BUDGET` is 10–9500; with `WORKERS_PLAN=free` it may not pass 50 (the Free plan's
+//!   external subrequests), and its default is 45 so that the Worker's own bookkeeping fetches fit.
+//! - `SERVICE_OPS_BUDGET` is 50–1000, default 900: room below the platform's 1,000 for the
+//!   operations made after the last check.
+//! - `PURGE_RATE_PER_SECOND` (0.001–1000) and `PURGE_BURST` (1–10000, whole tokens) each override
+//!   one side of the `CLOUDFLARE_PLAN` bucket; the other keeps the plan's number.
+//! - `PURGE_BATCH_SIZE` over 100 is accepted only with `CLOUDFLARE_PLAN=enterprise`, and then
+//!   applies to URL purges only ([`Config::purge_batch_for`]).
+//! - `REPURGE_DELAY_SECONDS` is at most 43200 (the longest queue message delay).
+//! - `PROGRESS_TIMEOUT_SECONDS` is 2–86400, default 900 (15 minutes).
+//! - `DEAD_LETTER_QUEUE` must be a name without whitespace or control characters.
+//! - `PUBLIC_URL` is checked like the other base URLs (`scheme://host[:port]`, no path), and a
+//!   trailing `/` is dropped.
+//! - A stack-scoped `ENVIRONMENTS` key (`<api_key>/…`) must name a stack in
+//!   `CONTENTSTACK_API_KEYS` when that list is set: otherwise the rule could never apply.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::pace::TokenBucket;
 use crate::rules::Rules;
 use crate::verify::{self, BasicCredentials, Check, HeaderCheck, Secret, Verifier};
 
@@ -32,8 +53,14 @@ pub const NAMES: &[&str] = &[
     "CLOUDFLARE_API_TOKEN",
     "CLOUDFLARE_API_BASE",
     "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_PLAN",
     "PURGE_BATCH_SIZE",
     "PURGE_RATE_PER_SECOND",
+    "PURGE_BURST",
+    "REPURGE_DELAY_SECONDS",
+    "DEAD_LETTER_QUEUE",
+    "PROGRESS_TIMEOUT_SECONDS",
+    "PUBLIC_URL",
     "ENVIRONMENTS",
     "ADMIN_TOKEN",
     "MAX_BODY_BYTES",
@@ -44,9 +71,20 @@ pub const NAMES: &[&str] = &[
     "ALLOW_UNVERIFIED",
     "QUEUE_MAX_ATTEMPTS",
     "RETRY_BASE_SECONDS",
+    "WORKERS_PLAN",
     "SUBREQUEST_BUDGET",
+    "SERVICE_OPS_BUDGET",
     "HTTP_TIMEOUT_MS",
 ];
+
+/// Default name of the queue whose batches are dead letters.
+pub const DEFAULT_DEAD_LETTER_QUEUE: &str = "contentstack-purge-dead-letters";
+/// Most external subrequests one invocation may make on the Workers Free plan.
+pub const FREE_PLAN_SUBREQUESTS: usize = 50;
+/// Most items in one purge call by tag, host or prefix, on every Cloudflare plan.
+pub const MAX_PURGE_BATCH: usize = 100;
+/// Most URLs in one purge call on the Cloudflare Enterprise plan.
+pub const MAX_ENTERPRISE_URL_BATCH: usize = 500;
 
 /// Contentstack regions and their hosts (CONTENTSTACK.md, "Regions").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +141,74 @@ impl Region {
     }
 }
 
+/// The Workers plan, which sets the per-invocation budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkersPlan {
+    Paid,
+    Free,
+}
+
+impl WorkersPlan {
+    pub fn parse(s: &str) -> Option<WorkersPlan> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "paid" => WorkersPlan::Paid,
+            "free" => WorkersPlan::Free,
+            _ => return None,
+        })
+    }
+
+    /// The default `SUBREQUEST_BUDGET` on this plan.
+    pub fn default_subrequest_budget(self) -> usize {
+        match self {
+            WorkersPlan::Paid => 900,
+            WorkersPlan::Free => 45,
+        }
+    }
+}
+
+/// The Cloudflare plan of the zones purged, which sets the purge token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudflarePlan {
+    Free,
+    Pro,
+    Business,
+    Enterprise,
+}
+
+impl CloudflarePlan {
+    pub fn parse(s: &str) -> Option<CloudflarePlan> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "free" => CloudflarePlan::Free,
+            "" | "pro" => CloudflarePlan::Pro,
+            "business" => CloudflarePlan::Business,
+            "enterprise" => CloudflarePlan::Enterprise,
+            _ => return None,
+        })
+    }
+
+    /// Cloudflare's published purge bucket for this plan.
+    pub fn purge_bucket(self) -> TokenBucket {
+        let (rate_per_second, burst) = match self {
+            CloudflarePlan::Free => (5.0 / 60.0, 25.0),
+            CloudflarePlan::Pro => (5.0, 25.0),
+            CloudflarePlan::Business => (10.0, 50.0),
+            CloudflarePlan::Enterprise => (50.0, 500.0),
+        };
+        TokenBucket {
+            rate_per_second,
+            burst,
+        }
+    }
+
+    /// Largest `PURGE_BATCH_SIZE` on this plan.
+    pub fn max_purge_batch(self) -> usize {
+        match self {
+            CloudflarePlan::Enterprise => MAX_ENTERPRISE_URL_BATCH,
+            _ => MAX_PURGE_BATCH,
+        }
+    }
+}
+
 /// Management tokens: one for every stack, or one per stack API key.
 #[derive(Debug, Clone, Default)]
 pub struct ManagementTokens {
@@ -119,7 +225,7 @@ impl ManagementTokens {
     }
 }
 
-/// Queue retry policy (not in SPEC §5; documented in the README).
+/// Queue retry policy (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts per pipeline step before the job goes to the dead-letter queue.
@@ -141,15 +247,30 @@ pub struct Config {
     pub cloudflare_api_token: Option<Secret>,
     pub cloudflare_api_base: String,
     pub cloudflare_account_id: Option<String>,
+    pub cloudflare_plan: CloudflarePlan,
+    /// Items per purge call; see [`Config::purge_batch_for`].
     pub purge_batch_size: usize,
-    pub purge_rate_per_second: f64,
+    /// The account's purge token bucket: the plan's, with any override.
+    pub purge_bucket: TokenBucket,
+    /// Delay of the second purge pass; 0 = no second pass.
+    pub repurge_delay_seconds: u32,
+    /// Name of the queue whose batches are dead letters.
+    pub dead_letter_queue: String,
+    /// A job with no progress this long is driven again by the ledger alarm.
+    pub progress_timeout_seconds: u32,
+    /// This Worker's public base URL, when set.
+    pub public_url: Option<String>,
     pub rules: Rules,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub replay_tolerance_seconds: u64,
     pub verifier: Verifier,
     pub retry: RetryPolicy,
+    pub workers_plan: WorkersPlan,
+    /// External fetches one invocation may make.
     pub subrequest_budget: usize,
+    /// Cloudflare-service operations (KV, Durable Object, Cache API, Queue) per invocation.
+    pub service_ops_budget: usize,
     /// Time one outbound HTTP try may take.
     pub http_timeout_ms: u64,
 }
@@ -207,18 +328,57 @@ fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     range: (T, T),
     errors: &mut Vec<String>,
 ) -> T {
+    number_why(raw, name, default, range, "", errors)
+}
+
+/// [`number`] with a reason appended to the range in the error message.
+fn number_why<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    raw: &RawConfig,
+    name: &str,
+    default: T,
+    range: (T, T),
+    why: &str,
+    errors: &mut Vec<String>,
+) -> T {
+    number_opt(raw, name, range, why, errors).unwrap_or(default)
+}
+
+/// A number in `range`, `None` when absent or wrong (then an error is recorded).
+fn number_opt<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    raw: &RawConfig,
+    name: &str,
+    range: (T, T),
+    why: &str,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    let s = text(raw, name)?;
+    match s.parse::<T>() {
+        Ok(v) if v >= range.0 && v <= range.1 => Some(v),
+        _ => {
+            errors.push(format!(
+                "{name} must be a number from {} to {}{why}",
+                range.0, range.1
+            ));
+            None
+        }
+    }
+}
+
+/// One of a few names, parsed by `parse`; `what` lists them for the error message.
+fn choice<T: Copy>(
+    raw: &RawConfig,
+    name: &str,
+    default: T,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> T {
     match text(raw, name) {
         None => default,
-        Some(s) => match s.parse::<T>() {
-            Ok(v) if v >= range.0 && v <= range.1 => v,
-            _ => {
-                errors.push(format!(
-                    "{name} must be a number from {} to {}",
-                    range.0, range.1
-                ));
-                default
-            }
-        },
+        Some(s) => parse(&s).unwrap_or_else(|| {
+            errors.push(format!("{name} {s:?} is not one of {what}"));
+            default
+        }),
     }
 }
 
@@ -309,14 +469,63 @@ impl Config {
             }
         }
 
-        let purge_batch_size = number(raw, "PURGE_BATCH_SIZE", 30usize, (1, 500), &mut errors);
-        let purge_rate_per_second = number(
+        let cloudflare_plan = choice(
             raw,
-            "PURGE_RATE_PER_SECOND",
-            5.0f64,
-            (0.001, 1000.0),
+            "CLOUDFLARE_PLAN",
+            CloudflarePlan::Pro,
+            CloudflarePlan::parse,
+            "free, pro, business, enterprise",
             &mut errors,
         );
+        let purge_batch_size = number_why(
+            raw,
+            "PURGE_BATCH_SIZE",
+            30usize,
+            (1, cloudflare_plan.max_purge_batch()),
+            if cloudflare_plan == CloudflarePlan::Enterprise {
+                " (Cloudflare's Enterprise limit for URLs per purge call)"
+            } else {
+                " (up to 500 with CLOUDFLARE_PLAN=enterprise)"
+            },
+            &mut errors,
+        );
+        let preset = cloudflare_plan.purge_bucket();
+        let purge_bucket = TokenBucket {
+            rate_per_second: number_opt(
+                raw,
+                "PURGE_RATE_PER_SECOND",
+                (0.001f64, 1000.0),
+                "",
+                &mut errors,
+            )
+            .unwrap_or(preset.rate_per_second),
+            burst: number_opt(raw, "PURGE_BURST", (1u32, 10_000), "", &mut errors)
+                .map_or(preset.burst, f64::from),
+        };
+        let repurge_delay_seconds = number(
+            raw,
+            "REPURGE_DELAY_SECONDS",
+            60u32,
+            (0, 43_200),
+            &mut errors,
+        );
+        let progress_timeout_seconds = number(
+            raw,
+            "PROGRESS_TIMEOUT_SECONDS",
+            900u32,
+            (2, 86_400),
+            &mut errors,
+        );
+        let dead_letter_queue =
+            text(raw, "DEAD_LETTER_QUEUE").unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.into());
+        if dead_letter_queue
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            errors.push("DEAD_LETTER_QUEUE must be a queue name without whitespace".into());
+        }
+        let public_url =
+            text(raw, "PUBLIC_URL").map(|u| base_url("PUBLIC_URL", u, &mut errors, false));
         let contentstack_rate_per_second = number(
             raw,
             "CONTENTSTACK_RATE_PER_SECOND",
@@ -342,7 +551,28 @@ impl Config {
             max_attempts: number(raw, "QUEUE_MAX_ATTEMPTS", 5u32, (1, 100), &mut errors),
             base_seconds: number(raw, "RETRY_BASE_SECONDS", 10u32, (0, 3600), &mut errors),
         };
-        let subrequest_budget = number(raw, "SUBREQUEST_BUDGET", 900usize, (40, 9500), &mut errors);
+        let workers_plan = choice(
+            raw,
+            "WORKERS_PLAN",
+            WorkersPlan::Paid,
+            WorkersPlan::parse,
+            "paid, free",
+            &mut errors,
+        );
+        let subrequest_budget = number(
+            raw,
+            "SUBREQUEST_BUDGET",
+            workers_plan.default_subrequest_budget(),
+            (10, 9500),
+            &mut errors,
+        );
+        if workers_plan == WorkersPlan::Free && subrequest_budget > FREE_PLAN_SUBREQUESTS {
+            errors.push(format!(
+                "SUBREQUEST_BUDGET must be at most {FREE_PLAN_SUBREQUESTS} with WORKERS_PLAN=free (the Free plan allows {FREE_PLAN_SUBREQUESTS} external subrequests)"
+            ));
+        }
+        let service_ops_budget =
+            number(raw, "SERVICE_OPS_BUDGET", 900usize, (50, 1000), &mut errors);
 
         let http_timeout_ms = number(
             raw,
@@ -366,19 +596,29 @@ impl Config {
         // A page of items with URL lookups needs about 200 subrequests; a smaller budget could
         // never read one.
         if rules.iter().any(|(_, r)| r.resolve_urls) && subrequest_budget < MIN_BUDGET_WITH_URLS {
-            errors.push(format!(
-                "SUBREQUEST_BUDGET must be at least {MIN_BUDGET_WITH_URLS} when a rule sets resolve_urls"
-            ));
+            errors.push(if workers_plan == WorkersPlan::Free {
+                format!(
+                    "resolve_urls needs a SUBREQUEST_BUDGET of at least {MIN_BUDGET_WITH_URLS}, more than WORKERS_PLAN=free allows"
+                )
+            } else {
+                format!(
+                    "SUBREQUEST_BUDGET must be at least {MIN_BUDGET_WITH_URLS} when a rule sets resolve_urls"
+                )
+            });
         }
         let cloudflare_api_token = secret(raw, "CLOUDFLARE_API_TOKEN");
         if cloudflare_api_token.is_none() {
-            for name in rules.names() {
-                if rules
-                    .rule_for(name)
-                    .is_some_and(|r| r.needs_cloudflare_api())
-                {
+            for (name, _) in rules.iter().filter(|(_, r)| r.needs_cloudflare_api()) {
+                errors.push(format!(
+                    "ENVIRONMENTS.{name} has a zone_id but CLOUDFLARE_API_TOKEN is not set"
+                ));
+            }
+        }
+        if !api_keys.is_empty() {
+            for stack in rules.stacks() {
+                if !api_keys.iter().any(|k| k == stack) {
                     errors.push(format!(
-                        "ENVIRONMENTS.{name} has a zone_id but CLOUDFLARE_API_TOKEN is not set"
+                        "ENVIRONMENTS has rules for stack {stack:?}, which is not in CONTENTSTACK_API_KEYS"
                     ));
                 }
             }
@@ -440,18 +680,35 @@ impl Config {
                 cloudflare_api_token,
                 cloudflare_api_base,
                 cloudflare_account_id: text(raw, "CLOUDFLARE_ACCOUNT_ID"),
+                cloudflare_plan,
                 purge_batch_size,
-                purge_rate_per_second,
+                purge_bucket,
+                repurge_delay_seconds,
+                dead_letter_queue,
+                progress_timeout_seconds,
+                public_url,
                 rules,
                 admin_token,
                 max_body_bytes,
                 replay_tolerance_seconds,
                 verifier,
                 retry,
+                workers_plan,
                 subrequest_budget,
+                service_ops_budget,
                 http_timeout_ms,
             }),
             _ => Err(ConfigError(errors)),
+        }
+    }
+
+    /// Items per purge call of one kind: `purge_batch_size` for URLs (files), at most 100 for
+    /// tags, hosts and prefixes.
+    pub fn purge_batch_for(&self, kind_is_file: bool) -> usize {
+        if kind_is_file {
+            self.purge_batch_size
+        } else {
+            self.purge_batch_size.min(MAX_PURGE_BATCH)
         }
     }
 
@@ -497,10 +754,238 @@ mod tests {
             "https://api.cloudflare.com/client/v4"
         );
         assert_eq!(c.purge_batch_size, 30);
-        assert_eq!(c.purge_rate_per_second, 5.0);
+        assert_eq!(c.purge_batch_for(true), 30);
+        assert_eq!(c.purge_batch_for(false), 30);
+        assert_eq!(c.cloudflare_plan, CloudflarePlan::Pro);
+        assert_eq!(
+            c.purge_bucket,
+            TokenBucket {
+                rate_per_second: 5.0,
+                burst: 25.0
+            }
+        );
+        assert_eq!(c.workers_plan, WorkersPlan::Paid);
+        assert_eq!(c.subrequest_budget, 900);
+        assert_eq!(c.service_ops_budget, 900);
+        assert_eq!(c.repurge_delay_seconds, 60);
+        assert_eq!(c.progress_timeout_seconds, 900);
+        assert_eq!(c.dead_letter_queue, "contentstack-purge-dead-letters");
+        assert_eq!(c.public_url, None);
         assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.replay_tolerance_seconds, 1200);
         assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn every_name_read_is_listed() {
+        let mut names = NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), NAMES.len());
+        for n in [
+            "WORKERS_PLAN",
+            "SERVICE_OPS_BUDGET",
+            "CLOUDFLARE_PLAN",
+            "PURGE_BURST",
+            "REPURGE_DELAY_SECONDS",
+            "DEAD_LETTER_QUEUE",
+            "PROGRESS_TIMEOUT_SECONDS",
+            "PUBLIC_URL",
+        ] {
+            assert!(NAMES.contains(&n), "{n}");
+        }
+    }
+
+    #[test]
+    fn cloudflare_plans_set_the_purge_bucket() {
+        for (plan, rate, burst) in [
+            ("free", 5.0 / 60.0, 25.0),
+            ("PRO", 5.0, 25.0),
+            ("business", 10.0, 50.0),
+            (" enterprise ", 50.0, 500.0),
+        ] {
+            let mut r = hmac_only();
+            r.push(("CLOUDFLARE_PLAN", json!(plan)));
+            let c = Config::parse(&raw(&r)).unwrap();
+            assert_eq!(
+                c.purge_bucket,
+                TokenBucket {
+                    rate_per_second: rate,
+                    burst
+                },
+                "{plan}"
+            );
+        }
+        let mut r = hmac_only();
+        r.push(("CLOUDFLARE_PLAN", json!("platinum")));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("CLOUDFLARE_PLAN \"platinum\""), "{e}");
+    }
+
+    #[test]
+    fn purge_rate_and_burst_override_the_plan_each_on_its_own() {
+        let mut r = hmac_only();
+        r.push(("CLOUDFLARE_PLAN", json!("business")));
+        r.push(("PURGE_RATE_PER_SECOND", json!("0.5")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.purge_bucket.rate_per_second, 0.5);
+        assert_eq!(c.purge_bucket.burst, 50.0);
+
+        let mut r = hmac_only();
+        r.push(("CLOUDFLARE_PLAN", json!("free")));
+        r.push(("PURGE_BURST", json!(10.0)));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.purge_bucket.rate_per_second, 5.0 / 60.0);
+        assert_eq!(c.purge_bucket.burst, 10.0);
+
+        for (name, bad) in [
+            ("PURGE_RATE_PER_SECOND", json!(0)),
+            ("PURGE_RATE_PER_SECOND", json!("1001")),
+            ("PURGE_BURST", json!(0)),
+            ("PURGE_BURST", json!(2.5)),
+            ("PURGE_BURST", json!(10_001)),
+        ] {
+            let mut r = hmac_only();
+            r.push((name, bad.clone()));
+            let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}={bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn workers_free_plan_sets_and_caps_the_subrequest_budget() {
+        let mut r = hmac_only();
+        r.push(("WORKERS_PLAN", json!("free")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.workers_plan, WorkersPlan::Free);
+        assert_eq!(c.subrequest_budget, 45);
+        r.push(("SUBREQUEST_BUDGET", json!(50)));
+        assert_eq!(Config::parse(&raw(&r)).unwrap().subrequest_budget, 50);
+        r.pop();
+        r.push(("SUBREQUEST_BUDGET", json!(51)));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(
+            e.contains("the Free plan allows 50 external subrequests"),
+            "{e}"
+        );
+
+        let mut r = hmac_only();
+        r.push(("WORKERS_PLAN", json!("free")));
+        r.push((
+            "ENVIRONMENTS",
+            json!({"p": {"resolve_urls": true, "entry": {"tags": ["t-{uid}"]}}}),
+        ));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("resolve_urls") && e.contains("free"), "{e}");
+
+        let mut r = hmac_only();
+        r.push(("WORKERS_PLAN", json!("enterprise")));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("WORKERS_PLAN"), "{e}");
+
+        let mut r = hmac_only();
+        r.push(("SUBREQUEST_BUDGET", json!(9)));
+        assert!(Config::parse(&raw(&r)).is_err());
+        let mut r = hmac_only();
+        r.push(("SUBREQUEST_BUDGET", json!(9500)));
+        assert_eq!(Config::parse(&raw(&r)).unwrap().subrequest_budget, 9500);
+    }
+
+    #[test]
+    fn enterprise_allows_larger_url_batches_only() {
+        let mut r = hmac_only();
+        r.push(("PURGE_BATCH_SIZE", json!(500)));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(
+            e.contains("PURGE_BATCH_SIZE must be a number from 1 to 100 (up to 500 with CLOUDFLARE_PLAN=enterprise)"),
+            "{e}"
+        );
+        r.push(("CLOUDFLARE_PLAN", json!("enterprise")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.purge_batch_size, 500);
+        assert_eq!(c.purge_batch_for(true), 500);
+        assert_eq!(c.purge_batch_for(false), 100);
+        r.pop();
+        r.pop();
+        r.push(("CLOUDFLARE_PLAN", json!("enterprise")));
+        r.push(("PURGE_BATCH_SIZE", json!(501)));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("from 1 to 500"), "{e}");
+    }
+
+    #[test]
+    fn pass_timing_queue_and_public_url_settings() {
+        let mut r = hmac_only();
+        r.push(("REPURGE_DELAY_SECONDS", json!(0)));
+        r.push(("PROGRESS_TIMEOUT_SECONDS", json!("2")));
+        r.push(("SERVICE_OPS_BUDGET", json!(1000)));
+        r.push(("DEAD_LETTER_QUEUE", json!("my-dlq")));
+        r.push(("PUBLIC_URL", json!("https://purge.example.com/")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.repurge_delay_seconds, 0);
+        assert_eq!(c.progress_timeout_seconds, 2);
+        assert_eq!(c.service_ops_budget, 1000);
+        assert_eq!(c.dead_letter_queue, "my-dlq");
+        assert_eq!(c.public_url.as_deref(), Some("https://purge.example.com"));
+
+        let mut r = hmac_only();
+        r.push(("PUBLIC_URL", json!("https://purge.example.com/hook")));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("PUBLIC_URL must be scheme://host[:port]"), "{e}");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let mut r = hmac_only();
+        for (name, bad) in [
+            ("WORKERS_PLAN", json!("gold")),
+            ("SUBREQUEST_BUDGET", json!(5)),
+            ("SERVICE_OPS_BUDGET", json!(1001)),
+            ("CLOUDFLARE_PLAN", json!("gold")),
+            ("PURGE_RATE_PER_SECOND", json!(0)),
+            ("PURGE_BURST", json!(0)),
+            ("PURGE_BATCH_SIZE", json!(101)),
+            ("REPURGE_DELAY_SECONDS", json!(43_201)),
+            ("DEAD_LETTER_QUEUE", json!("dead letters")),
+            ("PROGRESS_TIMEOUT_SECONDS", json!(1)),
+            ("PUBLIC_URL", json!("purge.example.com")),
+        ] {
+            r.push((name, bad));
+        }
+        let ConfigError(errors) = Config::parse(&raw(&r)).unwrap_err();
+        assert_eq!(errors.len(), 11, "{errors:#?}");
+        for name in [
+            "WORKERS_PLAN",
+            "SUBREQUEST_BUDGET",
+            "SERVICE_OPS_BUDGET",
+            "CLOUDFLARE_PLAN",
+            "PURGE_RATE_PER_SECOND",
+            "PURGE_BURST",
+            "PURGE_BATCH_SIZE",
+            "REPURGE_DELAY_SECONDS",
+            "DEAD_LETTER_QUEUE",
+            "PROGRESS_TIMEOUT_SECONDS",
+            "PUBLIC_URL",
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn stack_scoped_rules_must_name_an_allowed_stack() {
+        let rules =
+            json!({"blt1/production": {"kv_binding": "KV"}, "blt9/*": {"kv_binding": "KV"}});
+        let mut r = vec![
+            ("CONTENTSTACK_API_KEYS", json!("blt1,blt2")),
+            ("ENVIRONMENTS", rules.clone()),
+        ];
+        r.extend(hmac_only());
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("\"blt9\"") && !e.contains("\"blt1\""), "{e}");
+        // Without an allow-list every stack is allowed.
+        let mut r = hmac_only();
+        r.push(("ENVIRONMENTS", rules));
+        assert!(Config::parse(&raw(&r)).is_ok());
     }
 
     #[test]
@@ -530,7 +1015,7 @@ mod tests {
         r.push(("MAX_BODY_BYTES", json!("2048")));
         let c = Config::parse(&raw(&r)).unwrap();
         assert_eq!(c.purge_batch_size, 100);
-        assert!((c.purge_rate_per_second - 0.083).abs() < 1e-9);
+        assert!((c.purge_bucket.rate_per_second - 0.083).abs() < 1e-9);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.replay_tolerance_seconds, 600);
 

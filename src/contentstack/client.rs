@@ -12,6 +12,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
+use crate::pace::Pace;
 use crate::plan::{PlanEnvironment, PlanItem};
 use crate::runtime::{now_ms, Budget};
 
@@ -72,7 +73,9 @@ impl<'a> Client<'a> {
         Pacing {
             env: self.env,
             key: format!("contentstack:{}", self.api_key),
-            rate: self.cfg.contentstack_rate_per_second,
+            pace: Pace::Spacing {
+                rate_per_second: self.cfg.contentstack_rate_per_second,
+            },
         }
     }
 

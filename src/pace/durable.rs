@@ -1,18 +1,31 @@
 //! The shared rate limiter: one Durable Object instance per limited resource (a Contentstack
 //! stack, the Cloudflare purge API), handing out start times so that every invocation together
-//! stays under the configured rate.
+//! stays under the limit.
+//!
+//! Choices where the contract is silent:
+//! - [`Pace::Spacing`] keeps its next free slot in memory only: an evicted limiter forgets it,
+//!   which costs at most one second of spacing.
+//! - [`Pace::Bucket`] keeps the bucket states in the object's storage as well (memory is a
+//!   cache), so an evicted limiter never hands out a fresh burst that Cloudflare has not refilled.
+//! - A request for an invalid bucket (rate or burst not positive and finite) is refused with 400.
 
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
 };
 
-use super::{reserve, spacing_ms};
+pub use super::Pace;
+use super::{reserve, spacing_ms, take_slots, BucketState, ACCOUNT_API_BUCKET};
+
+/// Storage key of the bucket states (`[purge bucket, account API bucket]`).
+const STATES_KEY: &str = "bucket_states";
+/// Most slots one request may reserve.
+const MAX_COUNT: u32 = 100;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReserveRequest {
-    pub rate_per_second: f64,
+    pub pace: Pace,
     pub count: u32,
 }
 
@@ -24,13 +37,45 @@ pub struct ReserveAnswer {
 
 #[durable_object]
 pub struct RateLimiter {
+    state: State,
     next_free: Cell<f64>,
+    /// The bucket states as last stored; `None` until read from storage.
+    buckets: RefCell<Option<[BucketState; 2]>>,
+}
+
+impl RateLimiter {
+    /// The bucket states: from memory, else from storage (full buckets when none is stored,
+    /// empty ones when what is stored cannot be read).
+    async fn load_buckets(&self) -> [BucketState; 2] {
+        if let Some(b) = *self.buckets.borrow() {
+            return b;
+        }
+        let stored = match self
+            .state
+            .storage()
+            .get::<[BucketState; 2]>(STATES_KEY)
+            .await
+        {
+            Ok(s) => s.unwrap_or_default(),
+            Err(_) => {
+                let empty = BucketState {
+                    tokens: 0.0,
+                    at_ms: js_sys::Date::now(),
+                };
+                [empty; 2]
+            }
+        };
+        // Another request may have loaded (and used) the states while this one waited.
+        *self.buckets.borrow_mut().get_or_insert(stored)
+    }
 }
 
 impl DurableObject for RateLimiter {
-    fn new(_state: State, _env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         RateLimiter {
+            state,
             next_free: Cell::new(0.0),
+            buckets: RefCell::new(None),
         }
     }
 
@@ -39,28 +84,44 @@ impl DurableObject for RateLimiter {
             Ok(r) => r,
             Err(e) => return Response::error(format!("bad reserve request: {e}"), 400),
         };
-        let now = js_sys::Date::now();
-        let (starts, next) = reserve(
-            self.next_free.get(),
-            now,
-            spacing_ms(r.rate_per_second),
-            r.count.clamp(1, 100),
-        );
-        self.next_free.set(next);
+        let count = r.count.clamp(1, MAX_COUNT);
+        let (now, starts) = match r.pace {
+            Pace::Spacing { rate_per_second } => {
+                let now = js_sys::Date::now();
+                let (starts, next) = reserve(
+                    self.next_free.get(),
+                    now,
+                    spacing_ms(rate_per_second),
+                    count,
+                );
+                self.next_free.set(next);
+                (now, starts)
+            }
+            Pace::Bucket { bucket } => {
+                if !bucket.is_valid() {
+                    return Response::error("bad reserve request: invalid bucket", 400);
+                }
+                let mut states = self.load_buckets().await;
+                // No await between reading the cache and writing it back: requests cannot
+                // interleave here.
+                let now = js_sys::Date::now();
+                let starts = take_slots(&mut states, &[bucket, ACCOUNT_API_BUCKET], now, count);
+                *self.buckets.borrow_mut() = Some(states);
+                self.state.storage().put(STATES_KEY, states).await?;
+                (now, starts)
+            }
+        };
         Response::from_json(&ReserveAnswer {
             waits_ms: starts.iter().map(|s| (s - now).max(0.0) as u64).collect(),
         })
     }
 }
 
-/// Asks the limiter named `key` for `count` start times.
-pub async fn reserve_slots(env: &Env, key: &str, rate: f64, count: u32) -> Result<Vec<u64>> {
+/// Asks the limiter named `key` for `count` start times, as waits in ms from now.
+pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Result<Vec<u64>> {
     let stub = env.durable_object("LIMITER")?.get_by_name(key)?;
-    let body = serde_json::to_string(&ReserveRequest {
-        rate_per_second: rate,
-        count,
-    })
-    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));

@@ -1,6 +1,26 @@
-//! Pacing arithmetic: retry backoff that honours `Retry-After`, queue retry delays, and the
-//! slot spacing a shared rate limiter hands out. Pure; the limiter Durable Object that applies
-//! it is in [`durable`].
+//! Pacing arithmetic: retry backoff that honours `Retry-After`, queue retry delays, the slot
+//! spacing a shared rate limiter hands out, and the token-bucket schedule for Cloudflare purge
+//! calls. Pure; the limiter Durable Object that applies it is in [`durable`].
+//!
+//! Cloudflare limits purge calls with a token bucket per account (refill rate, bucket size) and
+//! the whole API with 1,200 requests per five minutes per token (see the README). [`take_slots`]
+//! plans call starts against models of those buckets, so a job uses the burst at once, then the
+//! rate, and never finds the real bucket empty.
+//!
+//! Choices where the contract is silent:
+//! - The schedule plans against a smaller bucket than the real one ([`TokenBucket::planned`]):
+//!   90 % of the rate, and a burst reduced by the largest of 2 tokens, 10 % of the burst and the
+//!   tokens that refill in [`JITTER_MS`]. That reserve absorbs calls that reach Cloudflare up to
+//!   [`JITTER_MS`] later than planned (a late call followed by a punctual one); when the burst is
+//!   too small to hold it, the planned burst is 1 and the rate drops until consecutive calls are
+//!   one refill plus [`JITTER_MS`] apart.
+//! - The account-wide API limit is modelled as [`ACCOUNT_API_BUCKET`], a bucket whose burst plus
+//!   five minutes of refill is 1,100 calls (990 as planned), so no five-minute window of purge
+//!   calls comes near 1,200 and the rest of the token's calls (KV bulk deletes) keep room.
+//! - A [`BucketState`] that was never used (`at_ms` of 0) is a full bucket; a state with a time in
+//!   the future holds the tokens left after the last planned start.
+
+use serde::{Deserialize, Serialize};
 
 pub mod durable;
 
@@ -80,6 +100,151 @@ pub fn max_in_window(starts: &[f64], window_ms: f64) -> usize {
     best
 }
 
+/// How a limiter paces the calls it hands slots out for.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Pace {
+    /// Evenly spaced starts, at most `rate_per_second` in any one-second window (Contentstack).
+    Spacing { rate_per_second: f64 },
+    /// A token bucket, together with [`ACCOUNT_API_BUCKET`] (Cloudflare purge calls).
+    Bucket { bucket: TokenBucket },
+}
+
+/// A token bucket: holds up to `burst` tokens, refills `rate_per_second`, one token per call.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenBucket {
+    pub rate_per_second: f64,
+    pub burst: f64,
+}
+
+/// The Cloudflare API's account-wide limit (1,200 requests per five minutes per token) as a
+/// bucket: 500 at once plus 2 per second, at most 1,100 in any five minutes.
+pub const ACCOUNT_API_BUCKET: TokenBucket = TokenBucket {
+    rate_per_second: 2.0,
+    burst: 500.0,
+};
+
+/// How much later than planned a call may reach the bucket without ever finding it empty.
+pub const JITTER_MS: f64 = 250.0;
+
+/// Share of the rate the schedule plans with.
+const RATE_MARGIN: f64 = 0.9;
+/// Rounding slack when comparing token counts.
+const EPSILON: f64 = 1e-9;
+
+impl TokenBucket {
+    /// True when both numbers are finite and positive (anything else cannot be planned for).
+    pub fn is_valid(self) -> bool {
+        self.rate_per_second.is_finite()
+            && self.rate_per_second > 0.0
+            && self.burst.is_finite()
+            && self.burst >= 1.0
+    }
+
+    /// Tokens kept in reserve against jitter: the largest of 2, 10 % of the burst and what the
+    /// planned rate refills in [`JITTER_MS`].
+    pub fn margin(self) -> f64 {
+        let rate = self.rate_per_second.max(0.0) * RATE_MARGIN;
+        2f64.max(self.burst * 0.1).max(rate * JITTER_MS / 1000.0)
+    }
+
+    /// The smaller bucket that the schedule plans against (see the module docs).
+    pub fn planned(self) -> TokenBucket {
+        let real_rate = if self.rate_per_second.is_finite() {
+            self.rate_per_second.max(0.0)
+        } else {
+            0.0
+        };
+        let burst = (self.burst - self.margin()).max(1.0);
+        let mut rate = real_rate * RATE_MARGIN;
+        let jitter_s = JITTER_MS / 1000.0;
+        if self.burst - burst < rate * jitter_s {
+            // No room for the reserve: space consecutive calls a refill plus the jitter apart.
+            rate = rate.min(real_rate / (1.0 + real_rate * jitter_s));
+        }
+        TokenBucket {
+            rate_per_second: rate,
+            burst,
+        }
+    }
+}
+
+/// The tokens of one bucket as of `at_ms` (Unix ms). `at_ms <= 0` means never used: full.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct BucketState {
+    pub tokens: f64,
+    pub at_ms: f64,
+}
+
+impl BucketState {
+    /// Tokens at `t_ms` (not before `at_ms`), refilled at the planned rate, capped at the burst.
+    fn tokens_at(self, planned: TokenBucket, t_ms: f64) -> f64 {
+        if self.at_ms <= 0.0 {
+            return planned.burst;
+        }
+        let elapsed = (t_ms - self.at_ms).max(0.0);
+        let refill = if planned.rate_per_second > 0.0 && elapsed.is_finite() {
+            planned.rate_per_second * elapsed / 1000.0
+        } else {
+            0.0
+        };
+        (self.tokens + refill).min(planned.burst)
+    }
+
+    /// Earliest time from `from_ms` at which the bucket holds a whole token.
+    fn ready_at(self, planned: TokenBucket, from_ms: f64) -> f64 {
+        let have = self.tokens_at(planned, from_ms);
+        if have >= 1.0 - EPSILON {
+            from_ms
+        } else if planned.rate_per_second > 0.0 {
+            from_ms + (1.0 - have) / planned.rate_per_second * 1000.0
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// Plans `n` call starts (absolute Unix ms, none before `now_ms`, in order) so that every bucket
+/// in `specs`, as planned by [`TokenBucket::planned`], keeps a whole token for each call; updates
+/// `states` (paired with `specs` by position) to what is left. A state that is not finite is
+/// taken as an empty bucket at `now_ms`. A bucket with no rate and no token left yields
+/// infinite start times.
+pub fn take_slots(
+    states: &mut [BucketState],
+    specs: &[TokenBucket],
+    now_ms: f64,
+    n: u32,
+) -> Vec<f64> {
+    let planned: Vec<TokenBucket> = specs.iter().map(|s| s.planned()).collect();
+    for st in states.iter_mut() {
+        if !st.tokens.is_finite() || !st.at_ms.is_finite() {
+            *st = BucketState {
+                tokens: 0.0,
+                at_ms: now_ms,
+            };
+        }
+    }
+    let mut starts = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let from = states
+            .iter()
+            .fold(now_ms, |t, st| if st.at_ms > t { st.at_ms } else { t });
+        let start = states
+            .iter()
+            .zip(&planned)
+            .fold(from, |t, (st, p)| t.max(st.ready_at(*p, from)));
+        for (st, p) in states.iter_mut().zip(&planned) {
+            let left = st.tokens_at(*p, start) - 1.0;
+            *st = BucketState {
+                tokens: left.max(0.0),
+                at_ms: start,
+            };
+        }
+        starts.push(start);
+    }
+    starts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +302,133 @@ mod tests {
         assert_eq!(spacing_ms(0.0), 0.0);
     }
 
+    /// Cloudflare's published purge buckets (free, pro, business, enterprise) and the API limit.
+    const PRESETS: [TokenBucket; 5] = [
+        TokenBucket {
+            rate_per_second: 5.0 / 60.0,
+            burst: 25.0,
+        },
+        TokenBucket {
+            rate_per_second: 5.0,
+            burst: 25.0,
+        },
+        TokenBucket {
+            rate_per_second: 10.0,
+            burst: 50.0,
+        },
+        TokenBucket {
+            rate_per_second: 50.0,
+            burst: 500.0,
+        },
+        ACCOUNT_API_BUCKET,
+    ];
+
+    /// Epoch-like start so that no planned time is 0 (which means "never used").
+    const T0: f64 = 1_700_000_000_000.0;
+
+    /// Feeds arrival times to the real bucket (full at the first arrival); the first arrival
+    /// that finds less than a whole token, if any.
+    fn first_refused(spec: TokenBucket, arrivals: &[f64]) -> Option<(usize, f64)> {
+        let mut a = arrivals.to_vec();
+        a.sort_by(|x, y| x.total_cmp(y));
+        let mut tokens = spec.burst;
+        let mut at = a.first().copied().unwrap_or(0.0);
+        for (i, t) in a.iter().enumerate() {
+            tokens = (tokens + spec.rate_per_second * (t - at) / 1000.0).min(spec.burst);
+            at = *t;
+            if tokens < 1.0 - 1e-6 {
+                return Some((i, tokens));
+            }
+            tokens -= 1.0;
+        }
+        None
+    }
+
+    fn bucket() -> impl Strategy<Value = TokenBucket> {
+        prop_oneof![
+            proptest::sample::select(PRESETS.to_vec()),
+            (0.001f64..1000.0, 1u32..10_000).prop_map(|(r, b)| TokenBucket {
+                rate_per_second: r,
+                burst: b as f64,
+            }),
+        ]
+    }
+
+    #[test]
+    fn presets_keep_their_burst_minus_the_margin() {
+        for spec in PRESETS {
+            let p = spec.planned();
+            assert_eq!(spec.margin(), 2f64.max(spec.burst * 0.1), "{spec:?}");
+            assert_eq!(p.burst, spec.burst - spec.margin(), "{spec:?}");
+            assert!((p.rate_per_second - spec.rate_per_second * 0.9).abs() < 1e-12);
+        }
+        // Pro: 22 calls at once, then one every 222 ms.
+        let mut st = [BucketState::default(), BucketState::default()];
+        let starts = take_slots(&mut st, &[PRESETS[1], ACCOUNT_API_BUCKET], T0, 30);
+        assert_eq!(starts.iter().filter(|s| **s == T0).count(), 22);
+        let gap = starts[23] - starts[22];
+        assert!((gap - 1000.0 / 4.5).abs() < 0.01, "{gap}");
+    }
+
+    #[test]
+    fn a_tiny_burst_slows_the_rate_instead() {
+        let spec = TokenBucket {
+            rate_per_second: 5.0,
+            burst: 1.0,
+        };
+        let p = spec.planned();
+        assert_eq!(p.burst, 1.0);
+        // Consecutive starts a refill (200 ms) plus the jitter apart.
+        assert!((1000.0 / p.rate_per_second - 450.0).abs() < 1e-6);
+        assert!(!TokenBucket {
+            rate_per_second: 0.0,
+            burst: 5.0
+        }
+        .is_valid());
+        assert!(spec.is_valid());
+    }
+
+    #[test]
+    fn the_account_bucket_stays_well_under_1200_per_five_minutes() {
+        // Enterprise purges as fast as they may for twenty minutes.
+        let mut st = [BucketState::default(), BucketState::default()];
+        let starts = take_slots(&mut st, &[PRESETS[3], ACCOUNT_API_BUCKET], T0, 3_000);
+        assert!(starts[2_999] - T0 > 20.0 * 60_000.0);
+        let most = max_in_window(&starts, 300_000.0);
+        assert!(most <= 1_000, "{most}");
+    }
+
+    #[test]
+    fn state_survives_a_round_trip_through_storage() {
+        let mut st = [BucketState::default()];
+        take_slots(&mut st, &[PRESETS[1]], T0, 3);
+        let text = serde_json::to_string(&st).unwrap();
+        let back: Vec<BucketState> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, st.to_vec());
+        let pace = Pace::Bucket { bucket: PRESETS[2] };
+        let text = serde_json::to_string(&pace).unwrap();
+        assert!(text.contains("\"mode\":\"bucket\""), "{text}");
+        assert_eq!(serde_json::from_str::<Pace>(&text).unwrap(), pace);
+        let spacing: Pace =
+            serde_json::from_str(r#"{"mode":"spacing","rate_per_second":10}"#).unwrap();
+        assert_eq!(
+            spacing,
+            Pace::Spacing {
+                rate_per_second: 10.0
+            }
+        );
+    }
+
+    #[test]
+    fn broken_state_counts_as_an_empty_bucket() {
+        let mut st = [BucketState {
+            tokens: f64::NAN,
+            at_ms: T0,
+        }];
+        let starts = take_slots(&mut st, &[PRESETS[1]], T0, 1);
+        assert!((starts[0] - T0 - 1000.0 / 4.5).abs() < 0.01, "{starts:?}");
+    }
+
     proptest! {
         #[test]
         fn reserved_slots_never_exceed_the_rate(
@@ -156,6 +448,51 @@ mod tests {
                 next = nx;
             }
             prop_assert!(max_in_window(&all, 1000.0) <= rate as usize);
+        }
+
+        #[test]
+        fn a_fresh_bucket_hands_out_its_burst_at_once(spec in bucket()) {
+            let mut st = [BucketState::default()];
+            let n = spec.burst as u32 + 5;
+            let starts = take_slots(&mut st, &[spec], T0, n);
+            let at_once = starts.iter().filter(|s| **s == T0).count();
+            prop_assert!(at_once as f64 >= (spec.burst - spec.margin()).floor().max(1.0));
+            if PRESETS.contains(&spec) {
+                let brief = (spec.burst - 2f64.max(spec.burst * 0.1)).floor();
+                prop_assert!(at_once as f64 >= brief);
+            }
+        }
+
+        #[test]
+        fn late_calls_never_find_the_real_buckets_empty(
+            spec in bucket(),
+            callers in proptest::collection::vec((0u32..8, 0f64..5_000.0), 1..30),
+            latency in proptest::collection::vec(0f64..=JITTER_MS, 240),
+        ) {
+            // Several invocations reserve at arbitrary times from one shared state; each call
+            // then reaches Cloudflare up to JITTER_MS late.
+            let specs = [spec, ACCOUNT_API_BUCKET];
+            let mut st = [BucketState::default(); 2];
+            let mut now = T0;
+            let mut arrivals = Vec::new();
+            for (n, dt) in callers {
+                now += dt;
+                let starts = take_slots(&mut st, &specs, now, n);
+                for w in starts.windows(2) {
+                    prop_assert!(w[0] <= w[1]);
+                }
+                for s in starts {
+                    prop_assert!(s >= now);
+                    arrivals.push(s + latency[arrivals.len() % latency.len()]);
+                }
+                for x in &st {
+                    prop_assert!(x.tokens >= 0.0);
+                }
+            }
+            for b in specs {
+                let refused = first_refused(b, &arrivals);
+                prop_assert!(refused.is_none(), "{b:?} refused {refused:?}");
+            }
         }
 
         #[test]

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
-use crate::pace::durable::Pace;
+use crate::pace::Pace;
 use crate::runtime::{Budget, Sub};
 
 /// KV keys listed per sweep page (the API maximum).

@@ -1,4 +1,4 @@
-//! The purge rules: parsing and validating the `ENVIRONMENTS` variable (SPEC §5).
+//! The purge rules: parsing and validating the `ENVIRONMENTS` variable (see the README).
 //!
 //! This module owns the shape of `ENVIRONMENTS` and every check that can be
 //! made without a job: field names, types, template syntax, which
@@ -6,9 +6,17 @@
 //! It produces [`Rules`], which the planner (`crate::plan`) reads. Errors name
 //! the offending path, e.g. `ENVIRONMENTS.production.entry.tags[1]: …`.
 //!
-//! Choices where the SPEC is silent:
+//! Choices where the contract is silent:
 //! - `ENVIRONMENTS` may be a JSON object or a string holding one; an empty
 //!   object is valid (no rules: every event is ignored).
+//! - Keys are `<environment>`, `*`, `<api_key>/<environment>` or `<api_key>/*`:
+//!   at most one `/`, both sides non-empty, no whitespace in the api key and
+//!   none at either end of the environment name; the api key may not be `*`
+//!   (a plain key already applies to every stack). Lookups
+//!   ([`Rules::rule_for_stack`]) are exact and case-sensitive.
+//! - An environment whose name contains `/` cannot have a key of its own; it
+//!   gets `<api_key>/*` or `*`.
+//! - `purge_mode` is `"purge"` (default) or `"invalidate"`, trimmed and in any case.
 //! - Unknown fields are errors, with a "did you mean" hint for near misses.
 //! - A template list may also be written as a single string; `null` counts as absent.
 //! - `zone_id`, `kv_binding` and `kv_namespace_id` must be non-empty strings
@@ -25,8 +33,8 @@
 //!   text other than `http://` or `https://`, are errors: they could never
 //!   produce a valid value.
 //! - Tags, prefixes, hosts and `everything` are allowed without `zone_id`; the
-//!   planner leaves them out of the plan then (SPEC: without a zone the rule
-//!   still deletes KV keys and Cache API entries).
+//!   planner leaves them out of the plan then (without a zone the rule still
+//!   deletes KV keys and Cache API entries).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,11 +49,15 @@ pub const ROOT: &str = "ENVIRONMENTS";
 /// The key of the rule that applies to environments without their own key.
 pub const WILDCARD: &str = "*";
 
-const ENV_FIELDS: [&str; 7] = [
+/// Separates the stack api key from the environment in a stack-scoped key.
+pub const STACK_SEPARATOR: char = '/';
+
+const ENV_FIELDS: [&str; 8] = [
     "zone_id",
     "kv_binding",
     "kv_namespace_id",
     "resolve_urls",
+    "purge_mode",
     "on_failure",
     "entry",
     "asset",
@@ -138,6 +150,35 @@ impl Serialize for FailureAction {
     }
 }
 
+/// How the Cloudflare API is asked to drop cached content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeMode {
+    /// Remove it (`purge_cache`).
+    #[default]
+    Purge,
+    /// Mark it stale so the next request revalidates (`invalidate_cache`).
+    Invalidate,
+}
+
+impl PurgeMode {
+    /// The zone API endpoint: `purge_cache` or `invalidate_cache`.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            PurgeMode::Purge => "purge_cache",
+            PurgeMode::Invalidate => "invalidate_cache",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PurgeMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "purge" => Some(PurgeMode::Purge),
+            "invalidate" => Some(PurgeMode::Invalidate),
+            _ => None,
+        }
+    }
+}
+
 /// What to purge for each item of one type (`entry` or `asset`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ItemRule {
@@ -184,6 +225,8 @@ pub struct EnvRule {
     pub kv_namespace_id: Option<String>,
     /// Look up each item's `url` (one API call per item).
     pub resolve_urls: bool,
+    /// Purge or invalidate (soft purge) on Cloudflare.
+    pub purge_mode: PurgeMode,
     /// Coarse purge when the job cannot be resolved.
     pub on_failure: Vec<FailureAction>,
     /// Per-entry templates.
@@ -212,7 +255,8 @@ impl EnvRule {
     }
 }
 
-/// The parsed `ENVIRONMENTS` rules, keyed by environment name (`*` = default).
+/// The parsed `ENVIRONMENTS` rules, keyed by environment name (`*` = default), optionally
+/// scoped to one stack (`<api_key>/<environment>`, `<api_key>/*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Rules {
@@ -249,11 +293,47 @@ impl Rules {
         Rules::from_value(&value)
     }
 
-    /// The rule for `env_name`: its own key first, else `*`.
+    /// The rule for `env_name` in any stack: [`Self::rule_for_stack`] without an api key.
     pub fn rule_for(&self, env_name: &str) -> Option<&EnvRule> {
-        self.rules
-            .get(env_name)
+        self.rule_for_stack(None, env_name)
+    }
+
+    /// The rule for `env_name` of the stack `api_key`: `api_key/env_name`, else `api_key/*`,
+    /// else `env_name`, else `*`. Stack-scoped keys apply only to their stack.
+    pub fn rule_for_stack(&self, api_key: Option<&str>, env_name: &str) -> Option<&EnvRule> {
+        // A name with '/' would read as a stack-scoped key: it has no key of its own.
+        let own_key = !env_name.contains(STACK_SEPARATOR);
+        let stack = api_key.filter(|k| !k.is_empty() && !k.contains(STACK_SEPARATOR));
+        let scoped =
+            |env: &str| stack.and_then(|k| self.rules.get(&format!("{k}{STACK_SEPARATOR}{env}")));
+        own_key
+            .then(|| scoped(env_name))
+            .flatten()
+            .or_else(|| scoped(WILDCARD))
+            .or_else(|| own_key.then(|| self.rules.get(env_name)).flatten())
             .or_else(|| self.rules.get(WILDCARD))
+    }
+
+    /// The environment part of every key except `*`, sorted and without duplicates
+    /// (`blt1/production` and `production` both give `production`).
+    pub fn environment_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .rules
+            .keys()
+            .map(|k| split_key(k).1)
+            .filter(|env| *env != WILDCARD)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The stack api keys named by stack-scoped keys, sorted and without duplicates.
+    pub fn stacks(&self) -> Vec<&str> {
+        let mut stacks: Vec<&str> = self.rules.keys().filter_map(|k| split_key(k).0).collect();
+        stacks.sort_unstable();
+        stacks.dedup();
+        stacks
     }
 
     /// The configured keys, sorted (including `*` when present).
@@ -320,20 +400,61 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// A key's stack api key (when stack-scoped) and environment part.
+fn split_key(key: &str) -> (Option<&str>, &str) {
+    match key.split_once(STACK_SEPARATOR) {
+        Some((stack, env)) => (Some(stack), env),
+        None => (None, key),
+    }
+}
+
+/// Checks the shape of a key: `<environment>`, `*`, `<api_key>/<environment>` or `<api_key>/*`.
+fn check_key(path: &Path, key: &str) -> Result<(), RulesError> {
+    let (stack, env) = split_key(key);
+    if let Some(stack) = stack {
+        if env.contains(STACK_SEPARATOR) {
+            return Err(RulesError::at(
+                path,
+                "a key is <environment> or <api_key>/<environment>: at most one '/'",
+            ));
+        }
+        if stack.is_empty() {
+            return Err(RulesError::at(
+                path,
+                "the stack api key before '/' must not be empty",
+            ));
+        }
+        if stack.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RulesError::at(
+                path,
+                "the stack api key before '/' must not contain whitespace",
+            ));
+        }
+        if stack == WILDCARD {
+            return Err(RulesError::at(
+                path,
+                format!("\"*/{env}\" is not a key; \"{env}\" already applies to every stack"),
+            ));
+        }
+    }
+    if env.trim().is_empty() {
+        return Err(RulesError::at(path, "environment name must not be empty"));
+    }
+    if env.trim() != env || env.chars().any(char::is_control) {
+        return Err(RulesError::at(
+            path,
+            "environment name must not start or end with whitespace",
+        ));
+    }
+    Ok(())
+}
+
 fn parse_root(map: &Map<String, Value>) -> Result<Rules, RulesError> {
     let root = Path::root();
     let mut rules = BTreeMap::new();
     for (name, value) in map {
         let path = root.key(name);
-        if name.trim().is_empty() {
-            return Err(RulesError::at(&path, "environment name must not be empty"));
-        }
-        if name.trim() != name {
-            return Err(RulesError::at(
-                &path,
-                "environment name must not start or end with whitespace",
-            ));
-        }
+        check_key(&path, name)?;
         rules.insert(name.clone(), parse_env(&path, value)?);
     }
     Ok(Rules { rules })
@@ -401,6 +522,22 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         })?,
     };
 
+    let purge_mode = match map.get("purge_mode") {
+        None | Some(Value::Null) => PurgeMode::default(),
+        Some(v) => v.as_str().and_then(PurgeMode::parse).ok_or_else(|| {
+            RulesError::at(
+                &path.key("purge_mode"),
+                format!(
+                    "expected \"purge\" or \"invalidate\", got {}",
+                    match v {
+                        Value::String(s) => format!("{s:?}"),
+                        other => kind(other).to_string(),
+                    }
+                ),
+            )
+        })?,
+    };
+
     let entry = parse_item(&path.key("entry"), map.get("entry"), false)?;
     let asset = parse_item(&path.key("asset"), map.get("asset"), true)?;
     let on_failure = parse_failure(&path.key("on_failure"), map.get("on_failure"))?;
@@ -435,6 +572,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         kv_binding,
         kv_namespace_id,
         resolve_urls,
+        purge_mode,
         on_failure,
         entry,
         asset,
@@ -668,7 +806,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The SPEC §5 TOML example, as wrangler hands it to the Worker.
+    /// The README's TOML example, as wrangler hands it to the Worker.
     fn spec_example() -> Value {
         json!({
             "production": {
@@ -1099,5 +1237,111 @@ mod tests {
             json!(["tag:cs-{environment}"])
         );
         assert_eq!(v["production"]["resolve_urls"], json!(true));
+    }
+
+    #[test]
+    fn stack_keys_take_precedence_over_plain_keys() {
+        let rules = Rules::from_value(&json!({
+            "*": {"zone_id": "any"},
+            "production": {"zone_id": "prod"},
+            "blt1/*": {"zone_id": "blt1-any"},
+            "blt1/production": {"zone_id": "blt1-prod"},
+            "blt2/staging": {"zone_id": "blt2-staging"}
+        }))
+        .unwrap();
+        let zone = |k: Option<&str>, e: &str| {
+            rules
+                .rule_for_stack(k, e)
+                .and_then(|r| r.zone_id.as_deref())
+        };
+        assert_eq!(zone(Some("blt1"), "production"), Some("blt1-prod"));
+        assert_eq!(zone(Some("blt1"), "staging"), Some("blt1-any"));
+        assert_eq!(zone(Some("blt2"), "production"), Some("prod"));
+        assert_eq!(zone(Some("blt2"), "staging"), Some("blt2-staging"));
+        assert_eq!(zone(Some("blt2"), "dev"), Some("any"));
+        assert_eq!(zone(Some("blt3"), "staging"), Some("any"));
+        // Without a stack, stack-scoped keys never apply.
+        assert_eq!(zone(None, "production"), Some("prod"));
+        assert_eq!(zone(None, "staging"), Some("any"));
+        assert_eq!(
+            rules.rule_for("staging"),
+            rules.rule_for_stack(None, "staging")
+        );
+        // A name with '/' cannot reach a stack-scoped key by itself.
+        assert_eq!(zone(None, "blt1/production"), Some("any"));
+        assert_eq!(zone(Some("blt1"), "a/b"), Some("blt1-any"));
+        assert_eq!(rules.environment_names(), vec!["production", "staging"]);
+        assert_eq!(rules.stacks(), vec!["blt1", "blt2"]);
+    }
+
+    #[test]
+    fn two_stacks_can_share_an_environment_name_with_different_rules() {
+        let rules = Rules::from_value(&json!({
+            "blt1/production": {"kv_binding": "KV_ONE", "purge_mode": "invalidate"},
+            "blt2/production": {"kv_binding": "KV_TWO"}
+        }))
+        .unwrap();
+        let one = rules.rule_for_stack(Some("blt1"), "production").unwrap();
+        let two = rules.rule_for_stack(Some("blt2"), "production").unwrap();
+        assert_eq!(one.kv_binding.as_deref(), Some("KV_ONE"));
+        assert_eq!(one.purge_mode, PurgeMode::Invalidate);
+        assert_eq!(two.kv_binding.as_deref(), Some("KV_TWO"));
+        assert_eq!(two.purge_mode, PurgeMode::Purge);
+        assert!(rules.rule_for_stack(Some("blt3"), "production").is_none());
+        assert!(rules.rule_for("production").is_none());
+        assert_eq!(rules.environment_names(), vec!["production"]);
+    }
+
+    #[test]
+    fn bad_keys_are_errors() {
+        let rule = json!({});
+        for (key, needle) in [
+            ("a/b/c", "at most one '/'"),
+            ("/production", "must not be empty"),
+            ("blt1/", "environment name must not be empty"),
+            ("blt 1/production", "must not contain whitespace"),
+            ("blt1/ production", "whitespace"),
+            ("*/production", "already applies to every stack"),
+            ("", "must not be empty"),
+        ] {
+            let mut map = Map::new();
+            map.insert(key.to_string(), rule.clone());
+            let path = format!("ENVIRONMENTS[{key:?}]");
+            assert_err(Value::Object(map), &path, needle);
+        }
+        assert!(Rules::from_value(&json!({"blt1/*": {}, "blt1/prod-eu": {}})).is_ok());
+    }
+
+    #[test]
+    fn purge_mode_picks_the_endpoint() {
+        let rules = Rules::from_value(&json!({
+            "a": {"purge_mode": "invalidate"},
+            "b": {"purge_mode": " Purge "},
+            "c": {}
+        }))
+        .unwrap();
+        let mode = |e: &str| rules.rule_for(e).unwrap().purge_mode;
+        assert_eq!(mode("a").endpoint(), "invalidate_cache");
+        assert_eq!(mode("b").endpoint(), "purge_cache");
+        assert_eq!(mode("c"), PurgeMode::Purge);
+        assert_eq!(
+            serde_json::to_value(&rules).unwrap()["a"]["purge_mode"],
+            json!("invalidate")
+        );
+        assert_err(
+            json!({"p": {"purge_mode": "soft"}}),
+            "ENVIRONMENTS.p.purge_mode",
+            "expected \"purge\" or \"invalidate\", got \"soft\"",
+        );
+        assert_err(
+            json!({"p": {"purge_mode": true}}),
+            "ENVIRONMENTS.p.purge_mode",
+            "got a boolean",
+        );
+        assert_err(
+            json!({"p": {"purgemode": "purge"}}),
+            "ENVIRONMENTS.p.purgemode",
+            "did you mean \"purge_mode\"?",
+        );
     }
 }
