@@ -145,7 +145,8 @@ impl Budget {
         }
         self.fetch_limit
             .set(self.fetch_limit.get() + child.fetch_limit.get());
-        self.ops_limit.set(self.ops_limit.get() + child.ops_limit.get());
+        self.ops_limit
+            .set(self.ops_limit.get() + child.ops_limit.get());
     }
     /// Records `n` operations of a kind.
     pub fn spend(&self, kind: Sub, n: usize) {
@@ -264,9 +265,17 @@ mod tests {
         b.absorb(child);
         assert_eq!(b.used(), 55);
         assert_eq!(b.count(Sub::Kv), 15);
-        assert_eq!(b.remaining_fetches(), 60, "the unused part of the slice comes back");
+        assert_eq!(
+            b.remaining_fetches(),
+            60,
+            "the unused part of the slice comes back"
+        );
         assert_eq!(b.remaining_ops(), 35);
         let greedy = b.split(1000, 1000);
-        assert_eq!(greedy.remaining_fetches(), 60, "never more than what is left");
+        assert_eq!(
+            greedy.remaining_fetches(),
+            60,
+            "never more than what is left"
+        );
     }
 }

@@ -12,7 +12,6 @@ use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
 use crate::ledger::durable::{LedgerClient, LedgerOp, ReplayAnswer};
-use crate::ledger::JobRecord;
 use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
 use crate::pipeline::{enqueue, JobMessage};
 use crate::plan::{Plan, PlanJob};
@@ -251,6 +250,7 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     .await
     .map_err(|e| AppError::Unavailable(e.message().to_string()))?;
     let client = client.with_branch(resolved.branch.clone());
+    let (cost_f, cost_o) = page_cost(cfg, &api_key, &resolved.with_rules);
     let pj = PlanJob {
         job_id: job_id.clone(),
         api_key,
@@ -259,7 +259,6 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let mut total = Plan::default();
     let mut skip = 0;
     let mut truncated = false;
-    let (cost_f, cost_o) = page_cost(cfg, &api_key, &resolved.with_rules);
     if !resolved.with_rules.is_empty() {
         loop {
             if !budget.allows(cost_f, cost_o) {

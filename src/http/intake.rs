@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
-use crate::ledger::{dedupe_key, scope_of};
 use crate::ledger::durable::{accept_op, AcceptAnswer, LedgerClient, LedgerOp};
+use crate::ledger::{dedupe_key, scope_of};
 use crate::pipeline::JobMessage;
 use crate::runtime::{self, log, Budget};
 
@@ -43,7 +43,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let raw = read_capped(req, cfg.max_body_bytes).await?;
 
     // Signatures and auth over the raw bytes.
-    let budget = Budget::new(cfg.subrequest_budget);
+    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
     let key = if cfg.verifier.needs_public_key() {
         Some(
             runtime::public_key(cfg, &budget)

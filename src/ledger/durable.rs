@@ -220,7 +220,7 @@ impl DurableObject for Ledger {
             let Ok(mut rec) = serde_json::from_str::<JobRecord>(&row.record) else {
                 continue;
             };
-            if rec.status.is_final() && !rec.on_failure_running {
+            if rec.status.is_final() {
                 continue;
             }
             unfinished = true;
@@ -280,29 +280,35 @@ impl Ledger {
         let base = JobMessage::start(&rec.job_id, rec.action, rec.api_key.clone(), rec.attempts);
         let mut sent = true;
         let mut what = "drive";
-        if rec.on_failure_running && rec.drives > settings.max_drives {
+        let fail_here = |rec: &mut JobRecord, why: String| -> Result<()> {
             rec.on_failure_running = false;
-            push_errors(
-                &mut rec.errors,
-                ["the on_failure purge made no progress and was given up".to_string()],
-            );
-            what = "gave_up_on_failure";
-        } else if rec.drives > settings.max_drives + 1 {
             rec.status = JobStatus::Failed;
-            push_errors(
-                &mut rec.errors,
-                [format!(
-                    "no progress after {} drives by the ledger's alarm",
-                    settings.max_drives
-                )],
-            );
+            push_errors(&mut rec.errors, [why]);
             finish_times(rec, &now_iso, now);
             sql.exec(
                 "DELETE FROM work WHERE job_id = ?",
                 vec![s(rec.job_id.clone())],
             )?;
+            Ok(())
+        };
+        if rec.on_failure_running && rec.drives > settings.max_drives {
+            fail_here(
+                rec,
+                "the on_failure purge made no progress and was given up".to_string(),
+            )?;
+            what = "gave_up_on_failure";
+        } else if rec.on_failure_running {
+            sent = enqueue(&self.env, &base.at(Step::Drain), 0).await.is_ok();
+        } else if rec.drives > settings.max_drives + 1 {
+            fail_here(
+                rec,
+                format!(
+                    "no progress after {} drives by the ledger's alarm",
+                    settings.max_drives
+                ),
+            )?;
             what = "failed";
-        } else if rec.drives > settings.max_drives && !rec.status.is_final() {
+        } else if rec.drives > settings.max_drives {
             let mut m = base.clone();
             m.last_error = Some(format!(
                 "no progress after {} drives by the ledger's alarm",
@@ -314,9 +320,7 @@ impl Ledger {
             what = "dead_letter";
         } else {
             let mut messages = Vec::new();
-            if rec.status.is_final() {
-                messages.push(base.at(Step::Drain));
-            } else if !rec.all_collected() {
+            if !rec.all_collected() {
                 for scope in rec.uncollected_scopes() {
                     let mut m = base.clone();
                     m.scope = scope;
@@ -454,10 +458,10 @@ fn to_value<T: Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
-/// Whether the pipeline may still work on this attempt: it is current and unfinished, or its
-/// `on_failure` purge is running.
+/// Whether the pipeline may still work on this attempt: it is current and unfinished (a
+/// failing job's `on_failure` purge included).
 fn workable(rec: &JobRecord, attempt: u32) -> bool {
-    rec.attempts == attempt && (!rec.status.is_final() || rec.on_failure_running)
+    rec.attempts == attempt && !rec.status.is_final()
 }
 
 /// After any change: ends the attempt (or schedules its second pass) when every scope is
@@ -477,14 +481,21 @@ fn progress(
         current: true,
         second_pass_in_s: None,
     };
-    if rec.status.is_final() {
-        if rec.on_failure_running && left == 0 {
+    if rec.on_failure_running {
+        // A failing job is `failed` once its on_failure purge has run.
+        if left == 0 {
             rec.on_failure_running = false;
+            rec.status = JobStatus::Failed;
+            finish_times(rec, now, now_ms);
+            answer.status = Some(rec.status);
             sql.exec(
                 "DELETE FROM work WHERE job_id = ?",
                 vec![s(rec.job_id.clone())],
             )?;
         }
+        return Ok(answer);
+    }
+    if rec.status.is_final() {
         return Ok(answer);
     }
     if left > 0 || !rec.all_collected() {
@@ -530,7 +541,8 @@ fn progress(
     ) {
         PassOutcome::SecondPassDue { due_ms, newly } => {
             if newly {
-                answer.second_pass_in_s = Some(((due_ms - now_ms).max(0) as u64).div_ceil(1000) as u32);
+                answer.second_pass_in_s =
+                    Some(((due_ms - now_ms).max(0) as u64).div_ceil(1000) as u32);
             }
         }
         PassOutcome::Finished(status) => {
@@ -808,7 +820,7 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
             let Some(mut rec) = load(sql, &job_id)? else {
                 return Ok(not_found());
             };
-            if !workable(&rec, attempt) || rec.status.is_final() {
+            if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
                 return to_value(&Progress::stale(rec.status));
             }
             if rec.status == JobStatus::Accepted {
@@ -845,7 +857,7 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
             let Some(mut rec) = load(sql, &job_id)? else {
                 return Ok(not_found());
             };
-            if !workable(&rec, attempt) || rec.status.is_final() {
+            if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
                 return to_value(&Progress::stale(rec.status));
             }
             rec.batches += 1;
@@ -981,7 +993,7 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
             let Some(mut rec) = load(sql, &job_id)? else {
                 return Ok(not_found());
             };
-            if !workable(&rec, attempt) || rec.status.is_final() {
+            if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
                 return to_value(&Progress::stale(rec.status));
             }
             let mut p = match rec.start_second_pass(now_ms, 1_000) {
@@ -1021,18 +1033,20 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
             let Some(mut rec) = load(sql, &job_id)? else {
                 return Ok(not_found());
             };
-            if rec.attempts != attempt || rec.status.is_final() {
+            if rec.attempts != attempt || rec.status.is_final() || rec.on_failure_running {
                 return to_value(&Progress::stale(rec.status));
             }
-            rec.status = JobStatus::Failed;
+            // `failed` once the on_failure purge has run (at once when there is none).
             push_errors(&mut rec.errors, [error]);
-            finish_times(&mut rec, &now, now_ms);
-            sql.exec(
-                "DELETE FROM work WHERE job_id = ?",
-                vec![s(job_id.clone())],
-            )?;
+            sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
             insert_actions(sql, &rec, &actions, 0, PASS_ON_FAILURE)?;
             rec.on_failure_running = !actions.is_empty();
+            if rec.on_failure_running {
+                rec.status = JobStatus::Processing;
+            } else {
+                rec.status = JobStatus::Failed;
+                finish_times(&mut rec, &now, now_ms);
+            }
             rec.drives = 0;
             rec.progress_ms = now_ms;
             let p = progress(sql, &mut rec, settings, &now, now_ms)?;

@@ -142,7 +142,7 @@ pub struct JobRecord {
     /// `webhook` or `replay`.
     #[serde(default = "source_webhook")]
     pub source: String,
-    /// A failed job whose `on_failure` purge is still running.
+    /// A failing job whose `on_failure` purge is still running (it is `failed` after).
     #[serde(default)]
     pub on_failure_running: bool,
     /// Action batches stored so far (orders purge calls after their batch's KV work).
@@ -439,8 +439,7 @@ impl JobRecord {
     /// Whether this job should make progress and has made none for `timeout_ms`: the ledger's
     /// alarm drives it again.
     pub fn is_stalled(&self, now_ms: i64, timeout_ms: i64) -> bool {
-        (!self.status.is_final() || self.on_failure_running)
-            && now_ms - self.progress_ms >= timeout_ms
+        !self.status.is_final() && now_ms - self.progress_ms >= timeout_ms
     }
 
     /// Starts a new attempt (replay or redelivery for another environment): the current
@@ -579,12 +578,18 @@ mod tests {
         assert!(r.is_stalled(t0() + 900_000, 900_000));
         r.status = JobStatus::Processing;
         r.progress_ms = t0() + 60_000;
-        assert!(!r.is_stalled(t0() + 900_000, 900_000), "progress restarts the clock");
+        assert!(
+            !r.is_stalled(t0() + 900_000, 900_000),
+            "progress restarts the clock"
+        );
         r.status = JobStatus::Done;
         assert!(!r.is_stalled(t0() + 9_000_000, 900_000));
-        r.status = JobStatus::Failed;
+        r.status = JobStatus::Processing;
         r.on_failure_running = true;
-        assert!(r.is_stalled(t0() + 9_000_000, 900_000), "its on_failure purge must end");
+        assert!(
+            r.is_stalled(t0() + 9_000_000, 900_000),
+            "its on_failure purge must end"
+        );
     }
 
     #[test]
@@ -617,7 +622,10 @@ mod tests {
         let mut r = record();
         r.status = JobStatus::Processing;
         r.passes.entry("production".into()).or_default().last_kv_ms = Some(t0() + 1_000);
-        let envs = vec![("production".to_string(), true), ("staging".to_string(), false)];
+        let envs = vec![
+            ("production".to_string(), true),
+            ("staging".to_string(), false),
+        ];
         let out = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:02Z", t0() + 2_000);
         assert_eq!(
             out,
@@ -627,10 +635,17 @@ mod tests {
             },
             "due a delay after the last KV change"
         );
-        assert_eq!(r.status, JobStatus::Processing, "not done before the second pass");
+        assert_eq!(
+            r.status,
+            JobStatus::Processing,
+            "not done before the second pass"
+        );
         assert!(r.first_pass_at.is_some() && r.second_pass_at.is_none());
         assert!(r.awaiting_second_pass());
-        assert!(!r.is_stalled(t0() + 61_000 + 899_000, 900_000), "waiting is not stalling");
+        assert!(
+            !r.is_stalled(t0() + 61_000 + 899_000, 900_000),
+            "waiting is not stalling"
+        );
         // Asked again before it is due: nothing new, and too early to start.
         let again = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:03Z", t0() + 3_000);
         assert_eq!(

@@ -209,7 +209,10 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
                     "continued",
                     serde_json::json!({"job_id": job.job_id, "step": step_name(&s), "delay_s": delay, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
                 );
-                break ctx.enqueue(&job.at(s), delay).await.map_err(StepError::from);
+                break ctx
+                    .enqueue(&job.at(s), delay)
+                    .await
+                    .map_err(StepError::from);
             }
             Ok(Next::Stop) => break Ok(()),
             Err(e) => break Err(e),
@@ -392,7 +395,7 @@ async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
         log("record_missing", serde_json::json!({"job_id": job.job_id}));
         return Ok(Next::Stop);
     };
-    if record.attempts != job.attempt || record.status.is_final() {
+    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
         return Ok(Next::Stop);
     }
     let scope = record.scopes.get(&job.scope).cloned().unwrap_or_default();
@@ -750,17 +753,7 @@ async fn drain_alongside(
         // Purge actions only: about one fetch (and a quarter of a limiter call) per batch.
         let batches = (budget.remaining_fetches() - RESERVE_FETCHES) * 3 / 4;
         let limit = (batches * ctx.cfg.purge_batch_for(false)).clamp(1, 3000) as u32;
-        match drain_round(
-            ctx,
-            budget,
-            RoundBudget::Slice,
-            job,
-            api_key,
-            limit,
-            true,
-        )
-        .await
-        {
+        match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, limit, true).await {
             Ok(r) if !r.progress.current => return,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
             // stop waiting as soon as collection ends.
@@ -824,10 +817,10 @@ pub fn failure_environments(
         .collect()
 }
 
-/// A job out of tries (or with a permanent error): mark it `failed` with its `on_failure`
-/// purge stored in the ledger, then run that purge (continuing in the jobs queue when it does
-/// not fit this invocation). Returns whether the message may be acknowledged: only once the
-/// job is marked failed (or there is nothing to mark).
+/// A job out of tries (or with a permanent error): record its failure with its `on_failure`
+/// purge in the ledger, then run that purge (continuing in the jobs queue when it does not fit
+/// this invocation); the job is `failed` once the purge has run. Returns whether the message
+/// may be acknowledged: only once the failure is recorded (or there is nothing to record).
 async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
     let Ok(ledger) = LedgerClient::new(env) else {
         return false;
@@ -846,7 +839,7 @@ async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
         }
         Err(_) => return false,
     };
-    if record.attempts != job.attempt || record.status.is_final() {
+    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
         return true;
     }
     let error = job
@@ -961,7 +954,10 @@ mod tests {
     fn cfg(rules: Value) -> Config {
         let raw: crate::config::RawConfig = [
             ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
-            ("CONTENTSTACK_HMAC_SECRETS".to_string(), serde_json::json!("s")),
+            (
+                "CONTENTSTACK_HMAC_SECRETS".to_string(),
+                serde_json::json!("s"),
+            ),
             (
                 "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
                 serde_json::json!({"k1": "t1", "k2": "t2"}),
@@ -1000,16 +996,31 @@ mod tests {
         }));
         let names = |v: Vec<PlanEnvironment>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
         assert_eq!(
-            names(failure_environments(&c, Some("k1"), &record(&["staging"], &[]), &[])),
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["staging"], &[]),
+                &[]
+            )),
             vec!["staging"]
         );
         assert_eq!(
-            names(failure_environments(&c, Some("k1"), &record(&["*"], &[]), &[])),
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["*"], &[]),
+                &[]
+            )),
             vec!["production", "staging"],
             "another stack's scoped rule is not this stack's"
         );
         assert_eq!(
-            names(failure_environments(&c, Some("k2"), &record(&["*"], &[]), &[])),
+            names(failure_environments(
+                &c,
+                Some("k2"),
+                &record(&["*"], &[]),
+                &[]
+            )),
             vec!["preview", "production", "staging"]
         );
     }

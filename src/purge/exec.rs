@@ -414,8 +414,7 @@ async fn cloudflare(
             Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
                 what: "Cloudflare purge".into(),
                 status: a.status,
-                detail: "the API token was refused (it needs the Cache Purge permission)"
-                    .into(),
+                detail: "the API token was refused (it needs the Cache Purge permission)".into(),
             }),
             other => other,
         };

@@ -236,7 +236,8 @@ pub fn purge_batches(
 ) -> Vec<(String, ActionKind, Vec<ClaimedAction>)> {
     let mut sorted: Vec<&ClaimedAction> =
         actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
-    sorted.sort_by(|a, b| (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id)));
+    sorted
+        .sort_by(|a, b| (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id)));
     let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
     for a in sorted {
         let limit = batch.for_kind(a.kind);
@@ -399,9 +400,14 @@ mod tests {
         assert_eq!(run.len(), 5 + 60);
         assert_eq!(held.len(), 5);
         assert!(held.iter().all(|a| a.kind == ActionKind::Tag));
-        assert_eq!(purge_batches(&run, BatchSize::uniform(30)).len(), 2, "two full calls");
+        assert_eq!(
+            purge_batches(&run, BatchSize::uniform(30)).len(),
+            2,
+            "two full calls"
+        );
         // Not cut off: the tail is the job's last batch and goes out now.
-        let (run, held) = hold_back_partial_batch(all.clone(), false, false, BatchSize::uniform(30));
+        let (run, held) =
+            hold_back_partial_batch(all.clone(), false, false, BatchSize::uniform(30));
         assert_eq!((run.len(), held.len()), (70, 0));
         // While collection is still adding actions, every partial group waits.
         let mut growing = all;
@@ -420,12 +426,22 @@ mod tests {
         let small: Vec<ClaimedAction> = (0..7)
             .map(|i| claimed(i, ActionKind::File, "z", &format!("https://a/{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(small, true, false, BatchSize::uniform(30)).1.len(), 0);
+        assert_eq!(
+            hold_back_partial_batch(small, true, false, BatchSize::uniform(30))
+                .1
+                .len(),
+            0
+        );
         // A KV group at the end is never held back.
         let kv: Vec<ClaimedAction> = (0..40)
             .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
             .collect();
-        assert_eq!(hold_back_partial_batch(kv, true, false, BatchSize::uniform(30)).1.len(), 0);
+        assert_eq!(
+            hold_back_partial_batch(kv, true, false, BatchSize::uniform(30))
+                .1
+                .len(),
+            0
+        );
     }
 
     #[test]

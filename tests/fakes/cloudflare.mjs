@@ -1,5 +1,8 @@
-// Fake Cloudflare REST API (base "/client/v4"): zone cache purge and Workers KV bulk delete,
-// on 127.0.0.1 with an ephemeral port. Only Node built-ins.
+// Fake Cloudflare REST API (base "/client/v4"): zone cache purge (purge_cache and the soft purge
+// invalidate_cache) and Workers KV bulk delete, on 127.0.0.1 with an ephemeral port. Only Node
+// built-ins. As unkind as the real API when asked: a per-account purge token bucket answering
+// 429 code 1134, per-request item limits, the account-wide API limit with a long retry-after,
+// and KV bulk deletes that report some keys as unsuccessful.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -32,8 +35,15 @@ function readBody(req, max = 32 * 1024 * 1024) {
   });
 }
 
-/** Validate a purge body. Returns {mode, items} or {error: {status, code, message}}. */
-export function validatePurge(body, maxItemsPerCall) {
+/** Cloudflare's per-request cap on tags, hosts and prefixes, on every plan. */
+export const MAX_NON_FILE_ITEMS = 100;
+
+/**
+ * Validate a purge body. `limits` is a number (one cap for every mode) or
+ * {files, others}: the cap on URLs and the cap on tags/hosts/prefixes.
+ * Returns {mode, items} or {error: {status, code, message}}.
+ */
+export function validatePurge(body, limits = { files: 100, others: MAX_NON_FILE_ITEMS }) {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     return { error: { status: 400, code: 1012, message: 'Request must be a JSON object.' } };
   }
@@ -47,6 +57,7 @@ export function validatePurge(body, maxItemsPerCall) {
     return { mode, items: [] };
   }
   const list = body[mode];
+  const maxItemsPerCall = typeof limits === 'number' ? limits : mode === 'files' ? limits.files : limits.others;
   if (!Array.isArray(list) || list.length === 0) {
     return { error: { status: 400, code: 1012, message: `${mode} must be a non-empty array.` } };
   }
@@ -84,18 +95,55 @@ export function validatePurge(body, maxItemsPerCall) {
 }
 
 /**
+ * A token bucket: `burst` tokens at start, refilled continuously at `rate` per second.
+ * take() spends one token and answers true, or answers false when less than one is left.
+ */
+function tokenBucket({ rate, burst }) {
+  let tokens = burst;
+  let last = Date.now();
+  return {
+    take(now = Date.now()) {
+      tokens = Math.min(burst, tokens + (Math.max(0, now - last) / 1000) * rate);
+      last = Math.max(last, now);
+      if (tokens >= 1) { tokens -= 1; return true; }
+      return false;
+    },
+    get tokens() { return tokens; },
+  };
+}
+
+/**
  * Start the fake Cloudflare API.
  * @param {object} [o]
  * @param {string} [o.token='cf_test_token'] accepted Bearer token
- * @param {number} [o.maxItemsPerCall=100] max files/tags/prefixes/hosts per purge call
- * @param {number} [o.rateLimitPerSecond=0] purge calls per sliding 1000 ms window (0 = off)
- * @param {(accountId, namespaceId, keys) => Promise<void>} [o.onKvBulkDelete]
+ * @param {number} [o.maxItemsPerCall=100] max tags/prefixes/hosts per purge call (never above 100, as on
+ *   every Cloudflare plan), and the default for files
+ * @param {number} [o.maxFilesPerCall] max files (URLs) per purge call (default maxItemsPerCall; 500 models Enterprise)
+ * @param {number} [o.rateLimitPerSecond=0] purge calls per sliding 1000 ms window (0 = off); 429 code 971, retry-after 1
+ * @param {{rate: number, burst: number}} [o.bucket] the per-account purge token bucket (off by default):
+ *   `rate` calls refilled per second, `burst` calls at most. An empty bucket answers 429
+ *   {"success":false,"errors":[{"code":1134,…}]} with no Retry-After (counted in `bucketRefusals`).
+ *   purge_cache and invalidate_cache draw from the same bucket.
+ * @param {{max: number, windowMs: number}} [o.apiLimit] the account-wide API limit (off by default): more than
+ *   `max` requests (any endpoint) within `windowMs` blocks every call for `windowMs`; blocked calls get 429
+ *   with `retry-after` = the seconds left (counted in `apiLimitRefusals`).
+ * @param {number} [o.unsuccessfulOnce=0] the first KV bulk delete (POST …/bulk/delete or the older DELETE …/bulk) reports its last n keys in
+ *   `result.unsuccessful_keys` and does not delete them (nor pass them to onKvBulkDelete)
+ * @param {(accountId, namespaceId, keys) => Promise<void>} [o.onKvBulkDelete] called with the keys a bulk delete removes
+ * @param {(purge) => Promise<void>} [o.onPurge] awaited after a purge request passed validation and before it
+ *   is answered 200 (purge = the record pushed to `purges`); if it throws, the call answers 500 and the
+ *   error is kept in `hookErrors`
  */
 export async function startCloudflare({
   token = 'cf_test_token',
   maxItemsPerCall = 100,
+  maxFilesPerCall,
   rateLimitPerSecond = 0,
+  bucket,
+  apiLimit,
+  unsuccessfulOnce = 0,
   onKvBulkDelete = async () => {},
+  onPurge,
   port = 0,
 } = {}) {
   const requests = [];
@@ -103,8 +151,16 @@ export async function startCloudflare({
   const kvBulkDeletes = [];
   const faults = [];
   const purgeStarts = [];
+  const hookErrors = [];
+  const limits = { files: maxFilesPerCall ?? maxItemsPerCall, others: Math.min(maxItemsPerCall, MAX_NON_FILE_ITEMS) };
   let limit = rateLimitPerSecond;
   let rateLimited = 0;
+  let purgeBucket = bucket ? tokenBucket(bucket) : null;
+  let bucketRefusals = 0;
+  const apiStarts = [];
+  let blockedUntil = 0;
+  let apiLimitRefusals = 0;
+  let unsuccessfulLeft = unsuccessfulOnce;
 
   function takeFault(method, url) {
     for (const f of faults) {
@@ -123,6 +179,18 @@ export async function startCloudflare({
     while (purgeStarts.length && now - purgeStarts[0] >= 1000) purgeStarts.shift();
     purgeStarts.push(now);
     return purgeStarts.length > limit;
+  }
+
+  /** Seconds the account-wide limit still blocks calls (0 = not blocked); counts this call. */
+  function apiBlocked(now) {
+    if (!apiLimit) return 0;
+    if (now < blockedUntil) return Math.max(1, Math.ceil((blockedUntil - now) / 1000));
+    while (apiStarts.length && now - apiStarts[0] >= apiLimit.windowMs) apiStarts.shift();
+    apiStarts.push(now);
+    if (apiStarts.length <= apiLimit.max) return 0;
+    blockedUntil = now + apiLimit.windowMs;
+    apiStarts.length = 0;
+    return Math.max(1, Math.ceil(apiLimit.windowMs / 1000));
   }
 
   function authorized(req) {
@@ -144,35 +212,49 @@ export async function startCloudflare({
     try { raw = await readBody(req); } catch { return send(413, fail(1012, 'Request body too large.')); }
     rec.body = raw;
 
-    const purgeM = path.match(/^\/client\/v4\/zones\/([^/]+)\/purge_cache\/?$/);
+    const purgeM = path.match(/^\/client\/v4\/zones\/([^/]+)\/(purge_cache|invalidate_cache)\/?$/);
     const kvM = path.match(/^\/client\/v4\/accounts\/([^/]+)\/storage\/kv\/namespaces\/([^/]+)\/bulk(\/delete)?\/?$/);
     let parsed;
     try { parsed = raw ? JSON.parse(raw) : undefined; } catch { parsed = undefined; }
 
     let purgeRec;
     if (purgeM) {
-      purgeRec = { zoneId: decodeURIComponent(purgeM[1]), body: parsed, mode: undefined, items: [], at: rec.at, status: undefined };
+      purgeRec = { zoneId: decodeURIComponent(purgeM[1]), endpoint: purgeM[2], body: parsed, mode: undefined, items: [], at: rec.at, status: undefined, answeredAt: undefined };
       purges.push(purgeRec);
     }
     let kvRec;
     if (kvM) {
-      kvRec = { accountId: decodeURIComponent(kvM[1]), namespaceId: decodeURIComponent(kvM[2]), keys: Array.isArray(parsed) ? parsed : [], at: rec.at, status: undefined };
+      kvRec = { accountId: decodeURIComponent(kvM[1]), namespaceId: decodeURIComponent(kvM[2]), keys: Array.isArray(parsed) ? parsed : [], unsuccessful: [], at: rec.at, status: undefined };
       kvBulkDeletes.push(kvRec);
     }
     const reply = (status, body, headers) => {
-      if (purgeRec) purgeRec.status = status;
+      if (purgeRec) { purgeRec.status = status; purgeRec.answeredAt = Date.now(); }
       if (kvRec) kvRec.status = status;
       send(status, body, headers);
     };
 
+    const blocked = apiBlocked(rec.at);
+    if (blocked) {
+      apiLimitRefusals += 1;
+      rec.refusedBy = 'api_limit';
+      return reply(429, fail(10000, 'Rate limited. Please wait and consider throttling your request speed'), { 'retry-after': String(blocked) });
+    }
     if (purgeM && req.method === 'POST' && overLimit(rec.at)) {
       rateLimited += 1;
+      rec.refusedBy = 'rate_limit';
       return reply(429, fail(971, 'Please wait and consider throttling your request speed'), { 'retry-after': '1' });
+    }
+    if (purgeM && req.method === 'POST' && purgeBucket && !purgeBucket.take(rec.at)) {
+      bucketRefusals += 1;
+      rec.refusedBy = 'bucket';
+      if (purgeRec) purgeRec.refusedBy = 'bucket';
+      return reply(429, fail(1134, 'Unable to purge, rate limit reached'));
     }
 
     const f = takeFault(req.method, req.url);
     if (f) {
       rec.fault = true;
+      if (purgeRec) purgeRec.fault = true;
       if (f.delayMs) await sleep(f.delayMs);
       if (f.status) {
         const headers = f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {};
@@ -196,10 +278,18 @@ export async function startCloudflare({
     if (parsed === undefined) return reply(400, fail(6007, 'Malformed JSON in request body'));
 
     if (purgeM) {
-      const v = validatePurge(parsed, maxItemsPerCall);
+      const v = validatePurge(parsed, limits);
       if (v.error) return reply(v.error.status, fail(v.error.code, v.error.message));
       purgeRec.mode = v.mode;
       purgeRec.items = v.items;
+      if (onPurge) {
+        try {
+          await onPurge(purgeRec);
+        } catch (err) {
+          hookErrors.push(err);
+          return reply(500, fail(10001, `onPurge hook failed: ${err.message}`));
+        }
+      }
       return reply(200, envelope(true, { result: { id: crypto.randomBytes(16).toString('hex') } }));
     }
 
@@ -210,12 +300,20 @@ export async function startCloudflare({
     if (parsed.length > 10000) return reply(413, fail(10026, `Bulk delete accepts at most 10000 keys (got ${parsed.length}).`));
     const tooLong = parsed.find((k) => Buffer.byteLength(k) > 512 || k.length === 0);
     if (tooLong !== undefined) return reply(400, fail(10026, 'Key names must be 1-512 bytes.'));
+    let unsuccessful = [];
+    if (unsuccessfulLeft > 0) {
+      unsuccessful = parsed.slice(Math.max(0, parsed.length - unsuccessfulLeft));
+      unsuccessfulLeft = 0;
+    }
+    const deleted = parsed.slice(0, parsed.length - unsuccessful.length);
+    kvRec.unsuccessful = unsuccessful;
+    kvRec.deleted = deleted;
     try {
-      await onKvBulkDelete(kvRec.accountId, kvRec.namespaceId, parsed);
+      await onKvBulkDelete(kvRec.accountId, kvRec.namespaceId, deleted);
     } catch (err) {
       return reply(500, fail(10001, `KV bulk delete failed: ${err.message}`));
     }
-    return reply(200, envelope(true, { result: { successful_key_count: parsed.length, unsuccessful_keys: [] } }));
+    return reply(200, envelope(true, { result: { successful_key_count: deleted.length, unsuccessful_keys: unsuccessful } }));
   }
 
   const server = http.createServer((req, res) => {
@@ -238,21 +336,26 @@ export async function startCloudflare({
 
   return {
     url: `http://127.0.0.1:${boundPort}/client/v4`,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://127.0.0.1:${boundPort}`,
     token,
     purges,
     kvBulkDeletes,
     requests,
+    hookErrors,
     get rateLimited() { return rateLimited; },
-    /** Successful purge items of one mode (all zones or one zone), flattened in call order. */
-    purged(mode, zoneId) {
+    /** Purge calls refused by the token bucket (429, code 1134). */
+    get bucketRefusals() { return bucketRefusals; },
+    /** Calls refused by the account-wide API limit (429 with retry-after). */
+    get apiLimitRefusals() { return apiLimitRefusals; },
+    /** Successful purge items of one mode (all zones or one zone; both endpoints unless one is named), flattened in call order. */
+    purged(mode, zoneId, endpoint) {
       return purges
-        .filter((p) => p.status === 200 && p.mode === mode && (zoneId === undefined || p.zoneId === zoneId))
+        .filter((p) => p.status === 200 && p.mode === mode && (zoneId === undefined || p.zoneId === zoneId) && (endpoint === undefined || p.endpoint === endpoint))
         .flatMap((p) => (mode === 'purge_everything' ? [true] : p.items));
     },
-    /** Keys of successful KV bulk deletes (optionally for one namespace), flattened. */
+    /** Keys of successful KV bulk deletes (optionally for one namespace), flattened; unsuccessful keys excluded. */
     kvDeletedKeys(namespaceId) {
-      return kvBulkDeletes.filter((d) => d.status === 200 && (namespaceId === undefined || d.namespaceId === namespaceId)).flatMap((d) => d.keys);
+      return kvBulkDeletes.filter((d) => d.status === 200 && (namespaceId === undefined || d.namespaceId === namespaceId)).flatMap((d) => d.deleted ?? d.keys);
     },
     /** Largest number of purge calls that started within any 1000 ms window. */
     maxPurgesPerSecond() {
@@ -272,7 +375,14 @@ export async function startCloudflare({
     },
     clearFaults() { faults.length = 0; },
     setRateLimit(n) { limit = n; purgeStarts.length = 0; },
-    reset() { requests.length = 0; purges.length = 0; kvBulkDeletes.length = 0; faults.length = 0; purgeStarts.length = 0; rateLimited = 0; },
+    /** Replace the token bucket ({rate, burst}, full) or turn it off (null). */
+    setBucket(b) { purgeBucket = b ? tokenBucket(b) : null; },
+    reset() {
+      requests.length = 0; purges.length = 0; kvBulkDeletes.length = 0; faults.length = 0; purgeStarts.length = 0;
+      hookErrors.length = 0; rateLimited = 0; bucketRefusals = 0; apiLimitRefusals = 0; apiStarts.length = 0; blockedUntil = 0;
+      if (bucket) purgeBucket = tokenBucket(bucket);
+      unsuccessfulLeft = unsuccessfulOnce;
+    },
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -38,6 +38,20 @@ function matches(rulePath, url) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The branch a stack answers on when no job or entry says otherwise. */
+function stackDefaultBranch(stack) {
+  return stack.branch && stack.branch !== 'main' ? stack.branch : 'main';
+}
+
+/** Every branch a stack knows: its default, its jobs' and its entries'/assets'. */
+function branchesOf(stack) {
+  const out = new Set([stackDefaultBranch(stack)]);
+  for (const j of stack.jobs.values()) if (j.body?.branch) out.add(j.body.branch);
+  for (const e of stack.entries.values()) if (e.branch) out.add(e.branch);
+  for (const a of stack.assets.values()) if (a.branch) out.add(a.branch);
+  return out;
+}
+
 function toInt(v, dflt) {
   if (v === undefined || v === '') return dflt;
   const n = Number.parseInt(String(v), 10);
@@ -47,7 +61,8 @@ function toInt(v, dflt) {
 /**
  * Start the fake.
  * @param {object} [opts]
- * @param {object[]} [opts.stacks=[]] stacks from stack.mjs makeStack (more can be pushed to `stacks` later)
+ * @param {object[]} [opts.stacks=[]] stacks from stack.mjs makeStack, each with its own api_key, token, branch
+ *   and rate-limit window (more can be pushed to `stacks` later)
  * @param {number} [opts.rateLimitPerSecond=10] max requests per api_key starting in any 1000 ms window (0/Infinity = off)
  * @param {{publicKey, privateKey}} [opts.keyPair] KeyObjects or PEMs; default: fresh 2048-bit RSA pair
  */
@@ -59,6 +74,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
 
   const requests = [];
   const faults = [];
+  const revoked = new Set(); // api keys whose management token was revoked
   const starts = new Map(); // api_key -> [start ms]
   let limit = rateLimitPerSecond;
   let rateLimited = 0;
@@ -121,19 +137,25 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
     }
     if (!path.startsWith('/v3/')) return send(404, ERR.notFound.body);
 
-    // Auth.
+    // Auth: a revoked token answers 401 like a wrong one.
     const stack = findStack(apiKey);
     if (!stack) return send(ERR.apiKey.status, ERR.apiKey.body);
-    if (req.headers.authorization !== stack.token) return send(ERR.auth.status, ERR.auth.body);
-    const wantBranch = stack.branch && stack.branch !== 'main' ? stack.branch : 'main';
+    if (revoked.has(apiKey) || req.headers.authorization !== stack.token) return send(ERR.auth.status, ERR.auth.body);
+    // Branches: the header must name a branch of the stack ("main" when absent); calls about a
+    // job's items need the job's branch, calls about an entry or asset the branch it lives on.
+    // The job status itself answers on the stack's default branch or the job's.
+    const defaultBranch = stackDefaultBranch(stack);
     const gotBranch = req.headers.branch ?? 'main';
-    if (gotBranch !== wantBranch) return send(ERR.branch.status, ERR.branch.body);
+    if (!branchesOf(stack).has(gotBranch)) return send(ERR.branch.status, ERR.branch.body);
     if (req.method !== 'GET') return send(405, { error_message: 'Method not allowed in this fake.', error_code: 405, errors: {} });
 
     let m;
     if ((m = path.match(/^\/v3\/bulk\/jobs\/([^/]+)(\/items)?\/?$/))) {
       if (req.headers.api_version !== '3.2') return send(ERR.apiVersion.status, ERR.apiVersion.body);
       const job = stack.jobs.get(decodeURIComponent(m[1]));
+      const jobBranch = job?.body?.branch ?? defaultBranch;
+      const allowed = m[2] ? [jobBranch] : [defaultBranch, jobBranch];
+      if (!allowed.includes(gotBranch)) return send(ERR.branch.status, ERR.branch.body);
       if (!job) return send(ERR.jobNotFound.status, ERR.jobNotFound.body);
       if (!m[2]) return send(200, jobStatusJson(job));
 
@@ -169,6 +191,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
     if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/([^/]+)\/?$/))) {
       const ct = decodeURIComponent(m[1]);
       const e = stack.entries.get(decodeURIComponent(m[2]));
+      if (e && gotBranch !== (e.branch ?? defaultBranch)) return send(ERR.notFound.status, ERR.notFound.body);
       if (!e || e.content_type !== ct) return send(ERR.notFound.status, ERR.notFound.body);
       const v = rec.query.version !== undefined ? toInt(rec.query.version, NaN) : e.version;
       if (!Number.isInteger(v) || v < 1 || v > e.version) return send(ERR.notFound.status, ERR.notFound.body);
@@ -182,7 +205,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
     }
     if ((m = path.match(/^\/v3\/assets\/([^/]+)\/?$/))) {
       const a = stack.assets.get(decodeURIComponent(m[1]));
-      if (!a) return send(ERR.notFound.status, ERR.notFound.body);
+      if (!a || gotBranch !== (a.branch ?? defaultBranch)) return send(ERR.notFound.status, ERR.notFound.body);
       return send(200, { asset: { uid: a.uid, url: a.url, filename: a.filename, title: a.title, content_type: 'image/jpeg', _version: a.version } });
     }
     return send(ERR.notFound.status, ERR.notFound.body);
@@ -196,6 +219,8 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       url: req.url,
       query: parseQuery(url.searchParams),
       headers: { ...req.headers },
+      apiKey: req.headers.api_key ?? null,
+      branch: req.headers.branch ?? null, // the branch header as sent (null when absent)
       at: Date.now(),
       status: undefined,
     };
@@ -230,6 +255,14 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       return r;
     },
     clearFaults() { faults.length = 0; },
+    /** Revoke a stack's management token: every call for that api_key then answers 401 (error_code 105). */
+    revokeToken(apiKey) { revoked.add(apiKey); },
+    /** Accept the stack's token again. */
+    restoreToken(apiKey) { revoked.delete(apiKey); },
+    /** Make calls whose url matches `path` hang for `ms` before answering normally (`times` calls, default 1). */
+    hang(path, ms, times = 1) { return this.fault({ path, delayMs: ms, times }); },
+    /** Recorded requests whose url matches a RegExp or includes a string. */
+    requestsTo(pathRegex) { return requests.filter((r) => matches(pathRegex, r.url)); },
     setRateLimit(n) { limit = n; starts.clear(); },
     /** Number of recorded requests whose url (path + query) matches a RegExp or includes a string. */
     countsBy(pathRegex) { return requests.filter((r) => matches(pathRegex, r.url)).length; },
@@ -249,7 +282,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       }
       return best;
     },
-    reset() { requests.length = 0; faults.length = 0; starts.clear(); rateLimited = 0; },
+    reset() { requests.length = 0; faults.length = 0; starts.clear(); revoked.clear(); rateLimited = 0; },
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -1,9 +1,10 @@
-// Tests of the test doubles themselves: node --test --test-timeout=60000 tests/fakes/
+// Tests of the test doubles themselves: node --test --test-timeout=120000 tests/fakes/fakes.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
 import { makeStack, addJob, makeDemoStack } from './stack.mjs';
+import { listAllKeys, seedKeys, invocations } from '../helpers/system.mjs';
 import { startContentstack } from './contentstack.mjs';
 import { startCloudflare } from './cloudflare.mjs';
 import { jobPayload, signRsa, signHmac, webhookRequest, verifyHmac } from '../helpers/sign.mjs';
@@ -244,4 +245,308 @@ test('signature helpers verify with node:crypto', () => {
   assert.equal(init.headers['x-extra'], 'y');
   assert.ok(crypto.verify('sha256', Buffer.from(body), { key: publicKey, ...opts }, Buffer.from(init.headers['x-contentstack-request-signature'].slice(3), 'base64')));
   assert.ok(verifyHmac(body, init.headers['x-contentstack-hmac-signature'], 's'));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The unkind parts of the Cloudflare fake: token bucket, item limits, soft purge, the account-wide
+// API limit, partially unsuccessful KV bulk deletes and the onPurge hook.
+
+/** A JSON POST (or other method) to a fake Cloudflare instance. */
+function cfClient(cf, token = 'cf_test_token') {
+  return async (path, body, { method = 'POST' } = {}) => {
+    const r = await fetch(cf.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, headers: r.headers, json: await r.json() };
+  };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('cloudflare: the purge token bucket (burst at once, then the rate; 429 code 1134, no Retry-After; both endpoints)', async () => {
+  const cf = await startCloudflare({ bucket: { rate: 5, burst: 3 } });
+  try {
+    const post = cfClient(cf);
+    const burst = await Promise.all([1, 2, 3, 4, 5].map((i) => post('/zones/z1/purge_cache', { tags: [`t${i}`] })));
+    const codes = burst.map((r) => r.status).sort();
+    assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+    const refused = burst.find((r) => r.status === 429);
+    assert.deepEqual(refused.json, { success: false, errors: [{ code: 1134, message: 'Unable to purge, rate limit reached' }], messages: [], result: null });
+    assert.equal(refused.headers.get('retry-after'), null);
+    assert.equal(cf.bucketRefusals, 2);
+    assert.equal(cf.purges.filter((p) => p.refusedBy === 'bucket').length, 2);
+    // 5 per second: one token back after 200 ms, drawn by the soft purge endpoint as well.
+    await sleep(230);
+    assert.equal((await post('/zones/z1/invalidate_cache', { tags: ['soft'] })).status, 200);
+    assert.equal((await post('/zones/z1/purge_cache', { tags: ['again'] })).status, 429, 'the soft purge spent the token');
+    assert.equal(cf.bucketRefusals, 3);
+    // The bucket never holds more than `burst`.
+    await sleep(1500);
+    const after = await Promise.all([1, 2, 3, 4].map(() => post('/zones/z1/purge_cache', { hosts: ['www.example.com'] })));
+    assert.deepEqual(after.map((r) => r.status).sort(), [200, 200, 200, 429]);
+    // Off by default.
+    const free = await startCloudflare();
+    try {
+      const rs = await Promise.all(Array.from({ length: 40 }, () => cfClient(free)('/zones/z1/purge_cache', { tags: ['x'] })));
+      assert.ok(rs.every((r) => r.status === 200));
+      assert.equal(free.bucketRefusals, 0);
+    } finally { await free.close(); }
+  } finally { await cf.close(); }
+});
+
+test('cloudflare: at most 100 tags/hosts/prefixes per call always; files 100 unless maxFilesPerCall', async () => {
+  const n = (k, f) => Array.from({ length: k }, (_, i) => f(i));
+  const std = await startCloudflare();
+  const ent = await startCloudflare({ maxFilesPerCall: 500, maxItemsPerCall: 500 });
+  try {
+    for (const [cf, filesMax] of [[std, 100], [ent, 500]]) {
+      const post = cfClient(cf);
+      for (const mode of ['tags', 'hosts', 'prefixes']) {
+        const item = (i) => (mode === 'tags' ? `t${i}` : mode === 'hosts' ? `h${i}.example.com` : `www.example.com/p${i}`);
+        assert.equal((await post('/zones/z/purge_cache', { [mode]: n(100, item) })).status, 200, `100 ${mode}`);
+        const over = await post('/zones/z/purge_cache', { [mode]: n(101, item) });
+        assert.equal(over.status, 400, `101 ${mode}`);
+        assert.equal(over.json.errors[0].code, 1018);
+        assert.equal((await post('/zones/z/invalidate_cache', { [mode]: n(101, item) })).status, 400, `101 ${mode}, soft purge`);
+      }
+      const url = (i) => `https://www.example.com/${i}`;
+      assert.equal((await post('/zones/z/purge_cache', { files: n(filesMax, url) })).status, 200);
+      assert.equal((await post('/zones/z/purge_cache', { files: n(filesMax + 1, url) })).status, 400);
+    }
+  } finally { await std.close(); await ent.close(); }
+});
+
+test('cloudflare: invalidate_cache (soft purge) validates like purge_cache and is recorded with its endpoint', async () => {
+  const cf = await startCloudflare();
+  try {
+    const post = cfClient(cf);
+    assert.equal((await post('/zones/z1/invalidate_cache', { tags: ['a', 'b'] })).status, 200);
+    assert.equal((await post('/zones/z1/purge_cache', { tags: ['c'] })).status, 200);
+    const two = await post('/zones/z1/invalidate_cache', { tags: ['a'], hosts: ['www.example.com'] });
+    assert.deepEqual([two.status, two.json.success], [400, false]);
+    assert.equal((await post('/zones/z1/invalidate_cache', { prefixes: ['https://www.example.com/x'] })).status, 400);
+    assert.equal((await post('/zones/z1/invalidate_cache', { purge_everything: true })).status, 200);
+    assert.equal((await cfClient(cf, 'wrong')('/zones/z1/invalidate_cache', { tags: ['a'] })).status, 403);
+    assert.equal((await post('/zones/z1/invalidate_cache', {}, { method: 'PUT' })).status, 405);
+    assert.deepEqual(cf.purges.map((p) => [p.endpoint, p.status]), [
+      ['invalidate_cache', 200], ['purge_cache', 200], ['invalidate_cache', 400], ['invalidate_cache', 400],
+      ['invalidate_cache', 200], ['invalidate_cache', 403], ['invalidate_cache', 405],
+    ]);
+    assert.deepEqual(cf.purged('tags'), ['a', 'b', 'c']);
+    assert.deepEqual(cf.purged('tags', 'z1', 'invalidate_cache'), ['a', 'b']);
+    assert.deepEqual(cf.purged('tags', undefined, 'purge_cache'), ['c']);
+  } finally { await cf.close(); }
+});
+
+test('cloudflare: the account-wide API limit blocks every call for the window, with retry-after', async () => {
+  const cf = await startCloudflare({ apiLimit: { max: 3, windowMs: 3000 } });
+  try {
+    const post = cfClient(cf);
+    for (let i = 0; i < 3; i++) assert.equal((await post('/zones/z1/purge_cache', { tags: [`t${i}`] })).status, 200);
+    const over = await post('/zones/z1/purge_cache', { tags: ['t3'] });
+    assert.equal(over.status, 429);
+    assert.equal(over.headers.get('retry-after'), '3');
+    assert.equal(over.json.success, false);
+    await sleep(1100);
+    // Every endpoint is blocked, and retry-after counts down.
+    const kv = await post('/accounts/acc/storage/kv/namespaces/ns/bulk/delete', ['k']);
+    assert.equal(kv.status, 429);
+    assert.ok(['1', '2'].includes(kv.headers.get('retry-after')), kv.headers.get('retry-after'));
+    assert.equal((await post('/zones/z1/invalidate_cache', { tags: ['t'] })).status, 429);
+    assert.equal(cf.apiLimitRefusals, 3);
+    await sleep(2000);
+    assert.equal((await post('/zones/z1/purge_cache', { tags: ['later'] })).status, 200);
+    // Off by default.
+    const free = await startCloudflare();
+    try {
+      const rs = await Promise.all(Array.from({ length: 30 }, () => cfClient(free)('/zones/z1/purge_cache', { tags: ['x'] })));
+      assert.ok(rs.every((r) => r.status === 200));
+    } finally { await free.close(); }
+  } finally { await cf.close(); }
+});
+
+test('cloudflare: unsuccessfulOnce reports the last n keys of the first bulk delete and keeps them', async () => {
+  const deleted = [];
+  const cf = await startCloudflare({ unsuccessfulOnce: 2, onKvBulkDelete: async (acc, ns, keys) => deleted.push(...keys) });
+  try {
+    const post = cfClient(cf);
+    const first = await post('/accounts/acc/storage/kv/namespaces/ns/bulk/delete', ['a', 'b', 'c', 'd']);
+    assert.equal(first.status, 200);
+    assert.equal(first.json.success, true);
+    assert.deepEqual(first.json.result, { successful_key_count: 2, unsuccessful_keys: ['c', 'd'] });
+    assert.deepEqual(deleted, ['a', 'b']);
+    const retry = await post('/accounts/acc/storage/kv/namespaces/ns/bulk/delete', ['c', 'd']);
+    assert.deepEqual(retry.json.result, { successful_key_count: 2, unsuccessful_keys: [] });
+    assert.deepEqual(deleted, ['a', 'b', 'c', 'd']);
+    assert.deepEqual(cf.kvDeletedKeys('ns'), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(cf.kvBulkDeletes.map((d) => d.unsuccessful), [['c', 'd'], []]);
+  } finally { await cf.close(); }
+});
+
+test('cloudflare: onPurge is awaited after validation and before the answer; a throwing hook answers 500', async () => {
+  const seen = [];
+  let answered = 0;
+  let fail = false;
+  const cf = await startCloudflare({
+    onPurge: async (p) => {
+      await sleep(150);
+      seen.push({ endpoint: p.endpoint, mode: p.mode, items: [...p.items], status: p.status, answeredBefore: answered });
+      if (fail) throw new Error('KV still holds the key');
+    },
+  });
+  try {
+    const post = cfClient(cf);
+    const t0 = Date.now();
+    const r = await post('/zones/z1/purge_cache', { tags: ['a', 'b'] });
+    answered += 1;
+    assert.equal(r.status, 200);
+    assert.ok(Date.now() - t0 >= 140, 'the answer waited for the hook');
+    assert.deepEqual(seen, [{ endpoint: 'purge_cache', mode: 'tags', items: ['a', 'b'], status: undefined, answeredBefore: 0 }]);
+    await post('/zones/z1/invalidate_cache', { files: ['https://www.example.com/x'] });
+    assert.equal(seen[1].endpoint, 'invalidate_cache');
+    // Not called for a request that fails validation or auth.
+    assert.equal((await post('/zones/z1/purge_cache', { tags: [] })).status, 400);
+    assert.equal((await cfClient(cf, 'bad')('/zones/z1/purge_cache', { tags: ['a'] })).status, 403);
+    assert.equal(seen.length, 2);
+    fail = true;
+    const bad = await post('/zones/z1/purge_cache', { tags: ['c'] });
+    assert.equal(bad.status, 500);
+    assert.equal(cf.hookErrors.length, 1);
+    assert.match(cf.hookErrors[0].message, /KV still holds/);
+    // Faults with retryAfter still work next to the hook, and are answered without calling it.
+    fail = false;
+    cf.fault({ path: 'purge_cache', status: 429, retryAfter: 45, times: 1 });
+    const f = await post('/zones/z1/purge_cache', { tags: ['d'] });
+    assert.deepEqual([f.status, f.headers.get('retry-after')], [429, '45']);
+    assert.equal(seen.length, 3);
+  } finally { await cf.close(); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Contentstack fake: branches, revoked tokens, hanging endpoints, several stacks.
+
+test('contentstack: the request log keeps the branch header; a job on a branch needs it for items, entries and assets', async () => {
+  const main = makeStack({ apiKey: 'blt_branch_stack', token: 'tok_b' });
+  const dev = addJob(main, { jobId: 'job-dev', branch: 'develop', entries: 2, assets: 1 });
+  const onMain = addJob(main, { jobId: 'job-main', entries: 1 });
+  const c = await startContentstack({ stacks: [main], rateLimitPerSecond: 0 });
+  try {
+    const H2 = { api_key: main.apiKey, authorization: main.token, api_version: '3.2' };
+    const req = async (path, branch) => (await fetch(c.url + path, { headers: branch ? { ...H2, branch } : H2 })).status;
+    const status = await (await fetch(`${c.url}/v3/bulk/jobs/job-dev`, { headers: H2 })).json();
+    assert.equal(status.body.branch, 'develop');
+    assert.equal(await req('/v3/bulk/jobs/job-dev', 'develop'), 200, 'job status on the job branch');
+    assert.equal(await req('/v3/bulk/jobs/job-dev/items'), 422, 'items without the branch');
+    assert.equal(await req('/v3/bulk/jobs/job-dev/items', 'develop'), 200);
+    const e = dev.entries[0];
+    assert.equal(await req(`/v3/content_types/${e.content_type}/entries/${e.uid}`), 404, 'the entry lives on develop');
+    assert.equal(await req(`/v3/content_types/${e.content_type}/entries/${e.uid}`, 'develop'), 200);
+    assert.equal(await req(`/v3/assets/${dev.assets[0].uid}`), 404);
+    assert.equal(await req(`/v3/assets/${dev.assets[0].uid}`, 'develop'), 200);
+    assert.equal(await req('/v3/environments', 'develop'), 200, 'environments are stack-wide');
+    assert.equal(await req('/v3/environments', 'nope'), 422, 'an unknown branch');
+    assert.equal(await req('/v3/bulk/jobs/job-main/items', 'develop'), 422, 'a main job read on develop');
+    assert.equal(await req(`/v3/content_types/${onMain.entries[0].content_type}/entries/${onMain.entries[0].uid}`), 200);
+    const log = c.requests.map((r) => [r.path, r.branch]);
+    assert.deepEqual(log.slice(0, 4), [['/v3/bulk/jobs/job-dev', null], ['/v3/bulk/jobs/job-dev', 'develop'], ['/v3/bulk/jobs/job-dev/items', null], ['/v3/bulk/jobs/job-dev/items', 'develop']]);
+    assert.ok(c.requests.every((r) => r.apiKey === main.apiKey));
+  } finally { await c.close(); }
+});
+
+test('contentstack: revokeToken makes every call of that stack answer 401 with the error body', async () => {
+  const a = makeStack({ apiKey: 'blt_rev_a', token: 'tok_a' });
+  const b = makeStack({ apiKey: 'blt_rev_b', token: 'tok_b' });
+  addJob(a, { jobId: 'job-a', entries: 1 });
+  addJob(b, { jobId: 'job-b2', entries: 1 });
+  const c = await startContentstack({ stacks: [a, b], rateLimitPerSecond: 0 });
+  try {
+    const call = async (s, path) => {
+      const r = await fetch(c.url + path, { headers: { api_key: s.apiKey, authorization: s.token, api_version: '3.2' } });
+      return { status: r.status, json: await r.json() };
+    };
+    assert.equal((await call(a, '/v3/bulk/jobs/job-a')).status, 200);
+    c.revokeToken(a.apiKey);
+    for (const path of ['/v3/bulk/jobs/job-a', '/v3/bulk/jobs/job-a/items', '/v3/environments', '/v3/assets/x']) {
+      const r = await call(a, path);
+      assert.equal(r.status, 401, path);
+      assert.deepEqual(r.json, { error_message: "You're not allowed in here unless you're logged in.", error_code: 105, errors: { authorization: ['is not valid.'] } });
+    }
+    assert.equal((await call(b, '/v3/bulk/jobs/job-b2')).status, 200, 'another stack is unaffected');
+    c.restoreToken(a.apiKey);
+    assert.equal((await call(a, '/v3/bulk/jobs/job-a')).status, 200);
+  } finally { await c.close(); }
+});
+
+test('contentstack: hang() delays one endpoint N ms, then answers normally', async () => {
+  const s = makeStack({ apiKey: 'blt_hang', token: 'tok_h' });
+  addJob(s, { jobId: 'job-h', entries: 3 });
+  const c = await startContentstack({ stacks: [s], rateLimitPerSecond: 0 });
+  try {
+    const H3 = { api_key: s.apiKey, authorization: s.token, api_version: '3.2' };
+    const rule = c.hang('/items', 400);
+    const t0 = Date.now();
+    const [slow, fast] = await Promise.all([
+      fetch(`${c.url}/v3/bulk/jobs/job-h/items?include_count=true`, { headers: H3 }).then(async (r) => ({ r, at: Date.now(), json: await r.json() })),
+      fetch(`${c.url}/v3/bulk/jobs/job-h`, { headers: H3 }).then((r) => ({ r, at: Date.now() })),
+    ]);
+    assert.ok(slow.at - t0 >= 390, `${slow.at - t0} ms`);
+    assert.ok(fast.at - t0 < 300, 'other endpoints answer at once');
+    assert.equal(slow.r.status, 200);
+    assert.equal(slow.json.total_count, 3);
+    assert.equal(rule.hits, 1);
+    const t1 = Date.now();
+    await fetch(`${c.url}/v3/bulk/jobs/job-h/items`, { headers: H3 });
+    assert.ok(Date.now() - t1 < 300, 'only once');
+  } finally { await c.close(); }
+});
+
+test('contentstack: several stacks in one fake, each with its own token, jobs and rate-limit window', async () => {
+  const a = makeStack({ apiKey: 'blt_multi_a', token: 'tok_ma' });
+  const b = makeStack({ apiKey: 'blt_multi_b', token: 'tok_mb' });
+  const ja = addJob(a, { entries: 2 });
+  const jb = addJob(b, { entries: 3 });
+  assert.notEqual(ja.jobId, jb.jobId);
+  assert.equal(ja.api_key, a.apiKey);
+  assert.equal(jb.api_key, b.apiKey);
+  const c = await startContentstack({ stacks: [a, b], rateLimitPerSecond: 0 });
+  try {
+    const call = async (s, token, path) => (await fetch(c.url + path, { headers: { api_key: s.apiKey, authorization: token, api_version: '3.2' } })).status;
+    assert.equal(await call(a, a.token, `/v3/bulk/jobs/${ja.jobId}`), 200);
+    assert.equal(await call(b, b.token, `/v3/bulk/jobs/${jb.jobId}`), 200);
+    assert.equal(await call(a, b.token, `/v3/bulk/jobs/${ja.jobId}`), 401, "another stack's token");
+    assert.equal(await call(a, a.token, `/v3/bulk/jobs/${jb.jobId}`), 404, "another stack's job");
+    assert.equal(c.requests.filter((r) => r.apiKey === b.apiKey).length, 1);
+  } finally { await c.close(); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Harness helpers that need no Worker.
+
+/** An in-memory KV namespace with KV's list semantics (pages of at most 1,000, cursor, list_complete). */
+function memoryKv() {
+  const m = new Map();
+  return {
+    async put(k, v) { m.set(k, v); },
+    async get(k) { return m.get(k) ?? null; },
+    async delete(k) { m.delete(k); },
+    async list({ prefix = '', cursor, limit = 1000 } = {}) {
+      const names = [...m.keys()].filter((k) => k.startsWith(prefix)).sort();
+      const start = cursor ? Number(cursor) : 0;
+      const page = names.slice(start, start + Math.min(limit, 1000));
+      const done = start + page.length >= names.length;
+      return { keys: page.map((name) => ({ name })), list_complete: done, cursor: done ? undefined : String(start + page.length) };
+    },
+    size: () => m.size,
+  };
+}
+
+test('harness: seedKeys and listAllKeys follow the list cursor past 1,000 keys; invocations filters log lines', async () => {
+  const kv = memoryKv();
+  const keys = Array.from({ length: 2501 }, (_, i) => `p:list:${String(i).padStart(5, '0')}`);
+  assert.deepEqual(await seedKeys(kv, [...keys, 'other:1'], { batch: 250 }), [...keys, 'other:1']);
+  assert.equal(kv.size(), 2502);
+  assert.equal(await kv.get('p:list:00000'), 'cached');
+  assert.deepEqual(await listAllKeys(kv, 'p:list:'), keys);
+  assert.equal((await listAllKeys(kv)).length, 2502);
+  assert.deepEqual(await listAllKeys(kv, 'none:'), []);
+  const w = { events: (stage) => [{ stage: 'invocation', job_id: 'a', fetch: 1 }, { stage: 'invocation', job_id: 'b', fetch: 2 }, { stage: 'purged', job_id: 'a' }].filter((e) => !stage || e.stage === stage) };
+  assert.deepEqual(invocations(w, 'a'), [{ stage: 'invocation', job_id: 'a', fetch: 1 }]);
+  assert.equal(invocations(w).length, 2);
 });

@@ -118,15 +118,16 @@ export function findEnvironment(stack, nameOrUid) {
 }
 
 /** Register an entry directly (used by addJob; handy for hand-made tests). */
-export function addEntry(stack, { uid = nextUid(stack), contentType, title, url, locales = ['en-us'], version = 1 } = {}) {
+export function addEntry(stack, { uid = nextUid(stack), contentType, title, url, locales = ['en-us'], version = 1, branch } = {}) {
   const ct = contentType ?? stack.contentTypes[0];
   const entry = { uid, content_type: ct, title: title ?? `Entry ${uid}`, url, locales: [...locales], version };
+  if (branch) entry.branch = branch; // the fake answers it only with this branch header (default: the stack's)
   stack.entries.set(uid, entry);
   return entry;
 }
 
 /** Register an asset directly. */
-export function addAsset(stack, { uid = nextUid(stack), filename, version = 1, hash } = {}) {
+export function addAsset(stack, { uid = nextUid(stack), filename, version = 1, hash, branch } = {}) {
   const n = stack.assets.size + 1;
   const fname = filename ?? `file-${n}.jpg`;
   const h = hash ?? randHex(stack._rand, 16);
@@ -137,6 +138,7 @@ export function addAsset(stack, { uid = nextUid(stack), filename, version = 1, h
     version,
     url: `https://images.contentstack.io/v3/assets/${stack.apiKey}/${uid}/${h}/${fname}`,
   };
+  if (branch) asset.branch = branch;
   stack.assets.set(uid, asset);
   return asset;
 }
@@ -172,7 +174,8 @@ function wantsUrl(withUrl, index, entry) {
  * @param {string[]} [o.entryUids] / [o.assetUids] reuse these registered entries/assets
  * @param {string} [o.status='complete'] job status
  * @param {string} [o.createdAt] ISO time; default deterministic
- * @param {string} [o.branch] job body branch (default stack.branch || 'main')
+ * @param {string} [o.branch] job body branch (default stack.branch || 'main'); the entries and assets the job
+ *   creates live on it, so the fake answers the job's items, entries and assets only with that branch header
  * @returns job object: { jobId, uid, action, api_key, status, created_at, updated_at, body, summary,
  *   items, environments (names), environmentUids, locales, entries: [entry], assets: [asset],
  *   successItems(), failedItems() }
@@ -202,6 +205,7 @@ export function addJob(stack, {
     return e;
   });
   const rand = stack._rand;
+  const jobBranch = branch ?? stack.branch ?? 'main';
 
   // Entries and assets of the job.
   let jobEntries = [];
@@ -228,12 +232,13 @@ export function addJob(stack, {
       title: `${ct[0].toUpperCase()}${ct.slice(1)} ${n}`,
       locales,
       version: 1 + Math.floor(rand() * 5),
+      branch: jobBranch,
     });
     if (wantsUrl(withUrl, i, entry)) entry.url = `/${ct}/slug-${n}`;
     jobEntries.push(entry);
   }
   for (let i = 0; i < assets; i++) {
-    jobAssets.push(addAsset(stack, { version: 1 + Math.floor(rand() * 3) }));
+    jobAssets.push(addAsset(stack, { version: 1 + Math.floor(rand() * 3), branch: jobBranch }));
   }
   for (const e of jobEntries) for (const l of locales) if (!e.locales.includes(l)) e.locales.push(l);
 
@@ -314,7 +319,7 @@ export function addJob(stack, {
     created_at: iso(created),
     updated_at: published,
     body: {
-      branch: branch ?? stack.branch ?? 'main',
+      branch: jobBranch,
       locales: [...locales],
       environments: envs.map((e) => e.uid),
       published_at: published,

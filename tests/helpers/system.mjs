@@ -1,5 +1,6 @@
 // One call that starts the fake Contentstack (and, optionally, the fake Cloudflare API) and the
-// real Worker wired to them, plus a signed-delivery helper. Shared by every Miniflare suite.
+// real Worker wired to them, plus a signed-delivery helper and small shared helpers for reading
+// the Worker's invocation log lines and for seeding and listing KV. Shared by every Miniflare suite.
 import assert from 'node:assert/strict';
 
 import { startWorker } from './worker.mjs';
@@ -14,37 +15,53 @@ export const CF_TOKEN = 'cf_test_token';
  * @param {object} o
  * @param {object} [o.rules]            ENVIRONMENTS (serialised for the Worker)
  * @param {string} o.adminToken
- * @param {object} [o.vars]             more vars (undefined values remove a default)
- * @param {boolean|object} [o.cloudflare=true] start the fake purge API (object: its options)
- * @param {number} [o.csRate=10]        fake Contentstack's rate limit per second
+ * @param {object} [o.vars]             more vars (undefined values remove a default). REPURGE_DELAY_SECONDS
+ *   defaults to 0 here (no second purge pass) unless the caller names it; naming it with the value
+ *   undefined leaves the Worker's own default (60 s).
+ * @param {boolean|object} [o.cloudflare=true] start the fake purge API (object: its options, passed
+ *   through to startCloudflare: bucket, apiLimit, maxFilesPerCall, unsuccessfulOnce, onPurge, onKvBulkDelete…)
+ * @param {number} [o.csRate=10]        fake Contentstack's rate limit per second (per stack)
  * @param {object} [o.worker]           more startWorker options
  * @param {object} [o.stack]            the fake stack (default: a new makeStack())
+ * @param {object[]} [o.stacks]         several fake stacks (the first is also `stack`): every api_key is
+ *   allowed and the tokens go in CONTENTSTACK_MANAGEMENT_TOKENS ({api_key: token})
  */
-export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack = makeStack() } = {}) {
-  const cs = await startContentstack({ stacks: [stack], rateLimitPerSecond: csRate });
+export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack, stacks } = {}) {
+  const all = stacks?.length ? stacks : [stack ?? makeStack()];
+  const first = all[0];
+  const cs = await startContentstack({ stacks: all, rateLimitPerSecond: csRate });
   const cfOptions = { token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) };
   const cf = cloudflare ? await startCloudflare(cfOptions) : null;
+  const tokens = all.length > 1
+    ? { CONTENTSTACK_MANAGEMENT_TOKENS: JSON.stringify(Object.fromEntries(all.map((s) => [s.apiKey, s.token]))) }
+    : { CONTENTSTACK_MANAGEMENT_TOKEN: first.token };
   const w = await startWorker({
     ...worker,
     vars: {
       CONTENTSTACK_API_BASE: cs.url,
       CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: stack.apiKey,
-      CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
+      CONTENTSTACK_API_KEYS: all.map((s) => s.apiKey).join(','),
+      ...tokens,
       ...(cf ? { CLOUDFLARE_API_BASE: cf.url, CLOUDFLARE_API_TOKEN: cfOptions.token, PURGE_RATE_PER_SECOND: 50 } : {}),
       ADMIN_TOKEN: adminToken,
       ...(rules ? { ENVIRONMENTS: JSON.stringify(rules) } : {}),
+      ...('REPURGE_DELAY_SECONDS' in vars ? {} : { REPURGE_DELAY_SECONDS: 0 }),
       ...vars,
     },
   });
   return {
-    stack,
+    stack: first,
+    stacks: all,
     cs,
     cf,
     w,
-    /** Sends a correctly signed job webhook; asserts `expect` (202 by default) and returns the answer. */
-    async deliver(job, environment, { expect = 202, shape } = {}) {
-      const body = JSON.stringify(jobPayload({ jobId: job.jobId, action: job.action, environment, apiKey: stack.apiKey, shape }));
+    /**
+     * Sends a correctly signed job webhook; asserts `expect` (202 by default) and returns the answer.
+     * The payload's api_key is `stack`'s when given, else the job's own stack (job.api_key).
+     */
+    async deliver(job, environment, { expect = 202, shape, stack: from } = {}) {
+      const apiKey = from?.apiKey ?? job.api_key ?? first.apiKey;
+      const body = JSON.stringify(jobPayload({ jobId: job.jobId, action: job.action, environment, apiKey, shape }));
       const { init } = webhookRequest('', body, { rsaKey: cs.privateKey });
       const r = await w.fetch('/webhooks/contentstack', init);
       const json = await r.json();
@@ -57,4 +74,28 @@ export async function startSystem({ rules, adminToken, vars = {}, cloudflare = t
       if (cf) await cf.close();
     },
   };
+}
+
+/** The Worker's `invocation` log lines (one per queue invocation), optionally only one job's. */
+export function invocations(w, jobId) {
+  return w.events('invocation').filter((e) => jobId === undefined || e.job_id === jobId);
+}
+
+/** Every key name under `prefix` (all keys when omitted), following the list cursor to the end. */
+export async function listAllKeys(kv, prefix) {
+  const out = [];
+  let cursor;
+  do {
+    const page = await kv.list({ prefix, cursor, limit: 1000 });
+    out.push(...page.keys.map((k) => k.name));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return out;
+}
+
+/** Puts every key (value `value`), `batch` at a time. Returns the keys. */
+export async function seedKeys(kv, keys, { value = 'cached', batch = 100 } = {}) {
+  const list = [...keys];
+  for (let i = 0; i < list.length; i += batch) await Promise.all(list.slice(i, i + batch).map((k) => kv.put(k, value)));
+  return list;
 }
