@@ -37,6 +37,10 @@ pub enum NetError {
         status: u16,
         detail: String,
     },
+    /// The shared rate limiter's next start is further away than an invocation should wait:
+    /// continue later. Not a failure.
+    #[error("rate limited: the next start is {wait_ms} ms away")]
+    Paced { wait_ms: u64 },
     /// The invocation's budget is used up: hand on to a new invocation.
     #[error("{what}: the invocation's budget is used up")]
     Budget { what: String },
@@ -54,7 +58,10 @@ impl NetError {
     /// (a job may not be readable yet).
     pub fn is_transient(&self) -> bool {
         match self {
-            NetError::Exhausted { .. } | NetError::Budget { .. } | NetError::Other(_) => true,
+            NetError::Exhausted { .. }
+            | NetError::Budget { .. }
+            | NetError::Paced { .. }
+            | NetError::Other(_) => true,
             NetError::Rejected { status, .. } => matches!(status, 404 | 408),
             NetError::Config(_) => false,
         }
@@ -64,6 +71,7 @@ impl NetError {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             NetError::Exhausted { retry_after_ms, .. } => *retry_after_ms,
+            NetError::Paced { wait_ms } => Some(*wait_ms),
             _ => None,
         }
     }
@@ -177,6 +185,12 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
         }
     };
     let wait = slot - crate::runtime::now_ms() as f64;
+    if wait > pace::MAX_INLINE_WAIT_MS as f64 {
+        // Longer than an invocation should hold: the work continues in a delayed message.
+        return Err(NetError::Paced {
+            wait_ms: wait as u64,
+        });
+    }
     if wait > 0.0 {
         Delay::from(Duration::from_millis(wait as u64)).await;
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Response } from 'miniflare';
 
 import { waitForFinal } from './helpers/worker.mjs';
-import { startSystem, CF_TOKEN } from './helpers/system.mjs';
+import { startSystem, CF_TOKEN, assertBudgets } from './helpers/system.mjs';
 import { addJob } from './fakes/stack.mjs';
 import { DEMO_RULES } from '../tools/demo-config.mjs';
 
@@ -197,8 +197,8 @@ describe('a 250-item job across two environments and two locales', () => {
     }
   });
 
-  test('a small subrequest budget: every step hands over through the queue and the result is the same', async () => {
-    const ctx = await setup({ vars: { SUBREQUEST_BUDGET: 420 } });
+  test('small budgets: every step hands over through the queue and the result is the same', async () => {
+    const ctx = await setup({ vars: { SUBREQUEST_BUDGET: 300, SERVICE_OPS_BUDGET: 120 } });
     const { stack, cf, w } = ctx;
     const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 150, failedEvery: 13 });
     const kv = await w.kv();
@@ -208,7 +208,7 @@ describe('a 250-item job across two environments and two locales', () => {
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 180000 });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
     assert.ok(w.events('continued').filter((e) => e.job_id === job.jobId).length >= 3, 'handed over through the queue');
-    assert.ok(rec.max_invocation_subrequests <= 420, `largest invocation ${rec.max_invocation_subrequests}`);
+    assertBudgets(w, { jobId: job.jobId, subrequests: 300, serviceOps: 120 });
     // Pages read after a hand-over still know each locale's base URL.
     assert.deepEqual(new Set(purgedBy(cf, 'files')), exp.files);
     assert.deepEqual(new Set(rec.skipped.map((s) => s.missing)), exp.skippedUrl.size ? new Set(['url']) : new Set());
@@ -350,7 +350,7 @@ describe('faults on the way', () => {
 });
 
 describe('scale', () => {
-  test('a 10,000-item job completes with no invocation above 1,000 subrequests', async () => {
+  test('a 10,000-item job completes with every invocation within both budgets', async () => {
     const ctx = await setup({
       rules: {
         production: {
@@ -372,7 +372,9 @@ describe('scale', () => {
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 300000 });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
     assert.equal(rec.purged.kv_keys, 10000);
-    assert.ok(rec.max_invocation_subrequests > 0 && rec.max_invocation_subrequests <= 1000, `largest invocation: ${rec.max_invocation_subrequests}`);
+    const lines = assertBudgets(w, { jobId: job.jobId });
+    assert.ok(lines.length >= 10, `${lines.length} invocations`);
+    assert.ok(lines.some((l) => l.service_ops > 450), 'the budget was really used');
     const remaining = await listAll(kv);
     assert.deepEqual([...remaining], ['keep:me']);
     const failures = w.events('step_failed').filter((e) => e.job_id === job.jobId);

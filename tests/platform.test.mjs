@@ -20,7 +20,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { waitFor, waitForFinal, getJob } from './helpers/worker.mjs';
-import { startSystem, invocations, listAllKeys, seedKeys } from './helpers/system.mjs';
+import { startSystem, invocations, listAllKeys, seedKeys, assertBudgets } from './helpers/system.mjs';
 import { makeStack, addJob } from './fakes/stack.mjs';
 
 const ADMIN = 'platform-admin-token';
@@ -60,25 +60,6 @@ const itemKey = (env, it) => (it.type === 'entry' ? entryKey(env, it) : assetKey
 
 /** Successful purge calls of the fake, in start order. */
 const okCalls = (cf, mode) => cf.purges.filter((p) => p.status === 200 && (mode === undefined || p.mode === mode)).sort((a, b) => a.at - b.at);
-
-/**
- * Every invocation line stays within both budgets (all lines of this Worker: each test has its own),
- * with integer counters and service_ops = kv + durable_object + cache + queue.
- * Returns the lines of `jobId` (all lines when omitted).
- */
-function assertBudgets(w, { jobId, subrequests = DEFAULT_BUDGET, serviceOps = DEFAULT_BUDGET } = {}) {
-  const all = invocations(w);
-  assert.ok(all.length > 0, 'no invocation log line');
-  for (const l of all) {
-    for (const f of ['fetch', 'service_ops', 'kv', 'durable_object', 'cache', 'queue']) {
-      assert.ok(Number.isInteger(l[f]) && l[f] >= 0, `invocation field ${f}: ${JSON.stringify(l)}`);
-    }
-    assert.equal(l.service_ops, l.kv + l.durable_object + l.cache + l.queue, `service_ops is the sum: ${JSON.stringify(l)}`);
-    assert.ok(l.fetch <= subrequests, `an invocation made ${l.fetch} fetches (budget ${subrequests})`);
-    assert.ok(l.service_ops <= serviceOps, `an invocation made ${l.service_ops} service operations (budget ${serviceOps})`);
-  }
-  return jobId === undefined ? all : invocations(w, jobId);
-}
 
 /** Polls the job record in the background: samples {sentAt, at, status}; stop() ends it. */
 function watchStatus(w, jobId) {

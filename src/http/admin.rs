@@ -281,10 +281,31 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         .values()
         .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
         .sum();
+    // The second pass repeats the purge calls of environments that change KV and purge.
+    let repurged: Vec<&String> = if cfg.repurge_delay_seconds > 0 {
+        total
+            .environments
+            .iter()
+            .filter(|(_, e)| e.wants_second_pass())
+            .map(|(name, _)| name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let second_pass_calls: usize = repurged
+        .iter()
+        .filter_map(|n| total.environments.get(*n))
+        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
+        .sum();
     json(
         200,
         &serde_json::json!({
             "job_id": job_id,
+            "second_pass": {
+                "delay_seconds": cfg.repurge_delay_seconds,
+                "environments": repurged,
+                "purge_calls": second_pass_calls,
+            },
             "environments": resolved.names,
             "items": resolved.items,
             "plan": total,

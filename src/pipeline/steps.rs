@@ -49,6 +49,8 @@ pub enum StepError {
         message: String,
         retry_after_s: Option<u32>,
     },
+    /// Not a failure: the shared rate limiter's next start is this far away.
+    Paced { wait_s: u32 },
     /// Retrying cannot help (a refused token, a configuration problem): the job fails now.
     Permanent { message: String },
 }
@@ -57,16 +59,18 @@ impl StepError {
     pub fn message(&self) -> &str {
         match self {
             StepError::Transient { message, .. } | StepError::Permanent { message } => message,
+            StepError::Paced { .. } => "waiting for the shared rate limiter",
         }
     }
 
     pub fn is_transient(&self) -> bool {
-        matches!(self, StepError::Transient { .. })
+        !matches!(self, StepError::Permanent { .. })
     }
 
     fn retry_after_s(&self) -> u32 {
         match self {
             StepError::Transient { retry_after_s, .. } => retry_after_s.unwrap_or(0),
+            StepError::Paced { wait_s } => *wait_s,
             StepError::Permanent { .. } => 0,
         }
     }
@@ -74,6 +78,11 @@ impl StepError {
 
 impl From<NetError> for StepError {
     fn from(e: NetError) -> Self {
+        if let NetError::Paced { wait_ms } = e {
+            return StepError::Paced {
+                wait_s: wait_ms.div_ceil(1000) as u32,
+            };
+        }
         if e.is_transient() {
             StepError::Transient {
                 message: e.to_string(),
@@ -201,7 +210,14 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
     let ctx = Ctx::new(cfg, env, ledger);
     let started = now_ms();
     let mut step = job.step.clone();
+    // Where a retry resumes: collection resumes through `start`, from the page the ledger
+    // recorded last.
+    let mut resume;
     let outcome = loop {
+        resume = match &step {
+            Step::Collect { .. } => Step::Start,
+            other => other.clone(),
+        };
         match run_step(&ctx, &job, step).await {
             Ok(Next::Inline(s)) => step = s,
             Ok(Next::Queue(s, delay)) => {
@@ -218,17 +234,36 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
             Err(e) => break Err(e),
         }
     };
-    let Err(e) = outcome else {
-        log_invocation(&ctx, &job, started);
-        msg.ack();
-        return;
+    let e = match outcome {
+        Ok(()) => {
+            log_invocation(&ctx, &job, started);
+            msg.ack();
+            return;
+        }
+        Err(StepError::Paced { wait_s }) => {
+            // The same step, later, with the same try count.
+            log(
+                "paced",
+                serde_json::json!({"job_id": job.job_id, "delay_s": wait_s}),
+            );
+            let mut later = job.at(resume);
+            later.tries = job.tries;
+            let sent = ctx.enqueue(&later, wait_s).await;
+            log_invocation(&ctx, &job, started);
+            match sent {
+                Ok(()) => msg.ack(),
+                Err(_) => msg.retry(),
+            }
+            return;
+        }
+        Err(e) => e,
     };
     let tries = job.tries + 1;
     log(
         "step_failed",
         serde_json::json!({"job_id": job.job_id, "tries": tries, "transient": e.is_transient(), "error": e.message()}),
     );
-    let mut again = job.clone();
+    let mut again = job.at(resume);
     again.tries = tries;
     again.last_error = Some(e.message().to_string());
     ctx.budget.spend(Sub::Queue, 1);

@@ -215,6 +215,14 @@ impl EnvPlan {
             || !self.hosts.is_empty()
     }
 
+    /// Whether this plan gets a second purge pass: it both changes KV and purges Cloudflare.
+    pub fn wants_second_pass(&self) -> bool {
+        self.kv_binding.is_some()
+            && !(self.kv_keys.is_empty() && self.kv_prefixes.is_empty())
+            && self.zone_id.is_some()
+            && self.cloudflare_calls(1) > 0
+    }
+
     /// Cloudflare purge API calls needed with `batch` items per call (one mode per call).
     pub fn cloudflare_calls(&self, batch: usize) -> usize {
         purge_calls(self.tags.len(), batch)

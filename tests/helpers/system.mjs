@@ -99,3 +99,23 @@ export async function seedKeys(kv, keys, { value = 'cached', batch = 100 } = {})
   for (let i = 0; i < list.length; i += batch) await Promise.all(list.slice(i, i + batch).map((k) => kv.put(k, value)));
   return list;
 }
+
+/**
+ * Every invocation line stays within both budgets (all lines of this Worker: each test has its own),
+ * with integer counters and service_ops = kv + durable_object + cache + queue.
+ * Returns the lines of `jobId` (all lines when omitted).
+ */
+export function assertBudgets(w, { jobId, subrequests = 900, serviceOps = 900 } = {}) {
+  const all = invocations(w);
+  assert.ok(all.length > 0, 'no invocation log line');
+  for (const l of all) {
+    for (const f of ['fetch', 'service_ops', 'kv', 'durable_object', 'cache', 'queue']) {
+      assert.ok(Number.isInteger(l[f]) && l[f] >= 0, `invocation field ${f}: ${JSON.stringify(l)}`);
+    }
+    assert.equal(l.service_ops, l.kv + l.durable_object + l.cache + l.queue, `service_ops is the sum: ${JSON.stringify(l)}`);
+    assert.ok(l.fetch <= subrequests, `an invocation made ${l.fetch} fetches (budget ${subrequests})`);
+    assert.ok(l.service_ops <= serviceOps, `an invocation made ${l.service_ops} service operations (budget ${serviceOps})`);
+  }
+  return jobId === undefined ? all : invocations(w, jobId);
+}
+
