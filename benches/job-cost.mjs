@@ -7,8 +7,10 @@
 // per stack (like the real one) and the fake Cloudflare API. One rule, with a zone, one KV key
 // and one cache tag per entry, so every item costs a KV delete and a purged tag.
 //
-// Writes target/bench/results/job-cost.json. Env: BENCH_JOB_SIZES (comma-separated, default
-// 1,100,1000,10000).
+// Writes target/bench/results/<BENCH_RESULT_NAME, default job-cost>.json. Env: BENCH_JOB_SIZES
+// (comma-separated, default 1,100,1000,10000); BENCH_REPURGE_DELAY (REPURGE_DELAY_SECONDS, default
+// 0: the second purge pass off; with it on, every job waits that long and sends its purge calls
+// twice).
 import { waitForFinal } from '../tests/helpers/worker.mjs';
 import { startSystem } from '../tests/helpers/system.mjs';
 import { addJob } from '../tests/fakes/stack.mjs';
@@ -22,7 +24,10 @@ const CS_RATE = 10; // requests per second per stack, as Contentstack enforces
 const PAGE = 100; // job items per page (the API maximum)
 const PURGE_BATCH_SIZE = 30; // the Worker's default
 const PURGE_RATE_PER_SECOND = 50;
-const SUBREQUEST_BUDGET = 900; // the Worker's default per-invocation budget
+const SUBREQUEST_BUDGET = 900; // the Worker's default per-invocation budgets
+const SERVICE_OPS_BUDGET = 900;
+const REPURGE_DELAY_SECONDS = Number(process.env.BENCH_REPURGE_DELAY ?? 0);
+const RESULT_NAME = process.env.BENCH_RESULT_NAME ?? 'job-cost';
 
 const RULES = {
   production: {
@@ -40,7 +45,7 @@ const sys = await startSystem({
   adminToken: ADMIN,
   csRate: CS_RATE,
   cloudflare: { token: CF_TOKEN },
-  vars: { PURGE_BATCH_SIZE, PURGE_RATE_PER_SECOND, QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0 },
+  vars: { PURGE_BATCH_SIZE, PURGE_RATE_PER_SECOND, QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0, REPURGE_DELAY_SECONDS },
 });
 const { stack, cs, cf, w } = sys;
 
@@ -82,7 +87,8 @@ try {
       item_pages: Math.ceil(n / PAGE),
       // the job status + the item pages (the stack's environments are cached per isolate)
       contentstack_calls: 1 + Math.ceil(n / PAGE),
-      purge_calls: Math.ceil(n / PURGE_BATCH_SIZE),
+      // Each pass sends every batch once.
+      purge_calls: Math.ceil(n / PURGE_BATCH_SIZE) * (REPURGE_DELAY_SECONDS > 0 ? 2 : 1),
       kv_ops: n,
     };
     // Every external call the job needs: all of them in one invocation when they fit the
@@ -94,6 +100,8 @@ try {
       contentstack: (min.contentstack_calls / CS_RATE) * 1000,
       item_pages: (min.item_pages / CS_RATE) * 1000,
       purges: (min.purge_calls / PURGE_RATE_PER_SECOND) * 1000,
+      // The second pass starts the delay after the last KV delete.
+      repurge_delay: REPURGE_DELAY_SECONDS * 1000,
     };
     const row = {
       items: n,
@@ -119,6 +127,10 @@ try {
         subrequests: sum('subrequests'),
         invocations: inv.length,
         largest_invocation_subrequests: Math.max(0, ...inv.map((e) => e.subrequests ?? 0)),
+        largest_invocation_fetch: Math.max(0, ...inv.map((e) => e.fetch ?? 0)),
+        largest_invocation_service_ops: Math.max(0, ...inv.map((e) => e.service_ops ?? 0)),
+        first_pass_at_ms: rec.first_pass_at ? Date.parse(rec.first_pass_at) - epoch0 : null,
+        second_pass_at_ms: rec.second_pass_at ? Date.parse(rec.second_pass_at) - epoch0 : null,
         record_max_invocation_subrequests: rec.max_invocation_subrequests ?? null,
       },
       min,
@@ -132,7 +144,9 @@ try {
   await sys.close();
 }
 
-writeResult('job-cost', {
+writeResult(RESULT_NAME, {
+  repurge_delay_seconds: REPURGE_DELAY_SECONDS,
+  service_ops_budget: SERVICE_OPS_BUDGET,
   contentstack_rate_per_second: CS_RATE,
   page_size: PAGE,
   purge_batch_size: PURGE_BATCH_SIZE,

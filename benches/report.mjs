@@ -180,6 +180,7 @@ function jobCost() {
     row('Cloudflare purge calls', (x) => cell(x.measured.purge_calls, x.min.purge_calls)),
     row('KV operations', (x) => cell(x.measured.kv_ops, x.min.kv_ops)),
     row('largest invocation, subrequests', (x) => cell(x.measured.largest_invocation_subrequests, x.min.largest_invocation_subrequests)),
+    row('largest invocation, fetches / service ops (budgets 900 / 900)', (x) => `${int(x.measured.largest_invocation_fetch ?? 0)} / ${int(x.measured.largest_invocation_service_ops ?? 0)}`),
     row('queue invocations', (x) => cell(x.measured.invocations, x.min.invocations)),
     row('all subrequests (fetch + KV + DO + cache)', (x) => cell(x.measured.subrequests, x.min.contentstack_calls + x.min.purge_calls + x.min.kv_ops)),
     row('… of which Durable Object calls (ledger, rate limiter)', (x) => `${int(x.measured.durable_object_calls)} / 0`),
@@ -197,6 +198,44 @@ function jobCost() {
     row('last item page requested at', (x) => secs(x.timeline.last_item_page_ms)),
     row('first / last purge call at', (x) => `${secs(x.timeline.first_purge_ms)} / ${secs(x.timeline.last_purge_ms)}`),
   ]));
+  out.push('', secondPass(r));
+  return out.join('\n');
+}
+
+/** The second purge pass on (REPURGE_DELAY_SECONDS > 0) against off, for the sizes run both ways. */
+function secondPass(off) {
+  let on;
+  try {
+    on = read('job-cost-repurge');
+  } catch {
+    return '';
+  }
+  const sizes = on.rows.map((x) => x.items).filter((n) => off.rows.some((y) => y.items === n));
+  const pick = (r, n) => r.rows.find((x) => x.items === n);
+  const out = [
+    `### The second purge pass: on (\`REPURGE_DELAY_SECONDS\` = ${on.repurge_delay_seconds}) against off (0)`,
+    '',
+    'Same rule and jobs. With the pass on, every purge call is sent again the delay after the environment\'s last KV',
+    'change, and the job is `done` only after that: twice the purge calls, and the delay added to the wall time.',
+    'Floor with the pass on = the first pass\'s floor + the delay.',
+    '',
+  ];
+  const rows = [];
+  for (const n of sizes) {
+    const a = pick(off, n);
+    const b = pick(on, n);
+    const floorOff = Math.max(a.floor_ms.item_pages, a.floor_ms.purges);
+    const floorOn = Math.max(b.floor_ms.item_pages, b.floor_ms.purges / 2) + b.floor_ms.repurge_delay;
+    rows.push([
+      `${int(n)} items`,
+      `${int(a.measured.purge_calls)} / ${int(b.measured.purge_calls)} (min ${int(b.min.purge_calls)})`,
+      `${secs(a.wall_ms)} / **${secs(b.wall_ms)}**`,
+      `${secs(floorOff)} / ${secs(floorOn)}`,
+      `${ratio(a.wall_ms, floorOff)} / ${ratio(b.wall_ms, floorOn)}`,
+      b.measured.second_pass_at_ms === null ? '—' : `${secs(b.measured.first_pass_at_ms)} → ${secs(b.measured.second_pass_at_ms)}`,
+    ]);
+  }
+  out.push(table(['', 'purge calls off / on', 'webhook → done off / on', 'floor off / on', 'ratio off / on', 'first → second pass (on)'], rows));
   return out.join('\n');
 }
 

@@ -16,7 +16,8 @@
 // Every test first checks that its scenario really happened (the fault fired, the prefix really held
 // more than one KV list page) and then checks exact outcomes. Budgets: SUBREQUEST_BUDGET and
 // SERVICE_OPS_BUDGET default to 900 each. Run with: node --test --test-timeout=600000 tests/platform.test.mjs
-import { test, describe, after } from 'node:test';
+import { test, describe, after, beforeEach } from 'node:test';
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 
 import { waitFor, waitForFinal, getJob } from './helpers/worker.mjs';
@@ -30,8 +31,16 @@ const DEFAULT_BUDGET = 900;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const closers = [];
+// What each scenario ended with, for RELIABILITY.md: test-output/platform.json.
+const observed = [];
+let scenario = '';
+beforeEach((t) => {
+  scenario = t.name;
+});
 after(async () => {
   for (const c of closers.reverse()) await c();
+  fs.mkdirSync('test-output', { recursive: true });
+  fs.writeFileSync('test-output/platform.json', JSON.stringify(observed, null, 2));
 });
 
 /** Starts the Worker and the fakes; the system is closed after the file. */
@@ -48,7 +57,27 @@ async function setup({ rules, vars = {}, cloudflare = true, stack, stacks } = {}
   return sys;
 }
 
-const final = (sys, job, timeoutMs = 180000) => waitForFinal(sys.w, job.jobId, { token: ADMIN, timeoutMs });
+async function final(sys, job, timeoutMs = 180000) {
+  const rec = await waitForFinal(sys.w, job.jobId, { token: ADMIN, timeoutMs });
+  const lines = invocations(sys.w, job.jobId);
+  observed.push({
+    scenario,
+    status: rec.status,
+    purged: rec.purged,
+    environments: rec.environments,
+    attempts: rec.attempts,
+    drives: rec.drives,
+    first_pass_at: rec.first_pass_at,
+    second_pass_at: rec.second_pass_at,
+    errors: rec.errors.slice(0, 2),
+    invocations: lines.length,
+    max_fetch: Math.max(0, ...lines.map((l) => l.fetch)),
+    max_service_ops: Math.max(0, ...lines.map((l) => l.service_ops)),
+    purge_calls_seen: sys.cf ? sys.cf.purges.length : 0,
+    bucket_refusals: sys.cf ? sys.cf.bucketRefusals : 0,
+  });
+  return rec;
+}
 const envName = (stack, uid) => stack.environments.find((e) => e.uid === uid).name;
 /** The job's items Contentstack published successfully, optionally in one environment. */
 const okItems = (stack, job, env) =>
