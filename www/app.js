@@ -643,6 +643,11 @@
       fact('Started', timeEl(rec.started_at)),
       fact('Finished', timeEl(rec.finished_at)),
       fact('Duration', el('span', { testid: 'job-duration', text: fmtDuration(rec.duration_ms) })),
+      fact('First pass', el('span', { testid: 'job-first-pass' }, timeEl(rec.first_pass_at))),
+      fact('Second pass', el('span', { testid: 'job-second-pass' }, secondPass(rec))),
+      fact('Deliveries', el('span', { testid: 'job-deliveries', text: deliveries(rec) })),
+      Number(rec.drives) > 0
+        ? fact('Alarm drives', el('span', { testid: 'job-drives', text: `${n(rec.drives)} (the job stalled and was driven again)` })) : null,
       fact('Stack API key', rec.api_key ? el('code', { class: 'break', text: rec.api_key }) : el('span', { class: 'muted', text: '—' })),
       fact('Channel environment', rec.channel_environment
         ? el('span', { text: rec.channel_environment })
@@ -686,6 +691,23 @@
     }
     show(byId('job-body'), true);
     updateReplayButton();
+  }
+
+  /** The second purge pass: when it finished, when it is due, or why there is none. */
+  function secondPass(rec) {
+    if (rec.second_pass_at) return timeEl(rec.second_pass_at);
+    const due = Object.values(rec.passes || {}).map((p) => p && p.second_due_ms).filter((d) => Number.isFinite(d));
+    if (due.length && !FINAL.has(rec.status)) {
+      return el('span', { text: `due ${dateFmt.format(new Date(Math.max(...due)))}` });
+    }
+    return el('span', { class: 'muted', text: rec.first_pass_at ? 'none (off, or no KV and purge work)' : '—' });
+  }
+
+  /** Each delivery of the job (a channel's environment, or any) and whether it is collected. */
+  function deliveries(rec) {
+    const scopes = rec.scopes && typeof rec.scopes === 'object' ? Object.entries(rec.scopes) : [];
+    if (!scopes.length) return rec.channel_environment || 'any environment';
+    return scopes.map(([k, v]) => `${k === '*' ? 'any environment' : k}${v && v.collected ? '' : ' (reading items)'}`).join(', ');
   }
 
   function envTable(rec) {
