@@ -134,14 +134,19 @@ pub struct Pacing<'a> {
     pub env: &'a Env,
     pub key: String,
     pub pace: Pace,
+    /// Starts still to come in this invocation (at least 1): a token bucket reserves up to
+    /// [`SLOTS_PER_RESERVE`] of them per limiter call, never more than will be used.
+    pub upcoming: std::cell::Cell<u32>,
 }
 
-/// Slots reserved per limiter call when spacing: one Durable Object round trip serves several
-/// calls. A token bucket hands out one at a time, so an invocation that ends early leaves no
-/// reserved tokens unused.
+/// Slots reserved per limiter call: one Durable Object round trip serves several calls. A token
+/// bucket reserves no more than the invocation's upcoming starts, so few tokens go unused.
 const SLOTS_PER_RESERVE: u32 = 4;
-/// A reserved slot used later than this is dropped (using it would bunch calls together).
+/// A reserved spacing slot used later than this is dropped (using it would bunch calls
+/// together).
 const SLOT_STALE_MS: f64 = 50.0;
+/// A token-bucket slot may be used this late: the bucket's margin covers the delay.
+const BUCKET_SLOT_STALE_MS: f64 = 150.0;
 
 thread_local! {
     static SLOTS: std::cell::RefCell<std::collections::HashMap<String, std::collections::VecDeque<f64>>> =
@@ -151,11 +156,15 @@ thread_local! {
 /// Waits for a start slot from the shared limiter, reserving a few at a time.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
     let now = crate::runtime::now_ms() as f64;
+    let stale_ms = match p.pace {
+        Pace::Spacing { .. } => SLOT_STALE_MS,
+        Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
+    };
     let cached = SLOTS.with(|s| {
         let mut s = s.borrow_mut();
         let q = s.entry(p.key.clone()).or_default();
         while let Some(t) = q.pop_front() {
-            if t + SLOT_STALE_MS >= now {
+            if t + stale_ms >= now {
                 return Some(t);
             }
         }
@@ -167,7 +176,7 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
             budget.spend(Sub::Durable, 1);
             let count = match p.pace {
                 Pace::Spacing { .. } => SLOTS_PER_RESERVE,
-                Pace::Bucket { .. } => 1,
+                Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
             };
             let waits = reserve_slots(p.env, &p.key, &p.pace, count)
                 .await

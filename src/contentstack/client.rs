@@ -76,6 +76,7 @@ impl<'a> Client<'a> {
             pace: Pace::Spacing {
                 rate_per_second: self.cfg.contentstack_rate_per_second,
             },
+            upcoming: std::cell::Cell::new(1),
         }
     }
 

@@ -75,9 +75,6 @@ pub enum LedgerOp {
         limit: u32,
         now_ms: i64,
         lease_ms: i64,
-        /// Only Cloudflare purge actions (the rate-limited work worth overlapping).
-        #[serde(default)]
-        purge_calls_only: bool,
     },
     Report {
         job_id: String,
@@ -886,7 +883,6 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
             limit,
             now_ms,
             lease_ms,
-            purge_calls_only,
         } => {
             #[derive(Deserialize)]
             struct Row {
@@ -902,19 +898,15 @@ fn handle(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Value> {
                 _ => return to_value(&Vec::<ClaimedAction>::new()),
             }
             let kv = kv_kinds_sql();
-            let only = if purge_calls_only {
-                format!("AND w.kind IN {}", cloudflare_kinds_sql())
-            } else {
-                String::new()
-            };
             // KV work first in each environment: anything else waits until no KV action of
             // its environment, batch or an earlier one, is pending. Then rate-limited purge
             // calls first, so they start early and overlap the rest; within a kind, by zone or
             // binding, so batches fill.
             let query = format!(
-                "SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor FROM work w \
-                 WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.state = 0 AND w.lease <= ?3 {only} \
-                 AND (w.kind IN {kv} OR NOT EXISTS (SELECT 1 FROM work k WHERE k.job_id = w.job_id AND k.attempt = w.attempt AND k.env = w.env AND k.state = 0 AND k.kind IN {kv} AND k.batch <= w.batch)) \
+                "WITH kv_left AS (SELECT env, MIN(batch) AS first FROM work WHERE job_id = ?1 AND attempt = ?2 AND state = 0 AND kind IN {kv} GROUP BY env) \
+                 SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
+                 WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.state = 0 AND w.lease <= ?3 \
+                 AND (w.kind IN {kv} OR kv_left.first IS NULL OR w.batch < kv_left.first) \
                  ORDER BY CASE w.kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, w.kind, w.target, w.id LIMIT ?4"
             );
             let rows: Vec<Row> = sql

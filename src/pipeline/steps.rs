@@ -630,7 +630,6 @@ async fn drain_round(
                 limit,
                 now_ms: now_ms(),
                 lease_ms: LEASE_MS,
-                purge_calls_only: more_coming,
             },
         )
         .await?;
@@ -785,9 +784,11 @@ async fn drain_alongside(
         if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
             return;
         }
-        // Purge actions only: about one fetch (and a quarter of a limiter call) per batch.
+        // About one fetch (and a quarter of a limiter call) per purge batch, one service
+        // operation per KV key: KV work runs here too, so the purges it holds back can follow.
         let batches = (budget.remaining_fetches() - RESERVE_FETCHES) * 3 / 4;
-        let limit = (batches * ctx.cfg.purge_batch_for(false)).clamp(1, 3000) as u32;
+        let kv = budget.remaining_ops().saturating_sub(RESERVE_OPS);
+        let limit = (batches * ctx.cfg.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
         match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, limit, true).await {
             Ok(r) if !r.progress.current => return,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but

@@ -384,8 +384,10 @@ async fn cloudflare(
         pace: Pace::Bucket {
             bucket: cfg.purge_bucket,
         },
+        upcoming: std::cell::Cell::new(1),
     };
     for (idx, (zone, kind, items)) in batches.iter().enumerate() {
+        pacing.upcoming.set((batches.len() - idx) as u32);
         if !budget.allows(1, 2) {
             for (_, _, rest) in &batches[idx..] {
                 out.settle(rest, Outcome::Pending, None);
@@ -422,8 +424,11 @@ async fn cloudflare(
             Ok(a) => a,
             Err(e) => {
                 // Leave this and later batches pending: the step is retried (or, for a
-                // refused token, the job fails).
-                out.errors.push(e.to_string());
+                // refused token, the job fails). A wait the server or the limiter asked for
+                // is not an error of the job.
+                if e.retry_after_ms().is_none() {
+                    out.errors.push(e.to_string());
+                }
                 for (_, _, rest) in &batches[idx..] {
                     out.settle(rest, Outcome::Pending, None);
                 }
