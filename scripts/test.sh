@@ -8,6 +8,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh --browser
 echo "== cargo fmt --check"
 cargo fmt --check
+echo "== module graph (no cycles)"
+node scripts/check-modules.mjs
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"

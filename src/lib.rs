@@ -7,8 +7,10 @@
 //! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`pipeline`], [`net`],
 //! [`runtime`] and the Durable Objects in [`ledger::durable`] and [`pace::durable`].
 
+pub mod budget;
 pub mod config;
 pub mod contentstack;
+pub mod counts;
 pub mod error;
 pub mod event;
 pub mod http;
@@ -18,9 +20,11 @@ pub mod pace;
 pub mod pipeline;
 pub mod plan;
 pub mod purge;
+pub mod queue;
 pub mod rules;
 pub mod runtime;
 pub mod template;
+pub mod time;
 pub mod verify;
 
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result};

@@ -5,8 +5,8 @@ use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
+use crate::budget::{Budget, Sub};
 use crate::pace::{self, durable::reserve_slots, Pace};
-use crate::runtime::{Budget, Sub};
 
 /// An answer that arrived.
 #[derive(Debug)]

@@ -229,7 +229,7 @@ impl ManagementTokens {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts per pipeline step before the job goes to the dead-letter queue.
-    pub max_attempts: u32,
+    pub max_tries: u32,
     /// First retry delay; doubles per attempt.
     pub base_seconds: u32,
 }
@@ -548,7 +548,7 @@ impl Config {
             &mut errors,
         );
         let retry = RetryPolicy {
-            max_attempts: number(raw, "QUEUE_MAX_ATTEMPTS", 5u32, (1, 100), &mut errors),
+            max_tries: number(raw, "QUEUE_MAX_ATTEMPTS", 5u32, (1, 100), &mut errors),
             base_seconds: number(raw, "RETRY_BASE_SECONDS", 10u32, (0, 3600), &mut errors),
         };
         let workers_plan = choice(

@@ -8,13 +8,14 @@ use serde_json::Value;
 use worker::{Env, Method};
 
 use super::{
-    job_path, parse_environments, parse_item_url, parse_items_page, url_path, ItemsPage, JobStatus,
+    job_path, parse_environments, parse_item_url, parse_items_page, url_path, BulkJob, ItemsPage,
 };
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
 use crate::plan::{PlanEnvironment, PlanItem};
-use crate::runtime::{now_ms, Budget};
+use crate::runtime::now_ms;
 
 /// How long a stack's environment list is reused.
 const ENV_CACHE_MS: i64 = 5 * 60 * 1000;
@@ -115,7 +116,7 @@ impl<'a> Client<'a> {
     }
 
     /// The job status API.
-    pub async fn job_status(&self, job_id: &str) -> Result<JobStatus, NetError> {
+    pub async fn job_status(&self, job_id: &str) -> Result<BulkJob, NetError> {
         let v = self
             .get("job status", &job_path(job_id))
             .await?

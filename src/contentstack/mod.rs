@@ -7,7 +7,7 @@ pub mod client;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ledger::ItemCounts;
+use crate::counts::JobItems;
 use crate::plan::{ItemType, PlanEnvironment, PlanItem};
 
 /// Items per page of the job items API (its maximum).
@@ -17,7 +17,7 @@ pub const MAX_PAGES: u64 = 2_000;
 
 /// `GET /v3/bulk/jobs/{job_id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct JobStatus {
+pub struct BulkJob {
     #[serde(default)]
     pub uid: Option<String>,
     #[serde(default)]
@@ -54,8 +54,8 @@ pub struct Summary {
 
 impl Summary {
     /// The record's `items`, mirroring the summary (`skipped` = `skip`).
-    pub fn counts(&self) -> ItemCounts {
-        ItemCounts {
+    pub fn counts(&self) -> JobItems {
+        JobItems {
             total: self.total_processed,
             success: self.success,
             failed: self.unsuccess,

@@ -88,6 +88,14 @@ pub struct JobEvent {
     pub channel: String,
 }
 
+/// The scope of a delivery: the environment its channel names, or `*`.
+pub fn scope_of(channel_environment: Option<&str>) -> &str {
+    channel_environment.unwrap_or(ANY_SCOPE)
+}
+
+/// The scope of a delivery whose channel names no environment.
+pub const ANY_SCOPE: &str = "*";
+
 /// The outcome of [`recognize`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recognition {

@@ -6,6 +6,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use worker::{Env, Method, Request, Response};
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::error::AppError;
@@ -13,10 +14,10 @@ use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
 use crate::ledger::durable::{LedgerClient, LedgerOp, ReplayAnswer};
 use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
-use crate::pipeline::{enqueue, JobMessage};
 use crate::plan::{Plan, PlanJob};
 use crate::purge::actions_from_plan;
-use crate::runtime::{self, log, Budget};
+use crate::queue::{enqueue, JobMessage};
+use crate::runtime::{self, log};
 
 /// Constant-time, length-checked comparison of the presented token.
 pub fn token_matches(expected: &str, authorization: Option<&str>) -> bool {
@@ -53,8 +54,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
     let method = req.method();
     match (method.clone(), parts.as_slice()) {
         (Method::Get, ["jobs"]) => list(&req, env).await,
-        (Method::Get, ["jobs", id]) => get(env, &decode(id)?).await,
-        (Method::Post, ["jobs", id, "replay"]) => replay(env, &decode(id)?).await,
+        (Method::Get, ["jobs", id]) => get(env, &decode_segment(id)?).await,
+        (Method::Post, ["jobs", id, "replay"]) => replay(env, &decode_segment(id)?).await,
         (Method::Post, ["plan"]) => dry_run(&mut req, env).await,
         (_, ["jobs"]) | (_, ["jobs", _]) => Err(AppError::MethodNotAllowed { allow: "GET" }),
         (_, ["jobs", _, "replay"]) | (_, ["plan"]) => {
@@ -65,7 +66,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
 }
 
 /// Percent-decodes a path segment (job ids are plain, but be exact).
-fn decode(seg: &str) -> Result<String, AppError> {
+fn decode_segment(seg: &str) -> Result<String, AppError> {
     let bytes = seg.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -336,10 +337,10 @@ mod tests {
 
     #[test]
     fn path_segments_decode() {
-        assert_eq!(decode("abc-123").unwrap(), "abc-123");
-        assert_eq!(decode("a%2Fb").unwrap(), "a/b");
-        assert!(decode("").is_err());
-        assert!(decode("%ZZ").is_err());
-        assert!(decode(&"x".repeat(257)).is_err());
+        assert_eq!(decode_segment("abc-123").unwrap(), "abc-123");
+        assert_eq!(decode_segment("a%2Fb").unwrap(), "a/b");
+        assert!(decode_segment("").is_err());
+        assert!(decode_segment("%ZZ").is_err());
+        assert!(decode_segment(&"x".repeat(257)).is_err());
     }
 }

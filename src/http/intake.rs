@@ -3,14 +3,16 @@
 
 use worker::{Env, Method, Request, Response};
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::event::scope_of;
 use crate::event::{self, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
+use crate::ledger::dedupe_key;
 use crate::ledger::durable::{accept_op, AcceptAnswer, LedgerClient, LedgerOp};
-use crate::ledger::{dedupe_key, scope_of};
-use crate::pipeline::JobMessage;
-use crate::runtime::{self, log, Budget};
+use crate::queue::JobMessage;
+use crate::runtime::{self, log};
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
     let result = intake(&mut req, env).await;
@@ -46,7 +48,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
     let key = if cfg.verifier.needs_public_key() {
         Some(
-            runtime::public_key(cfg, &budget)
+            super::public_key::public_key(cfg, &budget)
                 .await
                 .map_err(|e| AppError::Unavailable(format!("cannot verify signatures now: {e}")))?,
         )
@@ -123,7 +125,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     }
     let mut msg = JobMessage::start(&ev.job_id, ev.action, ev.api_key.clone(), answer.attempt);
     msg.scope = scope_of(ev.channel_environment.as_deref()).to_string();
-    if let Err(e) = crate::pipeline::enqueue(env, &msg, 0).await {
+    if let Err(e) = crate::queue::enqueue(env, &msg, 0).await {
         let rollback = ledger
             .call::<serde_json::Value>(&LedgerOp::Rollback {
                 key: Some(key),

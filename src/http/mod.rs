@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod intake;
+mod public_key;
 
 use futures_util::StreamExt;
 use serde::Serialize;

@@ -11,7 +11,8 @@ use worker::{
     SqlStorageValue, State,
 };
 
-use super::{cap_payload_value, push_errors, JobRecord, JobStatus, PassOutcome, PurgedCounts};
+use super::{cap_payload_value, push_errors, JobRecord, JobStatus, PassOutcome};
+use crate::counts::PurgedCounts;
 use crate::plan::Skipped;
 use crate::purge::{ActionKind, ActionResult, ClaimedAction, NewAction, Outcome};
 
@@ -53,7 +54,7 @@ pub enum LedgerOp {
         now: String,
         now_ms: i64,
         environments: Vec<String>,
-        items: super::ItemCounts,
+        items: crate::counts::JobItems,
         subrequests: u64,
     },
     AddActions {
@@ -163,7 +164,7 @@ impl Settings {
             Ok(cfg) => Settings {
                 repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
                 progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
-                max_drives: cfg.retry.max_attempts,
+                max_drives: cfg.retry.max_tries,
             },
             Err(_) => Settings {
                 repurge_delay_ms: 60_000,
@@ -270,7 +271,7 @@ impl Ledger {
         settings: Settings,
         now: i64,
     ) -> Result<()> {
-        use crate::pipeline::{enqueue, send_to, JobMessage, Step};
+        use crate::queue::{enqueue, send_to, JobMessage, Step};
         let now_iso = crate::runtime::now_iso();
         rec.drives += 1;
         rec.progress_ms = now;
@@ -311,7 +312,7 @@ impl Ledger {
                 "no progress after {} drives by the ledger's alarm",
                 settings.max_drives
             ));
-            sent = send_to(&self.env, crate::pipeline::DEAD_LETTER_QUEUE, &m, 0)
+            sent = send_to(&self.env, crate::queue::DEAD_LETTER_QUEUE, &m, 0)
                 .await
                 .is_ok();
             what = "dead_letter";
@@ -560,7 +561,7 @@ fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {
         .started_at
         .as_deref()
         .unwrap_or(rec.received_at.as_str());
-    if let Some(start_ms) = crate::verify::parse_iso8601_utc_millis(start) {
+    if let Some(start_ms) = crate::time::parse_iso8601_utc_millis(start) {
         rec.duration_ms = Some((now_ms - start_ms).max(0) as u64);
     }
 }

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::Action;
+use crate::counts::{JobItems, PurgedCounts};
+use crate::event::{scope_of, Action, ANY_SCOPE};
 use crate::plan::Skipped;
 
 /// Largest raw payload kept in a record.
@@ -48,41 +49,6 @@ impl JobStatus {
     }
 }
 
-/// Contentstack's job summary (`skipped` = its `skip`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemCounts {
-    pub total: u64,
-    pub success: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
-
-/// What was sent, per SPEC §7.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PurgedCounts {
-    pub kv_keys: u64,
-    pub kv_prefix_keys: u64,
-    pub cache_api: u64,
-    pub tags: u64,
-    pub urls: u64,
-    pub prefixes: u64,
-    pub hosts: u64,
-    pub api_calls: u64,
-}
-
-impl PurgedCounts {
-    pub fn add(&mut self, o: &PurgedCounts) {
-        self.kv_keys += o.kv_keys;
-        self.kv_prefix_keys += o.kv_prefix_keys;
-        self.cache_api += o.cache_api;
-        self.tags += o.tags;
-        self.urls += o.urls;
-        self.prefixes += o.prefixes;
-        self.hosts += o.hosts;
-        self.api_calls += o.api_calls;
-    }
-}
-
 /// One earlier attempt, kept when a replay or redelivery starts a new one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptSummary {
@@ -106,7 +72,7 @@ pub struct JobRecord {
     pub finished_at: Option<String>,
     pub duration_ms: Option<u64>,
     pub attempts: u32,
-    pub items: ItemCounts,
+    pub items: JobItems,
     pub purged: PurgedCounts,
     /// The same counts split by environment name.
     pub purged_by_environment: BTreeMap<String, PurgedCounts>,
@@ -166,14 +132,6 @@ pub fn dedupe_key(
         scope_of(channel_environment)
     )
 }
-
-/// The scope of a delivery: the environment its channel names, or `*`.
-pub fn scope_of(channel_environment: Option<&str>) -> &str {
-    channel_environment.unwrap_or(ANY_SCOPE)
-}
-
-/// The scope of a delivery whose channel names no environment.
-pub const ANY_SCOPE: &str = "*";
 
 /// How far one delivery's scope has been collected.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +234,7 @@ impl JobRecord {
         payload: Value,
     ) -> JobRecord {
         let scope = scope_of(channel_environment.as_deref()).to_string();
-        let progress_ms = crate::verify::parse_iso8601_utc_millis(&received_at).unwrap_or(0);
+        let progress_ms = crate::time::parse_iso8601_utc_millis(&received_at).unwrap_or(0);
         JobRecord {
             job_id,
             action,
@@ -287,7 +245,7 @@ impl JobRecord {
             finished_at: None,
             duration_ms: None,
             attempts: 1,
-            items: ItemCounts::default(),
+            items: JobItems::default(),
             purged: PurgedCounts::default(),
             purged_by_environment: BTreeMap::new(),
             errors: Vec::new(),
@@ -480,7 +438,7 @@ impl JobRecord {
         self.drives = 0;
         self.on_failure_running = false;
         self.source = SOURCE_REPLAY.to_string();
-        self.progress_ms = crate::verify::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
+        self.progress_ms = crate::time::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
     }
 
     /// Adds skipped-template rows, de-duplicated and capped.
@@ -568,7 +526,7 @@ mod tests {
     }
 
     fn t0() -> i64 {
-        crate::verify::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap()
+        crate::time::parse_iso8601_utc_millis("2026-01-01T00:00:00Z").unwrap()
     }
 
     #[test]

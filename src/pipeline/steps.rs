@@ -19,16 +19,18 @@ use futures_util::future::join;
 use serde_json::Value;
 use worker::{Delay, Env, Message, MessageBatch, MessageExt};
 
-use super::{enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
+use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
+use crate::event::ANY_SCOPE;
 use crate::ledger::durable::{LedgerClient, LedgerOp, Progress};
-use crate::ledger::{JobRecord, JobStatus, ANY_SCOPE};
+use crate::ledger::{JobRecord, JobStatus};
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::plan::{plan, plan_failure, PlanEnvironment, PlanJob};
 use crate::purge::{actions_from_plan, exec, hold_back_partial_batch, BatchSize, Outcome};
-use crate::runtime::{self, log, now_iso, now_ms, Budget, Sub};
+use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
+use crate::runtime::{self, log, now_iso, now_ms};
 
 /// How long claimed actions stay reserved for one invocation.
 const LEASE_MS: i64 = 5 * 60 * 1000;
@@ -115,16 +117,16 @@ pub fn retry_delay_seconds(tries: u32, base_seconds: u32, retry_after_s: u32) ->
     queue_delay_seconds(tries, base_seconds).max(retry_after_s)
 }
 
-struct Ctx<'a> {
+struct Run<'a> {
     cfg: &'a Config,
     env: &'a Env,
     budget: Budget,
     ledger: LedgerClient,
 }
 
-impl Ctx<'_> {
-    fn new<'a>(cfg: &'a Config, env: &'a Env, ledger: LedgerClient) -> Ctx<'a> {
-        Ctx {
+impl Run<'_> {
+    fn new<'a>(cfg: &'a Config, env: &'a Env, ledger: LedgerClient) -> Run<'a> {
+        Run {
             cfg,
             env,
             budget: Budget::new(cfg.subrequest_budget, cfg.service_ops_budget),
@@ -169,7 +171,7 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
     };
     let dead = batch.queue() == cfg.dead_letter_queue;
     for msg in batch.messages()? {
-        let parsed = super::decode(msg.body());
+        let parsed = decode_message(msg.body());
         let Ok(job) = parsed else {
             log("bad_message", serde_json::json!({"queue": batch.queue()}));
             msg.ack();
@@ -189,7 +191,7 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
 }
 
 /// One JSON line per invocation with what it used of both budgets.
-fn log_invocation(ctx: &Ctx<'_>, job: &JobMessage, started: i64) {
+fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     let mut summary = ctx.budget.summary();
     summary["job_id"] = serde_json::json!(job.job_id);
     summary["step"] = serde_json::json!(step_name(&job.step));
@@ -207,7 +209,7 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
             return;
         }
     };
-    let ctx = Ctx::new(cfg, env, ledger);
+    let ctx = Run::new(cfg, env, ledger);
     let started = now_ms();
     let mut step = job.step.clone();
     // Where a retry resumes: collection resumes through `start`, from the page the ledger
@@ -267,7 +269,7 @@ async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMess
     again.tries = tries;
     again.last_error = Some(e.message().to_string());
     ctx.budget.spend(Sub::Queue, 1);
-    let sent = if e.is_transient() && tries < cfg.retry.max_attempts {
+    let sent = if e.is_transient() && tries < cfg.retry.max_tries {
         let delay = retry_delay_seconds(tries, cfg.retry.base_seconds, e.retry_after_s());
         enqueue(env, &again, delay).await
     } else {
@@ -290,7 +292,7 @@ fn step_name(s: &Step) -> &'static str {
     }
 }
 
-async fn run_step(ctx: &Ctx<'_>, job: &JobMessage, step: Step) -> Result<Next, StepError> {
+async fn run_step(ctx: &Run<'_>, job: &JobMessage, step: Step) -> Result<Next, StepError> {
     match step {
         Step::Start => start(ctx, job).await,
         Step::Collect {
@@ -320,7 +322,7 @@ pub fn stack_key(cfg: &Config, job: &JobMessage) -> Option<String> {
 
 /// What the job status API and the stack's environments say about a job.
 pub struct Resolved {
-    pub items: crate::ledger::ItemCounts,
+    pub items: crate::counts::JobItems,
     /// Every resolved environment name (recorded).
     pub names: Vec<String>,
     /// The environments that have a purge rule (planned).
@@ -424,7 +426,7 @@ pub fn page_cost(cfg: &Config, api_key: &str, environments: &[PlanEnvironment]) 
     (fetches, fetches.div_ceil(4) + 2)
 }
 
-async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     ctx.budget.spend(Sub::Durable, 1);
     let Some(record) = ctx.ledger.get(&job.job_id).await? else {
         log("record_missing", serde_json::json!({"job_id": job.job_id}));
@@ -479,7 +481,7 @@ async fn start(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
 }
 
 async fn collect(
-    ctx: &Ctx<'_>,
+    ctx: &Run<'_>,
     job: &JobMessage,
     skip: u64,
     api_key: String,
@@ -516,7 +518,7 @@ async fn collect(
 
 /// Reads item pages from `skip` on, plans each and stores its actions.
 async fn collect_pages(
-    ctx: &Ctx<'_>,
+    ctx: &Run<'_>,
     job: &JobMessage,
     mut skip: u64,
     api_key: String,
@@ -606,7 +608,7 @@ enum RoundBudget {
 /// at the end of the claim waits for them.
 #[allow(clippy::too_many_arguments)]
 async fn drain_round(
-    ctx: &Ctx<'_>,
+    ctx: &Run<'_>,
     budget: &Budget,
     which: RoundBudget,
     job: &JobMessage,
@@ -696,11 +698,11 @@ async fn drain_round(
 }
 
 /// The claim size that fits the rest of the budget.
-fn claim_limit(ctx: &Ctx<'_>) -> u32 {
+fn claim_limit(ctx: &Run<'_>) -> u32 {
     (ctx.budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
 }
 
-async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let api_key = stack_key(ctx.cfg, job);
     loop {
         if !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
@@ -746,7 +748,7 @@ async fn drain(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
 }
 
 /// Starts the second purge pass (or waits longer when it is not due yet), then drains it.
-async fn second_pass(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError> {
+async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let p: Progress = ctx
         .call(&LedgerOp::SecondPass {
             job_id: job.job_id.clone(),
@@ -774,7 +776,7 @@ async fn second_pass(ctx: &Ctx<'_>, job: &JobMessage) -> Result<Next, StepError>
 /// reads, within its own slice of the budget. Errors end it quietly: the drain step that
 /// follows collection retries them.
 async fn drain_alongside(
-    ctx: &Ctx<'_>,
+    ctx: &Run<'_>,
     budget: &Budget,
     job: &JobMessage,
     api_key: Option<&str>,
@@ -861,7 +863,7 @@ async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
     let Ok(ledger) = LedgerClient::new(env) else {
         return false;
     };
-    let ctx = Ctx::new(cfg, env, ledger);
+    let ctx = Run::new(cfg, env, ledger);
     let started = now_ms();
     ctx.budget.spend(Sub::Durable, 1);
     let record = match ctx.ledger.get(&job.job_id).await {

@@ -298,7 +298,7 @@ impl PartialOrd for Skipped {
 
 /// Item counts of a plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemCounts {
+pub struct PlannedItems {
     /// Items given to the planner.
     pub considered: usize,
     /// Successful items in an environment with a rule.
@@ -315,7 +315,7 @@ pub struct Plan {
     /// Templates not expanded, sorted and duplicate-free.
     pub skipped: Vec<Skipped>,
     /// Item counts.
-    pub items: ItemCounts,
+    pub items: PlannedItems,
 }
 
 impl Plan {
@@ -386,9 +386,9 @@ pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: 
         .map(|t| (t.env.name.as_str(), Acc::new(t.env, t.rule)))
         .collect();
     let mut skipped = BTreeSet::new();
-    let mut counts = ItemCounts {
+    let mut counts = PlannedItems {
         considered: items.len(),
-        ..ItemCounts::default()
+        ..PlannedItems::default()
     };
     let branch = branch_of(job);
     let version_text: Vec<Option<String>> = items
@@ -427,7 +427,7 @@ pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: 
                 ItemType::Entry => &target.rule.entry,
                 ItemType::Asset => &target.rule.asset,
             };
-            let mut ctx = Ctx {
+            let mut ctx = Expansion {
                 acc: env_acc,
                 skipped: &mut skipped,
                 uid: &item.uid,
@@ -467,7 +467,7 @@ pub fn plan_failure(job: &PlanJob, envs: &[PlanEnvironment], rules: &Rules) -> P
                 _ => None,
             }
         };
-        let mut ctx = Ctx {
+        let mut ctx = Expansion {
             acc: &mut acc,
             skipped: &mut skipped,
             uid: "",
@@ -492,7 +492,7 @@ pub fn plan_failure(job: &PlanJob, envs: &[PlanEnvironment], rules: &Rules) -> P
     Plan {
         environments,
         skipped: skipped.into_iter().collect(),
-        items: ItemCounts::default(),
+        items: PlannedItems::default(),
     }
 }
 
@@ -624,14 +624,14 @@ enum Kind {
     Host,
 }
 
-struct Ctx<'a> {
+struct Expansion<'a> {
     acc: &'a mut Acc,
     skipped: &'a mut BTreeSet<Skipped>,
     uid: &'a str,
     environment: &'a str,
 }
 
-impl Ctx<'_> {
+impl Expansion<'_> {
     fn apply_item_rule<'v>(
         &mut self,
         rule: &ItemRule,
@@ -931,7 +931,7 @@ mod tests {
         let p = plan(&job(), &items(), &envs(), &rules());
         assert_eq!(
             p.items,
-            ItemCounts {
+            PlannedItems {
                 considered: 8,
                 purged: 6,
                 failed: 1
@@ -1208,7 +1208,7 @@ mod tests {
         // Staging and dev items are neither purged nor failed.
         assert_eq!(
             p.items,
-            ItemCounts {
+            PlannedItems {
                 considered: 8,
                 purged: 5,
                 failed: 1
@@ -1241,7 +1241,7 @@ mod tests {
         assert!(p.skipped.is_empty());
         assert_eq!(
             p.items,
-            ItemCounts {
+            PlannedItems {
                 considered: 1,
                 purged: 0,
                 failed: 1
@@ -1392,7 +1392,7 @@ mod tests {
     #[test]
     fn on_failure_plan() {
         let f = plan_failure(&job(), &envs(), &rules());
-        assert_eq!(f.items, ItemCounts::default());
+        assert_eq!(f.items, PlannedItems::default());
         assert!(f.skipped.is_empty());
         let prod = &f.environments["production"];
         assert_eq!(prod.tags, strings(&["cs-production"]));

@@ -20,10 +20,10 @@ use worker::{Cache, Env, Method};
 use super::{
     purge_batches, purge_body, ActionKind, ActionResult, BatchSize, ClaimedAction, Outcome,
 };
+use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
-use crate::runtime::{Budget, Sub};
 
 /// KV keys listed per sweep page (the API maximum).
 const LIST_PAGE: u64 = 1000;

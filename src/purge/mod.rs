@@ -9,7 +9,7 @@ pub mod exec;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::PurgedCounts;
+use crate::counts::PurgedCounts;
 use crate::plan::Plan;
 
 /// What one action does.

@@ -4,7 +4,7 @@
 //! - parsing the verification settings (`WEBHOOK_VERIFY`, `CONTENTSTACK_HMAC_SECRETS`,
 //!   `WEBHOOK_BASIC_AUTH`, `WEBHOOK_HEADER`, `CONTENTSTACK_PUBLIC_KEY` and the
 //!   `/.well-known/public-keys.json` document) into a [`Verifier`], rejecting bad
-//!   configuration with a [`ConfigError`];
+//!   configuration with a [`VerifierConfigError`];
 //! - checking one request's headers and raw body bytes against every listed check
 //!   ([`Verifier::verify`]), reporting the first failure as a [`VerifyError`];
 //! - the replay window ([`check_replay`], [`Verifier::check_replay_window`]) and the
@@ -40,10 +40,8 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use time::{
-    check_replay, parse_iso8601_utc, parse_iso8601_utc_millis, DEFAULT_REPLAY_TOLERANCE_SECS,
-    FUTURE_TOLERANCE_SECS,
-};
+use crate::time::parse_iso8601_utc;
+pub use time::{check_replay, DEFAULT_REPLAY_TOLERANCE_SECS, FUTURE_TOLERANCE_SECS};
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -132,7 +130,7 @@ impl VerifyError {
 /// ([`parse_checks`], [`BasicCredentials::parse`], [`HeaderCheck::parse`]) do not
 /// name the variable (the caller prefixes it); those from [`Verifier::new`] do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum VerifierConfigError {
     /// `WEBHOOK_VERIFY` names a check that does not exist.
     #[error("unknown check `{0}` (expected rsa, hmac, basic, header or none)")]
     UnknownCheck(String),
@@ -165,7 +163,7 @@ pub enum ConfigError {
     InvalidWellKnown(String),
 }
 
-impl ConfigError {
+impl VerifierConfigError {
     /// The SPEC §2 error code for every configuration problem.
     pub fn code(&self) -> &'static str {
         "misconfigured"
@@ -205,21 +203,21 @@ impl Check {
 }
 
 impl FromStr for Check {
-    type Err = ConfigError;
+    type Err = VerifierConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim();
         [Self::Rsa, Self::Hmac, Self::Basic, Self::Header, Self::None]
             .into_iter()
             .find(|c| c.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| ConfigError::UnknownCheck(truncate(name, 40).to_owned()))
+            .ok_or_else(|| VerifierConfigError::UnknownCheck(truncate(name, 40).to_owned()))
     }
 }
 
 /// Parses `WEBHOOK_VERIFY`: comma-separated, trimmed, case-insensitive names.
 /// Empty pieces are skipped, duplicates collapsed (first position kept), and a
 /// value with no names at all (empty or only commas/spaces) gives the default `[Rsa]`.
-pub fn parse_checks(s: &str) -> Result<Vec<Check>, ConfigError> {
+pub fn parse_checks(s: &str) -> Result<Vec<Check>, VerifierConfigError> {
     let mut out = Vec::new();
     for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let check: Check = piece.parse()?;
@@ -277,13 +275,17 @@ impl BasicCredentials {
     /// Parses `user:password`: surrounding whitespace of the whole value is
     /// trimmed, the first `:` splits, the password may contain `:` and may be
     /// empty, the user may not.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let (user, password) = s
-            .trim()
-            .split_once(':')
-            .ok_or(ConfigError::InvalidBasicAuth("expected `user:password`"))?;
+    pub fn parse(s: &str) -> Result<Self, VerifierConfigError> {
+        let (user, password) =
+            s.trim()
+                .split_once(':')
+                .ok_or(VerifierConfigError::InvalidBasicAuth(
+                    "expected `user:password`",
+                ))?;
         if user.is_empty() {
-            return Err(ConfigError::InvalidBasicAuth("the user name is empty"));
+            return Err(VerifierConfigError::InvalidBasicAuth(
+                "the user name is empty",
+            ));
         }
         Ok(Self {
             user: Secret::new(user),
@@ -306,7 +308,7 @@ impl BasicCredentials {
 }
 
 impl FromStr for BasicCredentials {
-    type Err = ConfigError;
+    type Err = VerifierConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
@@ -344,22 +346,26 @@ impl HeaderCheck {
     /// Parses `Header-Name: value`. The name (trimmed) must be a valid HTTP
     /// field name; the value (trimmed of spaces and tabs) must be non-empty and
     /// free of control characters.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let (name, value) = s.split_once(':').ok_or(ConfigError::InvalidHeaderCheck(
-            "expected `Header-Name: value`",
-        ))?;
+    pub fn parse(s: &str) -> Result<Self, VerifierConfigError> {
+        let (name, value) = s
+            .split_once(':')
+            .ok_or(VerifierConfigError::InvalidHeaderCheck(
+                "expected `Header-Name: value`",
+            ))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Err(ConfigError::InvalidHeaderCheck(
+            return Err(VerifierConfigError::InvalidHeaderCheck(
                 "the header name is empty or not a valid HTTP header name",
             ));
         }
         let value = trim_ows(value.trim_end_matches(['\r', '\n']));
         if value.is_empty() {
-            return Err(ConfigError::InvalidHeaderCheck("the header value is empty"));
+            return Err(VerifierConfigError::InvalidHeaderCheck(
+                "the header value is empty",
+            ));
         }
         if value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(ConfigError::InvalidHeaderCheck(
+            return Err(VerifierConfigError::InvalidHeaderCheck(
                 "the header value contains control characters",
             ));
         }
@@ -382,7 +388,7 @@ impl HeaderCheck {
 }
 
 impl FromStr for HeaderCheck {
-    type Err = ConfigError;
+    type Err = VerifierConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
@@ -417,9 +423,9 @@ impl PublicKey {
     /// `-----BEGIN PUBLIC KEY-----` (SPKI). Surrounding whitespace, `\r\n` line
     /// ends and literal `\n` escapes (a PEM pasted into a one-line variable) are
     /// tolerated.
-    pub fn from_pem(pem: &str) -> Result<Self, ConfigError> {
+    pub fn from_pem(pem: &str) -> Result<Self, VerifierConfigError> {
         let pem = pem.trim().replace("\\n", "\n").replace("\r\n", "\n");
-        let bad = |what: &str| ConfigError::InvalidPublicKey(what.to_owned());
+        let bad = |what: &str| VerifierConfigError::InvalidPublicKey(what.to_owned());
         let key = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
             RsaPublicKey::from_pkcs1_pem(&pem)
                 .map_err(|_| bad("not a valid PKCS#1 RSA public key PEM"))?
@@ -436,17 +442,19 @@ impl PublicKey {
 
     /// Parses Contentstack's `/.well-known/public-keys.json` document,
     /// `{"signing-key": "-----BEGIN RSA PUBLIC KEY-----\n…"}`.
-    pub fn from_well_known_json(doc: &[u8]) -> Result<Self, ConfigError> {
+    pub fn from_well_known_json(doc: &[u8]) -> Result<Self, VerifierConfigError> {
         let value: serde_json::Value = serde_json::from_slice(doc)
-            .map_err(|_| ConfigError::InvalidWellKnown("not valid JSON".to_owned()))?;
+            .map_err(|_| VerifierConfigError::InvalidWellKnown("not valid JSON".to_owned()))?;
         let pem = value
             .get("signing-key")
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| {
-                ConfigError::InvalidWellKnown("no `signing-key` string in the document".to_owned())
+                VerifierConfigError::InvalidWellKnown(
+                    "no `signing-key` string in the document".to_owned(),
+                )
             })?;
         Self::from_pem(pem).map_err(|e| match e {
-            ConfigError::InvalidPublicKey(m) => ConfigError::InvalidWellKnown(m),
+            VerifierConfigError::InvalidPublicKey(m) => VerifierConfigError::InvalidWellKnown(m),
             other => other,
         })
     }
@@ -514,7 +522,7 @@ impl Verifier {
         header: Option<HeaderCheck>,
         public_key_pem: Option<&str>,
         allow_unverified: bool,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, VerifierConfigError> {
         let mut unique: Vec<Check> = Vec::with_capacity(checks.len());
         for c in checks {
             if !unique.contains(&c) {
@@ -526,20 +534,20 @@ impl Verifier {
         }
         if unique.contains(&Check::None) {
             if unique.len() > 1 {
-                return Err(ConfigError::NoneCombined);
+                return Err(VerifierConfigError::NoneCombined);
             }
             if !allow_unverified {
-                return Err(ConfigError::UnverifiedNotAllowed);
+                return Err(VerifierConfigError::UnverifiedNotAllowed);
             }
         }
         if unique.contains(&Check::Hmac) && hmac_secrets.is_empty() {
-            return Err(ConfigError::MissingHmacSecrets);
+            return Err(VerifierConfigError::MissingHmacSecrets);
         }
         if unique.contains(&Check::Basic) && basic.is_none() {
-            return Err(ConfigError::MissingBasicAuth);
+            return Err(VerifierConfigError::MissingBasicAuth);
         }
         if unique.contains(&Check::Header) && header.is_none() {
-            return Err(ConfigError::MissingHeaderCheck);
+            return Err(VerifierConfigError::MissingHeaderCheck);
         }
         let public_key = match public_key_pem.map(str::trim).filter(|p| !p.is_empty()) {
             Some(pem) => Some(PublicKey::from_pem(pem)?),

@@ -3,6 +3,7 @@
 //! `Date.parse`), an implementation independent of this one.
 
 use super::*;
+use crate::time::parse_iso8601_utc_millis;
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -281,14 +282,14 @@ fn bad_pems_are_config_errors() {
     ] {
         let err = PublicKey::from_pem(pem).unwrap_err();
         assert!(
-            matches!(err, ConfigError::InvalidPublicKey(_)),
+            matches!(err, VerifierConfigError::InvalidPublicKey(_)),
             "pem: {pem:?}"
         );
         assert_eq!(err.code(), "misconfigured");
     }
     // Through the constructor too.
     let err = Verifier::new(vec![Check::Rsa], vec![], None, None, Some("junk"), false).unwrap_err();
-    assert!(matches!(err, ConfigError::InvalidPublicKey(_)));
+    assert!(matches!(err, VerifierConfigError::InvalidPublicKey(_)));
 }
 
 #[test]
@@ -305,7 +306,7 @@ fn well_known_document_errors() {
     ] {
         let err = PublicKey::from_well_known_json(doc.as_bytes()).unwrap_err();
         assert!(
-            matches!(err, ConfigError::InvalidWellKnown(_)),
+            matches!(err, VerifierConfigError::InvalidWellKnown(_)),
             "doc: {doc:?}"
         );
     }
@@ -345,11 +346,11 @@ fn basic_credentials_parsing() {
     );
     assert!(matches!(
         BasicCredentials::parse("userpass"),
-        Err(ConfigError::InvalidBasicAuth(_))
+        Err(VerifierConfigError::InvalidBasicAuth(_))
     ));
     assert!(matches!(
         BasicCredentials::parse(":pass"),
-        Err(ConfigError::InvalidBasicAuth(_))
+        Err(VerifierConfigError::InvalidBasicAuth(_))
     ));
     // Trailing newline from `wrangler secret put` is trimmed.
     let c = BasicCredentials::parse("user:pass\n").unwrap();
@@ -414,7 +415,7 @@ fn header_check_parsing_and_matching() {
         assert!(
             matches!(
                 HeaderCheck::parse(bad),
-                Err(ConfigError::InvalidHeaderCheck(_))
+                Err(VerifierConfigError::InvalidHeaderCheck(_))
             ),
             "{bad:?}"
         );
@@ -464,7 +465,7 @@ fn parse_checks_rules() {
     assert_eq!(parse_checks("rsa,RSA, rsa").unwrap(), vec![Check::Rsa]);
     assert_eq!(parse_checks("none").unwrap(), vec![Check::None]);
     let err = parse_checks("rsa,hmac256").unwrap_err();
-    assert_eq!(err, ConfigError::UnknownCheck("hmac256".into()));
+    assert_eq!(err, VerifierConfigError::UnknownCheck("hmac256".into()));
     assert!(err.to_string().contains("hmac256"));
     assert!(
         parse_checks("rsa hmac").is_err(),
@@ -485,7 +486,7 @@ fn verifier_config_validation() {
     let basic = || Some(BasicCredentials::parse("u:p").unwrap());
     let header = || Some(HeaderCheck::parse("X-T: v").unwrap());
     let secrets = || vec![Secret::new("s")];
-    use ConfigError as E;
+    use VerifierConfigError as E;
     let new = |c: Vec<Check>, s: Vec<Secret>, b, h, allow| Verifier::new(c, s, b, h, None, allow);
 
     assert_eq!(

@@ -1,0 +1,165 @@
+//! The per-invocation budgets: external fetches (`SUBREQUEST_BUDGET`) and Cloudflare-service
+//! operations (`SERVICE_OPS_BUDGET`), counted by kind for the `invocation` log line. Pure.
+
+use std::cell::Cell;
+
+use serde_json::Value;
+
+/// Kinds of work an invocation does, counted separately for the logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    /// An outbound HTTP call (Contentstack, Cloudflare, public key): an external fetch.
+    Fetch,
+    /// A KV operation (delete, list page).
+    Kv,
+    /// A Durable Object call (ledger, rate limiter).
+    Durable,
+    /// A Cache API operation.
+    Cache,
+    /// A queue send.
+    Queue,
+}
+
+impl Sub {
+    /// Whether this is an operation on a Cloudflare service (KV, Durable Object, Cache API,
+    /// Queue) rather than an external fetch. The two are budgeted separately.
+    pub fn is_service_op(self) -> bool {
+        !matches!(self, Sub::Fetch)
+    }
+}
+
+/// Counts one invocation's work against its two budgets: external fetches
+/// (`SUBREQUEST_BUDGET`) and Cloudflare-service operations (`SERVICE_OPS_BUDGET`). Work is
+/// checked with [`Budget::allows`] before it starts and recorded with [`Budget::spend`].
+#[derive(Debug)]
+pub struct Budget {
+    fetch_limit: Cell<usize>,
+    ops_limit: Cell<usize>,
+    counts: [Cell<usize>; 5],
+}
+
+impl Budget {
+    pub fn new(fetch_limit: usize, ops_limit: usize) -> Budget {
+        Budget {
+            fetch_limit: Cell::new(fetch_limit),
+            ops_limit: Cell::new(ops_limit),
+            counts: Default::default(),
+        }
+    }
+    /// Sets part of what remains aside as a budget of its own (for work running concurrently
+    /// in the same invocation); give it back with [`Budget::absorb`].
+    pub fn split(&self, fetches: usize, ops: usize) -> Budget {
+        let f = fetches.min(self.remaining_fetches());
+        let o = ops.min(self.remaining_ops());
+        self.fetch_limit.set(self.fetch_limit.get() - f);
+        self.ops_limit.set(self.ops_limit.get() - o);
+        Budget::new(f, o)
+    }
+    /// Takes back a budget made by [`Budget::split`]: its counts, and what it did not use.
+    pub fn absorb(&self, child: Budget) {
+        for (mine, theirs) in self.counts.iter().zip(child.counts.iter()) {
+            mine.set(mine.get() + theirs.get());
+        }
+        self.fetch_limit
+            .set(self.fetch_limit.get() + child.fetch_limit.get());
+        self.ops_limit
+            .set(self.ops_limit.get() + child.ops_limit.get());
+    }
+    /// Records `n` operations of a kind.
+    pub fn spend(&self, kind: Sub, n: usize) {
+        let c = &self.counts[kind as usize];
+        c.set(c.get() + n);
+    }
+    /// Operations of one kind so far.
+    pub fn count(&self, kind: Sub) -> usize {
+        self.counts[kind as usize].get()
+    }
+    /// External fetches so far.
+    pub fn fetches(&self) -> usize {
+        self.count(Sub::Fetch)
+    }
+    /// Cloudflare-service operations so far.
+    pub fn ops(&self) -> usize {
+        self.used() - self.fetches()
+    }
+    /// Everything so far (both budgets together).
+    pub fn used(&self) -> usize {
+        self.counts.iter().map(Cell::get).sum()
+    }
+    pub fn remaining_fetches(&self) -> usize {
+        self.fetch_limit.get().saturating_sub(self.fetches())
+    }
+    pub fn remaining_ops(&self) -> usize {
+        self.ops_limit.get().saturating_sub(self.ops())
+    }
+    /// Whether `fetches` more external fetches and `ops` more service operations both fit.
+    pub fn allows(&self, fetches: usize, ops: usize) -> bool {
+        self.remaining_fetches() >= fetches && self.remaining_ops() >= ops
+    }
+    /// The counts as a JSON object for log lines.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "subrequests": self.used(),
+            "fetch": self.fetches(),
+            "service_ops": self.ops(),
+            "kv": self.count(Sub::Kv),
+            "durable_object": self.count(Sub::Durable),
+            "cache": self.count(Sub::Cache),
+            "queue": self.count(Sub::Queue),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetches_and_service_operations_have_separate_budgets() {
+        let b = Budget::new(10, 5);
+        b.spend(Sub::Fetch, 3);
+        b.spend(Sub::Kv, 4);
+        assert_eq!(b.remaining_fetches(), 7);
+        assert_eq!(b.remaining_ops(), 1);
+        assert!(b.allows(7, 1));
+        assert!(!b.allows(0, 2), "service ops are used up first");
+        assert!(!b.allows(8, 0));
+        b.spend(Sub::Durable, 1);
+        b.spend(Sub::Queue, 1);
+        assert_eq!(b.remaining_ops(), 0, "never negative");
+        let s = b.summary();
+        assert_eq!(s["fetch"], 3);
+        assert_eq!(s["service_ops"], 6);
+        assert_eq!(s["queue"], 1);
+        assert_eq!(s["subrequests"], 9);
+        assert!(Sub::Cache.is_service_op() && !Sub::Fetch.is_service_op());
+    }
+
+    #[test]
+    fn a_split_budget_cannot_eat_into_the_parent_and_is_counted_back() {
+        let b = Budget::new(100, 50);
+        b.spend(Sub::Fetch, 10);
+        let child = b.split(60, 20);
+        assert_eq!(b.remaining_fetches(), 30, "the slice is set aside");
+        assert_eq!(b.remaining_ops(), 30);
+        child.spend(Sub::Kv, 15);
+        assert!(!child.allows(0, 6));
+        b.spend(Sub::Fetch, 30);
+        assert!(!b.allows(1, 0));
+        b.absorb(child);
+        assert_eq!(b.used(), 55);
+        assert_eq!(b.count(Sub::Kv), 15);
+        assert_eq!(
+            b.remaining_fetches(),
+            60,
+            "the unused part of the slice comes back"
+        );
+        assert_eq!(b.remaining_ops(), 35);
+        let greedy = b.split(1000, 1000);
+        assert_eq!(
+            greedy.remaining_fetches(),
+            60,
+            "never more than what is left"
+        );
+    }
+}
