@@ -12,7 +12,8 @@ use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
-use crate::ledger::durable::{LedgerClient, LedgerOp, ReplayAnswer};
+use crate::ledger::client::LedgerClient;
+use crate::ledger::ops::{ListOp, ReplayOp, RollbackOp};
 use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
 use crate::plan::{Plan, PlanJob};
 use crate::purge::actions_from_plan;
@@ -115,8 +116,8 @@ async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {
                 .map_err(|_| AppError::BadRequest("bad cursor".into()))?,
         ),
     };
-    let v: Value = ledger(env)?
-        .call(&LedgerOp::List { limit, cursor })
+    let v = ledger(env)?
+        .list(ListOp { limit, cursor })
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     json(200, &v)
@@ -135,18 +136,14 @@ async fn get(env: &Env, job_id: &str) -> Result<Response, AppError> {
 
 async fn replay(env: &Env, job_id: &str) -> Result<Response, AppError> {
     let l = ledger(env)?;
-    let v: Value = l
-        .call(&LedgerOp::Replay {
+    let answer = l
+        .replay(ReplayOp {
             job_id: job_id.to_string(),
             now: runtime::now_iso(),
         })
         .await
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    if v.get("not_found").is_some() {
-        return Err(AppError::NotFound);
-    }
-    let answer: ReplayAnswer =
-        serde_json::from_value(v).map_err(|e| AppError::Unavailable(e.to_string()))?;
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+        .ok_or(AppError::NotFound)?;
     let rec = answer.record;
     // One message per delivery scope: each runs again.
     for scope in rec.scopes.keys() {
@@ -154,7 +151,7 @@ async fn replay(env: &Env, job_id: &str) -> Result<Response, AppError> {
         msg.scope = scope.clone();
         if let Err(e) = enqueue(env, &msg, 0).await {
             if let Err(undo) = l
-                .call::<Value>(&LedgerOp::Rollback {
+                .rollback(RollbackOp {
                     key: None,
                     job_id: rec.job_id.clone(),
                     previous: Some(answer.previous.clone()),

@@ -9,8 +9,9 @@ use crate::error::AppError;
 use crate::event::scope_of;
 use crate::event::{self, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
+use crate::ledger::client::{accept_op, LedgerClient};
 use crate::ledger::dedupe_key;
-use crate::ledger::durable::{accept_op, AcceptAnswer, LedgerClient, LedgerOp};
+use crate::ledger::ops::RollbackOp;
 use crate::queue::JobMessage;
 use crate::runtime::{self, log};
 
@@ -109,8 +110,8 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         ev.channel_environment.as_deref(),
     );
     let received_at = runtime::now_iso();
-    let answer: AcceptAnswer = ledger
-        .call(&accept_op(key.clone(), &ev, received_at, &raw, &body))
+    let answer = ledger
+        .accept(accept_op(key.clone(), &ev, received_at, &raw, &body))
         .await
         .map_err(unavailable)?;
     if !answer.accepted {
@@ -127,7 +128,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     msg.scope = scope_of(ev.channel_environment.as_deref()).to_string();
     if let Err(e) = crate::queue::enqueue(env, &msg, 0).await {
         let rollback = ledger
-            .call::<serde_json::Value>(&LedgerOp::Rollback {
+            .rollback(RollbackOp {
                 key: Some(key),
                 job_id: ev.job_id.clone(),
                 previous: answer.previous,

@@ -11,7 +11,10 @@
 //!   (each environment's are under `passes`).
 //! - A job waiting for its second pass counts as making progress until the pass is due.
 
+pub mod client;
 pub mod durable;
+pub mod ops;
+pub mod store;
 
 use std::collections::BTreeMap;
 

@@ -23,7 +23,10 @@ use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
-use crate::ledger::durable::{LedgerClient, LedgerOp, Progress};
+use crate::ledger::client::LedgerClient;
+use crate::ledger::ops::{
+    AddActionsOp, ClaimOp, FailOp, Progress, ReportOp, SecondPassOp, StartOp,
+};
 use crate::ledger::{JobRecord, JobStatus};
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
@@ -134,18 +137,14 @@ impl Run<'_> {
         }
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(&self, op: &LedgerOp) -> Result<T, StepError> {
-        self.call_with(&self.budget, op).await
-    }
-
-    /// A ledger call counted against `budget` (the invocation's, or a slice of it).
-    async fn call_with<T: serde::de::DeserializeOwned>(
+    /// A ledger call, counted against `budget` (the invocation's, or a slice of it).
+    async fn counted<T>(
         &self,
         budget: &Budget,
-        op: &LedgerOp,
+        call: impl std::future::Future<Output = worker::Result<T>>,
     ) -> Result<T, StepError> {
         budget.spend(Sub::Durable, 1);
-        Ok(self.ledger.call(op).await?)
+        Ok(call.await?)
     }
 
     /// Sends a message to the jobs queue, counted as a service operation.
@@ -454,16 +453,19 @@ async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     )
     .await?;
     let progress: Progress = ctx
-        .call(&LedgerOp::Start {
-            job_id: job.job_id.clone(),
-            attempt: job.attempt,
-            scope: job.scope.clone(),
-            now: now_iso(),
-            now_ms: now_ms(),
-            environments: r.names.clone(),
-            items: r.items,
-            subrequests: ctx.budget.used() as u64,
-        })
+        .counted(
+            &ctx.budget,
+            ctx.ledger.start(StartOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                scope: job.scope.clone(),
+                now: now_iso(),
+                now_ms: now_ms(),
+                environments: r.names.clone(),
+                items: r.items,
+                subrequests: ctx.budget.used() as u64,
+            }),
+        )
         .await?;
     if !progress.current {
         return Ok(Next::Stop);
@@ -557,18 +559,21 @@ async fn collect_pages(
         };
         let next_skip = if more_pages { skip + PAGE_SIZE } else { skip };
         let progress: Progress = ctx
-            .call(&LedgerOp::AddActions {
-                job_id: job.job_id.clone(),
-                attempt: job.attempt,
-                scope: job.scope.clone(),
-                actions: actions_from_plan(&p),
-                skipped: p.skipped,
-                next_skip,
-                collected: !more_pages,
-                subrequests: ctx.budget.used() as u64 + 1,
-                now: now_iso(),
-                now_ms: now_ms(),
-            })
+            .counted(
+                &ctx.budget,
+                ctx.ledger.add_actions(AddActionsOp {
+                    job_id: job.job_id.clone(),
+                    attempt: job.attempt,
+                    scope: job.scope.clone(),
+                    actions: actions_from_plan(&p),
+                    skipped: p.skipped,
+                    next_skip,
+                    collected: !more_pages,
+                    subrequests: ctx.budget.used() as u64 + 1,
+                    now: now_iso(),
+                    now_ms: now_ms(),
+                }),
+            )
             .await?;
         if !progress.current {
             return Ok(Next::Stop);
@@ -624,15 +629,15 @@ async fn drain_round(
             }
     };
     let claimed: Vec<crate::purge::ClaimedAction> = ctx
-        .call_with(
+        .counted(
             budget,
-            &LedgerOp::Claim {
+            ctx.ledger.claim(ClaimOp {
                 job_id: job.job_id.clone(),
                 attempt: job.attempt,
                 limit,
                 now_ms: now_ms(),
                 lease_ms: LEASE_MS,
-            },
+            }),
         )
         .await?;
     let truncated = claimed.len() == limit as usize;
@@ -666,9 +671,9 @@ async fn drain_round(
         .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
         .and_then(|r| r.error.clone());
     let progress: Progress = ctx
-        .call_with(
+        .counted(
             budget,
-            &LedgerOp::Report {
+            ctx.ledger.report(ReportOp {
                 job_id: job.job_id.clone(),
                 attempt: job.attempt,
                 results: out.results,
@@ -677,7 +682,7 @@ async fn drain_round(
                 subrequests: invocation_total() as u64 + 1,
                 now: now_iso(),
                 now_ms: now_ms(),
-            },
+            }),
         )
         .await?;
     if progress.current && !(progress.is_final() && progress.pending == 0) {
@@ -750,12 +755,15 @@ async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
 /// Starts the second purge pass (or waits longer when it is not due yet), then drains it.
 async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let p: Progress = ctx
-        .call(&LedgerOp::SecondPass {
-            job_id: job.job_id.clone(),
-            attempt: job.attempt,
-            now: now_iso(),
-            now_ms: now_ms(),
-        })
+        .counted(
+            &ctx.budget,
+            ctx.ledger.second_pass(SecondPassOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
         .await?;
     if !p.current || (p.is_final() && p.pending == 0) {
         return Ok(Next::Stop);
@@ -905,14 +913,17 @@ async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
     let actions = actions_from_plan(&p);
     let n_actions = actions.len();
     let marked: Result<Progress, StepError> = ctx
-        .call(&LedgerOp::Fail {
-            job_id: job.job_id.clone(),
-            attempt: job.attempt,
-            error: error.clone(),
-            actions,
-            now: now_iso(),
-            now_ms: now_ms(),
-        })
+        .counted(
+            &ctx.budget,
+            ctx.ledger.fail(FailOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                error: error.clone(),
+                actions,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
         .await;
     let Ok(progress) = marked else {
         log_invocation(&ctx, job, started);

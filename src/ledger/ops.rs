@@ -1,0 +1,194 @@
+//! The ledger's operations and their answers: what the Worker sends to the ledger Durable
+//! Object and what comes back, one request type and one answer type per operation (the typed
+//! client is [`super::client`]). Plain data.
+
+use serde::{Deserialize, Serialize};
+
+use super::JobRecord;
+use crate::counts::JobItems;
+use crate::ledger::JobStatus;
+use crate::plan::Skipped;
+use crate::purge::{ActionResult, NewAction};
+
+/// One operation, as sent (tagged by `op`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LedgerOp {
+    Accept(AcceptOp),
+    Rollback(RollbackOp),
+    Get(GetOp),
+    List(ListOp),
+    Replay(ReplayOp),
+    Start(StartOp),
+    AddActions(AddActionsOp),
+    Claim(ClaimOp),
+    Report(ReportOp),
+    SecondPass(SecondPassOp),
+    Fail(FailOp),
+}
+
+/// The `accept` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AcceptOp {
+    pub key: String,
+    pub record: Box<JobRecord>,
+}
+
+/// Undoes an `Accept` or `Replay` whose queue message could not be sent: forgets the
+/// delivery key and puts back the record as it was (or removes a new one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackOp {
+    pub key: Option<String>,
+    pub job_id: String,
+    pub previous: Option<Box<JobRecord>>,
+}
+
+/// The `get` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetOp {
+    pub job_id: String,
+}
+
+/// The `list` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListOp {
+    pub limit: u32,
+    pub cursor: Option<i64>,
+}
+
+/// The `replay` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayOp {
+    pub job_id: String,
+    pub now: String,
+}
+
+/// The `start` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub scope: String,
+    pub now: String,
+    pub now_ms: i64,
+    pub environments: Vec<String>,
+    pub items: JobItems,
+    pub subrequests: u64,
+}
+
+/// The `add_actions` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddActionsOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub scope: String,
+    pub actions: Vec<NewAction>,
+    pub skipped: Vec<Skipped>,
+    /// The next page to read (`skip`) once these are stored.
+    pub next_skip: u64,
+    pub collected: bool,
+    pub subrequests: u64,
+    pub now: String,
+    pub now_ms: i64,
+}
+
+/// The `claim` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub limit: u32,
+    pub now_ms: i64,
+    pub lease_ms: i64,
+}
+
+/// The `report` operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub results: Vec<ActionResult>,
+    pub api_calls: std::collections::BTreeMap<String, u64>,
+    pub errors: Vec<String>,
+    pub subrequests: u64,
+    pub now: String,
+    pub now_ms: i64,
+}
+
+/// Starts the second purge pass of the environments that wait for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondPassOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub now: String,
+    pub now_ms: i64,
+}
+
+/// Marks the job failed and stores its `on_failure` actions, drained like any others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub error: String,
+    pub actions: Vec<NewAction>,
+    pub now: String,
+    pub now_ms: i64,
+}
+
+/// Answer to `Accept`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AcceptAnswer {
+    pub accepted: bool,
+    pub attempt: u32,
+    /// The record before this delivery, when the job was known (for a rollback).
+    #[serde(default)]
+    pub previous: Option<Box<JobRecord>>,
+}
+
+/// Answer to `Replay`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReplayAnswer {
+    pub record: Box<JobRecord>,
+    pub previous: Box<JobRecord>,
+}
+
+/// Answer to the pipeline's operations: how far the attempt is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub pending: u64,
+    pub status: Option<JobStatus>,
+    /// False when this attempt is over (a newer one started, or it ended): stop.
+    pub current: bool,
+    /// Set once, when the attempt starts waiting for its second pass: send the message that
+    /// runs it after this many seconds.
+    #[serde(default)]
+    pub second_pass_in_s: Option<u32>,
+}
+
+impl Progress {
+    /// The answer for an attempt that is over (a newer one started, or it ended).
+    pub fn stale(status: JobStatus) -> Progress {
+        Progress {
+            pending: 0,
+            status: Some(status),
+            current: false,
+            second_pass_in_s: None,
+        }
+    }
+
+    /// The answer for a job the ledger does not know.
+    pub fn gone() -> Progress {
+        Progress::default()
+    }
+
+    pub fn is_final(&self) -> bool {
+        self.status.is_some_and(JobStatus::is_final)
+    }
+}
+
+/// Answer to `list`: one page of records, newest first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<serde_json::Value>,
+    pub cursor: Option<String>,
+}

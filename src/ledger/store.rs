@@ -1,0 +1,788 @@
+//! The ledger's storage: the SQLite schema of the ledger Durable Object and one function per
+//! operation. Each runs synchronously inside one request, so a check and the write that
+//! follows it cannot interleave with another delivery. Pure but for `worker`'s SQL binding.
+
+use serde::Deserialize;
+use serde_json::Value;
+use worker::{Result, SqlStorage, SqlStorageValue};
+
+use super::ops::*;
+use super::{push_errors, JobRecord, JobStatus, PassOutcome};
+use crate::counts::PurgedCounts;
+use crate::purge::{ActionKind, ActionResult, ClaimedAction, NewAction, Outcome};
+
+/// Jobs kept before the oldest records are dropped.
+const MAX_JOBS: i64 = 5000;
+
+/// Settings the ledger takes from the configuration (defaults when it is broken).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub repurge_delay_ms: i64,
+    pub progress_timeout_ms: i64,
+    pub max_drives: u32,
+}
+
+impl Settings {
+    /// How often the alarm looks for stalled jobs.
+    pub fn alarm_every_ms(self) -> u64 {
+        (self.progress_timeout_ms / 3).clamp(1_000, 300_000) as u64
+    }
+}
+
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, job_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs(seq)",
+    // Purge actions per job attempt. `pass`: 1 first pass, 2 second pass, 3 on_failure.
+    // `batch`: the AddActions call that last wanted the action (purge calls wait for the KV
+    // work of their batch and earlier ones). `counted`: times it was settled done (what it
+    // purged is counted the first time only).
+    "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value))",
+    "CREATE INDEX IF NOT EXISTS work_by_state ON work(job_id, attempt, state, id)",
+    "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
+    // The first version's table, replaced by `work`.
+    "DROP TABLE IF EXISTS actions",
+];
+
+/// Action states in the `work` table.
+const PENDING: i64 = ActionState::Pending as i64;
+const DONE: i64 = ActionState::Done as i64;
+const FAILED: i64 = ActionState::Failed as i64;
+/// Passes in the `work` table.
+const PASS_FIRST: i64 = Pass::First as i64;
+const PASS_SECOND: i64 = Pass::Second as i64;
+const PASS_ON_FAILURE: i64 = Pass::OnFailure as i64;
+
+/// Where an action is, as stored in `work.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionState {
+    Pending = 0,
+    Done = 1,
+    /// Failed for good (the job ends `partial`).
+    Failed = 2,
+}
+
+impl From<Outcome> for ActionState {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Done => ActionState::Done,
+            Outcome::Failed => ActionState::Failed,
+            Outcome::Pending => ActionState::Pending,
+        }
+    }
+}
+
+/// Which pass an action belongs to, as stored in `work.pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    First = 1,
+    /// The second purge pass (purge calls sent again).
+    Second = 2,
+    /// The `on_failure` purge of a failing job.
+    OnFailure = 3,
+}
+
+/// The SQL list of action kinds that change KV, e.g. `('kv_key', 'kv_prefix')`.
+fn kv_kinds_sql() -> String {
+    kinds_sql(|k| k.is_kv())
+}
+
+/// The SQL list of action kinds that are Cloudflare purge calls.
+fn cloudflare_kinds_sql() -> String {
+    kinds_sql(|k| k.is_cloudflare())
+}
+
+fn kinds_sql(pick: impl Fn(ActionKind) -> bool) -> String {
+    let names: Vec<String> = ActionKind::ALL
+        .into_iter()
+        .filter(|k| pick(*k))
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    format!("({})", names.join(", "))
+}
+
+pub fn s(v: impl Into<String>) -> SqlStorageValue {
+    SqlStorageValue::String(v.into())
+}
+fn i(v: i64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v)
+}
+
+#[derive(Deserialize)]
+pub struct RecordRow {
+    pub record: String,
+    pub seq: i64,
+    #[allow(dead_code)]
+    collected: i64,
+}
+
+pub fn load(sql: &SqlStorage, job_id: &str) -> Result<Option<JobRecord>> {
+    let rows: Vec<RecordRow> = sql
+        .exec(
+            "SELECT record, seq, collected FROM jobs WHERE job_id = ?",
+            vec![s(job_id)],
+        )?
+        .to_array()?;
+    match rows.into_iter().next() {
+        None => Ok(None),
+        Some(r) => {
+            let rec: JobRecord = serde_json::from_str(&r.record)
+                .map_err(|e| worker::Error::RustError(format!("corrupt record: {e}")))?;
+            Ok(Some(rec))
+        }
+    }
+}
+
+pub fn store(sql: &SqlStorage, rec: &JobRecord) -> Result<()> {
+    let json = serde_json::to_string(rec).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    sql.exec(
+        "UPDATE jobs SET record = ?, collected = ? WHERE job_id = ?",
+        vec![
+            s(json),
+            i(rec.all_collected() as i64),
+            s(rec.job_id.clone()),
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+fn count(sql: &SqlStorage, q: &str, binds: Vec<SqlStorageValue>) -> Result<i64> {
+    let rows: Vec<CountRow> = sql.exec(q, binds)?.to_array()?;
+    Ok(rows.first().map(|r| r.n).unwrap_or(0))
+}
+
+fn pending(sql: &SqlStorage, job_id: &str, attempt: u32) -> Result<i64> {
+    count(
+        sql,
+        &format!(
+            "SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {PENDING}"
+        ),
+        vec![s(job_id), i(attempt as i64)],
+    )
+}
+
+/// Whether the pipeline may still work on this attempt: it is current and unfinished (a
+/// failing job's `on_failure` purge included).
+fn workable(rec: &JobRecord, attempt: u32) -> bool {
+    rec.attempts == attempt && !rec.status.is_final()
+}
+
+/// After any change: ends the attempt (or schedules its second pass) when every scope is
+/// collected and nothing is pending; ends a failed job's `on_failure` purge when it is done.
+fn progress(
+    sql: &SqlStorage,
+    rec: &mut JobRecord,
+    settings: Settings,
+    now: &str,
+    now_ms: i64,
+) -> Result<Progress> {
+    let attempt = rec.attempts;
+    let left = pending(sql, &rec.job_id, attempt)? as u64;
+    let mut answer = Progress {
+        pending: left,
+        status: Some(rec.status),
+        current: true,
+        second_pass_in_s: None,
+    };
+    if rec.on_failure_running {
+        // A failing job is `failed` once its on_failure purge has run.
+        if left == 0 {
+            rec.on_failure_running = false;
+            rec.status = JobStatus::Failed;
+            finish_times(rec, now, now_ms);
+            answer.status = Some(rec.status);
+            sql.exec(
+                "DELETE FROM work WHERE job_id = ?",
+                vec![s(rec.job_id.clone())],
+            )?;
+        }
+        return Ok(answer);
+    }
+    if rec.status.is_final() {
+        return Ok(answer);
+    }
+    if left > 0 || !rec.all_collected() {
+        return Ok(answer);
+    }
+    #[derive(Deserialize)]
+    struct EnvRow {
+        env: String,
+        kv: i64,
+        cf: i64,
+    }
+    let envs: Vec<EnvRow> = sql
+        .exec(
+            &format!(
+                "SELECT env, SUM(CASE WHEN kind IN {kv} AND (state = {DONE} OR swept > 0) THEN 1 ELSE 0 END) AS kv, SUM(CASE WHEN kind IN {cf} AND state = {DONE} THEN 1 ELSE 0 END) AS cf FROM work WHERE job_id = ? AND attempt = ? GROUP BY env",
+                kv = kv_kinds_sql(),
+                cf = cloudflare_kinds_sql(),
+            ),
+            vec![s(rec.job_id.clone()), i(attempt as i64)],
+        )?
+        .to_array()?;
+    let envs: Vec<(String, bool)> = envs
+        .into_iter()
+        .map(|e| (e.env, e.kv > 0 && e.cf > 0))
+        .collect();
+    let done = count(
+        sql,
+        &format!(
+            "SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {DONE}"
+        ),
+        vec![s(rec.job_id.clone()), i(attempt as i64)],
+    )?;
+    let failed = count(
+        sql,
+        &format!(
+            "SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {FAILED}"
+        ),
+        vec![s(rec.job_id.clone()), i(attempt as i64)],
+    )?;
+    match rec.close_passes(
+        &envs,
+        settings.repurge_delay_ms,
+        done as u64,
+        failed as u64,
+        now,
+        now_ms,
+    ) {
+        PassOutcome::SecondPassDue { due_ms, newly } => {
+            if newly {
+                answer.second_pass_in_s =
+                    Some(((due_ms - now_ms).max(0) as u64).div_ceil(1000) as u32);
+            }
+        }
+        PassOutcome::Finished(status) => {
+            finish_times(rec, now, now_ms);
+            answer.status = Some(status);
+            sql.exec(
+                "DELETE FROM work WHERE job_id = ? AND attempt <= ?",
+                vec![s(rec.job_id.clone()), i(attempt as i64)],
+            )?;
+        }
+    }
+    Ok(answer)
+}
+
+pub fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {
+    rec.finished_at = Some(now.to_string());
+    let start = rec
+        .started_at
+        .as_deref()
+        .unwrap_or(rec.received_at.as_str());
+    if let Some(start_ms) = crate::time::parse_iso8601_utc_millis(start) {
+        rec.duration_ms = Some((now_ms - start_ms).max(0) as u64);
+    }
+}
+
+/// Ids per `IN (…)` list (SQLite limits bound parameters).
+const IDS_PER_STATEMENT: usize = 90;
+
+#[derive(Deserialize)]
+struct Settled {
+    env: String,
+    kind: String,
+    counted: i64,
+}
+
+/// Counts what one settled action adds to the record: what it purged the first time it is
+/// done (`counted` = 1 then), and the keys a sweep removed whenever it reports some.
+fn count_settled(rec: &mut JobRecord, row: Settled, outcome: Outcome, swept: u64, now_ms: i64) {
+    let Some(kind) = ActionKind::parse(&row.kind) else {
+        return;
+    };
+    let mut delta = PurgedCounts::default();
+    match outcome {
+        Outcome::Done if row.counted == 1 || kind == ActionKind::KvPrefix => {
+            kind.count_result(&mut delta, outcome, swept)
+        }
+        _ if swept > 0 => kind.count_result(&mut delta, outcome, swept),
+        _ => {}
+    }
+    if kind.is_kv() && (outcome == Outcome::Done || swept > 0) {
+        rec.passes.entry(row.env.clone()).or_default().last_kv_ms = Some(now_ms);
+    }
+    rec.purged.add(&delta);
+    rec.purged_by_environment
+        .entry(row.env)
+        .or_default()
+        .add(&delta);
+}
+
+/// Applies a report's results. Only actions still pending change state, so a result that an
+/// earlier (or concurrent) delivery already settled is never counted twice. Plain results are
+/// settled a statement per outcome and batch of ids; sweeps with a cursor or count one by one.
+fn settle_results(
+    sql: &SqlStorage,
+    job_id: &str,
+    attempt: u32,
+    results: &[ActionResult],
+    rec: &mut JobRecord,
+    now_ms: i64,
+) -> Result<usize> {
+    let mut settled = 0;
+    let (plain, detailed): (Vec<&ActionResult>, Vec<&ActionResult>) = results
+        .iter()
+        .partition(|r| r.cursor.is_none() && r.swept == 0);
+    for outcome in [Outcome::Done, Outcome::Failed, Outcome::Pending] {
+        let ids: Vec<i64> = plain
+            .iter()
+            .filter(|r| r.outcome == outcome)
+            .map(|r| r.id)
+            .collect();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let query = format!(
+                "UPDATE work SET state = ?1, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE job_id = ?2 AND attempt = ?3 AND state = {PENDING} AND id IN ({marks}) RETURNING env, kind, counted"
+            );
+            let mut binds = vec![
+                i(ActionState::from(outcome) as i64),
+                s(job_id),
+                i(attempt as i64),
+            ];
+            binds.extend(chunk.iter().map(|id| i(*id)));
+            let rows: Vec<Settled> = sql.exec(&query, binds)?.to_array()?;
+            for row in rows {
+                if outcome != Outcome::Pending {
+                    settled += 1;
+                }
+                count_settled(rec, row, outcome, 0, now_ms);
+            }
+        }
+    }
+    for r in detailed {
+        let rows: Vec<Settled> = sql
+            .exec(
+                &format!("UPDATE work SET state = ?1, cursor = ?2, swept = swept + ?3, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE id = ?4 AND job_id = ?5 AND attempt = ?6 AND state = {PENDING} RETURNING env, kind, counted"),
+                vec![
+                    i(ActionState::from(r.outcome) as i64),
+                    r.cursor.clone().map(s).unwrap_or(SqlStorageValue::Null),
+                    i(r.swept as i64),
+                    i(r.id),
+                    s(job_id),
+                    i(attempt as i64),
+                ],
+            )?
+            .to_array()?;
+        for row in rows {
+            settled += 1;
+            count_settled(rec, row, r.outcome, r.swept, now_ms);
+        }
+    }
+    Ok(settled)
+}
+
+/// Stores actions for an attempt. An action wanted again by a later batch moves to that batch
+/// (its purge call then waits for the later batch's KV work); a purge action already sent in
+/// the first pass is sent again after that KV work, while the environment's first pass runs.
+fn insert_actions(
+    sql: &SqlStorage,
+    rec: &JobRecord,
+    actions: &[NewAction],
+    batch: u64,
+    pass: i64,
+) -> Result<()> {
+    for a in actions {
+        let in_first_pass = rec
+            .passes
+            .get(&a.env)
+            .is_none_or(|p| p.first_pass_at.is_none());
+        let resend = (!a.kind.is_kv() && in_first_pass && pass == PASS_FIRST) as i64;
+        sql.exec(
+            &format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT(job_id, attempt, env, kind, target, value) DO UPDATE SET batch = excluded.batch, lease = 0, \
+             state = CASE WHEN work.state = {DONE} AND ?9 = 1 AND work.pass = {PASS_FIRST} THEN {PENDING} ELSE work.state END \
+             WHERE work.state = {PENDING} OR (work.state = {DONE} AND ?9 = 1 AND work.pass = {PASS_FIRST})"),
+            vec![
+                s(rec.job_id.clone()),
+                i(rec.attempts as i64),
+                s(a.env.clone()),
+                s(a.kind.as_str()),
+                s(a.target.clone()),
+                s(a.value.clone()),
+                i(batch as i64),
+                i(pass),
+                i(resend),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
+    let AcceptOp { key, record } = op;
+    // One statement both checks and records the delivery.
+    let inserted = sql
+        .exec(
+            "INSERT OR IGNORE INTO deliveries (key, job_id) VALUES (?, ?)",
+            vec![s(key), s(record.job_id.clone())],
+        )?
+        .rows_written();
+    if inserted == 0 {
+        return Ok(AcceptAnswer {
+            accepted: false,
+            attempt: 0,
+            previous: None,
+        });
+    }
+    match load(sql, &record.job_id)? {
+        Some(mut existing) => {
+            // Another environment's delivery of a known job: a scope of its attempt.
+            let previous = Box::new(existing.clone());
+            existing.add_scope(record.channel_environment.as_deref(), record.progress_ms);
+            store(sql, &existing)?;
+            Ok(AcceptAnswer {
+                accepted: true,
+                attempt: existing.attempts,
+                previous: Some(previous),
+            })
+        }
+        None => {
+            let json = serde_json::to_string(&record)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            sql.exec(
+                    "INSERT INTO jobs (job_id, seq, collected, record) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?)",
+                    vec![s(record.job_id.clone()), s(json)],
+                )?;
+            sql.exec(
+                "DELETE FROM jobs WHERE seq <= (SELECT MAX(seq) FROM jobs) - ?",
+                vec![i(MAX_JOBS)],
+            )?;
+            Ok(AcceptAnswer {
+                accepted: true,
+                attempt: 1,
+                previous: None,
+            })
+        }
+    }
+}
+
+pub fn rollback(sql: &SqlStorage, op: RollbackOp) -> Result<()> {
+    let RollbackOp {
+        key,
+        job_id,
+        previous,
+    } = op;
+    if let Some(key) = key {
+        sql.exec("DELETE FROM deliveries WHERE key = ?", vec![s(key)])?;
+    }
+    match previous {
+        Some(prev) => store(sql, &prev)?,
+        None => {
+            sql.exec("DELETE FROM jobs WHERE job_id = ?", vec![s(job_id.clone())])?;
+            sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id)])?;
+        }
+    }
+    Ok(())
+}
+
+pub fn get(sql: &SqlStorage, op: GetOp) -> Result<Option<JobRecord>> {
+    let GetOp { job_id } = op;
+    load(sql, &job_id)
+}
+
+pub fn list(sql: &SqlStorage, op: ListOp) -> Result<JobList> {
+    let ListOp { limit, cursor } = op;
+    let limit = limit.clamp(1, 200) as i64;
+    let rows: Vec<RecordRow> = sql
+        .exec(
+            "SELECT record, seq, collected FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            vec![i(cursor.unwrap_or(i64::MAX)), i(limit + 1)],
+        )?
+        .to_array()?;
+    let more = rows.len() as i64 > limit;
+    let mut jobs = Vec::new();
+    let mut last_seq = None;
+    for r in rows.into_iter().take(limit as usize) {
+        last_seq = Some(r.seq);
+        let v: Value = serde_json::from_str(&r.record).unwrap_or(Value::Null);
+        jobs.push(v);
+    }
+    let cursor = if more {
+        last_seq.map(|s| s.to_string())
+    } else {
+        None
+    };
+    Ok(JobList { jobs, cursor })
+}
+
+pub fn replay(sql: &SqlStorage, op: ReplayOp) -> Result<Option<ReplayAnswer>> {
+    let ReplayOp { job_id, now } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(None);
+    };
+    let previous = Box::new(rec.clone());
+    rec.begin_attempt(&now);
+    store(sql, &rec)?;
+    Ok(Some(ReplayAnswer {
+        record: Box::new(rec),
+        previous,
+    }))
+}
+
+pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progress> {
+    let StartOp {
+        job_id,
+        attempt,
+        scope,
+        now,
+        now_ms,
+        environments,
+        items,
+        subrequests,
+    } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(Progress::gone());
+    };
+    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
+        return Ok(Progress::stale(rec.status));
+    }
+    if rec.status == JobStatus::Accepted {
+        rec.status = JobStatus::Processing;
+    }
+    if rec.started_at.is_none() {
+        rec.started_at = Some(now.clone());
+    }
+    for e in environments {
+        if !rec.environments.contains(&e) {
+            rec.environments.push(e);
+        }
+    }
+    rec.scopes.entry(scope).or_default();
+    rec.items = items;
+    rec.progress_ms = now_ms;
+    rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Result<Progress> {
+    let AddActionsOp {
+        job_id,
+        attempt,
+        scope,
+        actions,
+        skipped,
+        next_skip,
+        collected,
+        subrequests,
+        now,
+        now_ms,
+    } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(Progress::gone());
+    };
+    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
+        return Ok(Progress::stale(rec.status));
+    }
+    rec.batches += 1;
+    insert_actions(sql, &rec, &actions, rec.batches, PASS_FIRST)?;
+    // An environment with new work after its first pass ended runs its passes again.
+    for a in &actions {
+        if let Some(p) = rec.passes.get(&a.env) {
+            if p.first_pass_at.is_some() && pending_in_env(sql, &rec, &a.env)? {
+                rec.passes.remove(&a.env);
+            }
+        }
+    }
+    rec.add_skipped(&skipped);
+    let sc = rec.scopes.entry(scope).or_default();
+    sc.next_skip = sc.next_skip.max(next_skip);
+    sc.collected |= collected;
+    rec.progress_ms = now_ms;
+    rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+pub fn claim(sql: &SqlStorage, op: ClaimOp) -> Result<Vec<ClaimedAction>> {
+    let ClaimOp {
+        job_id,
+        attempt,
+        limit,
+        now_ms,
+        lease_ms,
+    } = op;
+    #[derive(Deserialize)]
+    struct Row {
+        id: i64,
+        env: String,
+        kind: String,
+        target: String,
+        value: String,
+        cursor: Option<String>,
+    }
+    match load(sql, &job_id)? {
+        Some(rec) if workable(&rec, attempt) => {}
+        _ => return Ok(Vec::<ClaimedAction>::new()),
+    }
+    let kv = kv_kinds_sql();
+    // KV work first in each environment: anything else waits until no KV action of
+    // its environment, batch or an earlier one, is pending. Then rate-limited purge
+    // calls first, so they start early and overlap the rest; within a kind, by zone or
+    // binding, so batches fill.
+    let query = format!(
+            "WITH kv_left AS (SELECT env, MIN(batch) AS first FROM work WHERE job_id = ?1 AND attempt = ?2 AND state = {PENDING} AND kind IN {kv} GROUP BY env) \
+             SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
+             WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.state = {PENDING} AND w.lease <= ?3 \
+             AND (w.kind IN {kv} OR kv_left.first IS NULL OR w.batch < kv_left.first) \
+             ORDER BY CASE w.kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, w.kind, w.target, w.id LIMIT ?4"
+        );
+    let rows: Vec<Row> = sql
+        .exec(
+            &query,
+            vec![
+                s(job_id),
+                i(attempt as i64),
+                i(now_ms),
+                i(limit.clamp(1, 10_000) as i64),
+            ],
+        )?
+        .to_array()?;
+    let mut out = Vec::with_capacity(rows.len());
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut binds = vec![i(now_ms + lease_ms)];
+        binds.extend(chunk.iter().map(|id| i(*id)));
+        sql.exec(
+            &format!("UPDATE work SET lease = ? WHERE id IN ({marks})"),
+            binds,
+        )?;
+    }
+    for r in rows {
+        if let Some(kind) = ActionKind::parse(&r.kind) {
+            out.push(ClaimedAction {
+                id: r.id,
+                env: r.env,
+                kind,
+                target: r.target,
+                value: r.value,
+                cursor: r.cursor,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Progress> {
+    let ReportOp {
+        job_id,
+        attempt,
+        results,
+        api_calls,
+        errors,
+        subrequests,
+        now,
+        now_ms,
+    } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(Progress::gone());
+    };
+    rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
+    if !workable(&rec, attempt) {
+        store(sql, &rec)?;
+        return Ok(Progress::stale(rec.status));
+    }
+    let settled = settle_results(sql, &job_id, attempt, &results, &mut rec, now_ms)?;
+    for (env, n) in api_calls {
+        rec.purged.api_calls += n;
+        rec.purged_by_environment.entry(env).or_default().api_calls += n;
+    }
+    push_errors(&mut rec.errors, errors);
+    if settled > 0 {
+        rec.progress_ms = now_ms;
+    }
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Result<Progress> {
+    let SecondPassOp {
+        job_id,
+        attempt,
+        now,
+        now_ms,
+    } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(Progress::gone());
+    };
+    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
+        return Ok(Progress::stale(rec.status));
+    }
+    let mut p = match rec.start_second_pass(now_ms, 1_000) {
+        Ok(envs) => {
+            for env in envs {
+                sql.exec(
+                        &format!(
+                            "UPDATE work SET state = {PENDING}, pass = {PASS_SECOND}, lease = 0 WHERE job_id = ? AND attempt = ? AND env = ? AND pass = {PASS_FIRST} AND state = {DONE} AND kind IN {cf}",
+                            cf = cloudflare_kinds_sql()
+                        ),
+                        vec![s(job_id.clone()), i(attempt as i64), s(env)],
+                    )?;
+            }
+            progress(sql, &mut rec, settings, &now, now_ms)?
+        }
+        Err(wait_ms) => Progress {
+            pending: 0,
+            status: Some(rec.status),
+            current: true,
+            second_pass_in_s: Some((wait_ms.max(0) as u64).div_ceil(1000) as u32),
+        },
+    };
+    if p.second_pass_in_s.is_none() && rec.awaiting_second_pass() {
+        p.second_pass_in_s = Some(1);
+    }
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+pub fn fail(sql: &SqlStorage, op: FailOp, settings: Settings) -> Result<Progress> {
+    let FailOp {
+        job_id,
+        attempt,
+        error,
+        actions,
+        now,
+        now_ms,
+    } = op;
+    let Some(mut rec) = load(sql, &job_id)? else {
+        return Ok(Progress::gone());
+    };
+    if rec.attempts != attempt || rec.status.is_final() || rec.on_failure_running {
+        return Ok(Progress::stale(rec.status));
+    }
+    // `failed` once the on_failure purge has run (at once when there is none).
+    push_errors(&mut rec.errors, [error]);
+    sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
+    insert_actions(sql, &rec, &actions, 0, PASS_ON_FAILURE)?;
+    rec.on_failure_running = !actions.is_empty();
+    if rec.on_failure_running {
+        rec.status = JobStatus::Processing;
+    } else {
+        rec.status = JobStatus::Failed;
+        finish_times(&mut rec, &now, now_ms);
+    }
+    rec.drives = 0;
+    rec.progress_ms = now_ms;
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+/// Whether an environment has pending work in the attempt.
+fn pending_in_env(sql: &SqlStorage, rec: &JobRecord, env: &str) -> Result<bool> {
+    Ok(count(
+        sql,
+        &format!("SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND state = {PENDING}"),
+        vec![s(rec.job_id.clone()), i(rec.attempts as i64), s(env)],
+    )? > 0)
+}
