@@ -1,7 +1,7 @@
 // Shared by the Node benchmark drivers: where results go, small statistics, and a Worker started
 // like tests/helpers/worker.mjs but with the job queue's producer only, so that queue consumers do
 // not compete with the intake being measured for the machine's cores.
-import { startWorker } from '../tests/helpers/worker.mjs';
+import { startWorker } from '../devkit/harness/worker.mjs';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -9,7 +9,7 @@
 // Writes target/bench/results/intake.json. Env: BENCH_INTAKE_SCALE (default 1) multiplies the
 // request counts.
 import crypto from 'node:crypto';
-import { jobPayload, webhookRequest } from '../tests/helpers/sign.mjs';
+import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 import { startIntakeOnly, writeResult, quantile } from './common.mjs';
 
 const LEVELS = [1, 8, 32];

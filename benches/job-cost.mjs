@@ -11,9 +11,9 @@
 // (comma-separated, default 1,100,1000,10000); BENCH_REPURGE_DELAY (REPURGE_DELAY_SECONDS, default
 // 0: the second purge pass off; with it on, every job waits that long and sends its purge calls
 // twice).
-import { waitForFinal } from '../tests/helpers/worker.mjs';
-import { startSystem } from '../tests/helpers/system.mjs';
-import { addJob } from '../tests/fakes/stack.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
 import { writeResult } from './common.mjs';
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '1,100,1000,10000').split(',').map(Number);

@@ -39,5 +39,5 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    pipeline::steps::handle_batch(batch, &env).await
+    pipeline::run::handle_batch(batch, &env).await
 }

@@ -2,10 +2,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { waitForFinal, getJob } from './helpers/worker.mjs';
-import { startSystem } from './helpers/system.mjs';
-import { addJob } from './fakes/stack.mjs';
-import { jobPayload } from './helpers/sign.mjs';
+import { waitForFinal, waitForJob, getJob, listJobs, isFinal } from '../devkit/harness/worker.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { kvKeyOf, seedKeys } from '../devkit/harness/kv.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
+import { jobPayload } from '../devkit/harness/sign.mjs';
 
 const ADMIN = 'admin-api-token-42';
 const RULES = {
@@ -28,7 +29,7 @@ describe('admin API', () => {
   });
   after(async () => sys?.close());
 
-  const keyOf = (it) => (it.type === 'entry' ? `production:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}` : `production:asset:${it.uid}`);
+  const keyOf = (it) => kvKeyOf('production', it);
 
   const deliver = (job) => sys.deliver(job, 'production');
 
@@ -36,7 +37,7 @@ describe('admin API', () => {
     const job = addJob(stack, { environments: ['production'], entries: 4, assets: 2, failedEvery: 5 });
     const kv = await w.kv();
     const keys = job.items.map(keyOf);
-    await Promise.all(keys.map((k) => kv.put(k, 'v')));
+    await seedKeys(kv, keys, { value: 'v' });
     await deliver(job);
     const first = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(first.status, 'done');
@@ -44,12 +45,12 @@ describe('admin API', () => {
     assert.ok(purgesAfterFirst > 0);
 
     // The cache was refilled since: a replay must clear it again.
-    await Promise.all(keys.map((k) => kv.put(k, 'v')));
+    await seedKeys(kv, keys, { value: 'v' });
     const r = await w.fetch(`/api/jobs/${job.jobId}/replay`, { method: 'POST', headers: auth });
     assert.equal(r.status, 202);
     const body = await r.json();
     assert.equal(body.attempt, 2);
-    const second = await waitFor2(job.jobId);
+    const second = await waitForJob(w, job.jobId, (j) => j.attempts === 2 && isFinal(j), { token: ADMIN, what: 'the replay to finish' });
     assert.equal(second.status, 'done');
     assert.equal(second.attempts, 2);
     assert.equal(second.history.length, 1);
@@ -59,19 +60,9 @@ describe('admin API', () => {
     for (const k of keys) assert.equal((await kv.get(k)) === null, successKeys.has(k), k);
     assert.equal(cf.purges.length, purgesAfterFirst * 2, 'the purge calls were sent again');
     // Still one job in the list.
-    const list = await (await w.fetch('/api/jobs?limit=200', { headers: auth })).json();
-    assert.equal(list.jobs.filter((j) => j.job_id === job.jobId).length, 1);
+    const list = await listJobs(w, ADMIN);
+    assert.equal(list.filter((j) => j.job_id === job.jobId).length, 1);
   });
-
-  async function waitFor2(jobId) {
-    const deadline = Date.now() + 60000;
-    while (Date.now() < deadline) {
-      const j = await getJob(w, jobId, ADMIN);
-      if (j.attempts === 2 && ['done', 'partial', 'failed'].includes(j.status)) return j;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('replay did not finish');
-  }
 
   test('replay of an unknown job is 404; wrong methods are 405', async () => {
     const r = await w.fetch('/api/jobs/nope/replay', { method: 'POST', headers: auth });
@@ -86,8 +77,8 @@ describe('admin API', () => {
     const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 3, assets: 1, failedEvery: 4 });
     const kv = await w.kv();
     const keys = job.items.map(keyOf);
-    await Promise.all(keys.map((k) => kv.put(k, 'v')));
-    const jobsBefore = (await (await w.fetch('/api/jobs?limit=200', { headers: auth })).json()).jobs.length;
+    await seedKeys(kv, keys, { value: 'v' });
+    const jobsBefore = (await listJobs(w, ADMIN)).length;
     const purgesBefore = cf.purges.length;
 
     const byId = await w.fetch('/api/plan', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ job_id: job.jobId }) });
@@ -109,7 +100,7 @@ describe('admin API', () => {
     await new Promise((r) => setTimeout(r, 300));
     for (const k of keys) assert.equal(await kv.get(k), 'v', `${k} was touched`);
     assert.equal(cf.purges.length, purgesBefore, 'a purge call was sent');
-    const jobsAfter = (await (await w.fetch('/api/jobs?limit=200', { headers: auth })).json()).jobs.length;
+    const jobsAfter = (await listJobs(w, ADMIN)).length;
     assert.equal(jobsAfter, jobsBefore, 'a ledger record was added');
     assert.equal(await getJob(w, job.jobId, ADMIN), null);
 
@@ -125,16 +116,8 @@ describe('admin API', () => {
       const job = addJob(stack, { environments: ['production'], entries: 1 });
       await deliver(job);
     }
-    const all = (await (await w.fetch('/api/jobs?limit=200', { headers: auth })).json()).jobs;
-    const seen = [];
-    let cursor = null;
-    do {
-      const q = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-      const page = await (await w.fetch(`/api/jobs?limit=2${q}`, { headers: auth })).json();
-      assert.ok(page.jobs.length <= 2);
-      seen.push(...page.jobs.map((j) => j.job_id));
-      cursor = page.cursor;
-    } while (cursor);
+    const all = await listJobs(w, ADMIN);
+    const seen = (await listJobs(w, ADMIN, { limit: 2, onPage: (page) => assert.ok(page.jobs.length <= 2) })).map((j) => j.job_id);
     assert.deepEqual(seen, all.map((j) => j.job_id));
     const times = all.map((j) => j.received_at);
     assert.deepEqual(times, [...times].sort().reverse(), 'newest first');

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { waitForFinal } from './helpers/worker.mjs';
-import { startSystem } from './helpers/system.mjs';
-import { addJob } from './fakes/stack.mjs';
-import { jobPayload, webhookRequest } from './helpers/sign.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
+import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(root, 'test-output');
@@ -45,18 +45,33 @@ const RULES = {
 const BROWSER_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+// One system and one browser page for the whole file: each step below continues where the one
+// before it left the page (signed in, on a view), so the steps run in order and a step is
+// skipped once an earlier one has failed.
 let sys;
 let cs;
-let cf;
 let w;
 let browser;
 let page;
 let stack;
+let started;
 const pageErrors = [];
 
+// Filled in by the steps, read by later ones.
+let job; // the big publish job (two environments, two locales, some failures and skips)
+let small; // the small unpublish job whose payload carries markup
+let rec; // job's record after its first attempt
+let rec2; // job's record after the replay (attempt 2)
+let row; // job's row in the list
+
 before(async () => {
+  started = Date.now();
   sys = await startSystem({ rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN } });
-  ({ stack, cs, cf, w } = sys);
+  ({ stack, cs, w } = sys);
+  job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 6, assets: 2, failedEvery: 7, withUrl: 0.7 });
+  small = addJob(stack, { action: 'unpublish', environments: ['staging'], locales: ['en-us'], entries: 2 });
+  const kv = await w.kv();
+  for (const k of ['production:en-us:list:blog:page1', 'production:en-us:list:page:page1', 'production:fr-fr:list:author:page1']) await kv.put(k, 'cached');
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BROWSER_ARGS });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   page = await context.newPage();
@@ -72,12 +87,31 @@ before(async () => {
 after(async () => {
   await browser?.close().catch(() => {});
   await sys?.close().catch(() => {});
+  if (started) console.log(`dashboard flow took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
+
+let broken = null;
+/** One step of the flow: a test that is skipped when an earlier step failed (it would start from a wrong page). */
+function step(name, fn) {
+  test(`dashboard: ${name}`, async (t) => {
+    if (broken) {
+      t.skip(`an earlier step failed: ${broken}`);
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (e) {
+      broken = name;
+      throw e;
+    }
+  });
+}
 
 const tid = (id) => `[data-testid="${id}"]`;
 const jobView = () => page.locator('#view-job');
 const text = async (loc) => (await loc.textContent()).trim();
 const num = (s) => Number(String(s).replace(/[^\d]/g, ''));
+const iso = (s) => new Date(s).toISOString();
 
 async function api(p, init = {}) {
   const r = await w.fetch(p, { ...init, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...init.headers } });
@@ -90,18 +124,21 @@ async function assertNoHorizontalScroll(what) {
   assert.ok(m.sw <= m.cw, `${what}: page is ${m.sw}px wide in a ${m.cw}px viewport`);
 }
 
-test('dashboard: sign in, live job list, job page, dry run, replay, phone width', async () => {
-  const started = Date.now();
-  const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 6, assets: 2, failedEvery: 7, withUrl: 0.7 });
-  const small = addJob(stack, { action: 'unpublish', environments: ['staging'], locales: ['en-us'], entries: 2 });
-  const kv = await w.kv();
-  for (const k of ['production:en-us:list:blog:page1', 'production:en-us:list:page:page1', 'production:fr-fr:list:author:page1']) await kv.put(k, 'cached');
+/** Contentstack delivers a job webhook, correctly signed. */
+async function deliver(payload) {
+  const { init } = webhookRequest('', JSON.stringify(payload), { rsaKey: cs.privateKey });
+  const ack = await w.fetch('/webhooks/contentstack', init);
+  assert.equal(ack.status, 202, await ack.text());
+}
 
-  // The page is served by the Worker at /, with its own CSS and JS.
+step('the Worker serves the page at /, with its CSS and JS', async () => {
   const res = await page.goto(`${w.url}/`);
   assert.equal(res.status(), 200);
+  // The scripts ran (the sign-in form is only shown by them).
+  await page.locator(tid('token-input')).waitFor({ state: 'visible' });
+});
 
-  // A wrong token: a clear message, and the form is still there to try again.
+step('a wrong token: a clear message, nothing stored, the form is still there', async () => {
   await page.locator(tid('token-input')).fill('not-the-token');
   await page.locator(tid('token-submit')).click();
   const err = page.locator(tid('token-error'));
@@ -109,31 +146,30 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   assert.match(await text(err), /admin token was not accepted/i);
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a rejected token is not stored');
   assert.ok(await page.locator(tid('token-input')).isVisible());
+});
 
-  // The right token: the (empty) job list.
+step('the right token: the (empty) job list, the token kept in session storage', async () => {
   await page.locator(tid('token-input')).fill(ADMIN);
   await page.locator(tid('token-submit')).click();
   await page.locator(tid('jobs-empty')).waitFor({ state: 'visible' });
-  assert.ok(!(await err.isVisible()));
+  assert.ok(!(await page.locator(tid('token-error')).isVisible()));
   assert.deepEqual(await page.evaluate(() => Object.values(sessionStorage)), [ADMIN], 'kept in session storage');
+});
 
-  // Contentstack delivers two job webhooks (one with markup in an extra field, which must stay text).
-  const deliver = async (payload) => {
-    const { init } = webhookRequest('', JSON.stringify(payload), { rsaKey: cs.privateKey });
-    const ack = await w.fetch('/webhooks/contentstack', init);
-    assert.equal(ack.status, 202, await ack.text());
-  };
+step('the list refreshes by itself: delivered jobs appear and reach done, newest first', async () => {
+  // Two job webhooks (one with markup in an extra field, which must stay text).
   await deliver(jobPayload({ jobId: small.jobId, action: 'unpublish', environment: 'staging', apiKey: stack.apiKey, extra: { note: HOSTILE } }));
   await deliver(jobPayload({ jobId: job.jobId, apiKey: stack.apiKey }));
 
-  // The list refreshes by itself: the row appears and reaches done with no reload.
   const navigations = [];
-  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
-  const row = page.locator(`${tid('job-row')}[data-job-id="${job.jobId}"]`);
+  const onNav = (f) => { if (f === page.mainFrame()) navigations.push(f.url()); };
+  page.on('framenavigated', onNav);
+  row = page.locator(`${tid('job-row')}[data-job-id="${job.jobId}"]`);
   await row.waitFor({ state: 'visible', timeout: 20000 });
   await row.locator(`${tid('job-status')}[data-status="done"]`).waitFor({ timeout: 30000 });
+  page.off('framenavigated', onNav);
   assert.equal(navigations.length, 0, 'the list updated without a page load');
-  const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
+  rec = await waitForFinal(w, job.jobId, { token: ADMIN });
   assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
   assert.match(await text(row), new RegExp(`${rec.items.success}/${rec.items.total}`));
   assert.match(await text(row), /production/);
@@ -142,8 +178,9 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   assert.deepEqual(await page.locator(tid('job-row')).evaluateAll((rows) => rows.map((r) => r.dataset.jobId)),
     [job.jobId, small.jobId], 'newest first');
   await page.screenshot({ path: path.join(OUT, 'dashboard-jobs.png') });
+});
 
-  // The job page: every count matches the record.
+step('the job page: status, attempts, items and purged counts match the record', async () => {
   await row.locator(tid('job-link')).click();
   await page.waitForURL((u) => u.hash === `#/jobs/${job.jobId}`);
   await jobView().locator(tid('job-detail')).waitFor({ state: 'visible' });
@@ -168,16 +205,43 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
     assert.equal(num(await text(jobView().locator(`${tid('env-total')} [data-field="${f}"]`))), rec.purged[f], `total ${f}`);
   }
   assert.ok(rec.purged.kv_keys > 0 && rec.purged.kv_prefix_keys > 0 && rec.purged.tags > 0, JSON.stringify(rec.purged));
+});
+
+step('the job page: first pass, second pass and deliveries', async () => {
+  // The record: one first pass per environment, and no second pass (REPURGE_DELAY_SECONDS is 0).
+  assert.ok(rec.first_pass_at, `first_pass_at: ${JSON.stringify(rec)}`);
+  assert.equal(rec.second_pass_at, null);
+  assert.deepEqual(Object.keys(rec.passes).sort(), ['production', 'staging']);
+  for (const [env, p] of Object.entries(rec.passes)) {
+    assert.ok(p.first_pass_at, `${env} has a first pass`);
+    assert.equal(p.second_pass_at ?? null, null, `${env} has no second pass`);
+    assert.equal(p.second_due_ms ?? null, null, `${env} has no second pass due`);
+  }
+  assert.deepEqual(rec.scopes, { '*': { ...rec.scopes['*'], collected: true } }, 'one delivery, on the generic channel');
+
+  // The page: the first pass as a time, the second pass as "none (…)", the delivery by name.
+  const first = jobView().locator(`${tid('job-first-pass')} time`);
+  assert.equal(await first.getAttribute('datetime'), iso(rec.first_pass_at));
+  assert.ok((await text(first)).length > 0);
+  const second = jobView().locator(tid('job-second-pass'));
+  assert.match(await text(second), /^none \(off, or no KV and purge work\)$/);
+  assert.equal(await second.locator('time').count(), 0, 'no time for a second pass that did not happen');
+  assert.equal(await text(jobView().locator(tid('job-deliveries'))), 'any environment');
+  assert.ok(!rec.drives, `drives: ${rec.drives}`);
+  assert.equal(await jobView().locator(tid('job-drives')).count(), 0, 'no alarm drives, no drives fact');
+});
+
+step('the job page: skipped templates, no errors, one attempt, the pretty-printed payload', async () => {
   assert.ok(rec.skipped.length > 0, 'some entries have no url');
   assert.equal(await jobView().locator(tid('skipped-row')).count(), rec.skipped.length);
   assert.ok(await jobView().locator(tid('job-errors-empty')).isVisible());
   assert.equal(await jobView().locator(tid('attempt-row')).count(), 1);
-  // The raw payload, pretty-printed.
   const shownPayload = await text(jobView().locator(tid('job-payload')));
   assert.deepEqual(JSON.parse(shownPayload), rec.payload);
   assert.ok(shownPayload.includes('\n  "'), 'pretty-printed');
+});
 
-  // Dry run by job id: the plan matches the API's and lists the KV keys.
+step('dry run by job ID: the plan matches the API\'s and lists the KV keys', async () => {
   const apiPlan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: job.jobId }) });
   assert.equal(apiPlan.status, 200, JSON.stringify(apiPlan.body));
   await page.locator(tid('nav-plan')).click();
@@ -201,14 +265,16 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   await page.setViewportSize({ width: 375, height: 800 });
   await assertNoHorizontalScroll('dry run at 375 px');
   await page.setViewportSize({ width: 1280, height: 900 });
+});
 
-  // A bad payload gets a clear message, not a plan.
+step('dry run of a bad payload: a clear message, not a plan', async () => {
   await page.locator(tid('plan-input')).fill('{"job_id": ');
   await page.locator(tid('plan-submit')).click();
   await page.locator(tid('plan-error')).waitFor({ state: 'visible' });
   assert.match(await text(page.locator(tid('plan-error'))), /not valid JSON/);
+});
 
-  // Replay: confirm, then the page follows attempt 2 until it is final.
+step('replay: confirm, then the page follows attempt 2 until it is final', async () => {
   await page.goBack();
   await page.waitForURL((u) => u.hash === `#/jobs/${job.jobId}`);
   await jobView().locator(`${tid('job-status')}[data-status="done"]`).waitFor();
@@ -224,16 +290,23 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
       && v.querySelector('[data-testid="job-status"]')?.dataset.status === 'done';
   }, null, { timeout: 30000 });
   await jobView().locator(tid('replay-status')).filter({ hasText: /Attempt 2 finished: done/ }).waitFor();
-  const rec2 = await waitForFinal(w, job.jobId, { token: ADMIN });
+  rec2 = await waitForFinal(w, job.jobId, { token: ADMIN });
   assert.equal(rec2.attempts, 2);
   assert.equal(await jobView().locator(tid('attempt-row')).count(), 2);
   assert.equal(num(await text(jobView().locator(`${tid('env-total')} [data-field="kv_keys"]`))), rec2.purged.kv_keys);
+  // Attempt 2 made its own first pass, and again no second pass.
+  assert.ok(rec2.first_pass_at && Date.parse(rec2.first_pass_at) >= Date.parse(rec.first_pass_at), `${rec.first_pass_at} then ${rec2.first_pass_at}`);
+  assert.equal(rec2.second_pass_at, null);
+  assert.equal(await jobView().locator(`${tid('job-first-pass')} time`).getAttribute('datetime'), iso(rec2.first_pass_at));
+  assert.match(await text(jobView().locator(tid('job-second-pass'))), /^none \(/);
+  assert.equal(await text(jobView().locator(tid('job-deliveries'))), 'any environment');
 
   // Desktop screenshot of the job page (docs/dashboard.png is a copy of a good one).
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(OUT, 'dashboard-job.png'), fullPage: true });
+});
 
-  // Phone width: no horizontal scrollbar on the job page (or the list); tables become cards.
+step('phone width: no horizontal scrollbar on the job page or the list; tables become cards', async () => {
   await page.setViewportSize({ width: 375, height: 800 });
   await page.evaluate(() => window.scrollTo(0, 0));
   await assertNoHorizontalScroll('job page at 375 px');
@@ -243,9 +316,10 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   await row.waitFor({ state: 'visible' });
   await assertNoHorizontalScroll('job list at 375 px');
   await page.screenshot({ path: path.join(OUT, 'dashboard-jobs-phone.png'), fullPage: true });
-
-  // Paging: one job per page, then "load more" follows the cursor.
   await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+step('paging: one job per page, then "load more" follows the cursor', async () => {
   await page.evaluate(() => { location.hash = '#/jobs?limit=1'; });
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1);
   const more = page.locator(tid('jobs-more'));
@@ -255,8 +329,9 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
     await page.waitForFunction(() => !document.querySelector('[data-testid="jobs-more"]').disabled);
   }
   assert.deepEqual(await page.locator(tid('job-row')).evaluateAll((rows) => rows.map((r) => r.dataset.jobId)), [job.jobId, small.jobId]);
+});
 
-  // The other job's payload carries markup: it is shown as text and never runs.
+step('markup in a payload is shown as text and never runs', async () => {
   await page.locator(`${tid('job-row')}[data-job-id="${small.jobId}"] ${tid('job-link')}`).click();
   await jobView().locator(`${tid('job-id')}:text-is("${small.jobId}")`).waitFor();
   await jobView().locator(tid('job-payload')).filter({ hasText: 'onerror' }).waitFor();
@@ -265,12 +340,16 @@ test('dashboard: sign in, live job list, job page, dry run, replay, phone width'
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
   assert.equal(await page.locator('img').count(), 0);
   assert.equal(await text(jobView().locator(tid('job-action'))), 'unpublish');
+  // This job came on the staging channel: its one delivery is named by environment.
+  assert.equal(await text(jobView().locator(tid('job-deliveries'))), 'staging');
+});
 
-  // Forget the token: back to the sign-in form, nothing left in session storage.
+step('forget the token: back to the sign-in form, nothing left in session storage', async () => {
   await page.locator(tid('token-forget')).click();
   await page.locator(tid('token-input')).waitFor({ state: 'visible' });
   assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
 
+step('no script errors on the page', async () => {
   assert.deepEqual(pageErrors, []);
-  console.log(`dashboard flow took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });

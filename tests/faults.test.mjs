@@ -6,9 +6,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { waitForFinal } from './helpers/worker.mjs';
-import { startSystem } from './helpers/system.mjs';
-import { addJob } from './fakes/stack.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
 
 const ADMIN = 'faults-admin-token';
 const RULES = {

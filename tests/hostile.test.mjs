@@ -4,9 +4,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { startSystem } from './helpers/system.mjs';
-import { makeStack } from './fakes/stack.mjs';
-import { jobPayload, signRsa, signHmac, hmacHex } from './helpers/sign.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { makeStack } from '../devkit/fakes/stack.mjs';
+import { jobPayload, signRsa, signHmac, hmacHex } from '../devkit/harness/sign.mjs';
 
 const ADMIN = 'hostile-admin-token-0c0c';
 const SECRET = 'hostile-hmac-secret-5e5e';

@@ -4,10 +4,10 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { startWorker, getJob, waitFor, waitForFinal } from './helpers/worker.mjs';
-import { startContentstack } from './fakes/contentstack.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
-import { jobPayload, webhookRequest, signHmac } from './helpers/sign.mjs';
+import { getJob, waitFor, waitForFinal, listJobs, isFinal } from '../devkit/harness/worker.mjs';
+import { startSystem, startFakes } from '../devkit/harness/system.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
+import { jobPayload, webhookRequest, signHmac } from '../devkit/harness/sign.mjs';
 
 const ADMIN = 'admin-token-7f3a9c';
 const HMAC_SECRET = 'hmac-secret-value-1b2c3d';
@@ -24,17 +24,10 @@ const RULES = {
   },
 };
 
-function baseVars(cs, stack, extra = {}) {
-  return {
-    CONTENTSTACK_API_BASE: cs.url,
-    CONTENTSTACK_APP_BASE: cs.url,
-    CONTENTSTACK_API_KEYS: stack.apiKey,
-    CONTENTSTACK_MANAGEMENT_TOKEN: stack.token,
-    ADMIN_TOKEN: ADMIN,
-    ENVIRONMENTS: JSON.stringify(RULES),
-    ...extra,
-  };
-}
+// Every Worker here: these rules and token, the fake Contentstack only (cloudflare: false, no purge
+// API), and the Worker's own REPURGE_DELAY_SECONDS (named undefined, or the harness would set 0).
+const SETUP = { rules: RULES, adminToken: ADMIN };
+const withVars = (extra = {}) => ({ REPURGE_DELAY_SECONDS: undefined, ...extra });
 
 const answers = []; // every answer body, searched for secrets at the end
 
@@ -52,19 +45,12 @@ async function send(w, body, opts = {}, path = '/webhooks/contentstack') {
   return { status: r.status, headers: r.headers, json, text };
 }
 
-async function jobCount(w) {
-  const r = await w.fetch('/api/jobs?limit=200', { headers: { authorization: `Bearer ${ADMIN}` } });
-  assert.equal(r.status, 200);
-  return (await r.json()).jobs.length;
-}
+/** How many jobs the ledger lists (listJobs throws unless the answer is 200). */
+const jobCount = async (w) => (await listJobs(w, ADMIN)).length;
 
 /** Waits until every recorded job has finished, so later counts only see new work. */
 async function settle(w) {
-  await waitFor(async () => {
-    const r = await w.fetch('/api/jobs?limit=200', { headers: { authorization: `Bearer ${ADMIN}` } });
-    const { jobs } = await r.json();
-    return jobs.every((j) => ['done', 'partial', 'failed'].includes(j.status));
-  }, { what: 'all jobs to finish' });
+  await waitFor(async () => (await listJobs(w, ADMIN)).every(isFinal), { what: 'all jobs to finish' });
 }
 
 /** Asserts that `fn` adds no ledger record and enqueues nothing (no job-status call follows). */
@@ -80,16 +66,12 @@ async function assertNoSideEffects(w, cs, fn) {
 }
 
 describe('intake with rsa (the default)', () => {
-  let cs, w, stack;
+  let sys, cs, w, stack;
   before(async () => {
-    stack = makeStack();
-    cs = await startContentstack({ stacks: [stack] });
-    w = await startWorker({ vars: baseVars(cs, stack) });
+    sys = await startSystem({ ...SETUP, cloudflare: false, vars: withVars() });
+    ({ stack, cs, w } = sys);
   });
-  after(async () => {
-    await w?.close();
-    await cs?.close();
-  });
+  after(async () => sys?.close());
 
   test('GET /healthz answers ok and the crate version, with no configuration in it', async () => {
     const r = await send(w, '', { method: 'GET' }, '/healthz');
@@ -302,12 +284,12 @@ describe('intake with rsa (the default)', () => {
 });
 
 describe('intake with hmac, basic and header checks', () => {
-  let cs, w, stack;
+  let sys, cs, w, stack;
   before(async () => {
-    stack = makeStack();
-    cs = await startContentstack({ stacks: [stack] });
-    w = await startWorker({
-      vars: baseVars(cs, stack, {
+    sys = await startSystem({
+      ...SETUP,
+      cloudflare: false,
+      vars: withVars({
         WEBHOOK_VERIFY: 'hmac,basic,header',
         CONTENTSTACK_HMAC_SECRETS: `${HMAC_SECRET}\n${OLD_HMAC_SECRET}`,
         WEBHOOK_BASIC_AUTH: BASIC,
@@ -315,11 +297,9 @@ describe('intake with hmac, basic and header checks', () => {
         REPLAY_TOLERANCE_SECONDS: 600,
       }),
     });
+    ({ stack, cs, w } = sys);
   });
-  after(async () => {
-    await w?.close();
-    await cs?.close();
-  });
+  after(async () => sys?.close());
 
   const good = ({ headers = {}, ...extra } = {}) => ({
     hmacSecret: HMAC_SECRET,
@@ -378,12 +358,14 @@ describe('intake with hmac, basic and header checks', () => {
 });
 
 describe('configuration and availability errors', () => {
-  let cs, stack;
+  let fakes, cs, stack;
   before(async () => {
-    stack = makeStack();
-    cs = await startContentstack({ stacks: [stack] });
+    fakes = await startFakes({ cloudflare: false });
+    ({ stack, cs } = fakes);
   });
-  after(async () => cs?.close());
+  after(async () => fakes?.close());
+  /** A Worker of its own on the shared fakes, with `extra` vars (the caller closes it). */
+  const start = (extra, opts = {}) => fakes.startWorker({ ...SETUP, vars: withVars(extra), ...opts });
 
   test('500 misconfigured for an unknown check, a check without its secret, or none without ALLOW_UNVERIFIED', async () => {
     for (const extra of [
@@ -394,7 +376,7 @@ describe('configuration and availability errors', () => {
       { ENVIRONMENTS: JSON.stringify({ production: { kv_binding: 'CONTENT_KV', entry: { kv_keys: ['{nope}'] } } }) },
       { ENVIRONMENTS: JSON.stringify({ production: { zone_id: 'z1', entry: { tags: ['t-{uid}'] } } }) },
     ]) {
-      const w = await startWorker({ vars: baseVars(cs, stack, extra) });
+      const w = await start(extra);
       try {
         const body = JSON.stringify(jobPayload({ jobId: 'cfg', environment: 'production', apiKey: stack.apiKey }));
         const r = await send(w, body, { rsaKey: cs.privateKey });
@@ -409,7 +391,7 @@ describe('configuration and availability errors', () => {
   });
 
   test('none with ALLOW_UNVERIFIED=true accepts unsigned webhooks (local development)', async () => {
-    const w = await startWorker({ vars: baseVars(cs, stack, { WEBHOOK_VERIFY: 'none', ALLOW_UNVERIFIED: 'true', CONTENTSTACK_API_KEYS: '' }) });
+    const w = await start({ WEBHOOK_VERIFY: 'none', ALLOW_UNVERIFIED: 'true', CONTENTSTACK_API_KEYS: '' });
     try {
       const job = addJob(stack, { environments: ['production'], entries: 1 });
       const r = await send(w, JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey })));
@@ -420,7 +402,7 @@ describe('configuration and availability errors', () => {
   });
 
   test('503 unavailable when the queue is missing: nothing stays recorded', async () => {
-    const w = await startWorker({ vars: baseVars(cs, stack), queues: false });
+    const w = await start({}, { queues: false });
     try {
       const job = addJob(stack, { environments: ['production'], entries: 1 });
       const body = JSON.stringify(jobPayload({ jobId: job.jobId, environment: 'production', apiKey: stack.apiKey }));
@@ -437,7 +419,7 @@ describe('configuration and availability errors', () => {
   });
 
   test('503 unavailable when the ledger is missing', async () => {
-    const w = await startWorker({ vars: baseVars(cs, stack), ledger: false });
+    const w = await start({}, { ledger: false });
     try {
       const body = JSON.stringify(jobPayload({ jobId: 'no-ledger', environment: 'production', apiKey: stack.apiKey }));
       const r = await send(w, body, { rsaKey: cs.privateKey });
@@ -449,7 +431,7 @@ describe('configuration and availability errors', () => {
   });
 
   test('admin API answers 404 for every /api path when ADMIN_TOKEN is unset', async () => {
-    const w = await startWorker({ vars: baseVars(cs, stack, { ADMIN_TOKEN: undefined }) });
+    const w = await start({ ADMIN_TOKEN: undefined });
     try {
       for (const [m, p] of [['GET', '/api/jobs'], ['GET', '/api/jobs/x'], ['POST', '/api/jobs/x/replay'], ['POST', '/api/plan']]) {
         const r = await w.fetch(p, { method: m, headers: { authorization: 'Bearer anything' } });

@@ -6,9 +6,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Response } from 'miniflare';
 
-import { waitForFinal } from './helpers/worker.mjs';
-import { startSystem, CF_TOKEN, assertBudgets } from './helpers/system.mjs';
-import { addJob } from './fakes/stack.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
+import { startSystem, CF_TOKEN, assertBudgets } from '../devkit/harness/system.mjs';
+import { addJob } from '../devkit/fakes/stack.mjs';
 import { DEMO_RULES } from '../tools/demo-config.mjs';
 
 const ADMIN = 'pipeline-admin-token';

@@ -20,9 +20,9 @@ import { test, describe, after, beforeEach } from 'node:test';
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
 
-import { waitFor, waitForFinal, getJob } from './helpers/worker.mjs';
-import { startSystem, invocations, listAllKeys, seedKeys, assertBudgets } from './helpers/system.mjs';
-import { makeStack, addJob } from './fakes/stack.mjs';
+import { waitFor, waitForFinal, getJob } from '../devkit/harness/worker.mjs';
+import { startSystem, invocations, listAllKeys, seedKeys, assertBudgets } from '../devkit/harness/system.mjs';
+import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
 
 const ADMIN = 'platform-admin-token';
 const ZONE = 'zone0platform000000000000000000a';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 
-import { jobPayload, signRsa } from '../tests/helpers/sign.mjs';
+import { jobPayload, signRsa } from '../devkit/harness/sign.mjs';
 import { infoFile, keyFile } from './demo-config.mjs';
 
 if (!fs.existsSync(infoFile)) {

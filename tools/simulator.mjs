@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 
-import { startContentstack } from '../tests/fakes/contentstack.mjs';
-import { startCloudflare } from '../tests/fakes/cloudflare.mjs';
-import { makeDemoStack } from '../tests/fakes/stack.mjs';
+import { startContentstack } from '../devkit/fakes/contentstack.mjs';
+import { startCloudflare } from '../devkit/fakes/cloudflare.mjs';
+import { makeDemoStack } from '../devkit/fakes/stack.mjs';
 import {
   stateDir, envFile, keyFile, infoFile, WORKER_PORT, CONTENTSTACK_PORT, CLOUDFLARE_PORT, DEMO_RULES,
 } from './demo-config.mjs';

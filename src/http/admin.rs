@@ -6,17 +6,14 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use worker::{Env, Method, Request, Response};
 
-use crate::budget::Budget;
 use crate::config::Config;
-use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
 use crate::ledger::client::LedgerClient;
 use crate::ledger::ops::{ListOp, ReplayOp, RollbackOp};
-use crate::pipeline::steps::{page_cost, plan_page, resolve_job, stack_key};
-use crate::plan::{Plan, PlanJob};
-use crate::purge::actions_from_plan;
+use crate::pipeline::dry_run::DryRunError;
+use crate::pipeline::resolve::stack_key;
 use crate::queue::{enqueue, JobMessage};
 use crate::runtime::{self, log};
 
@@ -234,84 +231,20 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
             "name the stack with \"api_key\" (several stacks are configured)".into(),
         )
     })?;
-    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
-    let client = Client::new(cfg, env, &budget, &api_key)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let resolved = resolve_job(
+    let answer = crate::pipeline::dry_run::dry_run(
         cfg,
-        &client,
-        &api_key,
+        env,
         &job_id,
+        &api_key,
         channel_env.as_deref(),
         &hinted,
     )
     .await
-    .map_err(|e| AppError::Unavailable(e.message().to_string()))?;
-    let client = client.with_branch(resolved.branch.clone());
-    let (cost_f, cost_o) = page_cost(cfg, &api_key, &resolved.with_rules);
-    let pj = PlanJob {
-        job_id: job_id.clone(),
-        api_key,
-        branch: resolved.branch.clone(),
-    };
-    let mut total = Plan::default();
-    let mut skip = 0;
-    let mut truncated = false;
-    if !resolved.with_rules.is_empty() {
-        loop {
-            if !budget.allows(cost_f, cost_o) {
-                truncated = true;
-                break;
-            }
-            let (p, more, _) = plan_page(cfg, &client, &pj, skip, &resolved.with_rules)
-                .await
-                .map_err(|e| AppError::Unavailable(e.message().to_string()))?;
-            total.merge(p);
-            if !more {
-                break;
-            }
-            skip += PAGE_SIZE;
-        }
-    }
-    let actions = actions_from_plan(&total);
-    let purge_calls: usize = total
-        .environments
-        .values()
-        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
-        .sum();
-    // The second pass repeats the purge calls of environments that change KV and purge.
-    let repurged: Vec<&String> = if cfg.repurge_delay_seconds > 0 {
-        total
-            .environments
-            .iter()
-            .filter(|(_, e)| e.wants_second_pass())
-            .map(|(name, _)| name)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let second_pass_calls: usize = repurged
-        .iter()
-        .filter_map(|n| total.environments.get(*n))
-        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
-        .sum();
-    json(
-        200,
-        &serde_json::json!({
-            "job_id": job_id,
-            "second_pass": {
-                "delay_seconds": cfg.repurge_delay_seconds,
-                "environments": repurged,
-                "purge_calls": second_pass_calls,
-            },
-            "environments": resolved.names,
-            "items": resolved.items,
-            "plan": total,
-            "actions": actions.len(),
-            "purge_calls": purge_calls,
-            "truncated": truncated,
-        }),
-    )
+    .map_err(|e| match e {
+        DryRunError::Stack(message) => AppError::BadRequest(message),
+        DryRunError::Failed(e) => AppError::Unavailable(e.message().to_string()),
+    })?;
+    json(200, &answer)
 }
 
 #[cfg(test)]

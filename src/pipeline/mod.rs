@@ -7,4 +7,9 @@
 //! `tries` counter; a permanent error, or the last try, sends the job to the dead-letter queue,
 //! where it is marked `failed` and its environments' `on_failure` purge runs.
 
-pub mod steps;
+mod collect;
+mod dead_letter;
+mod drain;
+pub mod dry_run;
+pub mod resolve;
+pub mod run;

@@ -1,13 +1,14 @@
-// Tests of the test doubles themselves: node --test --test-timeout=120000 tests/fakes/fakes.test.mjs
+// Tests of the test doubles in devkit/ themselves: node --test --test-timeout=120000 tests/fakes/fakes.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { makeStack, addJob, makeDemoStack } from './stack.mjs';
-import { listAllKeys, seedKeys, invocations } from '../helpers/system.mjs';
-import { startContentstack } from './contentstack.mjs';
-import { startCloudflare } from './cloudflare.mjs';
-import { jobPayload, signRsa, signHmac, webhookRequest, verifyHmac } from '../helpers/sign.mjs';
+import { makeStack, addJob, makeDemoStack } from '../../devkit/fakes/stack.mjs';
+import { invocations } from '../../devkit/harness/system.mjs';
+import { listAllKeys, seedKeys } from '../../devkit/harness/kv.mjs';
+import { startContentstack } from '../../devkit/fakes/contentstack.mjs';
+import { startCloudflare } from '../../devkit/fakes/cloudflare.mjs';
+import { jobPayload, signRsa, signHmac, webhookRequest, verifyHmac } from '../../devkit/harness/sign.mjs';
 
 const stack = makeStack();
 const job = addJob(stack, { jobId: 'job-1', environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 30, assets: 10, failedEvery: 7, withUrl: 0.5 });

@@ -1,6 +1,6 @@
 // One call that starts the fake Contentstack (and, optionally, the fake Cloudflare API) and the
 // real Worker wired to them, plus a signed-delivery helper and small shared helpers for reading
-// the Worker's invocation log lines and for seeding and listing KV. Shared by every Miniflare suite.
+// the Worker's invocation log lines (KV helpers: kv.mjs). Shared by every Miniflare suite and the benches.
 import assert from 'node:assert/strict';
 
 import { startWorker } from './worker.mjs';
@@ -10,6 +10,47 @@ import { makeStack } from '../fakes/stack.mjs';
 import { jobPayload, webhookRequest } from './sign.mjs';
 
 export const CF_TOKEN = 'cf_test_token';
+
+/**
+ * Starts the fakes alone: the fake Contentstack serving `stack` (or `stacks`) and, unless
+ * `cloudflare` is false, the fake Cloudflare API (options as for startSystem). Returns
+ * {stack, stacks, cs, cf, workerVars, startWorker, close}: `workerVars({rules, adminToken, vars})`
+ * are the Worker's vars wired to these fakes, and `startWorker({rules, adminToken, vars, ...})`
+ * starts a Worker with them (the other options go to startWorker; the caller closes it).
+ */
+export async function startFakes({ cloudflare = true, csRate = 10, stack, stacks } = {}) {
+  const all = stacks?.length ? stacks : [stack ?? makeStack()];
+  const first = all[0];
+  const cs = await startContentstack({ stacks: all, rateLimitPerSecond: csRate });
+  const cfOptions = { token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) };
+  const cf = cloudflare ? await startCloudflare(cfOptions) : null;
+  const tokens = all.length > 1
+    ? { CONTENTSTACK_MANAGEMENT_TOKENS: JSON.stringify(Object.fromEntries(all.map((s) => [s.apiKey, s.token]))) }
+    : { CONTENTSTACK_MANAGEMENT_TOKEN: first.token };
+  const workerVars = ({ rules, adminToken, vars = {} } = {}) => ({
+    CONTENTSTACK_API_BASE: cs.url,
+    CONTENTSTACK_APP_BASE: cs.url,
+    CONTENTSTACK_API_KEYS: all.map((s) => s.apiKey).join(','),
+    ...tokens,
+    ...(cf ? { CLOUDFLARE_API_BASE: cf.url, CLOUDFLARE_API_TOKEN: cfOptions.token, PURGE_RATE_PER_SECOND: 50 } : {}),
+    ADMIN_TOKEN: adminToken,
+    ...(rules ? { ENVIRONMENTS: JSON.stringify(rules) } : {}),
+    ...('REPURGE_DELAY_SECONDS' in vars ? {} : { REPURGE_DELAY_SECONDS: 0 }),
+    ...vars,
+  });
+  return {
+    stack: first,
+    stacks: all,
+    cs,
+    cf,
+    workerVars,
+    startWorker: ({ rules, adminToken, vars, ...opts } = {}) => startWorker({ ...opts, vars: workerVars({ rules, adminToken, vars }) }),
+    async close() {
+      await cs.close();
+      if (cf) await cf.close();
+    },
+  };
+}
 
 /**
  * @param {object} o
@@ -27,31 +68,13 @@ export const CF_TOKEN = 'cf_test_token';
  *   allowed and the tokens go in CONTENTSTACK_MANAGEMENT_TOKENS ({api_key: token})
  */
 export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack, stacks } = {}) {
-  const all = stacks?.length ? stacks : [stack ?? makeStack()];
-  const first = all[0];
-  const cs = await startContentstack({ stacks: all, rateLimitPerSecond: csRate });
-  const cfOptions = { token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) };
-  const cf = cloudflare ? await startCloudflare(cfOptions) : null;
-  const tokens = all.length > 1
-    ? { CONTENTSTACK_MANAGEMENT_TOKENS: JSON.stringify(Object.fromEntries(all.map((s) => [s.apiKey, s.token]))) }
-    : { CONTENTSTACK_MANAGEMENT_TOKEN: first.token };
-  const w = await startWorker({
-    ...worker,
-    vars: {
-      CONTENTSTACK_API_BASE: cs.url,
-      CONTENTSTACK_APP_BASE: cs.url,
-      CONTENTSTACK_API_KEYS: all.map((s) => s.apiKey).join(','),
-      ...tokens,
-      ...(cf ? { CLOUDFLARE_API_BASE: cf.url, CLOUDFLARE_API_TOKEN: cfOptions.token, PURGE_RATE_PER_SECOND: 50 } : {}),
-      ADMIN_TOKEN: adminToken,
-      ...(rules ? { ENVIRONMENTS: JSON.stringify(rules) } : {}),
-      ...('REPURGE_DELAY_SECONDS' in vars ? {} : { REPURGE_DELAY_SECONDS: 0 }),
-      ...vars,
-    },
-  });
+  const fakes = await startFakes({ cloudflare, csRate, stack, stacks });
+  const { cs, cf } = fakes;
+  const first = fakes.stack;
+  const w = await fakes.startWorker({ ...worker, rules, adminToken, vars });
   return {
     stack: first,
-    stacks: all,
+    stacks: fakes.stacks,
     cs,
     cf,
     w,
@@ -70,8 +93,7 @@ export async function startSystem({ rules, adminToken, vars = {}, cloudflare = t
     },
     async close() {
       await w.close();
-      await cs.close();
-      if (cf) await cf.close();
+      await fakes.close();
     },
   };
 }
@@ -79,25 +101,6 @@ export async function startSystem({ rules, adminToken, vars = {}, cloudflare = t
 /** The Worker's `invocation` log lines (one per queue invocation), optionally only one job's. */
 export function invocations(w, jobId) {
   return w.events('invocation').filter((e) => jobId === undefined || e.job_id === jobId);
-}
-
-/** Every key name under `prefix` (all keys when omitted), following the list cursor to the end. */
-export async function listAllKeys(kv, prefix) {
-  const out = [];
-  let cursor;
-  do {
-    const page = await kv.list({ prefix, cursor, limit: 1000 });
-    out.push(...page.keys.map((k) => k.name));
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
-  return out;
-}
-
-/** Puts every key (value `value`), `batch` at a time. Returns the keys. */
-export async function seedKeys(kv, keys, { value = 'cached', batch = 100 } = {}) {
-  const list = [...keys];
-  for (let i = 0; i < list.length; i += batch) await Promise.all(list.slice(i, i + batch).map((k) => kv.put(k, value)));
-  return list;
 }
 
 /**

@@ -113,18 +113,55 @@ export async function waitFor(fn, { timeoutMs = 60000, intervalMs = 100, what = 
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
+/** The statuses a job record ends in. */
+export const FINAL_STATUSES = ['done', 'partial', 'failed'];
+
+/** Whether a job record (or null) has reached a final status. */
+export const isFinal = (j) => Boolean(j) && FINAL_STATUSES.includes(j.status);
+
+const bearer = (token) => ({ authorization: `Bearer ${token}` });
+
 /** GET /api/jobs/{id} with the admin token; null on 404. */
 export async function getJob(w, jobId, token = 'admin-token') {
-  const r = await w.fetch(`/api/jobs/${encodeURIComponent(jobId)}`, { headers: { authorization: `Bearer ${token}` } });
+  const r = await w.fetch(`/api/jobs/${encodeURIComponent(jobId)}`, { headers: bearer(token) });
   if (r.status === 404) return null;
   if (r.status !== 200) throw new Error(`GET job ${jobId}: ${r.status} ${await r.text()}`);
   return r.json();
 }
 
+/** One page of GET /api/jobs with the admin token: {jobs, cursor}. Throws unless 200. */
+export async function jobsPage(w, token = 'admin-token', { limit = 200, cursor } = {}) {
+  const q = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+  const r = await w.fetch(`/api/jobs?limit=${limit}${q}`, { headers: bearer(token) });
+  if (r.status !== 200) throw new Error(`GET /api/jobs: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/**
+ * Every job record, newest first: GET /api/jobs `limit` at a time, following the cursor to the
+ * end. `onPage(page)` sees each page as it arrives.
+ */
+export async function listJobs(w, token = 'admin-token', { limit = 200, onPage } = {}) {
+  const out = [];
+  let cursor;
+  do {
+    const page = await jobsPage(w, token, { limit, cursor });
+    onPage?.(page);
+    out.push(...page.jobs);
+    cursor = page.cursor;
+  } while (cursor);
+  return out;
+}
+
+/** Waits until the record of `jobId` satisfies `done(record)` (the record is null while unknown). */
+export async function waitForJob(w, jobId, done, { token, what = `job ${jobId}`, ...opts } = {}) {
+  return waitFor(async () => {
+    const j = await getJob(w, jobId, token);
+    return done(j) ? j : null;
+  }, { what, ...opts });
+}
+
 /** Waits until the job reaches one of the final statuses and returns its record. */
 export async function waitForFinal(w, jobId, opts = {}) {
-  return waitFor(async () => {
-    const j = await getJob(w, jobId, opts.token);
-    return j && ['done', 'partial', 'failed'].includes(j.status) ? j : null;
-  }, { what: `job ${jobId} to finish`, timeoutMs: 120000, ...opts });
+  return waitForJob(w, jobId, isFinal, { what: `job ${jobId} to finish`, timeoutMs: 120000, ...opts });
 }

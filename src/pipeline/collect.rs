@@ -1,0 +1,185 @@
+//! The `start` and `collect` steps: resolve the job for one delivery's scope, then read its
+//! item pages, plan each and store the actions, purging alongside the rate-limited reads.
+
+use std::cell::Cell;
+
+use futures_util::future::join;
+
+use super::drain::drain_alongside;
+use super::resolve::{page_cost, plan_page, resolve_job, stack_key};
+use super::run::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
+use crate::budget::Sub;
+use crate::contentstack::{client::Client, PAGE_SIZE};
+use crate::event::ANY_SCOPE;
+use crate::ledger::ops::{AddActionsOp, Progress, StartOp};
+use crate::plan::{PlanEnvironment, PlanJob};
+use crate::purge::actions_from_plan;
+use crate::queue::{JobMessage, Step};
+use crate::runtime::{log, now_iso, now_ms};
+
+pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
+    ctx.budget.spend(Sub::Durable, 1);
+    let Some(record) = ctx.ledger.get(&job.job_id).await? else {
+        log("record_missing", serde_json::json!({"job_id": job.job_id}));
+        return Ok(Next::Stop);
+    };
+    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
+        return Ok(Next::Stop);
+    }
+    let scope = record.scopes.get(&job.scope).cloned().unwrap_or_default();
+    if scope.collected {
+        return Ok(Next::Inline(Step::Drain));
+    }
+    let api_key = stack_key(ctx.cfg, job).ok_or_else(|| {
+        permanent("the webhook named no api_key and several stacks are configured".into())
+    })?;
+    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?;
+    let channel = (job.scope != ANY_SCOPE).then_some(job.scope.as_str());
+    let r = resolve_job(
+        ctx.cfg,
+        &client,
+        &api_key,
+        &job.job_id,
+        channel,
+        &record.hinted_environments,
+    )
+    .await?;
+    let progress: Progress = ctx
+        .counted(
+            &ctx.budget,
+            ctx.ledger.start(StartOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                scope: job.scope.clone(),
+                now: now_iso(),
+                now_ms: now_ms(),
+                environments: r.names.clone(),
+                items: r.items,
+                subrequests: ctx.budget.used() as u64,
+            }),
+        )
+        .await?;
+    if !progress.current {
+        return Ok(Next::Stop);
+    }
+    log(
+        "started",
+        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "scope": job.scope, "environments": r.names, "items": r.items, "branch": r.branch}),
+    );
+    Ok(Next::Inline(Step::Collect {
+        skip: scope.next_skip,
+        api_key,
+        branch: r.branch,
+        environments: r.with_rules,
+    }))
+}
+
+pub(super) async fn collect(
+    ctx: &Run<'_>,
+    job: &JobMessage,
+    skip: u64,
+    api_key: String,
+    branch: Option<String>,
+    environments: Vec<PlanEnvironment>,
+) -> Result<Next, StepError> {
+    let collecting = Cell::new(true);
+    // Half of what is left beyond the next page purges alongside the page reads; the page
+    // reads keep the rest, so collection always makes progress.
+    let (page_f, page_o) = page_cost(ctx.cfg, &api_key, &environments);
+    let slice = ctx.budget.split(
+        ctx.budget
+            .remaining_fetches()
+            .saturating_sub(page_f + RESERVE_FETCHES)
+            / 2,
+        ctx.budget
+            .remaining_ops()
+            .saturating_sub(page_o + RESERVE_OPS)
+            / 2,
+    );
+    let pages = async {
+        let r = collect_pages(ctx, job, skip, api_key.clone(), branch, environments).await;
+        collecting.set(false);
+        r
+    };
+    let (next, ()) = join(
+        pages,
+        drain_alongside(ctx, &slice, job, Some(api_key.as_str()), &collecting),
+    )
+    .await;
+    ctx.budget.absorb(slice);
+    next
+}
+
+/// Reads item pages from `skip` on, plans each and stores its actions.
+async fn collect_pages(
+    ctx: &Run<'_>,
+    job: &JobMessage,
+    mut skip: u64,
+    api_key: String,
+    branch: Option<String>,
+    environments: Vec<PlanEnvironment>,
+) -> Result<Next, StepError> {
+    let (cost_f, cost_o) = page_cost(ctx.cfg, &api_key, &environments);
+    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
+    let plan_job = PlanJob {
+        job_id: job.job_id.clone(),
+        api_key: api_key.clone(),
+        branch: branch.clone(),
+    };
+    let mut fetched = 0usize;
+    loop {
+        let (p, more_pages) = if environments.is_empty() {
+            (crate::plan::Plan::default(), false)
+        } else {
+            if !ctx
+                .budget
+                .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
+            {
+                return Ok(Next::Queue(
+                    Step::Collect {
+                        skip,
+                        api_key,
+                        branch,
+                        environments,
+                    },
+                    0,
+                ));
+            }
+            let (p, more, n) = plan_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
+            fetched += n;
+            (p, more)
+        };
+        let next_skip = if more_pages { skip + PAGE_SIZE } else { skip };
+        let progress: Progress = ctx
+            .counted(
+                &ctx.budget,
+                ctx.ledger.add_actions(AddActionsOp {
+                    job_id: job.job_id.clone(),
+                    attempt: job.attempt,
+                    scope: job.scope.clone(),
+                    actions: actions_from_plan(&p),
+                    skipped: p.skipped,
+                    next_skip,
+                    collected: !more_pages,
+                    subrequests: ctx.budget.used() as u64 + 1,
+                    now: now_iso(),
+                    now_ms: now_ms(),
+                }),
+            )
+            .await?;
+        if !progress.current {
+            return Ok(Next::Stop);
+        }
+        if let Some(delay) = progress.second_pass_in_s {
+            return Ok(Next::Queue(Step::SecondPass, delay));
+        }
+        if !more_pages {
+            log(
+                "items_fetched",
+                serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
+            );
+            return Ok(Next::Inline(Step::Drain));
+        }
+        skip = next_skip;
+    }
+}

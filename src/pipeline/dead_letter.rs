@@ -1,0 +1,114 @@
+//! The dead-letter path: a job out of tries (or with a permanent error) records its failure
+//! and its `on_failure` purge in the ledger, which is then drained like any other work.
+
+use worker::Env;
+
+use super::drain::drain;
+use super::resolve::{failure_environments, stack_key};
+use super::run::{log_invocation, retry_delay_seconds, Next, Run, StepError};
+use crate::budget::Sub;
+use crate::config::Config;
+use crate::contentstack::client::Client;
+use crate::ledger::client::LedgerClient;
+use crate::ledger::ops::{FailOp, Progress};
+use crate::ledger::JobStatus;
+use crate::plan::{plan_failure, PlanJob};
+use crate::purge::actions_from_plan;
+use crate::queue::{JobMessage, Step};
+use crate::runtime::{log, now_iso, now_ms};
+
+/// A job out of tries (or with a permanent error): record its failure with its `on_failure`
+/// purge in the ledger, then run that purge (continuing in the jobs queue when it does not fit
+/// this invocation); the job is `failed` once the purge has run. Returns whether the message
+/// may be acknowledged: only once the failure is recorded (or there is nothing to record).
+pub(super) async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
+    let Ok(ledger) = LedgerClient::new(env) else {
+        return false;
+    };
+    let ctx = Run::new(cfg, env, ledger);
+    let started = now_ms();
+    ctx.budget.spend(Sub::Durable, 1);
+    let record = match ctx.ledger.get(&job.job_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            log(
+                "dead_letter_without_record",
+                serde_json::json!({"job_id": job.job_id}),
+            );
+            return true;
+        }
+        Err(_) => return false,
+    };
+    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
+        return true;
+    }
+    let error = job
+        .last_error
+        .clone()
+        .unwrap_or_else(|| "the queue's retries were exhausted".into());
+    let api_key = stack_key(cfg, job).or_else(|| record.api_key.clone());
+    let stack = match api_key
+        .as_deref()
+        .map(|k| Client::new(cfg, env, &ctx.budget, k))
+    {
+        Some(Ok(c)) => c.environments().await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let envs = failure_environments(cfg, api_key.as_deref(), &record, &stack);
+    let p = plan_failure(
+        &PlanJob {
+            job_id: job.job_id.clone(),
+            api_key: api_key.clone().unwrap_or_default(),
+            branch: cfg.branch.clone(),
+        },
+        &envs,
+        &cfg.rules,
+    );
+    let actions = actions_from_plan(&p);
+    let n_actions = actions.len();
+    let marked: Result<Progress, StepError> = ctx
+        .counted(
+            &ctx.budget,
+            ctx.ledger.fail(FailOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                error: error.clone(),
+                actions,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
+        .await;
+    let Ok(progress) = marked else {
+        log_invocation(&ctx, job, started);
+        return false;
+    };
+    let env_names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+    log(
+        "failed",
+        serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "error": error, "on_failure_environments": env_names, "on_failure_actions": n_actions, "status": JobStatus::Failed}),
+    );
+    if progress.current && progress.pending > 0 {
+        let drain_job = job.at(Step::Drain);
+        let next = match drain(&ctx, &drain_job).await {
+            Ok(Next::Queue(s, delay)) => Some((s, delay)),
+            Ok(_) => None,
+            Err(e) => {
+                log(
+                    "on_failure_interrupted",
+                    serde_json::json!({"job_id": job.job_id, "error": e.message()}),
+                );
+                Some((
+                    Step::Drain,
+                    retry_delay_seconds(1, cfg.retry.base_seconds, e.retry_after_s()),
+                ))
+            }
+        };
+        if let Some((s, delay)) = next {
+            // If this send fails, the ledger's alarm drives the purge on.
+            let _sent = ctx.enqueue(&drain_job.at(s), delay).await;
+        }
+    }
+    log_invocation(&ctx, job, started);
+    true
+}

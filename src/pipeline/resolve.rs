@@ -1,0 +1,264 @@
+//! What a job is about: its stack, its environments (job status + the stack's environments),
+//! one planned page of items, what a page costs, and where an `on_failure` purge goes.
+
+use crate::config::Config;
+use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
+use crate::event::ANY_SCOPE;
+use crate::ledger::JobRecord;
+use crate::plan::{plan, PlanEnvironment, PlanJob};
+use crate::queue::JobMessage;
+use crate::runtime::log;
+
+use super::run::{permanent, StepError};
+
+/// Picks the stack: the webhook's api_key, else the only one configured.
+pub fn stack_key(cfg: &Config, job: &JobMessage) -> Option<String> {
+    if let Some(k) = &job.api_key {
+        return Some(k.clone());
+    }
+    if cfg.api_keys.len() == 1 {
+        return cfg.api_keys.first().cloned();
+    }
+    if cfg.management_tokens.per_stack.len() == 1 && cfg.management_tokens.default.is_none() {
+        return cfg.management_tokens.per_stack.keys().next().cloned();
+    }
+    None
+}
+
+/// What the job status API and the stack's environments say about a job.
+pub struct Resolved {
+    pub items: crate::counts::JobItems,
+    /// Every resolved environment name (recorded).
+    pub names: Vec<String>,
+    /// The environments that have a purge rule (planned).
+    pub with_rules: Vec<PlanEnvironment>,
+    /// The job's branch (else `CONTENTSTACK_BRANCH`).
+    pub branch: Option<String>,
+}
+
+/// Job status + environments → the environments this job works on (docs/CONTRACT.md,
+/// "Processing").
+pub async fn resolve_job(
+    cfg: &Config,
+    client: &Client<'_>,
+    api_key: &str,
+    job_id: &str,
+    channel_environment: Option<&str>,
+    hinted: &[String],
+) -> Result<Resolved, StepError> {
+    let status = client.job_status(job_id).await?;
+    let stack_envs = client.environments().await?;
+    let (envs, unknown) = resolve_environments(
+        channel_environment,
+        &status.body.environments,
+        hinted,
+        &stack_envs,
+    );
+    if let Some(name) = channel_environment {
+        if envs.is_empty() {
+            return Err(permanent(format!(
+                "environment {name:?} named by the channel is not in the stack"
+            )));
+        }
+    }
+    if !unknown.is_empty() {
+        log(
+            "unknown_environments",
+            serde_json::json!({"job_id": job_id, "environments": unknown}),
+        );
+    }
+    Ok(Resolved {
+        items: status.summary.counts(),
+        names: envs.iter().map(|e| e.name.clone()).collect(),
+        with_rules: envs
+            .into_iter()
+            .filter(|e| cfg.rules.rule_for_stack(Some(api_key), &e.name).is_some())
+            .collect(),
+        branch: status
+            .body
+            .branch
+            .filter(|b| !b.is_empty())
+            .or_else(|| cfg.branch.clone()),
+    })
+}
+
+/// Reads one page of items, resolves their URLs where a rule asks for it, and plans them.
+/// Returns the page's plan, whether more pages follow, and how many items it held.
+pub async fn plan_page(
+    cfg: &Config,
+    client: &Client<'_>,
+    job: &PlanJob,
+    skip: u64,
+    environments: &[PlanEnvironment],
+) -> Result<(crate::plan::Plan, bool, usize), StepError> {
+    let mut page = client.items_page(&job.job_id, skip).await?;
+    let resolving: Vec<&str> = environments
+        .iter()
+        .filter(|e| resolves_urls(cfg, &job.api_key, e))
+        .map(|e| e.uid.as_str())
+        .collect();
+    if !resolving.is_empty() {
+        let mut wanted: Vec<_> = page
+            .items
+            .iter()
+            .filter(|i| resolving.contains(&i.environment_uid.as_str()))
+            .cloned()
+            .collect();
+        client.resolve_urls(&mut wanted).await?;
+        for it in page.items.iter_mut() {
+            if let Some(w) = wanted.iter().find(|w| {
+                w.uid == it.uid && w.locale == it.locale && w.environment_uid == it.environment_uid
+            }) {
+                it.url = w.url.clone();
+            }
+        }
+    }
+    let p = plan(job, &page.items, environments, &cfg.rules);
+    Ok((p, has_more(skip, page.raw_len), page.items.len()))
+}
+
+pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) -> bool {
+    cfg.rules
+        .rule_for_stack(Some(api_key), &e.name)
+        .is_some_and(|r| r.resolve_urls)
+}
+
+/// What one page may cost: (external fetches, service operations). The page itself, one
+/// lookup per item where a rule resolves URLs, a limiter call per four starts, and the ledger.
+pub fn page_cost(cfg: &Config, api_key: &str, environments: &[PlanEnvironment]) -> (usize, usize) {
+    let resolve = environments.iter().any(|e| resolves_urls(cfg, api_key, e));
+    let fetches = 1 + if resolve { PAGE_SIZE as usize } else { 0 };
+    (fetches, fetches.div_ceil(4) + 2)
+}
+
+/// Environments for the `on_failure` purge: those the job's deliveries named, or, when one
+/// named none, every environment with a rule for the stack plus those the job had resolved
+/// (over-purging is safe, staleness is not).
+pub fn failure_environments(
+    cfg: &Config,
+    api_key: Option<&str>,
+    record: &JobRecord,
+    stack: &[PlanEnvironment],
+) -> Vec<PlanEnvironment> {
+    let any = record.scopes.is_empty() || record.scopes.contains_key(ANY_SCOPE);
+    let mut names: Vec<String> = if any {
+        let mut v: Vec<String> = cfg
+            .rules
+            .environment_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        v.extend(record.environments.iter().cloned());
+        v
+    } else {
+        record.scopes.keys().cloned().collect()
+    };
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| cfg.rules.rule_for_stack(api_key, n).is_some())
+        .map(|n| {
+            stack
+                .iter()
+                .find(|e| e.name == n)
+                .cloned()
+                .unwrap_or(PlanEnvironment {
+                    name: n,
+                    uid: String::new(),
+                    base_urls: Default::default(),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+    use crate::ledger::JobRecord;
+    use serde_json::Value;
+
+    fn cfg(rules: Value) -> Config {
+        let raw: crate::config::RawConfig = [
+            ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
+            (
+                "CONTENTSTACK_HMAC_SECRETS".to_string(),
+                serde_json::json!("s"),
+            ),
+            (
+                "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
+                serde_json::json!({"k1": "t1", "k2": "t2"}),
+            ),
+            ("ENVIRONMENTS".to_string(), rules),
+        ]
+        .into_iter()
+        .collect();
+        Config::parse(&raw).unwrap()
+    }
+
+    fn record(scopes: &[&str], resolved: &[&str]) -> JobRecord {
+        let mut r = JobRecord::accepted(
+            "j".into(),
+            Action::Publish,
+            "2026-01-01T00:00:00Z".into(),
+            None,
+            vec![],
+            Some("k1".into()),
+            serde_json::json!({}),
+        );
+        r.scopes.clear();
+        for s in scopes {
+            r.scopes.insert(s.to_string(), Default::default());
+        }
+        r.environments = resolved.iter().map(|s| s.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn on_failure_reaches_the_named_environments_or_every_ruled_one() {
+        let c = cfg(serde_json::json!({
+            "production": {"on_failure": ["everything"]},
+            "staging": {"on_failure": ["everything"]},
+            "k2/preview": {"on_failure": ["everything"]},
+        }));
+        let names = |v: Vec<PlanEnvironment>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["staging"], &[]),
+                &[]
+            )),
+            vec!["staging"]
+        );
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["*"], &[]),
+                &[]
+            )),
+            vec!["production", "staging"],
+            "another stack's scoped rule is not this stack's"
+        );
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k2"),
+                &record(&["*"], &[]),
+                &[]
+            )),
+            vec!["preview", "production", "staging"]
+        );
+    }
+
+    #[test]
+    fn the_stack_is_the_webhooks_or_the_only_one_configured() {
+        let c = cfg(serde_json::json!({}));
+        let mut m = JobMessage::start("j", Action::Publish, None, 1);
+        assert_eq!(stack_key(&c, &m), None, "two stacks: the webhook must say");
+        m.api_key = Some("k2".into());
+        assert_eq!(stack_key(&c, &m).as_deref(), Some("k2"));
+    }
+}

@@ -1,0 +1,278 @@
+// The job page (#/jobs/<id>): the record's facts, items, purge counts per environment, errors,
+// skipped templates, attempts and payload; it refreshes until the job is final, and replays it.
+import { byId, el, cell, show, setNotice, announce } from '../dom.js';
+import { dateFmt, timeEl, fmtDuration, n, plural, shortId } from '../format.js';
+import { api, ApiError, describeError } from '../api.js';
+import { currentRoute } from '../router.js';
+import { FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable } from '../widgets.js';
+
+const JOB_REFRESH_MS = 1500;
+
+const jobView = { id: null, record: null, timer: null, token: 0, waitingFor: null, payloadText: null };
+
+export function stopJob() {
+  clearTimeout(jobView.timer);
+  jobView.timer = null;
+  jobView.token += 1;
+}
+
+export function openJob(id) {
+  const sameJob = jobView.id === id && jobView.record;
+  jobView.id = id;
+  byId('job-id').textContent = id;
+  byId('job-plan-link').setAttribute('href', `#/plan?job_id=${encodeURIComponent(id)}`);
+  setNotice(byId('job-error'), '');
+  if (!sameJob) {
+    jobView.record = null;
+    jobView.waitingFor = null;
+    jobView.payloadText = null;
+    setNotice(byId('job-message'), '');
+    show(byId('job-body'), false);
+    byId('job-status-slot').replaceChildren();
+    byId('job-action-slot').replaceChildren();
+    show(byId('job-loading'), true);
+    updateReplayButton();
+  }
+  refreshJob();
+}
+
+async function refreshJob() {
+  const token = jobView.token;
+  const id = jobView.id;
+  clearTimeout(jobView.timer);
+  try {
+    const { data } = await api(`/api/jobs/${encodeURIComponent(id)}`);
+    if (token !== jobView.token) return;
+    jobView.record = data;
+    renderJob(data);
+    setNotice(byId('job-error'), '');
+    if (jobView.waitingFor !== null && Number(data.attempts) >= jobView.waitingFor && FINAL.has(data.status)) {
+      const msg = `Attempt ${n(data.attempts)} finished: ${data.status}.`;
+      setNotice(byId('job-message'), msg, data.status === 'done' ? 'ok' : 'warn');
+      announce(msg);
+      jobView.waitingFor = null;
+    }
+    if (!FINAL.has(data.status)) jobView.timer = setTimeout(refreshJob, JOB_REFRESH_MS);
+  } catch (e) {
+    if (token !== jobView.token) return;
+    if (e instanceof ApiError && e.status === 401) return;
+    if (e instanceof ApiError && e.status === 404 && !jobView.record) {
+      setNotice(byId('job-error'), `There is no job with the ID “${id}” in the ledger (or the admin API is turned off).`, 'error');
+    } else {
+      setNotice(byId('job-error'), `${describeError(e, 'Could not load the job')} Retrying…`, 'error');
+      jobView.timer = setTimeout(refreshJob, JOB_REFRESH_MS * 3);
+    }
+  } finally {
+    if (token === jobView.token) show(byId('job-loading'), false);
+  }
+}
+
+function updateReplayButton() {
+  const btn = byId('replay-button');
+  const hint = byId('replay-hint');
+  const rec = jobView.record;
+  show(byId('job-toolbar'), !!rec);
+  if (!rec) {
+    btn.setAttribute('aria-disabled', 'true');
+    hint.hidden = true;
+    return;
+  }
+  const running = !FINAL.has(rec.status);
+  // aria-disabled (not disabled) keeps the button focusable while a run is in progress.
+  if (running || jobView.replaying === true) btn.setAttribute('aria-disabled', 'true');
+  else btn.removeAttribute('aria-disabled');
+  if (running) {
+    hint.textContent = `Attempt ${n(rec.attempts)} is ${rec.status}; replay becomes available when it finishes. This page refreshes until then.`;
+    hint.hidden = false;
+  } else {
+    hint.hidden = true;
+  }
+}
+
+function fact(term, ...value) {
+  return [el('dt', { text: term }), el('dd', {}, ...value)];
+}
+
+function renderJob(rec) {
+  byId('job-status-slot').replaceChildren(statusBadge(rec.status, 'job-status'));
+  byId('job-action-slot').replaceChildren(actionBadge(rec.action, 'job-action'));
+  const planQuery = new URLSearchParams({ job_id: String(rec.job_id) });
+  if (rec.api_key) planQuery.set('api_key', String(rec.api_key));
+  byId('job-plan-link').setAttribute('href', `#/plan?${planQuery}`);
+  document.title = `Job ${shortId(rec.job_id)} (${rec.status}) · Edge purge`;
+
+  byId('job-facts').replaceChildren(...[
+    fact('Status', el('span', { text: String(rec.status) })),
+    fact('Attempts', el('span', { testid: 'job-attempts', text: String(rec.attempts) })),
+    fact('Environments', envChips(rec.environments)),
+    fact('Received', timeEl(rec.received_at)),
+    fact('Started', timeEl(rec.started_at)),
+    fact('Finished', timeEl(rec.finished_at)),
+    fact('Duration', el('span', { testid: 'job-duration', text: fmtDuration(rec.duration_ms) })),
+    fact('First pass', el('span', { testid: 'job-first-pass' }, timeEl(rec.first_pass_at))),
+    fact('Second pass', el('span', { testid: 'job-second-pass' }, secondPass(rec))),
+    fact('Deliveries', el('span', { testid: 'job-deliveries', text: deliveries(rec) })),
+    Number(rec.drives) > 0
+      ? fact('Alarm drives', el('span', { testid: 'job-drives', text: `${n(rec.drives)} (the job stalled and was driven again)` })) : null,
+    fact('Stack API key', rec.api_key ? el('code', { class: 'break', text: rec.api_key }) : el('span', { class: 'muted', text: '—' })),
+    fact('Channel environment', rec.channel_environment
+      ? el('span', { text: rec.channel_environment })
+      : el('span', { class: 'muted', text: 'none (generic channel)' })),
+    Array.isArray(rec.hinted_environments) && rec.hinted_environments.length
+      ? fact('Hinted environments', el('span', { text: rec.hinted_environments.join(', ') })) : null,
+    fact('Largest invocation', el('span', { text: `${n(rec.max_invocation_subrequests)} subrequests` })),
+  ].flat().filter(Boolean));
+
+  const items = rec.items || {};
+  byId('job-items').replaceChildren(...[
+    ['total', 'Total'], ['success', 'Published'], ['failed', 'Failed'], ['skipped', 'Skipped'],
+  ].map(([k, label]) => el('div', { class: `stat stat-${k}` },
+    el('span', { class: 'stat-value', testid: `items-${k}`, text: n(items[k]) }),
+    el('span', { class: 'stat-label', text: label }))));
+
+  const purged = rec.purged || {};
+  byId('job-purged-totals').replaceChildren(...COUNTS.filter(([k]) => (k !== 'prefixes' && k !== 'hosts') || Number(purged[k]) > 0)
+    .map(([k, label]) => el('div', { class: 'stat stat-small' },
+      el('span', { class: 'stat-value', testid: `purged-${k}`, text: n(purged[k]) }),
+      el('span', { class: 'stat-label', text: k === 'api_calls' ? 'Purge API calls' : label }))));
+
+  byId('job-env-slot').replaceChildren(envTable(rec));
+
+  const errors = Array.isArray(rec.errors) ? rec.errors : [];
+  byId('job-errors-count').textContent = errors.length ? `(${n(errors.length)})` : '';
+  byId('job-errors').replaceChildren(errors.length
+    ? el('ul', { class: 'errors' }, errors.map((e) => el('li', { testid: 'job-error-row', text: String(e) })))
+    : el('p', { class: 'muted', testid: 'job-errors-empty', text: 'No errors.' }));
+
+  const skipped = Array.isArray(rec.skipped) ? rec.skipped : [];
+  byId('job-skipped-count').textContent = skipped.length ? `(${n(skipped.length)})` : '';
+  byId('job-skipped').replaceChildren(skippedTable(skipped, 'skipped-row'));
+
+  byId('job-history').replaceChildren(historyTable(rec));
+
+  const text = JSON.stringify(rec.payload, null, 2);
+  if (text !== jobView.payloadText) {
+    jobView.payloadText = text;
+    byId('job-payload').textContent = text === undefined ? '(no payload kept)' : text;
+  }
+  show(byId('job-body'), true);
+  updateReplayButton();
+}
+
+/** The second purge pass: when it finished, when it is due, or why there is none. */
+function secondPass(rec) {
+  if (rec.second_pass_at) return timeEl(rec.second_pass_at);
+  const due = Object.values(rec.passes || {}).map((p) => p && p.second_due_ms).filter((d) => Number.isFinite(d));
+  if (due.length && !FINAL.has(rec.status)) {
+    return el('span', { text: `due ${dateFmt.format(new Date(Math.max(...due)))}` });
+  }
+  return el('span', { class: 'muted', text: rec.first_pass_at ? 'none (off, or no KV and purge work)' : '—' });
+}
+
+/** Each delivery of the job (a channel's environment, or any) and whether it is collected. */
+function deliveries(rec) {
+  const scopes = rec.scopes && typeof rec.scopes === 'object' ? Object.entries(rec.scopes) : [];
+  if (!scopes.length) return rec.channel_environment || 'any environment';
+  return scopes.map(([k, v]) => `${k === '*' ? 'any environment' : k}${v && v.collected ? '' : ' (reading items)'}`).join(', ');
+}
+
+function envTable(rec) {
+  const byEnv = rec.purged_by_environment && typeof rec.purged_by_environment === 'object' ? rec.purged_by_environment : {};
+  const names = Object.keys(byEnv);
+  for (const e of rec.environments || []) if (!names.includes(e)) names.push(e);
+  const row = (name, counts, attrs) => el('tr', attrs,
+    el('th', { scope: 'row', text: name }),
+    COUNTS.map(([k, label]) => cell('td', label, { class: 'num', 'data-field': k }, n(counts && counts[k]))));
+  const table = el('table', { class: 'table table-cards table-env', testid: 'env-table' },
+    el('caption', { class: 'visually-hidden', text: 'What was purged, per environment and in total' }),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Environment' }),
+      COUNTS.map(([, label]) => el('th', { scope: 'col', class: 'num', text: label })))),
+    el('tbody', {}, names.map((name) => row(name, byEnv[name], { testid: 'env-row', 'data-env': name }))),
+    el('tfoot', {}, row('Total', rec.purged, { testid: 'env-total', class: 'total' })));
+  if (!names.length && !FINAL.has(rec.status)) {
+    return el('p', { class: 'empty', text: 'Nothing purged yet: the job has not been processed.' });
+  }
+  return el('div', { class: 'table-wrap' }, table);
+}
+
+function historyTable(rec) {
+  const history = Array.isArray(rec.history) ? rec.history.slice() : [];
+  const rows = [{
+    attempt: rec.attempts, status: rec.status, started_at: rec.started_at || rec.received_at,
+    finished_at: rec.finished_at, purged: rec.purged, errors: rec.errors, current: true,
+  }].concat(history.reverse());
+  return el('div', { class: 'table-wrap' },
+    el('table', { class: 'table table-cards' },
+      el('caption', { class: 'visually-hidden', text: 'Attempts, newest first' }),
+      el('thead', {}, el('tr', {}, ['Attempt', 'Status', 'Started', 'Finished', 'Purged', 'Errors'].map((t) => el('th', { scope: 'col', text: t })))),
+      el('tbody', {}, rows.map((a) => el('tr', { testid: 'attempt-row', 'data-attempt': String(a.attempt) },
+        cell('th', 'Attempt', { scope: 'row' }, `#${a.attempt}`, a.current ? el('span', { class: 'muted small', text: ' (current)' }) : null),
+        cell('td', 'Status', {}, statusBadge(a.status)),
+        cell('td', 'Started', { class: 'nowrap' }, timeEl(a.started_at)),
+        cell('td', 'Finished', { class: 'nowrap' }, timeEl(a.finished_at)),
+        cell('td', 'Purged', {}, purgedSummary(a.purged)),
+        cell('td', 'Errors', {}, Array.isArray(a.errors) && a.errors.length
+          ? el('span', { title: a.errors.join('\n'), text: plural(a.errors.length, 'error', 'errors') })
+          : el('span', { class: 'muted', text: 'none' })))))));
+}
+
+function askReplay() {
+  const rec = jobView.record;
+  if (!rec || !FINAL.has(rec.status) || jobView.replaying) return;
+  const envs = Array.isArray(rec.environments) && rec.environments.length ? rec.environments.join(', ') : 'the job’s environments';
+  byId('replay-dialog-text').textContent =
+    `Job ${rec.job_id} will be purged again for ${envs}. Purges are idempotent; this starts attempt ${Number(rec.attempts) + 1}.`;
+  const dlg = byId('replay-dialog');
+  dlg.returnValue = '';
+  if (typeof dlg.showModal === 'function') dlg.showModal();
+  else if (window.confirm(byId('replay-dialog-text').textContent)) doReplay();
+}
+
+async function doReplay() {
+  const id = jobView.id;
+  jobView.replaying = true;
+  updateReplayButton();
+  setNotice(byId('job-message'), 'Sending the replay…');
+  try {
+    const { data } = await api(`/api/jobs/${encodeURIComponent(id)}/replay`, { method: 'POST' });
+    if (jobView.id !== id) return;
+    jobView.waitingFor = Number(data && data.attempt) || (Number(jobView.record && jobView.record.attempts) + 1);
+    const msg = `Replay accepted: attempt ${n(jobView.waitingFor)} is queued. This page refreshes until it finishes.`;
+    setNotice(byId('job-message'), msg, 'info');
+    announce(msg);
+    if (jobView.record) jobView.record = { ...jobView.record, status: 'accepted' };
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) setNotice(byId('job-message'), describeError(e, 'The replay was not accepted'), 'error');
+  } finally {
+    jobView.replaying = false;
+    updateReplayButton();
+  }
+  const current = currentRoute();
+  if (current && current.name === 'job' && jobView.id === id) {
+    stopJob();
+    refreshJob();
+  }
+}
+
+/** Forgets the job shown (on sign-out). */
+export function resetJob() {
+  jobView.id = null;
+  jobView.record = null;
+}
+
+/** Wires the page's controls (once, at boot). */
+export function initJob() {
+  byId('replay-button').addEventListener('click', askReplay);
+  byId('replay-dialog').addEventListener('close', () => {
+    if (byId('replay-dialog').returnValue === 'confirm') doReplay();
+    byId('replay-button').focus();
+  });
+  byId('job-payload-copy').addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(byId('job-payload').textContent);
+      announce('Payload copied.');
+    } catch {
+      announce('Could not copy: select the text instead.');
+    }
+  });
+}
