@@ -1,5 +1,5 @@
 // Shared by the Node benchmark drivers: where results go, small statistics, and a Worker started
-// like tests/helpers/worker.mjs but with the job queue's producer only, so that queue consumers do
+// like devkit/harness/worker.mjs but with the job queue's producer only, so that queue consumers do
 // not compete with the intake being measured for the machine's cores.
 import { startWorker } from '../devkit/harness/worker.mjs';
 import { fileURLToPath } from 'node:url';

@@ -46,7 +46,7 @@ fn body_of_len(len: usize) -> Vec<u8> {
     out
 }
 
-/// A job-completion webhook as Contentstack sends it (the shape tests/helpers/sign.mjs builds).
+/// A job-completion webhook as Contentstack sends it (the shape devkit/harness/sign.mjs builds).
 fn job_payload() -> Value {
     json!({
         "module": "jobs",

@@ -3,7 +3,7 @@
 // the record's `done`, next to the floor the rate limits set.
 //
 // The compiled Worker runs in Miniflare with its queues, KV and Durable Objects
-// (tests/helpers/worker.mjs), against the fake Contentstack limited to 10 requests per second
+// (devkit/harness/worker.mjs), against the fake Contentstack limited to 10 requests per second
 // per stack (like the real one) and the fake Cloudflare API. One rule, with a zone, one KV key
 // and one cache tag per entry, so every item costs a KV delete and a purged tag.
 //

@@ -50,7 +50,7 @@ describe('admin API', () => {
     assert.equal(r.status, 202);
     const body = await r.json();
     assert.equal(body.attempt, 2);
-    const second = await waitForJob(w, job.jobId, (j) => j.attempts === 2 && isFinal(j), { token: ADMIN, what: 'the replay to finish' });
+    const second = await waitForJob(w, job.jobId, (j) => isFinal(j) && j.attempts === 2, { token: ADMIN, what: 'the replay to finish' });
     assert.equal(second.status, 'done');
     assert.equal(second.attempts, 2);
     assert.equal(second.history.length, 1);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 
 import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
+import { kvKeyOf, seedKeys } from '../devkit/harness/kv.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
 
 const ADMIN = 'faults-admin-token';
@@ -37,13 +38,13 @@ async function setup(vars = {}) {
   return sys;
 }
 
-const keyOf = (it) => (it.type === 'entry' ? `production:${it.publish_locale}:entry:${it.uid}` : `production:asset:${it.uid}`);
+// The rules' keys: '{environment}:{locale}:entry:{uid}' (no content type) and '{environment}:asset:{uid}'.
+const keyOf = (it) => kvKeyOf('production', it, { contentType: false });
 const success = (job) => job.items.filter((i) => i.publish_details.status === 'success');
 
 async function seed(w, job) {
   const kv = await w.kv();
-  const keys = job.items.map(keyOf);
-  for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => kv.put(k, 'v')));
+  await seedKeys(kv, job.items.map(keyOf), { value: 'v' });
   await kv.put('unrelated:key', 'v');
   return kv;
 }

@@ -6,8 +6,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Response } from 'miniflare';
 
-import { waitForFinal } from '../devkit/harness/worker.mjs';
+import { waitForFinal, listJobs } from '../devkit/harness/worker.mjs';
 import { startSystem, CF_TOKEN, assertBudgets } from '../devkit/harness/system.mjs';
+import { kvKeyOf, listPrefixOf, listAllKeys, seedKeys } from '../devkit/harness/kv.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
 import { DEMO_RULES } from '../tools/demo-config.mjs';
 
@@ -44,23 +45,20 @@ function expectations(stack, job) {
     if (it.publish_details.status !== 'success') continue;
     const env = envName(stack, it.environment);
     const locale = it.publish_locale;
+    kvKeys.add(kvKeyOf(env, it));
     if (it.type === 'entry') {
       const ct = it.content_type.uid;
-      kvKeys.add(`${env}:${locale}:entry:${ct}:${it.uid}`);
       if (env === 'production') {
-        prefixes.add(`${env}:${locale}:list:${ct}:`);
+        prefixes.add(listPrefixOf(env, it));
         tags.add(`cs-${env}-${it.uid}`);
         tags.add(`cs-${env}-ct-${ct}`);
         const url = stack.entries.get(it.uid).url;
         if (url) files.add(joinBase(baseUrl(stack, env, locale), url));
         else skippedUrl.add(it.uid);
       }
-    } else {
-      kvKeys.add(`${env}:asset:${it.uid}`);
-      if (env === 'production') {
-        tags.add(`cs-${env}-${it.uid}`);
-        files.add(stack.assets.get(it.uid).url);
-      }
+    } else if (env === 'production') {
+      tags.add(`cs-${env}-${it.uid}`);
+      files.add(stack.assets.get(it.uid).url);
     }
   }
   return { kvKeys, prefixes, tags, files, skippedUrl };
@@ -71,10 +69,8 @@ async function seed(kv, stack, job) {
   const keys = new Set();
   for (const it of job.items) {
     const env = envName(stack, it.environment);
-    if (it.type === 'entry') {
-      keys.add(`${env}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`);
-      for (let p = 1; p <= 3; p++) keys.add(`${env}:${it.publish_locale}:list:${it.content_type.uid}:page${p}`);
-    } else keys.add(`${env}:asset:${it.uid}`);
+    keys.add(kvKeyOf(env, it));
+    if (it.type === 'entry') for (let p = 1; p <= 3; p++) keys.add(`${listPrefixOf(env, it)}page${p}`);
   }
   const unrelated = [
     'production:en-us:entry:blog:blt_not_in_job',
@@ -85,21 +81,12 @@ async function seed(kv, stack, job) {
     'config:site',
   ];
   for (const k of unrelated) keys.add(k);
-  const all = [...keys];
-  for (let i = 0; i < all.length; i += 50) await Promise.all(all.slice(i, i + 50).map((k) => kv.put(k, 'cached')));
+  const all = await seedKeys(kv, keys, { batch: 50 });
   return { all, unrelated };
 }
 
-async function listAll(kv) {
-  const out = [];
-  let cursor;
-  do {
-    const page = await kv.list({ cursor, limit: 1000 });
-    out.push(...page.keys.map((k) => k.name));
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
-  return new Set(out);
-}
+/** Every KV key, as a set. */
+const listAll = async (kv) => new Set(await listAllKeys(kv));
 
 function purgedBy(cf, mode) {
   const out = [];
@@ -186,7 +173,7 @@ describe('a 250-item job across two environments and two locales', () => {
     assert.ok(ctx.cs.maxPerSecond(stack.apiKey) <= 10, `rate ${ctx.cs.maxPerSecond(stack.apiKey)}/s`);
     assert.equal(ctx.cs.rateLimited, 0, 'the Worker paced itself under the limit');
     // No secret in the ledger or the logs.
-    const records = await (await w.fetch('/api/jobs?limit=200', { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    const records = JSON.stringify(await listJobs(w, ADMIN));
     for (const secret of [CF_TOKEN, stack.token, ADMIN]) {
       assert.ok(!records.includes(secret), 'a secret in the ledger');
       assert.ok(!w.logs.join('\n').includes(secret), 'a secret in the logs');
@@ -229,7 +216,7 @@ describe('a 250-item job across two environments and two locales', () => {
     const remaining = await listAll(kv);
     for (const it of job.items) {
       const env = envName(stack, it.environment);
-      const key = it.type === 'entry' ? `${env}:en-us:entry:${it.content_type.uid}:${it.uid}` : `${env}:asset:${it.uid}`;
+      const key = kvKeyOf(env, it); // the job's only locale is en-us
       assert.equal(remaining.has(key), env !== 'staging', key);
     }
     assert.equal(ctx.cf.purges.length, 0, 'staging has no zone');
@@ -269,7 +256,7 @@ describe('KV REST bulk deletes', () => {
     // A big list page for one prefix, so the sweep also uses the bulk API.
     const ct = job.items[0].content_type.uid;
     const listKeys = Array.from({ length: 60 }, (_, i) => `production:en-us:list:${ct}:extra${i}`);
-    await Promise.all(listKeys.map((k) => kvRef.put(k, 'v')));
+    await seedKeys(kvRef, listKeys, { value: 'v' });
     await ctx.deliver(job, 'production');
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN });
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
@@ -365,8 +352,7 @@ describe('scale', () => {
     const job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 2500 });
     assert.equal(job.items.length, 10000);
     const kv = await w.kv();
-    const keys = job.items.map((it) => `${envName(stack, it.environment)}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`);
-    for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => kv.put(k, 'v')));
+    await seedKeys(kv, job.items.map((it) => kvKeyOf(envName(stack, it.environment), it)), { value: 'v', batch: 200 });
     await kv.put('keep:me', 'v');
     await ctx.deliver(job, undefined);
     const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 300000 });

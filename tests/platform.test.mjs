@@ -20,13 +20,13 @@ import { test, describe, after, beforeEach } from 'node:test';
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
 
-import { waitFor, waitForFinal, getJob } from '../devkit/harness/worker.mjs';
-import { startSystem, invocations, listAllKeys, seedKeys, assertBudgets } from '../devkit/harness/system.mjs';
+import { waitFor, waitForFinal, waitForJob, getJob, listJobs, isFinal } from '../devkit/harness/worker.mjs';
+import { startSystem, invocations, assertBudgets } from '../devkit/harness/system.mjs';
+import { kvKeyOf, listPrefixOf, listAllKeys, seedKeys } from '../devkit/harness/kv.mjs';
 import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
 
 const ADMIN = 'platform-admin-token';
 const ZONE = 'zone0platform000000000000000000a';
-const FINAL = ['done', 'partial', 'failed'];
 const DEFAULT_BUDGET = 900;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,9 +83,6 @@ const envName = (stack, uid) => stack.environments.find((e) => e.uid === uid).na
 const okItems = (stack, job, env) =>
   job.items.filter((i) => i.publish_details.status === 'success' && (env === undefined || envName(stack, i.environment) === env));
 const uniq = (xs) => [...new Set(xs)];
-const entryKey = (env, it) => `${env}:${it.publish_locale}:entry:${it.content_type.uid}:${it.uid}`;
-const assetKey = (env, it) => `${env}:asset:${it.uid}`;
-const itemKey = (env, it) => (it.type === 'entry' ? entryKey(env, it) : assetKey(env, it));
 
 /** Successful purge calls of the fake, in start order. */
 const okCalls = (cf, mode) => cf.purges.filter((p) => p.status === 200 && (mode === undefined || p.mode === mode)).sort((a, b) => a.at - b.at);
@@ -99,7 +96,7 @@ function watchStatus(w, jobId) {
       const sentAt = Date.now();
       const j = await getJob(w, jobId, ADMIN).catch(() => null);
       samples.push({ sentAt, at: Date.now(), status: j?.status });
-      if (j && FINAL.includes(j.status)) return;
+      if (isFinal(j)) return;
       await sleep(100);
     }
   })();
@@ -123,7 +120,7 @@ describe('KV prefix sweeps larger than one list page, within the per-invocation 
   async function seedSweep(sys, job) {
     const kv = await sys.w.kv();
     const listKeys = Array.from({ length: LIST_KEYS }, (_, i) => `${PREFIX}page${String(i).padStart(5, '0')}`);
-    const entryKeys = okItems(sys.stack, job).map((it) => entryKey('production', it));
+    const entryKeys = okItems(sys.stack, job).map((it) => kvKeyOf('production', it));
     await seedKeys(kv, [...listKeys, ...entryKeys, ...UNRELATED]);
     const held = await listAllKeys(kv, PREFIX);
     assert.equal(held.length, LIST_KEYS, 'the prefix holds the seeded keys');
@@ -194,27 +191,28 @@ describe('one job, one delivery per environment', () => {
     const tags = okCalls(sys.cf, 'tags').flatMap((p) => p.items);
     for (const env of ['production', 'staging']) {
       const items = okItems(sys.stack, job, env);
-      for (const it of items) assert.equal(await kv.get(itemKey(env, it)), null, itemKey(env, it));
+      for (const it of items) assert.equal(await kv.get(kvKeyOf(env, it)), null, kvKeyOf(env, it));
       const want = uniq(items.map((it) => `cs-${env}-${it.uid}`)).sort();
       assert.deepEqual(tags.filter((t) => t.startsWith(`cs-${env}-`)).sort(), want, `${env} tags, each once`);
-      assert.equal(rec.purged_by_environment[env].kv_keys, uniq(items.map((it) => itemKey(env, it))).length, `${env} KV count`);
+      assert.equal(rec.purged_by_environment[env].kv_keys, uniq(items.map((it) => kvKeyOf(env, it))).length, `${env} KV count`);
       assert.equal(rec.purged_by_environment[env].tags, want.length, `${env} tag count`);
     }
     assert.equal(await kv.get('keep:me'), 'cached');
-    const list = await (await sys.w.fetch('/api/jobs?limit=100', { headers: { authorization: `Bearer ${ADMIN}` } })).json();
-    assert.deepEqual(list.jobs.filter((j) => ['accepted', 'processing'].includes(j.status)).map((j) => j.job_id), [], 'nothing left accepted/processing');
+    const list = await listJobs(sys.w, ADMIN, { limit: 100 });
+    assert.deepEqual(list.filter((j) => ['accepted', 'processing'].includes(j.status)).map((j) => j.job_id), [], 'nothing left accepted/processing');
   }
 
   async function prepare(sys) {
     const job = addJob(sys.stack, { environments: ['production', 'staging'], entries: 12, assets: 3 });
     const kv = await sys.w.kv();
-    await seedKeys(kv, [...job.items.map((it) => itemKey(envName(sys.stack, it.environment), it)), 'keep:me']);
+    await seedKeys(kv, [...job.items.map((it) => kvKeyOf(envName(sys.stack, it.environment), it)), 'keep:me']);
     return { job, kv };
   }
-  const bothListed = (sys, job) => waitFor(async () => {
-    const j = await getJob(sys.w, job.jobId, ADMIN);
-    return j && FINAL.includes(j.status) && j.environments.length === 2 ? j : null;
-  }, { what: 'the job to finish with both environments', timeoutMs: 180000 });
+  const bothListed = (sys, job) => waitForJob(sys.w, job.jobId, (j) => isFinal(j) && j.environments.length === 2, {
+    token: ADMIN,
+    what: 'the job to finish with both environments',
+    timeoutMs: 180000,
+  });
 
   test('sent concurrently: both accepted, both purged, one record', async () => {
     const sys = await setup({ rules: RULES });
@@ -283,11 +281,11 @@ describe('KV before the CDN', () => {
     const need = (name) => byName.get(name) ?? byName.set(name, { keys: new Set(), prefixes: new Set() }).get(name);
     const seeded = [];
     for (const it of okItems(stack, job)) {
-      const key = itemKey('production', it);
+      const key = kvKeyOf('production', it);
       const names = [`cs-${it.uid}`];
       const n = { keys: [key], prefixes: [] };
       if (it.type === 'entry') {
-        const prefix = `production:${it.publish_locale}:list:${it.content_type.uid}:`;
+        const prefix = listPrefixOf('production', it);
         n.prefixes.push(prefix);
         seeded.push(`${prefix}page1`, `${prefix}page2`);
         const url = stack.entries.get(it.uid).url;
@@ -327,7 +325,7 @@ describe('second purge pass', () => {
     const sys = await setup({ rules: RULES, vars: { REPURGE_DELAY_SECONDS: repurge } });
     const job = addJob(sys.stack, { entries: 8 });
     const kv = await sys.w.kv();
-    const keys = okItems(sys.stack, job).map((it) => entryKey('production', it));
+    const keys = okItems(sys.stack, job).map((it) => kvKeyOf('production', it));
     await seedKeys(kv, [...keys, 'other:keep']);
     const tags = uniq(okItems(sys.stack, job).map((it) => `cs-${it.uid}`)).sort();
     return { sys, job, kv, keys, tags };
@@ -374,7 +372,7 @@ describe('second purge pass', () => {
     const firstEnd = Math.max(...first.map((p) => p.answeredAt));
     const secondEnd = Math.max(...second.map((p) => p.answeredAt));
     assert.ok(watch.samples.some((s) => s.status === 'processing' && s.sentAt >= firstEnd && s.at <= second[0].at), 'processing observed between the passes');
-    for (const s of watch.samples.filter((x) => FINAL.includes(x.status))) assert.ok(s.at >= secondEnd, 'final before the second pass');
+    for (const s of watch.samples.filter(isFinal)) assert.ok(s.at >= secondEnd, 'final before the second pass');
   });
 
   test('REPURGE_DELAY_SECONDS 0: purged once, no second pass', async () => {
@@ -603,7 +601,7 @@ describe('KV REST bulk deletes', () => {
     });
     kvRef = await sys.w.kv();
     const job = addJob(sys.stack, { entries: 60 });
-    const entryKeys = okItems(sys.stack, job).map((it) => entryKey('production', it));
+    const entryKeys = okItems(sys.stack, job).map((it) => kvKeyOf('production', it));
     const listKeys = uniq(job.entries.map((e) => e.content_type)).flatMap((ct) => Array.from({ length: 40 }, (_, i) => `production:en-us:list:${ct}:p${i}`));
     await seedKeys(kvRef, [...entryKeys, ...listKeys, 'production:en-us:list:other:p1', 'config:site']);
     await sys.deliver(job, 'production');

@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{EnvRule, FailureAction, ItemRule, Rules};
+use crate::rules::{EnvRule, FailureAction, Field, ItemRule, Rules};
 use crate::template::{Placeholder, Template};
 
 /// Longest Cloudflare cache tag, in characters.
@@ -475,11 +475,7 @@ pub fn plan_failure(job: &PlanJob, envs: &[PlanEnvironment], rules: &Rules) -> P
         };
         for action in &target.rule.on_failure {
             match action {
-                FailureAction::Tag(t) => ctx.add(t, Kind::Tag, &lookup),
-                FailureAction::Prefix(t) => ctx.add(t, Kind::Prefix, &lookup),
-                FailureAction::Host(t) => ctx.add(t, Kind::Host, &lookup),
-                FailureAction::Url(t) => ctx.add(t, Kind::Url, &lookup),
-                FailureAction::KvPrefix(t) => ctx.add(t, Kind::KvPrefix, &lookup),
+                FailureAction::Purge(field, t) => ctx.add(t, *field, &lookup),
                 FailureAction::Everything => {
                     if ctx.acc.zone {
                         ctx.acc.purge_everything = true;
@@ -614,16 +610,6 @@ impl Acc {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Kind {
-    KvKey,
-    KvPrefix,
-    Tag,
-    Url,
-    Prefix,
-    Host,
-}
-
 struct Expansion<'a> {
     acc: &'a mut Acc,
     skipped: &'a mut BTreeSet<Skipped>,
@@ -637,16 +623,8 @@ impl Expansion<'_> {
         rule: &ItemRule,
         lookup: &impl Fn(Placeholder) -> Option<&'v str>,
     ) {
-        let lists = [
-            (&rule.kv_keys, Kind::KvKey),
-            (&rule.kv_prefixes, Kind::KvPrefix),
-            (&rule.tags, Kind::Tag),
-            (&rule.urls, Kind::Url),
-            (&rule.prefixes, Kind::Prefix),
-            (&rule.hosts, Kind::Host),
-        ];
-        for (templates, kind) in lists {
-            for t in templates {
+        for kind in Field::ALL {
+            for t in rule.list(kind) {
                 self.add(t, kind, lookup);
             }
         }
@@ -655,10 +633,10 @@ impl Expansion<'_> {
     fn add<'v>(
         &mut self,
         template: &Template,
-        kind: Kind,
+        kind: Field,
         lookup: &impl Fn(Placeholder) -> Option<&'v str>,
     ) {
-        let needs_zone = matches!(kind, Kind::Tag | Kind::Prefix | Kind::Host);
+        let needs_zone = kind.needs_zone();
         if needs_zone && !self.acc.zone {
             return;
         }
@@ -667,20 +645,20 @@ impl Expansion<'_> {
             Err(p) => return self.skip(template, p.name()),
         };
         let (value, set, reason) = match kind {
-            Kind::KvKey => (valid_kv(expanded), &mut self.acc.kv_keys, "valid_kv_key"),
-            Kind::KvPrefix => (
+            Field::KvKey => (valid_kv(expanded), &mut self.acc.kv_keys, "valid_kv_key"),
+            Field::KvPrefix => (
                 valid_kv(expanded),
                 &mut self.acc.kv_prefixes,
                 "valid_kv_prefix",
             ),
-            Kind::Tag => (valid_tag(expanded), &mut self.acc.tags, "valid_tag"),
-            Kind::Url => (normalize_url(&expanded), &mut self.acc.urls, "valid_url"),
-            Kind::Prefix => (
+            Field::Tag => (valid_tag(expanded), &mut self.acc.tags, "valid_tag"),
+            Field::Url => (normalize_url(&expanded), &mut self.acc.urls, "valid_url"),
+            Field::Prefix => (
                 normalize_prefix(&expanded),
                 &mut self.acc.prefixes,
                 "valid_prefix",
             ),
-            Kind::Host => (normalize_host(&expanded), &mut self.acc.hosts, "valid_host"),
+            Field::Host => (normalize_host(&expanded), &mut self.acc.hosts, "valid_host"),
         };
         match value {
             Some(v) => {

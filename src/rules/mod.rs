@@ -62,15 +62,78 @@ const ENV_FIELDS: [&str; 8] = [
     "entry",
     "asset",
 ];
+/// The keys of an `entry`/`asset` section, one per [`Field`].
 const ITEM_FIELDS: [&str; 6] = [
-    "kv_keys",
-    "kv_prefixes",
-    "tags",
-    "urls",
-    "prefixes",
-    "hosts",
+    Field::KvKey.list_name(),
+    Field::KvPrefix.list_name(),
+    Field::Tag.list_name(),
+    Field::Url.list_name(),
+    Field::Prefix.list_name(),
+    Field::Host.list_name(),
 ];
-const FAILURE_KINDS: &str = "tag:…, prefix:…, host:…, url:…, kv_prefix:… or everything";
+
+/// What a template names: the one list of the things a rule can purge. Item sections hold a
+/// template list per field; `on_failure` names a field by its prefix (`tag:…`). The planner
+/// expands templates per field, and the purge actions follow from the plan's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    KvKey,
+    KvPrefix,
+    Tag,
+    Url,
+    Prefix,
+    Host,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::KvKey,
+        Field::KvPrefix,
+        Field::Tag,
+        Field::Url,
+        Field::Prefix,
+        Field::Host,
+    ];
+
+    /// The key of its list in an item section.
+    pub const fn list_name(self) -> &'static str {
+        match self {
+            Field::KvKey => "kv_keys",
+            Field::KvPrefix => "kv_prefixes",
+            Field::Tag => "tags",
+            Field::Url => "urls",
+            Field::Prefix => "prefixes",
+            Field::Host => "hosts",
+        }
+    }
+
+    /// Its name in `on_failure` (`tag:…`); single KV keys cannot be named there.
+    pub const fn failure_name(self) -> Option<&'static str> {
+        match self {
+            Field::KvKey => None,
+            Field::KvPrefix => Some("kv_prefix"),
+            Field::Tag => Some("tag"),
+            Field::Url => Some("url"),
+            Field::Prefix => Some("prefix"),
+            Field::Host => Some("host"),
+        }
+    }
+
+    /// Whether purging it needs a Cloudflare zone.
+    pub fn needs_zone(self) -> bool {
+        matches!(self, Field::Tag | Field::Prefix | Field::Host)
+    }
+}
+
+/// The `on_failure` forms, for error messages.
+fn failure_kinds() -> String {
+    let names: Vec<String> = Field::ALL
+        .iter()
+        .filter_map(|f| f.failure_name())
+        .map(|n| format!("{n}:…"))
+        .collect();
+    format!("{} or everything", names.join(", "))
+}
 
 /// A configuration error in `ENVIRONMENTS`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,16 +166,8 @@ impl RulesError {
 /// A coarse purge run when a job cannot be resolved (`on_failure`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureAction {
-    /// `tag:…`
-    Tag(Template),
-    /// `prefix:…`
-    Prefix(Template),
-    /// `host:…`
-    Host(Template),
-    /// `url:…`
-    Url(Template),
-    /// `kv_prefix:…`
-    KvPrefix(Template),
+    /// `tag:…`, `prefix:…`, `host:…`, `url:…` or `kv_prefix:…`.
+    Purge(Field, Template),
     /// `everything`
     Everything,
 }
@@ -121,11 +176,7 @@ impl FailureAction {
     /// The template, when the action has one.
     pub fn template(&self) -> Option<&Template> {
         match self {
-            FailureAction::Tag(t)
-            | FailureAction::Prefix(t)
-            | FailureAction::Host(t)
-            | FailureAction::Url(t)
-            | FailureAction::KvPrefix(t) => Some(t),
+            FailureAction::Purge(_, t) => Some(t),
             FailureAction::Everything => None,
         }
     }
@@ -134,11 +185,9 @@ impl FailureAction {
 impl fmt::Display for FailureAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FailureAction::Tag(t) => write!(f, "tag:{t}"),
-            FailureAction::Prefix(t) => write!(f, "prefix:{t}"),
-            FailureAction::Host(t) => write!(f, "host:{t}"),
-            FailureAction::Url(t) => write!(f, "url:{t}"),
-            FailureAction::KvPrefix(t) => write!(f, "kv_prefix:{t}"),
+            FailureAction::Purge(field, t) => {
+                write!(f, "{}:{t}", field.failure_name().unwrap_or("?"))
+            }
             FailureAction::Everything => f.write_str("everything"),
         }
     }
@@ -197,6 +246,18 @@ pub struct ItemRule {
 }
 
 impl ItemRule {
+    /// The templates of one field.
+    pub fn list(&self, field: Field) -> &[Template] {
+        match field {
+            Field::KvKey => &self.kv_keys,
+            Field::KvPrefix => &self.kv_prefixes,
+            Field::Tag => &self.tags,
+            Field::Url => &self.urls,
+            Field::Prefix => &self.prefixes,
+            Field::Host => &self.hosts,
+        }
+    }
+
     /// True when the section lists no template.
     pub fn is_empty(&self) -> bool {
         self.templates().next().is_none()
@@ -558,7 +619,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         }
         if let Some(i) = on_failure
             .iter()
-            .position(|a| matches!(a, FailureAction::KvPrefix(_)))
+            .position(|a| matches!(a, FailureAction::Purge(Field::KvPrefix, _)))
         {
             return Err(RulesError::at(
                 &path.key("on_failure").index(i),
@@ -657,16 +718,6 @@ fn template_at(path: &Path, text: &str) -> Result<Template, RulesError> {
     })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
-    KvKey,
-    KvPrefix,
-    Tag,
-    Url,
-    Prefix,
-    Host,
-}
-
 /// Checks that only depend on the template text and the field it is in.
 fn check_template_for_field(path: &Path, t: &Template, field: Field) -> Result<(), RulesError> {
     match field {
@@ -736,13 +787,14 @@ fn parse_item(path: &Path, value: Option<&Value>, is_asset: bool) -> Result<Item
         }
         Ok(out)
     };
+    let l = |f: Field| list(f.list_name(), f);
     Ok(ItemRule {
-        kv_keys: list("kv_keys", Field::KvKey)?,
-        kv_prefixes: list("kv_prefixes", Field::KvPrefix)?,
-        tags: list("tags", Field::Tag)?,
-        urls: list("urls", Field::Url)?,
-        prefixes: list("prefixes", Field::Prefix)?,
-        hosts: list("hosts", Field::Host)?,
+        kv_keys: l(Field::KvKey)?,
+        kv_prefixes: l(Field::KvPrefix)?,
+        tags: l(Field::Tag)?,
+        urls: l(Field::Url)?,
+        prefixes: l(Field::Prefix)?,
+        hosts: l(Field::Host)?,
     })
 }
 
@@ -756,21 +808,23 @@ fn parse_failure(path: &Path, value: Option<&Value>) -> Result<Vec<FailureAction
             let (kind, rest) = text.split_once(':').ok_or_else(|| {
                 RulesError::at(
                     &p,
-                    format!("{raw:?} is not an on_failure action; expected {FAILURE_KINDS}"),
+                    format!(
+                        "{raw:?} is not an on_failure action; expected {}",
+                        failure_kinds()
+                    ),
                 )
             })?;
-            let (make, field): (fn(Template) -> FailureAction, Field) = match kind {
-                "tag" => (FailureAction::Tag, Field::Tag),
-                "prefix" => (FailureAction::Prefix, Field::Prefix),
-                "host" => (FailureAction::Host, Field::Host),
-                "url" => (FailureAction::Url, Field::Url),
-                "kv_prefix" => (FailureAction::KvPrefix, Field::KvPrefix),
-                _ => {
-                    return Err(RulesError::at(
-                        &p,
-                        format!("unknown on_failure action {kind:?}; expected {FAILURE_KINDS}"),
-                    ))
-                }
+            let Some(field) = Field::ALL
+                .into_iter()
+                .find(|f| f.failure_name() == Some(kind))
+            else {
+                return Err(RulesError::at(
+                    &p,
+                    format!(
+                        "unknown on_failure action {kind:?}; expected {}",
+                        failure_kinds()
+                    ),
+                ));
             };
             if rest.is_empty() {
                 return Err(RulesError::at(
@@ -792,7 +846,7 @@ fn parse_failure(path: &Path, value: Option<&Value>) -> Result<Vec<FailureAction
                 ));
             }
             check_template_for_field(&p, &t, field)?;
-            make(t)
+            FailureAction::Purge(field, t)
         };
         if !out.contains(&action) {
             out.push(action);
@@ -1137,9 +1191,9 @@ mod tests {
         .unwrap();
         let actions = &rules.rule_for("production").unwrap().on_failure;
         assert_eq!(actions.len(), 5);
-        assert!(matches!(actions[1], FailureAction::Prefix(_)));
-        assert!(matches!(actions[2], FailureAction::Host(_)));
-        assert!(matches!(actions[3], FailureAction::Url(_)));
+        assert!(matches!(actions[1], FailureAction::Purge(Field::Prefix, _)));
+        assert!(matches!(actions[2], FailureAction::Purge(Field::Host, _)));
+        assert!(matches!(actions[3], FailureAction::Purge(Field::Url, _)));
         assert_eq!(actions[4], FailureAction::Everything);
         assert_eq!(
             serde_json::to_value(actions).unwrap()[0],

@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 
 import { makeStack, addJob, makeDemoStack } from '../../devkit/fakes/stack.mjs';
 import { invocations } from '../../devkit/harness/system.mjs';
-import { listAllKeys, seedKeys } from '../../devkit/harness/kv.mjs';
+import { listAllKeys, seedKeys, kvKeyOf, listPrefixOf } from '../../devkit/harness/kv.mjs';
+import { listJobs, waitForJob, isFinal } from '../../devkit/harness/worker.mjs';
 import { startContentstack } from '../../devkit/fakes/contentstack.mjs';
 import { startCloudflare } from '../../devkit/fakes/cloudflare.mjs';
 import { jobPayload, signRsa, signHmac, webhookRequest, verifyHmac } from '../../devkit/harness/sign.mjs';
@@ -550,4 +551,43 @@ test('harness: seedKeys and listAllKeys follow the list cursor past 1,000 keys; 
   const w = { events: (stage) => [{ stage: 'invocation', job_id: 'a', fetch: 1 }, { stage: 'invocation', job_id: 'b', fetch: 2 }, { stage: 'purged', job_id: 'a' }].filter((e) => !stage || e.stage === stage) };
   assert.deepEqual(invocations(w, 'a'), [{ stage: 'invocation', job_id: 'a', fetch: 1 }]);
   assert.equal(invocations(w).length, 2);
+});
+
+test('harness: kvKeyOf and listPrefixOf name the usual rules\' keys of job items', () => {
+  const entry = job.items.find((i) => i.type === 'entry');
+  const asset = job.items.find((i) => i.type === 'asset');
+  assert.equal(kvKeyOf('production', entry), `production:${entry.publish_locale}:entry:${entry.content_type.uid}:${entry.uid}`);
+  assert.equal(kvKeyOf('production', entry, { contentType: false }), `production:${entry.publish_locale}:entry:${entry.uid}`);
+  assert.equal(kvKeyOf('staging', asset), `staging:asset:${asset.uid}`);
+  assert.equal(kvKeyOf('staging', asset, { contentType: false }), `staging:asset:${asset.uid}`);
+  assert.equal(listPrefixOf('production', entry), `production:${entry.publish_locale}:list:${entry.content_type.uid}:`);
+});
+
+test('harness: listJobs follows the admin API cursor with the token; waitForJob waits for its condition', async () => {
+  const records = Array.from({ length: 5 }, (_, i) => ({ job_id: `j${i}`, status: i < 4 ? 'done' : 'processing' }));
+  const seen = [];
+  const w = {
+    async fetch(p, init) {
+      seen.push([p, init.headers.authorization]);
+      const url = new URL(p, 'http://worker');
+      if (url.pathname.startsWith('/api/jobs/')) {
+        const j = records.find((r) => r.job_id === url.pathname.slice('/api/jobs/'.length));
+        return j ? Response.json(j) : Response.json({ error: 'not_found' }, { status: 404 });
+      }
+      const limit = Number(url.searchParams.get('limit'));
+      const start = Number(url.searchParams.get('cursor') ?? 0);
+      const end = start + limit;
+      return Response.json({ jobs: records.slice(start, end), cursor: end < records.length ? String(end) : null });
+    },
+  };
+  const pages = [];
+  assert.deepEqual(await listJobs(w, 'tok', { limit: 2, onPage: (p) => pages.push(p.jobs.length) }), records);
+  assert.deepEqual(pages, [2, 2, 1]);
+  assert.deepEqual(seen.map(([p]) => p), ['/api/jobs?limit=2', '/api/jobs?limit=2&cursor=2', '/api/jobs?limit=2&cursor=4']);
+  assert.ok(seen.every(([, a]) => a === 'Bearer tok'));
+  assert.equal((await listJobs(w, 'tok')).length, 5);
+  assert.deepEqual([isFinal(records[0]), isFinal(records[4]), isFinal(null)], [true, false, false]);
+  setTimeout(() => { records[4].status = 'failed'; }, 150);
+  assert.equal((await waitForJob(w, 'j4', isFinal, { token: 'tok', intervalMs: 20 })).status, 'failed');
+  await assert.rejects(waitForJob(w, 'nope', Boolean, { token: 'tok', timeoutMs: 100, intervalMs: 20 }), /timed out waiting for job nope/);
 });
