@@ -10,6 +10,7 @@
 // request counts.
 import crypto from 'node:crypto';
 import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
+import { KV_ONLY_RULES } from '../devkit/harness/kv.mjs';
 import { startIntakeOnly, writeResult, quantile } from './common.mjs';
 
 const LEVELS = [1, 8, 32];
@@ -18,14 +19,6 @@ const REQUESTS = { 1: 200, 8: 800, 32: 1200 };
 const WARMUP = 60;
 const API_KEY = 'blt_bench_api_key';
 const HMAC_SECRET = 'whsec_bench_intake';
-
-const RULES = {
-  production: {
-    kv_binding: 'CONTENT_KV',
-    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
-    asset: { kv_keys: ['{environment}:asset:{uid}'] },
-  },
-};
 
 /** Sends `inits` (functions returning [path, init]) with `concurrency` in flight. */
 async function drive(base, requests, concurrency) {
@@ -86,7 +79,7 @@ async function scenario(mode) {
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const vars = {
     CONTENTSTACK_API_KEYS: API_KEY,
-    ENVIRONMENTS: JSON.stringify(RULES),
+    ENVIRONMENTS: JSON.stringify(KV_ONLY_RULES),
     ...(mode === 'rsa'
       ? { WEBHOOK_VERIFY: 'rsa', CONTENTSTACK_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }) }
       : { WEBHOOK_VERIFY: 'hmac', CONTENTSTACK_HMAC_SECRETS: HMAC_SECRET }),

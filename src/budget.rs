@@ -23,6 +23,7 @@ pub enum Sub {
 impl Sub {
     /// Whether this is an operation on a Cloudflare service (KV, Durable Object, Cache API,
     /// Queue) rather than an external fetch. The two are budgeted separately.
+    #[cfg(test)]
     pub fn is_service_op(self) -> bool {
         !matches!(self, Sub::Fetch)
     }

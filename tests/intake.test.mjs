@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 
 import { getJob, waitFor, waitForFinal, listJobs, isFinal } from '../devkit/harness/worker.mjs';
 import { startSystem, startFakes } from '../devkit/harness/system.mjs';
+import { KV_ONLY_RULES } from '../devkit/harness/kv.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
 import { jobPayload, webhookRequest, signHmac } from '../devkit/harness/sign.mjs';
 
@@ -16,17 +17,9 @@ const MGMT_TOKEN_MARK = 'cs_mgmt_token_1';
 const BASIC = 'purge-user:basic-pass-55aa';
 const HEADER_VALUE = 'custom-header-value-4e4e';
 
-const RULES = {
-  production: {
-    kv_binding: 'CONTENT_KV',
-    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
-    asset: { kv_keys: ['{environment}:asset:{uid}'] },
-  },
-};
-
 // Every Worker here: these rules and token, the fake Contentstack only (cloudflare: false, no purge
 // API), and the Worker's own REPURGE_DELAY_SECONDS (named undefined, or the harness would set 0).
-const SETUP = { rules: RULES, adminToken: ADMIN };
+const SETUP = { rules: KV_ONLY_RULES, adminToken: ADMIN };
 const withVars = (extra = {}) => ({ REPURGE_DELAY_SECONDS: undefined, ...extra });
 
 const answers = []; // every answer body, searched for secrets at the end

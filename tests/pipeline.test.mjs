@@ -8,7 +8,7 @@ import { Response } from 'miniflare';
 
 import { waitForFinal, listJobs } from '../devkit/harness/worker.mjs';
 import { startSystem, CF_TOKEN, assertBudgets } from '../devkit/harness/system.mjs';
-import { kvKeyOf, listPrefixOf, listAllKeys, seedKeys } from '../devkit/harness/kv.mjs';
+import { KV_ONLY_RULES, kvKeyOf, listPrefixOf, listAllKeys, seedKeys } from '../devkit/harness/kv.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
 import { DEMO_RULES } from '../tools/demo-config.mjs';
 
@@ -340,11 +340,7 @@ describe('scale', () => {
   test('a 10,000-item job completes with every invocation within both budgets', async () => {
     const ctx = await setup({
       rules: {
-        production: {
-          kv_binding: 'CONTENT_KV',
-          entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
-          asset: { kv_keys: ['{environment}:asset:{uid}'] },
-        },
+        ...KV_ONLY_RULES,
         staging: { kv_binding: 'CONTENT_KV', entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] } },
       },
     });

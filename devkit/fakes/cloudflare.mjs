@@ -6,20 +6,14 @@
 
 import http from 'node:http';
 import crypto from 'node:crypto';
+import { faultRules, listen, sleep } from './common.mjs';
 
 const MODES = ['files', 'tags', 'prefixes', 'hosts', 'purge_everything'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function envelope(success, { errors = [], result = null, messages = [] } = {}) {
   return { success, errors, messages, result };
 }
 const fail = (code, message) => envelope(false, { errors: [{ code, message }] });
-
-function matches(rulePath, url) {
-  if (rulePath === undefined || rulePath === null) return true;
-  if (rulePath instanceof RegExp) { rulePath.lastIndex = 0; return rulePath.test(url); }
-  return url.includes(String(rulePath));
-}
 
 function readBody(req, max = 32 * 1024 * 1024) {
   return new Promise((resolve, reject) => {
@@ -149,7 +143,7 @@ export async function startCloudflare({
   const requests = [];
   const purges = [];
   const kvBulkDeletes = [];
-  const faults = [];
+  const faults = faultRules();
   const purgeStarts = [];
   const hookErrors = [];
   const limits = { files: maxFilesPerCall ?? maxItemsPerCall, others: Math.min(maxItemsPerCall, MAX_NON_FILE_ITEMS) };
@@ -161,18 +155,6 @@ export async function startCloudflare({
   let blockedUntil = 0;
   let apiLimitRefusals = 0;
   let unsuccessfulLeft = unsuccessfulOnce;
-
-  function takeFault(method, url) {
-    for (const f of faults) {
-      if (f.remaining <= 0) continue;
-      if (f.method && f.method.toUpperCase() !== method) continue;
-      if (!matches(f.path, url)) continue;
-      f.remaining -= 1;
-      f.hits += 1;
-      return f;
-    }
-    return null;
-  }
 
   function overLimit(now) {
     if (!limit || limit === Infinity) return false;
@@ -251,7 +233,7 @@ export async function startCloudflare({
       return reply(429, fail(1134, 'Unable to purge, rate limit reached'));
     }
 
-    const f = takeFault(req.method, req.url);
+    const f = faults.take(req.method, req.url);
     if (f) {
       rec.fault = true;
       if (purgeRec) purgeRec.fault = true;
@@ -328,11 +310,7 @@ export async function startCloudflare({
       }
     });
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  const { port: boundPort } = server.address();
+  const boundPort = await listen(server, port);
 
   return {
     url: `http://127.0.0.1:${boundPort}/client/v4`,
@@ -368,17 +346,13 @@ export async function startCloudflare({
       return best;
     },
     /** Add a fault rule ({path, method?, status?, retryAfter?, times=1, delayMs?, successFalse?, body?}); returns the live rule. */
-    fault(rule) {
-      const r = { ...rule, remaining: rule.times ?? 1, hits: 0 };
-      faults.push(r);
-      return r;
-    },
-    clearFaults() { faults.length = 0; },
+    fault(rule) { return faults.add(rule); },
+    clearFaults() { faults.clear(); },
     setRateLimit(n) { limit = n; purgeStarts.length = 0; },
     /** Replace the token bucket ({rate, burst}, full) or turn it off (null). */
     setBucket(b) { purgeBucket = b ? tokenBucket(b) : null; },
     reset() {
-      requests.length = 0; purges.length = 0; kvBulkDeletes.length = 0; faults.length = 0; purgeStarts.length = 0;
+      requests.length = 0; purges.length = 0; kvBulkDeletes.length = 0; faults.clear(); purgeStarts.length = 0;
       hookErrors.length = 0; rateLimited = 0; bucketRefusals = 0; apiLimitRefusals = 0; apiStarts.length = 0; blockedUntil = 0;
       if (bucket) purgeBucket = tokenBucket(bucket);
       unsuccessfulLeft = unsuccessfulOnce;

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { jobStatusJson } from './stack.mjs';
+import { faultRules, listen, matches, sleep } from './common.mjs';
 
 const ERR = {
   apiKey: { status: 412, body: { error_message: 'Api Key is not valid.', error_code: 109, errors: { api_key: ['is not valid.'] } } },
@@ -29,14 +30,6 @@ function parseQuery(searchParams) {
   }
   return q;
 }
-
-function matches(rulePath, url) {
-  if (rulePath === undefined || rulePath === null) return true;
-  if (rulePath instanceof RegExp) { rulePath.lastIndex = 0; return rulePath.test(url); }
-  return url.includes(String(rulePath));
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The branch a stack answers on when no job or entry says otherwise. */
 function stackDefaultBranch(stack) {
@@ -73,7 +66,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
   const publicKeyPem = publicKey.export({ type: 'pkcs1', format: 'pem' });
 
   const requests = [];
-  const faults = [];
+  const faults = faultRules();
   const revoked = new Set(); // api keys whose management token was revoked
   const starts = new Map(); // api_key -> [start ms]
   let limit = rateLimitPerSecond;
@@ -88,18 +81,6 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
     while (arr.length && now - arr[0] >= 1000) arr.shift();
     arr.push(now);
     return arr.length > limit;
-  }
-
-  function takeFault(method, url) {
-    for (const f of faults) {
-      if (f.remaining <= 0) continue;
-      if (f.method && f.method.toUpperCase() !== method) continue;
-      if (!matches(f.path, url)) continue;
-      f.remaining -= 1;
-      f.hits += 1;
-      return f;
-    }
-    return null;
   }
 
   async function handle(req, res, rec) {
@@ -119,7 +100,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       return send(429, ERR.rate.body, { 'retry-after': '1', 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': '0' });
     }
 
-    const f = takeFault(req.method, req.url);
+    const f = faults.take(req.method, req.url);
     let totalCountOverride;
     if (f) {
       rec.fault = true;
@@ -234,11 +215,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       }
     });
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  const { port: boundPort } = server.address();
+  const boundPort = await listen(server, port);
 
   return {
     url: `http://127.0.0.1:${boundPort}`,
@@ -249,12 +226,8 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
     stacks,
     get rateLimited() { return rateLimited; },
     /** Add a fault rule; returns the live rule ({remaining, hits}). First matching active rule wins. */
-    fault(rule) {
-      const r = { ...rule, remaining: rule.times ?? 1, hits: 0 };
-      faults.push(r);
-      return r;
-    },
-    clearFaults() { faults.length = 0; },
+    fault(rule) { return faults.add(rule); },
+    clearFaults() { faults.clear(); },
     /** Revoke a stack's management token: every call for that api_key then answers 401 (error_code 105). */
     revokeToken(apiKey) { revoked.add(apiKey); },
     /** Accept the stack's token again. */
@@ -282,7 +255,7 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       }
       return best;
     },
-    reset() { requests.length = 0; faults.length = 0; starts.clear(); revoked.clear(); rateLimited = 0; },
+    reset() { requests.length = 0; faults.clear(); starts.clear(); revoked.clear(); rateLimited = 0; },
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -1,6 +1,15 @@
 // KV helpers shared by the suites and the benches: the keys the usual purge rules give a
 // job item, seeding many keys at once and listing every key under a prefix.
 
+/** Purge rules that delete each production item's KV key (kvKeyOf's names) and nothing else. */
+export const KV_ONLY_RULES = {
+  production: {
+    kv_binding: 'CONTENT_KV',
+    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
+    asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+};
+
 /**
  * The KV key of a job item (from addJob's `job.items`) in environment `env`, as the usual rules
  * name it: '{environment}:{locale}:entry:{content_type}:{uid}' for an entry ('{environment}:{locale}:entry:{uid}'

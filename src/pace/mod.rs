@@ -86,6 +86,7 @@ pub fn reserve(next_free_ms: f64, now_ms: f64, spacing: f64, n: u32) -> (Vec<f64
 }
 
 /// Largest number of starts inside any window of `window_ms` (closed on both ends).
+#[cfg(test)]
 pub fn max_in_window(starts: &[f64], window_ms: f64) -> usize {
     let mut s = starts.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));

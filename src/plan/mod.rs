@@ -207,6 +207,7 @@ impl EnvPlan {
     }
 
     /// True when the Cloudflare purge API has work to do.
+    #[cfg(test)]
     pub fn has_cloudflare_work(&self) -> bool {
         self.purge_everything
             || !self.tags.is_empty()
@@ -338,6 +339,7 @@ impl Plan {
     }
 
     /// The list sizes summed over every environment (`purge_everything` if any).
+    #[cfg(test)]
     pub fn total_counts(&self) -> EnvCounts {
         self.environments
             .values()
@@ -493,6 +495,7 @@ pub fn plan_failure(job: &PlanJob, envs: &[PlanEnvironment], rules: &Rules) -> P
 }
 
 /// Splits `items` into chunks of at most `size` (at least 1).
+#[cfg(test)]
 pub fn chunk<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
     items.chunks(size.max(1)).map(<[T]>::to_vec).collect()
 }

@@ -214,6 +214,7 @@ pub struct BatchSize {
 
 impl BatchSize {
     /// The same size for every mode.
+    #[cfg(test)]
     pub fn uniform(n: usize) -> BatchSize {
         BatchSize { files: n, other: n }
     }

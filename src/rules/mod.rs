@@ -303,11 +303,13 @@ impl EnvRule {
     }
 
     /// True when the rule uses a KV binding.
+    #[cfg(test)]
     pub fn uses_kv(&self) -> bool {
         self.kv_binding.is_some()
     }
 
     /// True when any entry or asset template uses `{url}`.
+    #[cfg(test)]
     pub fn uses_url(&self) -> bool {
         self.entry
             .templates()
@@ -413,6 +415,7 @@ impl Rules {
     }
 
     /// True when a `*` rule is configured.
+    #[cfg(test)]
     pub fn has_wildcard(&self) -> bool {
         self.rules.contains_key(WILDCARD)
     }

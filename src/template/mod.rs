@@ -239,6 +239,7 @@ impl Template {
     }
 
     /// True when the template text begins with a literal that starts with `prefix`.
+    #[cfg(test)]
     pub fn starts_with_literal(&self, prefix: &str) -> bool {
         matches!(self.parts.first(), Some(Part::Literal(s)) if s.starts_with(prefix))
     }

@@ -563,6 +563,7 @@ impl Verifier {
     }
 
     /// The listed checks (deduplicated, in configuration order).
+    #[cfg(test)]
     pub fn checks(&self) -> &[Check] {
         &self.checks
     }
@@ -579,6 +580,7 @@ impl Verifier {
     }
 
     /// The configured (`CONTENTSTACK_PUBLIC_KEY`) key, if any.
+    #[cfg(test)]
     pub fn configured_public_key(&self) -> Option<&PublicKey> {
         self.public_key.as_ref()
     }
