@@ -166,6 +166,22 @@ fn pending(sql: &SqlStorage, job_id: &str, attempt: u32) -> Result<i64> {
     )
 }
 
+/// The record of an attempt that is still collecting or purging (not ended, not running its
+/// `on_failure` purge), or the answer that says to stop.
+fn open_attempt(
+    sql: &SqlStorage,
+    job_id: &str,
+    attempt: u32,
+) -> Result<Result<JobRecord, Progress>> {
+    let Some(rec) = load(sql, job_id)? else {
+        return Ok(Err(Progress::gone()));
+    };
+    if !workable(&rec, attempt) || rec.on_failure_running {
+        return Ok(Err(Progress::stale(rec.status)));
+    }
+    Ok(Ok(rec))
+}
+
 /// Whether the pipeline may still work on this attempt: it is current and unfinished (a
 /// failing job's `on_failure` purge included).
 fn workable(rec: &JobRecord, attempt: u32) -> bool {
@@ -536,12 +552,10 @@ pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progre
         items,
         subrequests,
     } = op;
-    let Some(mut rec) = load(sql, &job_id)? else {
-        return Ok(Progress::gone());
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
     };
-    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
-        return Ok(Progress::stale(rec.status));
-    }
     if rec.status == JobStatus::Accepted {
         rec.status = JobStatus::Processing;
     }
@@ -575,12 +589,10 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         now,
         now_ms,
     } = op;
-    let Some(mut rec) = load(sql, &job_id)? else {
-        return Ok(Progress::gone());
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
     };
-    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
-        return Ok(Progress::stale(rec.status));
-    }
     rec.batches += 1;
     insert_actions(sql, &rec, &actions, rec.batches, PASS_FIRST)?;
     // An environment with new work after its first pass ended runs its passes again.
@@ -712,12 +724,10 @@ pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Re
         now,
         now_ms,
     } = op;
-    let Some(mut rec) = load(sql, &job_id)? else {
-        return Ok(Progress::gone());
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
     };
-    if !workable(&rec, attempt) || rec.status.is_final() || rec.on_failure_running {
-        return Ok(Progress::stale(rec.status));
-    }
     let mut p = match rec.start_second_pass(now_ms, 1_000) {
         Ok(envs) => {
             for env in envs {
@@ -754,12 +764,10 @@ pub fn fail(sql: &SqlStorage, op: FailOp, settings: Settings) -> Result<Progress
         now,
         now_ms,
     } = op;
-    let Some(mut rec) = load(sql, &job_id)? else {
-        return Ok(Progress::gone());
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
     };
-    if rec.attempts != attempt || rec.status.is_final() || rec.on_failure_running {
-        return Ok(Progress::stale(rec.status));
-    }
     // `failed` once the on_failure purge has run (at once when there is none).
     push_errors(&mut rec.errors, [error]);
     sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;

@@ -106,7 +106,12 @@ pub(super) async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bo
         };
         if let Some((s, delay)) = next {
             // If this send fails, the ledger's alarm drives the purge on.
-            let _sent = ctx.enqueue(&drain_job.at(s), delay).await;
+            if let Err(e) = ctx.enqueue(&drain_job.at(s), delay).await {
+                log(
+                    "on_failure_not_continued",
+                    serde_json::json!({"job_id": job.job_id, "error": e.to_string()}),
+                );
+            }
         }
     }
     log_invocation(&ctx, job, started);

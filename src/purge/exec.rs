@@ -38,6 +38,15 @@ const BULK_TRIES: usize = 3;
 /// Cloudflare's error code for "Unable to purge, rate limit reached".
 const PURGE_RATE_LIMITED: i64 = 1134;
 
+/// What every executor works with: the configuration, the bindings, the invocation's budget
+/// and the job's stack (whose rules apply).
+struct Exec<'a> {
+    cfg: &'a Config,
+    env: &'a Env,
+    budget: &'a Budget,
+    api_key: Option<&'a str>,
+}
+
 /// Results of one execution pass.
 #[derive(Debug, Default)]
 pub struct ExecOutcome {
@@ -135,14 +144,8 @@ async fn rest_bulk_delete(
 }
 
 /// Deletes single KV keys, by binding or REST bulk.
-async fn kv_keys(
-    cfg: &Config,
-    env: &Env,
-    budget: &Budget,
-    api_key: Option<&str>,
-    actions: &[ClaimedAction],
-    out: &mut ExecOutcome,
-) {
+async fn kv_keys(x: &Exec<'_>, actions: &[ClaimedAction], out: &mut ExecOutcome) {
+    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
     let mut by_target: BTreeMap<(&str, &str), Vec<&ClaimedAction>> = BTreeMap::new();
     for a in actions {
         by_target
@@ -227,13 +230,8 @@ pub fn sweep_page_limit(remaining_ops: usize, bulk: bool) -> Option<u64> {
 
 /// Sweeps one KV prefix: lists from the saved cursor and deletes what it finds, until the list
 /// is complete or the budget runs low (then it stays pending with its cursor).
-async fn kv_prefix(
-    cfg: &Config,
-    env: &Env,
-    budget: &Budget,
-    api_key: Option<&str>,
-    a: &ClaimedAction,
-) -> ActionResult {
+async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
+    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
     let mut result = ActionResult {
         id: a.id,
         outcome: Outcome::Pending,
@@ -355,13 +353,11 @@ pub fn is_purge_rate_limited(status: u16, body: &[u8]) -> bool {
 
 /// Sends Cloudflare purge calls, one batch per call, paced by the shared token bucket.
 async fn cloudflare(
-    cfg: &Config,
-    env: &Env,
-    budget: &Budget,
-    api_key: Option<&str>,
+    x: &Exec<'_>,
     actions: &[ClaimedAction],
     out: &mut ExecOutcome,
 ) -> Result<(), NetError> {
+    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
     let sizes = BatchSize {
         files: cfg.purge_batch_for(true),
         other: cfg.purge_batch_for(false),
@@ -475,9 +471,15 @@ pub async fn execute(
     let of = |k: ActionKind| -> Vec<ClaimedAction> {
         actions.iter().filter(|a| a.kind == k).cloned().collect()
     };
-    kv_keys(cfg, env, budget, api_key, &of(ActionKind::KvKey), &mut out).await;
+    let x = Exec {
+        cfg,
+        env,
+        budget,
+        api_key,
+    };
+    kv_keys(&x, &of(ActionKind::KvKey), &mut out).await;
     for a in of(ActionKind::KvPrefix) {
-        let r = kv_prefix(cfg, env, budget, api_key, &a).await;
+        let r = kv_prefix(&x, &a).await;
         if let Some(e) = &r.error {
             out.errors.push(e.clone());
         }
@@ -489,9 +491,7 @@ pub async fn execute(
         .filter(|a| a.kind.is_cloudflare())
         .cloned()
         .collect();
-    let err = cloudflare(cfg, env, budget, api_key, &cf, &mut out)
-        .await
-        .err();
+    let err = cloudflare(&x, &cf, &mut out).await.err();
     (out, err)
 }
 
