@@ -12,7 +12,7 @@ pub struct JobItems {
     pub skipped: u64,
 }
 
-/// What was sent, per SPEC §7.
+/// What was sent, per docs/CONTRACT.md, "Job record".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgedCounts {
     pub kv_keys: u64,

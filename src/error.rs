@@ -1,6 +1,6 @@
 //! The one error type every HTTP handler returns, and its mapping to an HTTP answer.
 //!
-//! Each variant carries a stable machine code (SPEC §2) and a human message that never
+//! Each variant carries a stable machine code (docs/CONTRACT.md, "Intake answers") and a human message that never
 //! contains a secret or signature material. `status()` and `code()` are the only place where
 //! errors become status codes.
 
@@ -68,7 +68,7 @@ impl AppError {
         }
     }
 
-    /// The JSON error body of SPEC §2.
+    /// The JSON error body (docs/CONTRACT.md, "Intake answers").
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "status": "error",

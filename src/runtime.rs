@@ -71,7 +71,7 @@ pub fn now_iso() -> String {
         .unwrap_or_default()
 }
 
-/// One JSON log line per stage (SPEC §8). Callers never pass secrets.
+/// One JSON log line per stage (docs/CONTRACT.md, "Logs"). Callers never pass secrets.
 pub fn log(stage: &str, fields: Value) {
     let mut obj = match fields {
         Value::Object(m) => m,

@@ -1,4 +1,4 @@
-// Admin API (SPEC §2): replay is idempotent and counted; the dry-run planner touches nothing.
+// Admin API (docs/CONTRACT.md, "Endpoints"): replay is idempotent and counted; the dry-run planner touches nothing.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 

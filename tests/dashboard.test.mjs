@@ -1,4 +1,4 @@
-// Dashboard (SPEC §2 "GET /", §7): the static dashboard in www/ served by the real Worker in
+// Dashboard (docs/CONTRACT.md, "Endpoints" and "Job record"): the static dashboard in www/ served by the real Worker in
 // Miniflare, driven in headless Chromium. Sign in (a wrong token first), watch a job arrive and
 // finish without reloading, open it and compare its numbers with the API, dry-run it, replay
 // it, check the phone layout, and save screenshots to test-output/.

@@ -1,4 +1,4 @@
-// Intake (SPEC §2–§4): every row of the intake table, driven against the real compiled Worker
+// Intake (docs/CONTRACT.md, "Intake answers" to "Recognising job events"): every row of the intake table, driven against the real compiled Worker
 // in workerd, with the fake Contentstack serving the public key and the job APIs.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';

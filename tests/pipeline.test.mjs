@@ -1,4 +1,4 @@
-// Pipeline (SPEC §1 steps 5–9, §5–§7): a signed job webhook → exactly the right KV keys, prefix
+// Pipeline (docs/ARCHITECTURE.md; docs/CONTRACT.md "Rule format", "Processing", "Job record"): a signed job webhook → exactly the right KV keys, prefix
 // keys, Cache API entries and Cloudflare purge calls, with faults, dead-lettering and a
 // 10,000-item job. Expectations are computed here from the fake job's items, independently of
 // the Worker's planner.

@@ -86,7 +86,7 @@ pub const MAX_PURGE_BATCH: usize = 100;
 /// Most URLs in one purge call on the Cloudflare Enterprise plan.
 pub const MAX_ENTERPRISE_URL_BATCH: usize = 500;
 
-/// Contentstack regions and their hosts (CONTENTSTACK.md, "Regions").
+/// Contentstack regions and their hosts (docs/CONTRACT.md, "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
     Na,

@@ -1,8 +1,8 @@
-//! Recognising Contentstack job-completion events (SPEC §2 400-rows, §4), as
+//! Recognising Contentstack job-completion events (docs/CONTRACT.md, "Intake answers" and "Recognising job events"), as
 //! plain Rust with no Worker types.
 //!
 //! This module owns:
-//! - [`parse_body`]: the raw body → JSON, rejecting what SPEC §2 calls
+//! - [`parse_body`]: the raw body → JSON, rejecting what docs/CONTRACT.md ("Intake answers") calls
 //!   `invalid_json` (not UTF-8, a byte-order mark, nesting deeper than
 //!   [`MAX_DEPTH`], or invalid JSON);
 //! - [`recognize`]: is the payload a job-completion event, and if so its
@@ -123,7 +123,7 @@ pub enum EventError {
 }
 
 impl EventError {
-    /// The SPEC §2 error code.
+    /// The error code (docs/CONTRACT.md, "Intake answers").
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJson(_) => "invalid_json",

@@ -1,5 +1,5 @@
 //! `POST /webhooks/contentstack`: checks, verification, recognition, dedupe and enqueue —
-//! answering without waiting for Contentstack or for any purge (SPEC §1 steps 1–4, §2, §3).
+//! answering without waiting for Contentstack or for any purge (docs/ARCHITECTURE.md; docs/CONTRACT.md, "Intake answers" and "Verification").
 
 use worker::{Env, Method, Request, Response};
 

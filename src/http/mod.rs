@@ -1,4 +1,4 @@
-//! HTTP surface (SPEC §2): routing, JSON answers, and the size-capped body reader. The
+//! HTTP surface (docs/CONTRACT.md, "Endpoints"): routing, JSON answers, and the size-capped body reader. The
 //! handlers themselves are in [`intake`] and [`admin`].
 
 pub mod admin;

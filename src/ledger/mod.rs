@@ -32,7 +32,7 @@ pub const MAX_ERRORS: usize = 50;
 /// Most skipped-template rows kept in a record.
 pub const MAX_SKIPPED: usize = 200;
 
-/// Lifecycle of a job (SPEC §7).
+/// Lifecycle of a job (docs/CONTRACT.md, "Job record").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {

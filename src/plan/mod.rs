@@ -1,5 +1,5 @@
 //! The purge planner: a pure function from a job, its items, the environments
-//! it is limited to and the rules, to a purge [`Plan`] (SPEC §5–§7).
+//! it is limited to and the rules, to a purge [`Plan`] (docs/CONTRACT.md, "Rule format" and "Processing").
 //!
 //! This module owns what gets purged, not how: it expands the rule templates
 //! per item, validates and normalises the results, de-duplicates and sorts
@@ -7,7 +7,7 @@
 //! does no I/O; the executor sends what the plan lists. It also holds the pure
 //! batching helpers [`chunk`] and [`purge_calls`].
 //!
-//! Choices where the SPEC is silent:
+//! Choices where the contract is silent:
 //! - Only items with `success == true` are planned. An item belongs to every
 //!   given environment whose `uid` equals its `environment_uid`; an item whose
 //!   environment is not given, or has no rule (own key or `*`), is not planned.

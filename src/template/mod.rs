@@ -1,4 +1,4 @@
-//! Placeholder templates used by the purge rules (`ENVIRONMENTS`, SPEC §5).
+//! Placeholder templates used by the purge rules (`ENVIRONMENTS`, docs/CONTRACT.md "Rule format").
 //!
 //! This module owns the template syntax and nothing else: parsing a template
 //! such as `"{environment}:{locale}:entry:{uid}"` into literal text and

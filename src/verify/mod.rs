@@ -1,4 +1,4 @@
-//! Webhook verification (SPEC §3), as plain Rust with no Worker types.
+//! Webhook verification (docs/CONTRACT.md, "Verification"), as plain Rust with no Worker types.
 //!
 //! This module owns:
 //! - parsing the verification settings (`WEBHOOK_VERIFY`, `CONTENTSTACK_HMAC_SECRETS`,
@@ -104,7 +104,7 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The SPEC §2 error code.
+    /// The error code (docs/CONTRACT.md, "Intake answers").
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingSignature => "missing_signature",
@@ -116,7 +116,7 @@ impl VerifyError {
         }
     }
 
-    /// The HTTP status SPEC §2 assigns to this error.
+    /// The HTTP status docs/CONTRACT.md ("Intake answers") assigns to this error.
     pub fn status(&self) -> u16 {
         match self {
             Self::KeyUnavailable => 503,
@@ -164,7 +164,7 @@ pub enum VerifierConfigError {
 }
 
 impl VerifierConfigError {
-    /// The SPEC §2 error code for every configuration problem.
+    /// The error code (docs/CONTRACT.md, "Intake answers") for every configuration problem.
     pub fn code(&self) -> &'static str {
         "misconfigured"
     }
@@ -640,7 +640,7 @@ impl Verifier {
         Ok(outcome)
     }
 
-    /// The replay window (SPEC §3) for a request that passed [`Self::verify`]:
+    /// The replay window (docs/CONTRACT.md, "Verification") for a request that passed [`Self::verify`]:
     /// with `hmac` the signed `t` must be in the window; with `rsa` the body's
     /// `triggered_at` must parse ([`parse_iso8601_utc`]) and be in the window
     /// (both apply when both are listed). With neither there is no timestamp
