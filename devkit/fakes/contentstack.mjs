@@ -169,6 +169,42 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
         })),
       });
     }
+    // Batched look-ups: `query={"uid":{"$in":[…]}}`, at most 100 uids, latest versions.
+    const batchUids = () => {
+      if (stack.refuseQueries) return { error: { status: 422, body: { error_message: 'The query parameter is not allowed.', error_code: 422, errors: { query: ['is not allowed.'] } } } };
+      let query;
+      try { query = JSON.parse(rec.query.query ?? ''); } catch { query = null; }
+      const uids = query && query.uid && query.uid.$in;
+      if (!Array.isArray(uids) || uids.length > 100 || uids.some((u) => typeof u !== 'string')) {
+        return { error: { status: 400, body: { error_message: 'Invalid query.', error_code: 400, errors: { query: ['is not valid.'] } } } };
+      }
+      return { uids };
+    };
+    if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/?$/))) {
+      const ct = decodeURIComponent(m[1]);
+      const b = batchUids();
+      if (b.error) return send(b.error.status, b.error.body);
+      const locale = rec.query.locale;
+      const entries = b.uids
+        .map((u) => stack.entries.get(u))
+        .filter((e) => e && e.content_type === ct && gotBranch === (e.branch ?? defaultBranch) && (!locale || e.locales.includes(locale)))
+        .map((e) => {
+          const entry = { uid: e.uid, title: e.title, locale: locale || e.locales[0] || 'en-us', _version: e.version };
+          const url = e.urlsByVersion?.[e.version] ?? e.url;
+          if (url !== undefined) entry.url = url;
+          return entry;
+        });
+      return send(200, { entries, count: entries.length });
+    }
+    if (path === '/v3/assets' || path === '/v3/assets/') {
+      const b = batchUids();
+      if (b.error) return send(b.error.status, b.error.body);
+      const assets = b.uids
+        .map((u) => stack.assets.get(u))
+        .filter((a) => a && gotBranch === (a.branch ?? defaultBranch))
+        .map((a) => ({ uid: a.uid, url: a.url, filename: a.filename, title: a.title, _version: a.version }));
+      return send(200, { assets, count: assets.length });
+    }
     if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/([^/]+)\/?$/))) {
       const ct = decodeURIComponent(m[1]);
       const e = stack.entries.get(decodeURIComponent(m[2]));
@@ -177,7 +213,8 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       const v = rec.query.version !== undefined ? toInt(rec.query.version, NaN) : e.version;
       if (!Number.isInteger(v) || v < 1 || v > e.version) return send(ERR.notFound.status, ERR.notFound.body);
       const entry = { uid: e.uid, title: e.title };
-      if (e.url !== undefined) entry.url = e.url;
+      const url = e.urlsByVersion?.[v] ?? e.url;
+      if (url !== undefined) entry.url = url;
       entry.locale = rec.query.locale || e.locales[0] || 'en-us';
       entry._version = v;
       entry.created_at = '2024-01-01T00:00:00.000Z';

@@ -8,14 +8,15 @@ use serde_json::Value;
 use worker::{Env, Method};
 
 use super::{
-    job_path, parse_environments, parse_item_url, parse_items_page, url_path, BulkJob, ItemsPage,
+    batch_path, job_path, lookup_batches, parse_batch_answer, parse_environments, parse_item_url,
+    parse_items_page, url_path, BulkJob, ItemsPage,
 };
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
-use crate::plan::{PlanEnvironment, PlanItem};
-use crate::runtime::now_ms;
+use crate::plan::{ItemType, PlanEnvironment, PlanItem};
+use crate::runtime::{log, now_ms};
 
 /// How long a stack's environment list is reused.
 const ENV_CACHE_MS: i64 = 5 * 60 * 1000;
@@ -32,6 +33,8 @@ pub struct Client<'a> {
     token: String,
     /// The job's branch (job status `body.branch`), else `CONTENTSTACK_BRANCH`.
     branch: Option<String>,
+    /// The batched look-up was refused once: look items up singly from then on.
+    queries_refused: std::cell::Cell<bool>,
 }
 
 impl<'a> Client<'a> {
@@ -59,6 +62,7 @@ impl<'a> Client<'a> {
             api_key: api_key.to_string(),
             token,
             branch: cfg.branch.clone(),
+            queries_refused: std::cell::Cell::new(false),
         })
     }
 
@@ -164,13 +168,61 @@ impl<'a> Client<'a> {
         Ok(envs)
     }
 
-    /// Fills in each item's `url` (one call per item). Items whose entry or asset is gone keep
-    /// no url and show up as skipped templates.
+    /// Fills in each item's `url`: one query per content type and locale (assets together), at
+    /// most 100 uids each. An item whose job version is not the latest the query answers is
+    /// fetched singly at its version, so the URL the job published is the one purged. When the
+    /// query form is refused (4xx), every later item of this client is looked up singly, and
+    /// that is logged once. Items whose entry or asset is gone keep no url and show up as
+    /// skipped templates.
     pub async fn resolve_urls(&self, items: &mut [PlanItem]) -> Result<(), NetError> {
+        if !self.queries_refused.get() {
+            for batch in lookup_batches(items) {
+                let answer = match self.get("item urls", &batch_path(&batch)).await {
+                    Ok(Some(v)) => parse_batch_answer(batch.item_type, &v),
+                    Ok(None) | Err(NetError::Rejected { .. }) => {
+                        self.queries_refused.set(true);
+                        log(
+                            "batched_lookups_refused",
+                            serde_json::json!({"api_key": self.api_key, "fallback": "one look-up per item"}),
+                        );
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for item in items.iter_mut().filter(|i| {
+                    i.success
+                        && i.url.is_none()
+                        && i.item_type == batch.item_type
+                        && i.content_type == batch.content_type
+                        && (batch.item_type == ItemType::Asset || i.locale == batch.locale)
+                        && batch.uids.contains(&i.uid)
+                }) {
+                    match answer.get(&item.uid) {
+                        // The latest version is the one the job published (or the job names none).
+                        Some((url, latest))
+                            if item.version.is_none() || *latest == item.version =>
+                        {
+                            item.url = url.clone().or(Some(String::new()));
+                        }
+                        // Another version, or not answered: fetched singly below.
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // Until the end, an empty string marks "looked up, no url" (no single look-up needed).
         for item in items.iter_mut().filter(|i| i.success && i.url.is_none()) {
             let Some(path) = url_path(item) else { continue };
             if let Some(v) = self.get("item url", &path).await? {
                 item.url = parse_item_url(item.item_type, &v);
+            }
+            if item.url.is_none() {
+                item.url = Some(String::new());
+            }
+        }
+        for item in items.iter_mut() {
+            if item.url.as_deref() == Some("") {
+                item.url = None;
             }
         }
         Ok(())

@@ -267,6 +267,98 @@ pub fn parse_item_url(item_type: ItemType, v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Uids per batched look-up (the entries and assets queries answer at most 100).
+pub const LOOKUP_BATCH: usize = 100;
+
+/// Items whose URLs one batched query looks up: entries of one content type and locale, or
+/// assets; at most [`LOOKUP_BATCH`] distinct uids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupBatch {
+    pub item_type: ItemType,
+    pub content_type: Option<String>,
+    pub locale: Option<String>,
+    pub uids: Vec<String>,
+}
+
+/// Groups the items that need a URL into batched look-ups, in a stable order, each uid once
+/// per group.
+pub fn lookup_batches(items: &[PlanItem]) -> Vec<LookupBatch> {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Key = (u8, Option<String>, Option<String>);
+    let mut groups: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    for it in items.iter().filter(|i| i.success && i.url.is_none()) {
+        let key = match it.item_type {
+            ItemType::Entry => match &it.content_type {
+                Some(ct) => (0, Some(ct.clone()), it.locale.clone()),
+                None => continue,
+            },
+            ItemType::Asset => (1, None, None),
+        };
+        groups.entry(key).or_default().insert(it.uid.clone());
+    }
+    let mut out = Vec::new();
+    for ((t, content_type, locale), uids) in groups {
+        let uids: Vec<String> = uids.into_iter().collect();
+        for chunk in uids.chunks(LOOKUP_BATCH) {
+            out.push(LookupBatch {
+                item_type: if t == 0 {
+                    ItemType::Entry
+                } else {
+                    ItemType::Asset
+                },
+                content_type: content_type.clone(),
+                locale: locale.clone(),
+                uids: chunk.to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// The query path of a batch: `uid` `$in` the batch, latest versions.
+pub fn batch_path(b: &LookupBatch) -> String {
+    let query = serde_json::json!({"uid": {"$in": b.uids}}).to_string();
+    match (&b.item_type, &b.content_type) {
+        (ItemType::Entry, Some(ct)) => {
+            let mut p = format!(
+                "/v3/content_types/{}/entries?query={}&limit={LOOKUP_BATCH}",
+                encode(ct),
+                encode(&query)
+            );
+            if let Some(l) = &b.locale {
+                p.push_str(&format!("&locale={}", encode(l)));
+            }
+            p
+        }
+        _ => format!("/v3/assets?query={}&limit={LOOKUP_BATCH}", encode(&query)),
+    }
+}
+
+/// What a batch query answered, per uid: the URL (when the item has one) and the version.
+pub fn parse_batch_answer(
+    item_type: ItemType,
+    v: &Value,
+) -> std::collections::BTreeMap<String, (Option<String>, Option<u64>)> {
+    let key = match item_type {
+        ItemType::Entry => "entries",
+        ItemType::Asset => "assets",
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for o in v.get(key).and_then(Value::as_array).into_iter().flatten() {
+        let Some(uid) = o.get("uid").and_then(Value::as_str) else {
+            continue;
+        };
+        let url = o
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let version = o.get("_version").and_then(Value::as_u64);
+        out.insert(uid.to_string(), (url, version));
+    }
+    out
+}
+
 /// Whether another page must be read after a page of `raw_len` items at `skip`.
 /// Only a short page ends the job: `total_count` can disagree with the pages, and trusting a
 /// low count would leave content stale (one extra, empty page costs one call).
@@ -396,5 +488,75 @@ mod tests {
         );
         assert!(!has_more(300, 0));
         assert!(!has_more((MAX_PAGES - 1) * PAGE_SIZE, 100), "bounded");
+    }
+
+    fn item(uid: &str, t: ItemType, ct: Option<&str>, locale: Option<&str>) -> PlanItem {
+        PlanItem {
+            uid: uid.into(),
+            item_type: t,
+            locale: locale.map(str::to_string),
+            content_type: ct.map(str::to_string),
+            version: Some(1),
+            environment_uid: "e".into(),
+            success: true,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn look_ups_are_batched_per_content_type_and_locale_at_most_100_uids() {
+        let mut items = Vec::new();
+        for i in 0..150 {
+            items.push(item(
+                &format!("b{i:03}"),
+                ItemType::Entry,
+                Some("blog"),
+                Some("en-us"),
+            ));
+        }
+        items.push(item("b000", ItemType::Entry, Some("blog"), Some("en-us")));
+        items.push(item("b000", ItemType::Entry, Some("blog"), Some("fr-fr")));
+        items.push(item("p1", ItemType::Entry, Some("page"), Some("en-us")));
+        items.push(item("a1", ItemType::Asset, None, Some("en-us")));
+        items.push(item("a2", ItemType::Asset, None, Some("fr-fr")));
+        let mut failed = item("x", ItemType::Entry, Some("blog"), Some("en-us"));
+        failed.success = false;
+        items.push(failed);
+        let b = lookup_batches(&items);
+        let shape: Vec<(Option<&str>, Option<&str>, usize)> = b
+            .iter()
+            .map(|b| (b.content_type.as_deref(), b.locale.as_deref(), b.uids.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (Some("blog"), Some("en-us"), 100),
+                (Some("blog"), Some("en-us"), 50),
+                (Some("blog"), Some("fr-fr"), 1),
+                (Some("page"), Some("en-us"), 1),
+                (None, None, 2),
+            ]
+        );
+        let p = batch_path(&b[3]);
+        assert!(
+            p.starts_with("/v3/content_types/page/entries?query="),
+            "{p}"
+        );
+        assert!(p.contains("%24in") && p.ends_with("&locale=en-us"), "{p}");
+        assert!(batch_path(&b[4]).starts_with("/v3/assets?query="));
+    }
+
+    #[test]
+    fn batch_answers_give_url_and_version_per_uid() {
+        let v = json!({"entries": [
+            {"uid": "b1", "url": "/blog/one", "_version": 3},
+            {"uid": "b2", "url": "", "_version": 1},
+            {"url": "/no-uid"}
+        ]});
+        let m = parse_batch_answer(ItemType::Entry, &v);
+        assert_eq!(m["b1"], (Some("/blog/one".into()), Some(3)));
+        assert_eq!(m["b2"], (None, Some(1)));
+        assert_eq!(m.len(), 2);
+        assert!(parse_batch_answer(ItemType::Asset, &v).is_empty());
     }
 }
