@@ -56,8 +56,15 @@ fuzz_target!(|data: &[u8]| {
             &back, rules,
             "rules changed after a round trip through JSON"
         );
+        // Every key is reachable: a plain key by its environment name, a stack-scoped key
+        // ("<api_key>/<environment>" or "<api_key>/*") for its stack.
         for name in rules.names() {
-            assert!(rules.rule_for(name).is_some());
+            let found = match name.split_once('/') {
+                Some((api_key, "*")) => rules.rule_for_stack(Some(api_key), "any-environment"),
+                Some((api_key, env)) => rules.rule_for_stack(Some(api_key), env),
+                None => rules.rule_for(name),
+            };
+            assert!(found.is_some(), "no rule reachable for key {name:?}");
         }
     } else if let Err(e) = &rules {
         assert!(!e.to_string().is_empty());
