@@ -69,7 +69,11 @@ async fn drain_round(
         files: ctx.cfg.purge_batch_for(true),
         other: ctx.cfg.purge_batch_for(false),
     };
-    let (claimed, held) = hold_back_partial_batch(claimed, truncated, more_coming, sizes);
+    // KV work in this claim unblocks more purge actions of its batches for the next round, so
+    // partial purge batches wait for them then, as they do while collection adds actions.
+    let unblocking = claimed.iter().any(|a| a.kind.is_kv());
+    let (claimed, held) =
+        hold_back_partial_batch(claimed, truncated, more_coming || unblocking, sizes);
     let (mut out, err) = if claimed.is_empty() {
         (exec::ExecOutcome::default(), None)
     } else {
