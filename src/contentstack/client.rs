@@ -175,6 +175,8 @@ impl<'a> Client<'a> {
     /// that is logged once. Items whose entry or asset is gone keep no url and show up as
     /// skipped templates.
     pub async fn resolve_urls(&self, items: &mut [PlanItem]) -> Result<(), NetError> {
+        // Items a batch answered (with or without a url): no single look-up for them.
+        let mut answered = vec![false; items.len()];
         if !self.queries_refused.get() {
             for batch in lookup_batches(items) {
                 let answer = match self.get("item urls", &batch_path(&batch)).await {
@@ -189,20 +191,20 @@ impl<'a> Client<'a> {
                     }
                     Err(e) => return Err(e),
                 };
-                for item in items.iter_mut().filter(|i| {
-                    i.success
-                        && i.url.is_none()
-                        && i.item_type == batch.item_type
-                        && i.content_type == batch.content_type
-                        && (batch.item_type == ItemType::Asset || i.locale == batch.locale)
-                        && batch.uids.contains(&i.uid)
-                }) {
+                for (item, done) in items.iter_mut().zip(answered.iter_mut()) {
+                    let in_batch = item.success
+                        && item.url.is_none()
+                        && item.item_type == batch.item_type
+                        && item.content_type == batch.content_type
+                        && (batch.item_type == ItemType::Asset || item.locale == batch.locale)
+                        && batch.uids.contains(&item.uid);
                     match answer.get(&item.uid) {
                         // The latest version is the one the job published (or the job names none).
                         Some((url, latest))
-                            if item.version.is_none() || *latest == item.version =>
+                            if in_batch && (item.version.is_none() || *latest == item.version) =>
                         {
-                            item.url = url.clone().or(Some(String::new()));
+                            item.url = url.clone();
+                            *done = true;
                         }
                         // Another version, or not answered: fetched singly below.
                         _ => {}
@@ -210,19 +212,13 @@ impl<'a> Client<'a> {
                 }
             }
         }
-        // Until the end, an empty string marks "looked up, no url" (no single look-up needed).
-        for item in items.iter_mut().filter(|i| i.success && i.url.is_none()) {
+        for (item, done) in items.iter_mut().zip(answered) {
+            if done || !item.success || item.url.is_some() {
+                continue;
+            }
             let Some(path) = url_path(item) else { continue };
             if let Some(v) = self.get("item url", &path).await? {
                 item.url = parse_item_url(item.item_type, &v);
-            }
-            if item.url.is_none() {
-                item.url = Some(String::new());
-            }
-        }
-        for item in items.iter_mut() {
-            if item.url.as_deref() == Some("") {
-                item.url = None;
             }
         }
         Ok(())

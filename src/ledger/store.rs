@@ -596,11 +596,14 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
     rec.batches += 1;
     insert_actions(sql, &rec, &actions, rec.batches, PASS_FIRST)?;
     // An environment with new work after its first pass ended runs its passes again.
-    for a in &actions {
-        if let Some(p) = rec.passes.get(&a.env) {
-            if p.first_pass_at.is_some() && pending_in_env(sql, &rec, &a.env)? {
-                rec.passes.remove(&a.env);
-            }
+    let envs: std::collections::BTreeSet<&str> = actions.iter().map(|a| a.env.as_str()).collect();
+    for env in envs {
+        let passed = rec
+            .passes
+            .get(env)
+            .is_some_and(|p| p.first_pass_at.is_some());
+        if passed && pending_in_env(sql, &rec, env)? {
+            rec.passes.remove(env);
         }
     }
     rec.add_skipped(&skipped);
