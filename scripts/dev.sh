@@ -43,6 +43,7 @@ TOKEN=$(node -e "console.log(JSON.parse(require('fs').readFileSync('.wrangler/de
   │   send a signed sample job webhook:
   │     node tools/send-webhook.mjs            (production publish, 600+ items)
   │     node tools/send-webhook.mjs publishStaging | unpublishProd
+  │     node tools/send-webhook.mjs publishAuthors (reference-aware purge)
   └──────────────────────────────────────────────────────────────────────
 
 MSG

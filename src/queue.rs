@@ -24,6 +24,13 @@ pub enum Step {
         branch: Option<String>,
         environments: Vec<PlanEnvironment>,
     },
+    /// Reference look-ups of the scope's changed items, after its pages (and before it is
+    /// collected).
+    References {
+        api_key: String,
+        branch: Option<String>,
+        environments: Vec<PlanEnvironment>,
+    },
     Drain,
     /// The second purge pass, sent `REPURGE_DELAY_SECONDS` after the first.
     SecondPass,

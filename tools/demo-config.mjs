@@ -14,7 +14,11 @@ export const CONTENTSTACK_PORT = Number(process.env.SIMULATOR_PORT ?? 8788);
 export const CLOUDFLARE_PORT = Number(process.env.CLOUDFLARE_SIMULATOR_PORT ?? 8789);
 export const DEMO_ZONE = 'demo0zone0000000000000000000000a';
 
-/** Purge rules of the demo: production purges KV, list pages, tags and URLs; staging only KV. */
+/**
+ * Purge rules of the demo: production purges KV, list pages, tags and URLs, and also the entries
+ * that reference a changed author, category or asset (two levels deep; the publishAuthors job
+ * shows it); staging only KV.
+ */
 export const DEMO_RULES = {
   production: {
     zone_id: DEMO_ZONE,
@@ -32,6 +36,7 @@ export const DEMO_RULES = {
       tags: ['cs-{environment}-{uid}'],
       urls: ['{url}'],
     },
+    references: { content_types: ['author', 'category'], assets: true, depth: 2, max_lookups: 1000 },
   },
   staging: {
     kv_binding: 'CONTENT_KV',

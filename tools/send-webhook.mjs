@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Sends a correctly signed sample job webhook to the local Worker (started by `npm start`) and
-// follows the job until it is done: `node tools/send-webhook.mjs [publishProd|publishStaging|unpublishProd]`.
+// follows the job until it is done:
+//   node tools/send-webhook.mjs [publishProd|publishStaging|unpublishProd|publishAuthors]
+// The argument names one of the demo jobs the simulator wrote to .wrangler/demo/demo.json (from
+// makeDemoStack's `jobs`); without one it sends publishProd. `publishAuthors` republishes 2 authors
+// and 1 category that many published blog posts reference: the reference-aware purge demo
+// (`node tools/send-webhook.mjs publishAuthors`).
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 
@@ -43,6 +48,7 @@ while (Date.now() < deadline) {
     const p = rec.purged;
     console.log(`  items: ${rec.items.success} published, ${rec.items.failed} failed; environments: ${rec.environments.join(', ')}`);
     console.log(`  purged: ${p.kv_keys} KV keys, ${p.kv_prefix_keys} list-page keys, ${p.tags} tags, ${p.urls} URLs in ${p.api_calls} purge call(s); ${rec.skipped.length} template(s) skipped`);
+    if (rec.references) console.log(`  references: ${JSON.stringify(rec.references)}`);
     console.log(`  see it at ${base}/#/jobs/${job.jobId}`);
     process.exit(rec.status === 'failed' ? 1 : 0);
   }

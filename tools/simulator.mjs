@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Local Contentstack + Cloudflare API simulator for `npm start` (the same fakes the tests use).
-// Serves a demo stack (a few hundred entries and assets, two environments, two locales, three
-// ready jobs), writes the Worker's demo settings to .wrangler/demo/demo.env, and a KV seed file
+// Serves a demo stack (a few hundred entries and assets, two environments, two locales, four
+// ready jobs, blog posts that reference authors, categories and assets), writes the Worker's demo settings to .wrangler/demo/demo.env, and a KV seed file
 // with cached copies of every entry, asset and list page.
 import fs from 'node:fs';
 import crypto from 'node:crypto';

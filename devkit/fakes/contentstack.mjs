@@ -1,5 +1,6 @@
 // Fake Contentstack: Content Management API (job status, job items, environments, entries,
-// assets) and the app host's /.well-known/public-keys.json, on 127.0.0.1 with an ephemeral port.
+// assets, and the references of an entry or asset) and the app host's
+// /.well-known/public-keys.json, on 127.0.0.1 with an ephemeral port.
 // Only Node built-ins. See stack.mjs for the stack/job data model.
 
 import http from 'node:http';
@@ -43,6 +44,33 @@ function branchesOf(stack) {
   for (const e of stack.entries.values()) if (e.branch) out.add(e.branch);
   for (const a of stack.assets.values()) if (a.branch) out.add(a.branch);
   return out;
+}
+
+/** Fixed publish time of every publish_details element the references endpoints answer. */
+const PUBLISH_TIME = '2024-07-01T05:22:34.051Z';
+
+/**
+ * One element of a references answer: referrer entry `r` in `locale`, with every environment
+ * and locale it is published to when `withDetails` (the Worker picks the ones it needs).
+ */
+function referenceJson(stack, r, locale, withDetails) {
+  const ref = {
+    entry_uid: r.uid,
+    content_type_uid: r.content_type,
+    locale,
+    _version: r.version,
+    title: r.title,
+    content_type_title: `${r.content_type[0].toUpperCase()}${r.content_type.slice(1)}`,
+  };
+  if (withDetails) {
+    ref.publish_details = [];
+    for (const [environment, byLocale] of Object.entries(r.published ?? {})) {
+      for (const [loc, version] of Object.entries(byLocale)) {
+        ref.publish_details.push({ environment, locale: loc, time: PUBLISH_TIME, user: stack.user, version });
+      }
+    }
+  }
+  return ref;
 }
 
 function toInt(v, dflt) {
@@ -204,6 +232,31 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
         .filter((a) => a && gotBranch === (a.branch ?? defaultBranch))
         .map((a) => ({ uid: a.uid, url: a.url, filename: a.filename, title: a.title, _version: a.version }));
       return send(200, { assets, count: assets.length });
+    }
+    // References: the entries whose `refs` hold an entry or asset (stack.mjs addReference), on the
+    // branch asked. Matched before the single entry and asset routes. `stack.refuseReferences`
+    // makes them answer 422 (a stack or plan without the endpoint).
+    const referrersOf = (uid) => [...stack.entries.values()]
+      .filter((r) => (r.refs ?? []).includes(uid) && gotBranch === (r.branch ?? defaultBranch));
+    const refusedReferences = () => send(422, { error_message: 'The references endpoint is not allowed.', error_code: 422, errors: { references: ['is not allowed.'] } });
+    const withDetails = String(rec.query.include_publish_details) === 'true';
+    if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/([^/]+)\/references\/?$/))) {
+      if (stack.refuseReferences) return refusedReferences();
+      const ct = decodeURIComponent(m[1]);
+      const e = stack.entries.get(decodeURIComponent(m[2]));
+      if (!e || e.content_type !== ct || gotBranch !== (e.branch ?? defaultBranch)) return send(ERR.notFound.status, ERR.notFound.body);
+      const locale = rec.query.locale || undefined;
+      const references = referrersOf(e.uid)
+        .filter((r) => (locale ? r.locales.includes(locale) : r.locales.length > 0))
+        .map((r) => referenceJson(stack, r, locale ?? r.locales[0], withDetails));
+      return send(200, { references, count: references.length });
+    }
+    if ((m = path.match(/^\/v3\/assets\/([^/]+)\/references\/?$/))) {
+      if (stack.refuseReferences) return refusedReferences();
+      const a = stack.assets.get(decodeURIComponent(m[1]));
+      if (!a || gotBranch !== (a.branch ?? defaultBranch)) return send(ERR.notFound.status, ERR.notFound.body);
+      const references = referrersOf(a.uid).flatMap((r) => r.locales.map((l) => referenceJson(stack, r, l, withDetails)));
+      return send(200, { references, count: references.length });
     }
     if ((m = path.match(/^\/v3\/content_types\/([^/]+)\/entries\/([^/]+)\/?$/))) {
       const ct = decodeURIComponent(m[1]);

@@ -3,6 +3,11 @@
 // A stack is a plain object the fake server (contentstack.mjs) reads:
 //   { apiKey, token, branch, environments: [{name, uid, urls}], contentTypes,
 //     entries: Map<uid, entry>, assets: Map<uid, asset>, jobs: Map<jobId, job> }
+// An entry is { uid, content_type, title, url?, locales, version, branch?, refs, published }:
+//   refs      – uids of the entries and assets it references (addReference), answered by the
+//               fake's "references" endpoints from the referenced side;
+//   published – { [envUid]: { [locale]: version } }, set by publishEntry/unpublishEntry and by
+//               the successful entry items of publish/unpublish jobs (addJob).
 // Everything is generated from a seeded PRNG and a counter: no Math.random, so the same
 // calls always produce the same uids, versions and hashes.
 
@@ -117,12 +122,63 @@ export function findEnvironment(stack, nameOrUid) {
   return stack.environments.find((e) => e.name === nameOrUid || e.uid === nameOrUid);
 }
 
-/** Register an entry directly (used by addJob; handy for hand-made tests). */
-export function addEntry(stack, { uid = nextUid(stack), contentType, title, url, locales = ['en-us'], version = 1, branch } = {}) {
+/**
+ * Register an entry directly (used by addJob; handy for hand-made tests). It starts unpublished.
+ * @param {object} stack
+ * @param {object} [o]
+ * @param {string[]} [o.refs=[]] uids of the entries/assets it references (see addReference)
+ */
+export function addEntry(stack, { uid = nextUid(stack), contentType, title, url, locales = ['en-us'], version = 1, branch, refs = [] } = {}) {
   const ct = contentType ?? stack.contentTypes[0];
-  const entry = { uid, content_type: ct, title: title ?? `Entry ${uid}`, url, locales: [...locales], version };
+  const dangling = refs.find((to) => to !== uid && !stack.entries.has(to) && !stack.assets.has(to));
+  if (dangling) throw new Error(`addEntry: unknown entry or asset ${dangling}`);
+  const entry = { uid, content_type: ct, title: title ?? `Entry ${uid}`, url, locales: [...locales], version, refs: [], published: {} };
   if (branch) entry.branch = branch; // the fake answers it only with this branch header (default: the stack's)
   stack.entries.set(uid, entry);
+  for (const to of refs) addReference(stack, uid, to);
+  return entry;
+}
+
+/**
+ * Let entry `fromUid` reference the entry or asset `toUid` (once; adding it again is a no-op).
+ * Throws when either is unknown. Returns the referencing entry.
+ */
+export function addReference(stack, fromUid, toUid) {
+  const from = stack.entries.get(fromUid);
+  if (!from) throw new Error(`addReference: unknown entry ${fromUid}`);
+  if (!stack.entries.has(toUid) && !stack.assets.has(toUid)) throw new Error(`addReference: unknown entry or asset ${toUid}`);
+  if (!from.refs) from.refs = [];
+  if (!from.refs.includes(toUid)) from.refs.push(toUid);
+  return from;
+}
+
+function entryAndEnv(stack, fn, uid, envUidOrName) {
+  const entry = stack.entries.get(uid);
+  if (!entry) throw new Error(`${fn}: unknown entry ${uid}`);
+  const env = findEnvironment(stack, envUidOrName);
+  if (!env) throw new Error(`${fn}: unknown environment ${envUidOrName}`);
+  if (!entry.published) entry.published = {};
+  return { entry, env };
+}
+
+/**
+ * Mark entry `uid` published to an environment (name or uid) in `locale` at `version`
+ * (default: its latest). Sets entry.published[envUid][locale]; returns the entry.
+ */
+export function publishEntry(stack, uid, envUidOrName, locale, version) {
+  const { entry, env } = entryAndEnv(stack, 'publishEntry', uid, envUidOrName);
+  (entry.published[env.uid] ??= {})[locale] = version ?? entry.version;
+  return entry;
+}
+
+/** Mark entry `uid` no longer published to an environment (name or uid) in `locale`; returns the entry. */
+export function unpublishEntry(stack, uid, envUidOrName, locale) {
+  const { entry, env } = entryAndEnv(stack, 'unpublishEntry', uid, envUidOrName);
+  const byLocale = entry.published[env.uid];
+  if (byLocale) {
+    delete byLocale[locale];
+    if (Object.keys(byLocale).length === 0) delete entry.published[env.uid];
+  }
   return entry;
 }
 
@@ -158,6 +214,8 @@ function wantsUrl(withUrl, index, entry) {
  * Items: every entry and every asset is published to each environment × locale, so the
  * job has (entries + assets) × environments × locales items. Assets have locale "" and
  * publish_locale set. Item order: entries then assets, each grouped per env, per locale.
+ * The successful entry items of a publish job mark their entry published (publishEntry) to
+ * that environment and locale at the item's version; those of an unpublish job unmark it.
  *
  * @param {object} stack from makeStack
  * @param {object} [o]
@@ -308,6 +366,13 @@ export function addJob(stack, {
     return o;
   });
 
+  // Publish state of the entries: what the job did where it succeeded.
+  for (const it of ordered) {
+    if (it.type !== 'entry' || it.publish_details.status !== 'success') continue;
+    if (action === 'publish') publishEntry(stack, it.uid, it.environment, it.publish_locale, it.version);
+    else if (action === 'unpublish') unpublishEntry(stack, it.uid, it.environment, it.publish_locale);
+  }
+
   const success = ordered.filter((i) => i.publish_details.status === 'success').length;
   const unsuccess = ordered.length - success;
   const job = {
@@ -362,11 +427,19 @@ export function jobStatusJson(job) {
 
 /**
  * A demo stack: ~300 entries and ~120 assets, two environments (production, staging),
- * two locales (en-us, fr-fr) and three ready jobs:
- *   demo.jobs.publishProd   – big production publish (both locales, some failures, some entries without url)
+ * two locales (en-us, fr-fr), content types blog, page, author, product and category, and four
+ * ready jobs:
+ *   demo.jobs.publishProd    – big production publish (both locales, some failures, some entries without url)
  *   demo.jobs.publishStaging – small staging publish (en-us)
- *   demo.jobs.unpublishProd – production unpublish of a few entries and assets of the first job
- * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd} }.
+ *   demo.jobs.unpublishProd  – production unpublish of a few entries and assets of the first job
+ *   demo.jobs.publishAuthors – production republish (both locales) of 2 authors and 1 category that
+ *                              many published blog posts reference: the reference-aware purge demo
+ * Besides the jobs' own entries there are 6 authors and 5 categories (urls /author/slug-n and
+ * /category/slug-n, en-us and fr-fr, published to production in both). Every blog entry of
+ * publishProd references one of those authors and one category (round-robin), and every third
+ * one also an asset of publishProd. The three first jobs are generated exactly as before the
+ * references existed ('category' joins contentTypes after them), so their uids and items are stable.
+ * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd, publishAuthors}, authors, categories }.
  */
 export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mgmt_token' } = {}) {
   const stack = makeStack({ apiKey, token, contentTypes: ['blog', 'page', 'author', 'product'] });
@@ -396,5 +469,37 @@ export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mg
     entryUids: publishProd.entries.slice(0, 12).map((e) => e.uid),
     assetUids: publishProd.assets.slice(0, 5).map((a) => a.uid),
   });
-  return { stack, jobs: { publishProd, publishStaging, unpublishProd } };
+
+  // Authors and categories the blog posts reference, published to production in both locales.
+  stack.contentTypes.push('category');
+  const referenced = (ct, count) => Array.from({ length: count }, (_, i) => {
+    const n = stack.entries.size + 1;
+    const entry = addEntry(stack, {
+      contentType: ct,
+      title: `${ct[0].toUpperCase()}${ct.slice(1)} ${n}`,
+      url: `/${ct}/slug-${n}`,
+      locales: ['en-us', 'fr-fr'],
+      version: 1 + (i % 3),
+    });
+    for (const l of entry.locales) publishEntry(stack, entry.uid, 'production', l);
+    return entry;
+  });
+  const authors = referenced('author', 6);
+  const categories = referenced('category', 5);
+  publishProd.entries.filter((e) => e.content_type === 'blog').forEach((blog, b) => {
+    addReference(stack, blog.uid, authors[b % authors.length].uid);
+    addReference(stack, blog.uid, categories[b % categories.length].uid);
+    if (b % 3 === 0) addReference(stack, blog.uid, publishProd.assets[(b / 3) % publishProd.assets.length].uid);
+  });
+
+  // Two authors and a category were edited and are republished.
+  const republished = [authors[0], authors[1], categories[0]];
+  for (const e of republished) e.version += 1;
+  const publishAuthors = addJob(stack, {
+    jobId: '3c9a8b7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d',
+    environments: ['production'],
+    locales: ['en-us', 'fr-fr'],
+    entryUids: republished.map((e) => e.uid),
+  });
+  return { stack, jobs: { publishProd, publishStaging, unpublishProd, publishAuthors }, authors, categories };
 }

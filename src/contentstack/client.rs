@@ -168,6 +168,17 @@ impl<'a> Client<'a> {
         Ok(envs)
     }
 
+    /// The entries that reference `subject` (`Ok(None)` when Contentstack does not know it).
+    pub async fn references(
+        &self,
+        subject: &super::references::Subject,
+    ) -> Result<Option<Value>, NetError> {
+        let Some(path) = subject.path() else {
+            return Ok(None);
+        };
+        self.get("references", &path).await
+    }
+
     /// Fills in each item's `url`: one query per content type and locale (assets together), at
     /// most 100 uids each. An item whose job version is not the latest the query answers is
     /// fetched singly at its version, so the URL the job published is the one purged. When the

@@ -3,6 +3,7 @@
 //! performs the calls is in [`client`].
 
 pub mod client;
+pub mod references;
 
 use serde::Deserialize;
 use serde_json::Value;

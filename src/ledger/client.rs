@@ -94,6 +94,14 @@ impl LedgerClient {
         self.call(LedgerOp::SecondPass(op)).await
     }
 
+    pub async fn claim_lookups(&self, op: ClaimLookupsOp) -> Result<LookupClaim> {
+        self.call(LedgerOp::ClaimLookups(op)).await
+    }
+
+    pub async fn report_lookups(&self, op: ReportLookupsOp) -> Result<Progress> {
+        self.call(LedgerOp::ReportLookups(op)).await
+    }
+
     pub async fn fail(&self, op: FailOp) -> Result<Progress> {
         self.call(LedgerOp::Fail(op)).await
     }

@@ -36,7 +36,7 @@ pub struct Ledger {
 impl DurableObject for Ledger {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        for stmt in SCHEMA {
+        for stmt in SCHEMA.iter().chain(super::lookups::SCHEMA) {
             if let Err(e) = sql.exec(stmt, None) {
                 worker::console_error!(
                     "{{\"stage\":\"ledger_schema\",\"error\":{:?}}}",
@@ -123,6 +123,8 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::Report(o) => answer(store::report(sql, o, settings)),
         LedgerOp::SecondPass(o) => answer(store::second_pass(sql, o, settings)),
         LedgerOp::Fail(o) => answer(store::fail(sql, o, settings)),
+        LedgerOp::ClaimLookups(o) => answer(store::claim_lookups(sql, o)),
+        LedgerOp::ReportLookups(o) => answer(store::report_lookups(sql, o, settings)),
     }
 }
 

@@ -13,7 +13,9 @@
 
 pub mod client;
 pub mod durable;
+mod lookups;
 pub mod ops;
+pub mod references;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -117,6 +119,9 @@ pub struct JobRecord {
     /// Action batches stored so far (orders purge calls after their batch's KV work).
     #[serde(default)]
     pub batches: u64,
+    /// Reference look-ups, when a rule has a `references` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<references::ReferenceSummary>,
 }
 
 /// Identity of one accepted delivery: stack, job, action and environment (`*` when none is
@@ -268,6 +273,7 @@ impl JobRecord {
             source: source_webhook(),
             on_failure_running: false,
             batches: 0,
+            references: None,
         }
     }
 
@@ -440,6 +446,7 @@ impl JobRecord {
         self.second_pass_at = None;
         self.drives = 0;
         self.on_failure_running = false;
+        self.references = None;
         self.source = SOURCE_REPLAY.to_string();
         self.progress_ms = crate::time::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
     }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobRecord;
+use crate::contentstack::references::Subject;
 use crate::counts::JobItems;
 use crate::ledger::JobStatus;
 use crate::plan::Skipped;
@@ -25,6 +26,8 @@ pub enum LedgerOp {
     Report(ReportOp),
     SecondPass(SecondPassOp),
     Fail(FailOp),
+    ClaimLookups(ClaimLookupsOp),
+    ReportLookups(ReportLookupsOp),
 }
 
 /// The `accept` operation.
@@ -87,9 +90,92 @@ pub struct AddActionsOp {
     /// The next page to read (`skip`) once these are stored.
     pub next_skip: u64,
     pub collected: bool,
+    /// Job items whose referrers are to be looked up (docs/CONTRACT.md, "Reference-aware
+    /// purge").
+    #[serde(default)]
+    pub lookups: Vec<NewLookup>,
+    /// Environments whose reference `on_failure` purge is among `actions`.
+    #[serde(default)]
+    pub fell_back: Vec<String>,
     pub subrequests: u64,
     pub now: String,
     pub now_ms: i64,
+}
+
+/// A job item whose referrers are looked up in one environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewLookup {
+    pub env: String,
+    pub subject: Subject,
+}
+
+/// Hands out reference look-ups of these environments, within each one's `max_lookups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimLookupsOp {
+    pub job_id: String,
+    pub attempt: u32,
+    /// (environment, its `max_lookups`).
+    pub environments: Vec<(String, u32)>,
+    pub limit: u32,
+    pub now_ms: i64,
+    pub lease_ms: i64,
+}
+
+/// One look-up handed out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimedLookup {
+    pub id: i64,
+    pub env: String,
+    pub subject: Subject,
+    /// 0 = a job item; n = found n steps up the chain.
+    pub depth: u8,
+    /// The job item that led here (the subject itself at depth 0).
+    pub from: Subject,
+}
+
+/// Answer to `ClaimLookups`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LookupClaim {
+    /// False when this attempt is over: stop.
+    pub current: bool,
+    pub lookups: Vec<ClaimedLookup>,
+    /// Look-ups of these environments not handed out (leased elsewhere, or past the limit).
+    pub waiting: u64,
+    /// Environments whose `on_failure` purge is due (truncated or refused) and not stored yet.
+    pub fall_back: Vec<String>,
+}
+
+/// The results of claimed look-ups: the referrers each found, with their planned actions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportLookupsOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub done: Vec<LookupDone>,
+    pub skipped: Vec<Skipped>,
+    pub errors: Vec<String>,
+    pub subrequests: u64,
+    pub now: String,
+    pub now_ms: i64,
+}
+
+/// One look-up's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LookupDone {
+    pub id: i64,
+    /// Contentstack refused the look-up: the environment falls back to `on_failure`.
+    #[serde(default)]
+    pub refused: bool,
+    pub referrers: Vec<FoundReferrer>,
+}
+
+/// A referrer published to the look-up's environment and locale, planned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FoundReferrer {
+    pub subject: Subject,
+    pub version: Option<u64>,
+    /// Its own referrers are looked up too (below `depth`).
+    pub follow: bool,
+    pub actions: Vec<NewAction>,
 }
 
 /// The `claim` operation.

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
+use super::lookups;
 use super::ops::*;
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
@@ -101,7 +102,7 @@ fn kinds_sql(pick: impl Fn(ActionKind) -> bool) -> String {
     format!("({})", names.join(", "))
 }
 
-pub fn s(v: impl Into<String>) -> SqlStorageValue {
+pub(super) fn s(v: impl Into<String>) -> SqlStorageValue {
     SqlStorageValue::String(v.into())
 }
 fn i(v: i64) -> SqlStorageValue {
@@ -151,7 +152,7 @@ struct CountRow {
     n: i64,
 }
 
-fn count(sql: &SqlStorage, q: &str, binds: Vec<SqlStorageValue>) -> Result<i64> {
+pub(super) fn count(sql: &SqlStorage, q: &str, binds: Vec<SqlStorageValue>) -> Result<i64> {
     let rows: Vec<CountRow> = sql.exec(q, binds)?.to_array()?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
 }
@@ -216,6 +217,7 @@ fn progress(
                 "DELETE FROM work WHERE job_id = ?",
                 vec![s(rec.job_id.clone())],
             )?;
+            lookups::forget(sql, &rec.job_id, None)?;
         }
         return Ok(answer);
     }
@@ -280,6 +282,7 @@ fn progress(
                 "DELETE FROM work WHERE job_id = ? AND attempt <= ?",
                 vec![s(rec.job_id.clone()), i(attempt as i64)],
             )?;
+            lookups::forget(sql, &rec.job_id, Some(attempt))?;
         }
     }
     Ok(answer)
@@ -491,7 +494,8 @@ pub fn rollback(sql: &SqlStorage, op: RollbackOp) -> Result<()> {
         Some(prev) => store(sql, &prev)?,
         None => {
             sql.exec("DELETE FROM jobs WHERE job_id = ?", vec![s(job_id.clone())])?;
-            sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id)])?;
+            sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
+            lookups::forget(sql, &job_id, None)?;
         }
     }
     Ok(())
@@ -585,6 +589,8 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         skipped,
         next_skip,
         collected,
+        lookups: to_look_up,
+        fell_back,
         subrequests,
         now,
         now_ms,
@@ -593,23 +599,77 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         Ok(rec) => rec,
         Err(answer) => return Ok(answer),
     };
-    rec.batches += 1;
-    insert_actions(sql, &rec, &actions, rec.batches, PASS_FIRST)?;
-    // An environment with new work after its first pass ended runs its passes again.
-    let envs: std::collections::BTreeSet<&str> = actions.iter().map(|a| a.env.as_str()).collect();
-    for env in envs {
-        let passed = rec
-            .passes
-            .get(env)
-            .is_some_and(|p| p.first_pass_at.is_some());
-        if passed && pending_in_env(sql, &rec, env)? {
-            rec.passes.remove(env);
+    add_work(sql, &mut rec, &actions)?;
+    lookups::add(sql, &rec, &to_look_up)?;
+    if !fell_back.is_empty() {
+        if let Some(r) = rec.references.as_mut() {
+            r.fell_back(&fell_back);
         }
     }
     rec.add_skipped(&skipped);
     let sc = rec.scopes.entry(scope).or_default();
     sc.next_skip = sc.next_skip.max(next_skip);
     sc.collected |= collected;
+    rec.progress_ms = now_ms;
+    rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+/// Stores one batch of first-pass actions. An environment with new work after its first pass
+/// ended runs its passes again.
+fn add_work(sql: &SqlStorage, rec: &mut JobRecord, actions: &[NewAction]) -> Result<()> {
+    rec.batches += 1;
+    insert_actions(sql, rec, actions, rec.batches, PASS_FIRST)?;
+    let envs: std::collections::BTreeSet<&str> = actions.iter().map(|a| a.env.as_str()).collect();
+    for env in envs {
+        let passed = rec
+            .passes
+            .get(env)
+            .is_some_and(|p| p.first_pass_at.is_some());
+        if passed && pending_in_env(sql, rec, env)? {
+            rec.passes.remove(env);
+        }
+    }
+    Ok(())
+}
+
+/// Hands out reference look-ups ([`lookups::claim`]).
+pub fn claim_lookups(sql: &SqlStorage, op: ClaimLookupsOp) -> Result<LookupClaim> {
+    let mut rec = match open_attempt(sql, &op.job_id, op.attempt)? {
+        Ok(rec) => rec,
+        Err(_) => return Ok(LookupClaim::default()),
+    };
+    let answer = lookups::claim(sql, &mut rec, &op)?;
+    store(sql, &rec)?;
+    Ok(answer)
+}
+
+/// Stores what reference look-ups found: the look-ups are settled, new referrers planned.
+pub fn report_lookups(
+    sql: &SqlStorage,
+    op: ReportLookupsOp,
+    settings: Settings,
+) -> Result<Progress> {
+    let ReportLookupsOp {
+        job_id,
+        attempt,
+        done,
+        skipped,
+        errors,
+        subrequests,
+        now,
+        now_ms,
+    } = op;
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
+    };
+    let actions = lookups::settle(sql, &mut rec, done)?;
+    add_work(sql, &mut rec, &actions)?;
+    rec.add_skipped(&skipped);
+    push_errors(&mut rec.errors, errors);
     rec.progress_ms = now_ms;
     rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
     let p = progress(sql, &mut rec, settings, &now, now_ms)?;
@@ -774,6 +834,7 @@ pub fn fail(sql: &SqlStorage, op: FailOp, settings: Settings) -> Result<Progress
     // `failed` once the on_failure purge has run (at once when there is none).
     push_errors(&mut rec.errors, [error]);
     sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
+    lookups::forget(sql, &job_id, None)?;
     insert_actions(sql, &rec, &actions, 0, PASS_ON_FAILURE)?;
     rec.on_failure_running = !actions.is_empty();
     if rec.on_failure_running {

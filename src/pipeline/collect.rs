@@ -6,14 +6,14 @@ use std::cell::Cell;
 use futures_util::future::join;
 
 use super::drain::drain_alongside;
-use super::resolve::{page_cost, plan_page, resolve_job, stack_key};
+use super::resolve::{page_cost, plan_page, referencing, resolve_job, stack_key, PlannedPage};
 use super::run::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
 use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
-use crate::ledger::ops::{AddActionsOp, Progress, StartOp};
-use crate::plan::{PlanEnvironment, PlanJob};
-use crate::purge::actions_from_plan;
+use crate::ledger::ops::{AddActionsOp, NewLookup, Progress, StartOp};
+use crate::plan::{PlanEnvironment, PlanJob, Skipped};
+use crate::purge::{actions_from_plan, NewAction};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
@@ -128,8 +128,8 @@ async fn collect_pages(
     };
     let mut fetched = 0usize;
     loop {
-        let (p, more_pages) = if environments.is_empty() {
-            (crate::plan::Plan::default(), false)
+        let (page, more_pages) = if environments.is_empty() {
+            (PlannedPage::default(), false)
         } else {
             if !ctx
                 .budget
@@ -145,28 +145,27 @@ async fn collect_pages(
                     0,
                 ));
             }
-            let (p, more, n) = plan_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
-            fetched += n;
-            (p, more)
+            let page = plan_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
+            fetched += page.items;
+            let more = page.more;
+            (page, more)
         };
         let next_skip = if more_pages { skip + PAGE_SIZE } else { skip };
-        let progress: Progress = ctx
-            .counted(
-                &ctx.budget,
-                ctx.ledger.add_actions(AddActionsOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    scope: job.scope.clone(),
-                    actions: actions_from_plan(&p),
-                    skipped: p.skipped,
-                    next_skip,
-                    collected: !more_pages,
-                    subrequests: ctx.budget.used() as u64 + 1,
-                    now: now_iso(),
-                    now_ms: now_ms(),
-                }),
-            )
-            .await?;
+        // With reference look-ups to make, the scope is collected once they are done.
+        let looks_up = !referencing(ctx.cfg, &api_key, &environments).is_empty();
+        let progress = store_batch(
+            ctx,
+            job,
+            Batch {
+                actions: actions_from_plan(&page.plan),
+                skipped: page.plan.skipped,
+                lookups: page.lookups,
+                next_skip,
+                collected: !more_pages && !looks_up,
+                ..Batch::default()
+            },
+        )
+        .await?;
         if !progress.current {
             return Ok(Next::Stop);
         }
@@ -178,8 +177,52 @@ async fn collect_pages(
                 "items_fetched",
                 serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
             );
+            if looks_up {
+                return Ok(Next::Inline(Step::References {
+                    api_key,
+                    branch,
+                    environments,
+                }));
+            }
             return Ok(Next::Inline(Step::Drain));
         }
         skip = next_skip;
     }
+}
+
+/// What one `AddActions` stores.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub actions: Vec<NewAction>,
+    pub skipped: Vec<Skipped>,
+    pub lookups: Vec<NewLookup>,
+    pub fell_back: Vec<String>,
+    pub next_skip: u64,
+    pub collected: bool,
+}
+
+/// Stores one batch of the job's work in the ledger.
+pub(super) async fn store_batch(
+    ctx: &Run<'_>,
+    job: &JobMessage,
+    b: Batch,
+) -> Result<Progress, StepError> {
+    ctx.counted(
+        &ctx.budget,
+        ctx.ledger.add_actions(AddActionsOp {
+            job_id: job.job_id.clone(),
+            attempt: job.attempt,
+            scope: job.scope.clone(),
+            actions: b.actions,
+            skipped: b.skipped,
+            next_skip: b.next_skip,
+            collected: b.collected,
+            lookups: b.lookups,
+            fell_back: b.fell_back,
+            subrequests: ctx.budget.used() as u64 + 1,
+            now: now_iso(),
+            now_ms: now_ms(),
+        }),
+    )
+    .await
 }

@@ -4,12 +4,17 @@
 use serde_json::Value;
 use worker::Env;
 
-use super::resolve::{page_cost, plan_page, resolve_job};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
+use super::resolve::{page_cost, plan_page, referencing, resolve_job};
 use super::run::StepError;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::contentstack::{client::Client, PAGE_SIZE};
-use crate::plan::{Plan, PlanJob};
+use crate::ledger::ops::{ClaimedLookup, NewLookup};
+use crate::ledger::references::{PulledIn, ReferenceSummary};
+use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::purge::actions_from_plan;
 
 /// Why a dry run could not be made.
@@ -52,19 +57,24 @@ pub async fn dry_run(
     let mut total = Plan::default();
     let mut skip = 0;
     let mut truncated = false;
+    let mut refs = DryReferences::default();
     if !resolved.with_rules.is_empty() {
         loop {
             if !budget.allows(cost_f, cost_o) {
                 truncated = true;
                 break;
             }
-            let (p, more, _) = plan_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
-            total.merge(p);
-            if !more {
+            let page = plan_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
+            total.merge(page.plan);
+            refs.queue_items(page.lookups);
+            if !page.more {
                 break;
             }
             skip += PAGE_SIZE;
         }
+        truncated |= refs
+            .run(cfg, &budget, &client, &pj, &resolved.with_rules, &mut total)
+            .await?;
     }
     let actions = actions_from_plan(&total);
     let purge_calls: usize = total
@@ -101,5 +111,141 @@ pub async fn dry_run(
         "actions": actions.len(),
         "purge_calls": purge_calls,
         "truncated": truncated,
+        "references": refs.answer(),
     }))
+}
+
+/// The reference look-ups of a dry run, in memory: breadth first, each subject once per
+/// environment, within each environment's `max_lookups` and the invocation's budget.
+#[derive(Default)]
+struct DryReferences {
+    queue: VecDeque<ClaimedLookup>,
+    seen: HashSet<(String, String)>,
+    summary: ReferenceSummary,
+    any: bool,
+}
+
+impl DryReferences {
+    fn push(&mut self, l: ClaimedLookup) {
+        self.queue.push_back(ClaimedLookup {
+            id: self.seen.len() as i64,
+            ..l
+        });
+    }
+
+    fn queue_items(&mut self, lookups: Vec<NewLookup>) {
+        for l in lookups {
+            self.any = true;
+            if self.seen.insert((l.env.clone(), l.subject.key())) {
+                self.push(ClaimedLookup {
+                    id: 0,
+                    env: l.env,
+                    from: l.subject.clone(),
+                    subject: l.subject,
+                    depth: 0,
+                });
+            }
+        }
+    }
+
+    /// Runs the look-ups; true when the budget ran out first. Truncated environments get
+    /// their `on_failure` plan merged in, as the job would.
+    async fn run(
+        &mut self,
+        cfg: &Config,
+        budget: &Budget,
+        client: &Client<'_>,
+        job: &PlanJob,
+        environments: &[PlanEnvironment],
+        total: &mut Plan,
+    ) -> Result<bool, DryRunError> {
+        let limits: Vec<(PlanEnvironment, u32)> = referencing(cfg, &job.api_key, environments)
+            .into_iter()
+            .map(|(e, r)| (e, r.max_lookups))
+            .collect();
+        let mut out_of_budget = false;
+        while !self.queue.is_empty() {
+            let room = budget.remaining_fetches() / FETCHES_PER_LOOKUP;
+            if room == 0 {
+                out_of_budget = true;
+                break;
+            }
+            let mut round = Vec::new();
+            let mut in_round: HashMap<String, u64> = HashMap::new();
+            while round.len() < room.min(LOOKUPS_PER_ROUND) {
+                let Some(l) = self.queue.pop_front() else {
+                    break;
+                };
+                let max = limits
+                    .iter()
+                    .find(|(e, _)| e.name == l.env)
+                    .map_or(0, |x| x.1);
+                let taken = in_round.entry(l.env.clone()).or_default();
+                if self.summary.allowance(&l.env, max, *taken) == 0 {
+                    self.summary.truncate(&l.env);
+                    continue;
+                }
+                *taken += 1;
+                round.push(l);
+            }
+            let (looked, _errors) = look_up_round(cfg, client, job, environments, &round).await?;
+            for l in looked {
+                let Some(asked) = round.iter().find(|r| r.id == l.id) else {
+                    continue;
+                };
+                self.summary.looked_up(&asked.env);
+                if l.refused {
+                    self.summary.fall_back(&asked.env);
+                }
+                for (r, p) in l.referrers {
+                    let subject = r.subject();
+                    if !self.seen.insert((asked.env.clone(), subject.key())) {
+                        continue;
+                    }
+                    total.merge(p);
+                    self.summary.planned(PulledIn {
+                        environment: asked.env.clone(),
+                        content_type: r.content_type.clone(),
+                        uid: r.uid.clone(),
+                        locale: r.locale.clone(),
+                        version: r.version,
+                        depth: asked.depth + 1,
+                        from: asked.from.clone(),
+                    });
+                    if l.follow {
+                        self.push(ClaimedLookup {
+                            id: 0,
+                            env: asked.env.clone(),
+                            subject,
+                            depth: asked.depth + 1,
+                            from: asked.from.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let fall_back: Vec<PlanEnvironment> = limits
+            .into_iter()
+            .map(|(e, _)| e)
+            .filter(|e| self.summary.on_failure_pending.contains(&e.name))
+            .collect();
+        if !fall_back.is_empty() {
+            total.merge(plan_failure(job, &fall_back, &cfg.rules));
+        }
+        Ok(out_of_budget)
+    }
+
+    fn answer(&self) -> Value {
+        if !self.any && self.summary.lookups == 0 {
+            return Value::Null;
+        }
+        serde_json::json!({
+            "lookups": self.summary.lookups,
+            "referrers": self.summary.referrers,
+            "truncated": self.summary.truncated,
+            "by_environment": self.summary.by_environment,
+            "pulled_in": self.summary.pulled_in,
+            "on_failure": self.summary.on_failure_pending,
+        })
+    }
 }

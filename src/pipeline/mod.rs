@@ -11,5 +11,6 @@ mod collect;
 mod dead_letter;
 mod drain;
 pub mod dry_run;
+mod references;
 pub mod resolve;
 pub mod run;

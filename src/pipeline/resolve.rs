@@ -2,11 +2,14 @@
 //! one planned page of items, what a page costs, and where an `on_failure` purge goes.
 
 use crate::config::Config;
+use crate::contentstack::references::Subject;
 use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
+use crate::ledger::ops::NewLookup;
 use crate::ledger::JobRecord;
-use crate::plan::{plan, PlanEnvironment, PlanJob};
+use crate::plan::{plan, ItemType, PlanEnvironment, PlanItem, PlanJob};
 use crate::queue::JobMessage;
+use crate::rules::References;
 use crate::runtime::log;
 
 use super::run::{permanent, StepError};
@@ -82,39 +85,115 @@ pub async fn resolve_job(
     })
 }
 
+/// One page of job items, planned.
+#[derive(Default)]
+pub struct PlannedPage {
+    pub plan: crate::plan::Plan,
+    /// More pages follow.
+    pub more: bool,
+    /// Items the page held.
+    pub items: usize,
+    /// Items whose referrers are looked up, per environment with a `references` section.
+    pub lookups: Vec<NewLookup>,
+}
+
 /// Reads one page of items, resolves their URLs where a rule asks for it, and plans them.
-/// Returns the page's plan, whether more pages follow, and how many items it held.
 pub async fn plan_page(
     cfg: &Config,
     client: &Client<'_>,
     job: &PlanJob,
     skip: u64,
     environments: &[PlanEnvironment],
-) -> Result<(crate::plan::Plan, bool, usize), StepError> {
+) -> Result<PlannedPage, StepError> {
     let mut page = client.items_page(&job.job_id, skip).await?;
+    resolve_item_urls(cfg, client, &job.api_key, &mut page.items, environments).await?;
+    let p = plan(job, &page.items, environments, &cfg.rules);
+    Ok(PlannedPage {
+        plan: p,
+        more: has_more(skip, page.raw_len),
+        items: page.items.len(),
+        lookups: lookups_of(cfg, &job.api_key, &page.items, environments),
+    })
+}
+
+/// Fills in the URLs of the items of environments whose rule resolves URLs.
+pub async fn resolve_item_urls(
+    cfg: &Config,
+    client: &Client<'_>,
+    api_key: &str,
+    items: &mut [PlanItem],
+    environments: &[PlanEnvironment],
+) -> Result<(), StepError> {
     let resolving: Vec<&str> = environments
         .iter()
-        .filter(|e| resolves_urls(cfg, &job.api_key, e))
+        .filter(|e| resolves_urls(cfg, api_key, e))
         .map(|e| e.uid.as_str())
         .collect();
-    if !resolving.is_empty() {
-        let mut wanted: Vec<_> = page
-            .items
+    if resolving.is_empty() {
+        return Ok(());
+    }
+    let mut wanted: Vec<PlanItem> = items
+        .iter()
+        .filter(|i| resolving.contains(&i.environment_uid.as_str()))
+        .cloned()
+        .collect();
+    client.resolve_urls(&mut wanted).await?;
+    for it in items.iter_mut() {
+        if let Some(w) = wanted.iter().find(|w| {
+            w.uid == it.uid && w.locale == it.locale && w.environment_uid == it.environment_uid
+        }) {
+            it.url = w.url.clone();
+        }
+    }
+    Ok(())
+}
+
+/// The successful items each environment's `references` section looks up.
+fn lookups_of(
+    cfg: &Config,
+    api_key: &str,
+    items: &[PlanItem],
+    environments: &[PlanEnvironment],
+) -> Vec<NewLookup> {
+    let mut out = Vec::new();
+    for e in environments {
+        let Some(refs) = cfg
+            .rules
+            .rule_for_stack(Some(api_key), &e.name)
+            .and_then(|r| r.references.as_ref())
+        else {
+            continue;
+        };
+        for it in items
             .iter()
-            .filter(|i| resolving.contains(&i.environment_uid.as_str()))
-            .cloned()
-            .collect();
-        client.resolve_urls(&mut wanted).await?;
-        for it in page.items.iter_mut() {
-            if let Some(w) = wanted.iter().find(|w| {
-                w.uid == it.uid && w.locale == it.locale && w.environment_uid == it.environment_uid
-            }) {
-                it.url = w.url.clone();
+            .filter(|i| i.success && i.environment_uid == e.uid)
+        {
+            if refs.looks_up(it.item_type == ItemType::Asset, it.content_type.as_deref()) {
+                out.push(NewLookup {
+                    env: e.name.clone(),
+                    subject: Subject::of(it),
+                });
             }
         }
     }
-    let p = plan(job, &page.items, environments, &cfg.rules);
-    Ok((p, has_more(skip, page.raw_len), page.items.len()))
+    out
+}
+
+/// The environments whose rule has a `references` section, with that section.
+pub fn referencing<'c>(
+    cfg: &'c Config,
+    api_key: &str,
+    environments: &[PlanEnvironment],
+) -> Vec<(PlanEnvironment, &'c References)> {
+    environments
+        .iter()
+        .filter_map(|e| {
+            cfg.rules
+                .rule_for_stack(Some(api_key), &e.name)
+                .and_then(|r| r.references.as_ref())
+                .map(|r| (e.clone(), r))
+        })
+        .collect()
 }
 
 pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) -> bool {

@@ -16,6 +16,7 @@ use worker::{Env, Message, MessageBatch, MessageExt};
 use super::collect::{collect, start};
 use super::dead_letter::dead_letter;
 use super::drain::{drain, second_pass};
+use super::references::references;
 use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::ledger::client::LedgerClient;
@@ -275,6 +276,7 @@ pub(super) fn step_name(s: &Step) -> &'static str {
     match s {
         Step::Start => "start",
         Step::Collect { .. } => "collect",
+        Step::References { .. } => "references",
         Step::Drain => "drain",
         Step::SecondPass => "second_pass",
     }
@@ -293,6 +295,11 @@ pub(super) async fn run_step(
             branch,
             environments,
         } => collect(ctx, job, skip, api_key, branch, environments).await,
+        Step::References {
+            api_key,
+            branch,
+            environments,
+        } => references(ctx, job, api_key, branch, environments).await,
         Step::Drain => drain(ctx, job).await,
         Step::SecondPass => second_pass(ctx, job).await,
     }

@@ -44,6 +44,9 @@ use serde_json::{Map, Value};
 
 use crate::template::{Placeholder, Template, TemplateError};
 
+pub mod references;
+pub use references::References;
+
 /// The name of the variable, used as the root of error paths.
 pub const ROOT: &str = "ENVIRONMENTS";
 /// The key of the rule that applies to environments without their own key.
@@ -52,7 +55,7 @@ pub const WILDCARD: &str = "*";
 /// Separates the stack api key from the environment in a stack-scoped key.
 pub const STACK_SEPARATOR: char = '/';
 
-const ENV_FIELDS: [&str; 8] = [
+const ENV_FIELDS: [&str; 9] = [
     "zone_id",
     "kv_binding",
     "kv_namespace_id",
@@ -61,6 +64,7 @@ const ENV_FIELDS: [&str; 8] = [
     "on_failure",
     "entry",
     "asset",
+    "references",
 ];
 /// The keys of an `entry`/`asset` section, one per [`Field`].
 const ITEM_FIELDS: [&str; 6] = [
@@ -284,7 +288,8 @@ pub struct EnvRule {
     pub kv_binding: Option<String>,
     /// KV namespace id, for REST bulk deletes.
     pub kv_namespace_id: Option<String>,
-    /// Look up each item's `url` (one API call per item).
+    /// Look up each item's `url` (batched: one API call per 100 items of a content type and
+    /// locale).
     pub resolve_urls: bool,
     /// Purge or invalidate (soft purge) on Cloudflare.
     pub purge_mode: PurgeMode,
@@ -294,6 +299,8 @@ pub struct EnvRule {
     pub entry: ItemRule,
     /// Per-asset templates.
     pub asset: ItemRule,
+    /// Changes that reach the entries referencing them (`None`: off).
+    pub references: Option<References>,
 }
 
 impl EnvRule {
@@ -605,6 +612,11 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
     let entry = parse_item(&path.key("entry"), map.get("entry"), false)?;
     let asset = parse_item(&path.key("asset"), map.get("asset"), true)?;
     let on_failure = parse_failure(&path.key("on_failure"), map.get("on_failure"))?;
+    let references = references::parse(
+        &path.key("references"),
+        map.get("references"),
+        !entry.is_empty(),
+    )?;
 
     if kv_binding.is_none() {
         for (section, rule) in [("entry", &entry), ("asset", &asset)] {
@@ -640,6 +652,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         on_failure,
         entry,
         asset,
+        references,
     })
 }
 

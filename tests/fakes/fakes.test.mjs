@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { makeStack, addJob, makeDemoStack } from '../../devkit/fakes/stack.mjs';
+import { makeStack, addJob, addEntry, addAsset, addReference, publishEntry, unpublishEntry, makeDemoStack } from '../../devkit/fakes/stack.mjs';
 import { invocations } from '../../devkit/harness/system.mjs';
 import { listAllKeys, seedKeys, kvKeyOf, listPrefixOf } from '../../devkit/harness/kv.mjs';
 import { listJobs, waitForJob, isFinal } from '../../devkit/harness/worker.mjs';
@@ -41,7 +41,7 @@ test('stack generator: deterministic, summary agrees with items', () => {
   assert.equal(asset.content_type, undefined);
   const demo = makeDemoStack();
   assert.ok(demo.stack.entries.size >= 200 && demo.stack.assets.size >= 100);
-  assert.equal(Object.keys(demo.jobs).length, 3);
+  assert.deepEqual(Object.keys(demo.jobs), ['publishProd', 'publishStaging', 'unpublishProd', 'publishAuthors']);
 });
 
 test('public key and job status', async () => {
@@ -515,6 +515,190 @@ test('contentstack: several stacks in one fake, each with its own token, jobs an
     assert.equal(await call(a, b.token, `/v3/bulk/jobs/${ja.jobId}`), 401, "another stack's token");
     assert.equal(await call(a, a.token, `/v3/bulk/jobs/${jb.jobId}`), 404, "another stack's job");
     assert.equal(c.requests.filter((r) => r.apiKey === b.apiKey).length, 1);
+  } finally { await c.close(); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Contentstack fake: references of entries and assets, publish state.
+
+/** A fake serving `stacks`, and a GET helper for one stack's credentials (optional branch). */
+async function refsFake(stacks) {
+  const c = await startContentstack({ stacks, rateLimitPerSecond: 0 });
+  const call = async (s, path, branch) => {
+    const r = await fetch(c.url + path, { headers: { api_key: s.apiKey, authorization: s.token, ...(branch ? { branch } : {}) } });
+    return { status: r.status, json: await r.json() };
+  };
+  return { c, call };
+}
+
+test('stack: publishEntry/unpublishEntry and publish/unpublish jobs keep entry.published', () => {
+  const s = makeStack({ apiKey: 'blt_pub_state', token: 'tok_p' });
+  const e = addEntry(s, { contentType: 'blog', locales: ['en-us', 'fr-fr'], version: 4 });
+  assert.deepEqual(e.published, {});
+  assert.deepEqual(e.refs, []);
+  publishEntry(s, e.uid, 'production', 'en-us');
+  publishEntry(s, e.uid, 'blt_env_stg', 'fr-fr', 2);
+  assert.deepEqual(e.published, { blt_env_prod: { 'en-us': 4 }, blt_env_stg: { 'fr-fr': 2 } });
+  unpublishEntry(s, e.uid, 'staging', 'fr-fr');
+  unpublishEntry(s, e.uid, 'staging', 'en-us'); // not published there: no-op
+  assert.deepEqual(e.published, { blt_env_prod: { 'en-us': 4 } });
+  assert.throws(() => publishEntry(s, 'nope', 'production', 'en-us'), /unknown entry/);
+  assert.throws(() => publishEntry(s, e.uid, 'nowhere', 'en-us'), /unknown environment/);
+
+  // Jobs: successful entry items publish (at the item's version) or unpublish; failed ones change nothing.
+  const pub = addJob(s, { jobId: 'job-pub', environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 3, assets: 1, failedEvery: 5 });
+  for (const it of pub.items.filter((i) => i.type === 'entry')) {
+    const env = s.entries.get(it.uid).published[it.environment];
+    if (it.publish_details.status === 'success') assert.equal(env[it.publish_locale], it.version);
+    else assert.equal(env?.[it.publish_locale], undefined);
+  }
+  const target = pub.entries[0];
+  addJob(s, { jobId: 'job-unpub', action: 'unpublish', environments: ['production'], locales: ['en-us', 'fr-fr'], entryUids: [target.uid] });
+  assert.equal(target.published.blt_env_prod, undefined);
+  assert.deepEqual(Object.keys(target.published), ['blt_env_stg']);
+
+  // References: deduplicated; both ends must exist; addEntry takes refs.
+  const asset = addAsset(s, {});
+  const r = addEntry(s, { contentType: 'page', refs: [e.uid, asset.uid, e.uid] });
+  assert.deepEqual(r.refs, [e.uid, asset.uid]);
+  addReference(s, r.uid, asset.uid);
+  assert.deepEqual(r.refs, [e.uid, asset.uid]);
+  assert.throws(() => addReference(s, r.uid, 'bltmissing'), /unknown entry or asset/);
+  assert.throws(() => addReference(s, 'bltmissing', e.uid), /unknown entry/);
+});
+
+test('contentstack: entry references list referrers in the locale with publish_details of every environment and locale', async () => {
+  const s = makeStack({ apiKey: 'blt_refs', token: 'tok_r', contentTypes: ['blog', 'author'] });
+  const author = addEntry(s, { contentType: 'author', title: 'Ada', locales: ['en-us', 'fr-fr'] });
+  const both = addEntry(s, { contentType: 'blog', title: 'Both', locales: ['en-us', 'fr-fr'], version: 5, refs: [author.uid] });
+  const frOnly = addEntry(s, { contentType: 'blog', title: 'Fr only', locales: ['fr-fr'], version: 2, refs: [author.uid] });
+  addEntry(s, { contentType: 'blog', title: 'Unrelated', locales: ['en-us'] });
+  publishEntry(s, both.uid, 'production', 'en-us', 4);
+  publishEntry(s, both.uid, 'production', 'fr-fr');
+  publishEntry(s, both.uid, 'staging', 'en-us', 3);
+  const { c, call } = await refsFake([s]);
+  try {
+    const base = `/v3/content_types/author/entries/${author.uid}/references`;
+    const en = await call(s, `${base}?locale=en-us&include_publish_details=true`);
+    assert.equal(en.status, 200);
+    const detail = (environment, locale, version) => ({ environment, locale, time: '2024-07-01T05:22:34.051Z', user: s.user, version });
+    assert.deepEqual(en.json, {
+      references: [{
+        entry_uid: both.uid, content_type_uid: 'blog', locale: 'en-us', _version: 5, title: 'Both', content_type_title: 'Blog',
+        publish_details: [detail('blt_env_prod', 'en-us', 4), detail('blt_env_prod', 'fr-fr', 5), detail('blt_env_stg', 'en-us', 3)],
+      }],
+      count: 1,
+    });
+    const fr = await call(s, `${base}?locale=fr-fr&include_publish_details=true`);
+    assert.deepEqual(fr.json.references.map((r) => [r.entry_uid, r.locale, r.publish_details.length]), [[both.uid, 'fr-fr', 3], [frOnly.uid, 'fr-fr', 0]]);
+    assert.equal(fr.json.count, 2);
+    // Without include_publish_details: no key. Without a locale: each referrer in its first locale.
+    const plain = await call(s, `${base}?locale=fr-fr`);
+    assert.ok(plain.json.references.every((r) => !('publish_details' in r)));
+    const noLocale = await call(s, base);
+    assert.deepEqual(noLocale.json.references.map((r) => [r.entry_uid, r.locale]), [[both.uid, 'en-us'], [frOnly.uid, 'fr-fr']]);
+    // Unpublishing shows at once.
+    unpublishEntry(s, both.uid, 'production', 'fr-fr');
+    unpublishEntry(s, both.uid, 'staging', 'en-us');
+    const after = await call(s, `${base}?locale=en-us&include_publish_details=true`);
+    assert.deepEqual(after.json.references[0].publish_details, [detail('blt_env_prod', 'en-us', 4)]);
+    // Nobody references a blog post: an empty list. Unknown entry or wrong content type: 404.
+    assert.deepEqual((await call(s, `/v3/content_types/blog/entries/${both.uid}/references?locale=en-us`)).json, { references: [], count: 0 });
+    const nf = await call(s, `/v3/content_types/author/entries/bltnope/references?locale=en-us`);
+    assert.equal(nf.status, 404);
+    assert.equal(nf.json.error_code, 141);
+    assert.equal((await call(s, `/v3/content_types/blog/entries/${author.uid}/references`)).status, 404);
+    // The single entry route still answers the entry itself.
+    assert.equal((await call(s, `/v3/content_types/author/entries/${author.uid}`)).json.entry.uid, author.uid);
+    // The refusal knob.
+    s.refuseReferences = true;
+    const refused = await call(s, `${base}?locale=en-us&include_publish_details=true`);
+    assert.equal(refused.status, 422);
+    assert.ok(refused.json.error_message);
+    assert.equal((await call(s, `/v3/content_types/author/entries/${author.uid}`)).status, 200, 'only the references routes refuse');
+    s.refuseReferences = false;
+    assert.equal((await call(s, base)).status, 200);
+  } finally { await c.close(); }
+});
+
+test('contentstack: asset references answer one element per referrer and locale; branches and refusal apply', async () => {
+  const s = makeStack({ apiKey: 'blt_arefs', token: 'tok_ar' });
+  const asset = addAsset(s, {});
+  const blog = addEntry(s, { contentType: 'blog', title: 'Blog 1', locales: ['en-us', 'fr-fr'], version: 3, refs: [asset.uid] });
+  const page = addEntry(s, { contentType: 'page', title: 'Page 2', locales: ['fr-fr'], refs: [asset.uid] });
+  publishEntry(s, blog.uid, 'production', 'fr-fr');
+  publishEntry(s, page.uid, 'staging', 'fr-fr');
+  const devAsset = addAsset(s, { branch: 'develop' });
+  const devEntry = addEntry(s, { contentType: 'blog', branch: 'develop', refs: [devAsset.uid] });
+  const { c, call } = await refsFake([s]);
+  try {
+    const r = await call(s, `/v3/assets/${asset.uid}/references?include_publish_details=true`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.count, 3);
+    assert.deepEqual(r.json.references.map((x) => [x.entry_uid, x.content_type_uid, x.content_type_title, x.locale, x._version, x.publish_details.map((d) => `${d.environment}/${d.locale}@${d.version}`)]), [
+      [blog.uid, 'blog', 'Blog', 'en-us', 3, ['blt_env_prod/fr-fr@3']],
+      [blog.uid, 'blog', 'Blog', 'fr-fr', 3, ['blt_env_prod/fr-fr@3']],
+      [page.uid, 'page', 'Page', 'fr-fr', 1, ['blt_env_stg/fr-fr@1']],
+    ]);
+    assert.ok((await call(s, `/v3/assets/${asset.uid}/references`)).json.references.every((x) => !('publish_details' in x)));
+    assert.equal((await call(s, '/v3/assets/bltnope/references')).status, 404);
+    assert.equal((await call(s, `/v3/assets/${asset.uid}`)).json.asset.uid, asset.uid, 'the single asset route is unchanged');
+    // An asset on a branch answers only with that branch header, and lists only that branch's referrers.
+    assert.equal((await call(s, `/v3/assets/${devAsset.uid}/references`)).status, 404);
+    assert.deepEqual((await call(s, `/v3/assets/${devAsset.uid}/references`, 'develop')).json.references.map((x) => x.entry_uid), [devEntry.uid]);
+    assert.equal((await call(s, `/v3/content_types/blog/entries/${devEntry.uid}/references`)).status, 404);
+    s.refuseReferences = true;
+    assert.equal((await call(s, `/v3/assets/${asset.uid}/references`)).status, 422);
+    assert.equal((await call(s, `/v3/assets/${asset.uid}`)).status, 200);
+  } finally { await c.close(); }
+});
+
+test('demo stack: the publishAuthors job republishes authors and a category that many published blog posts reference', async () => {
+  const demo = makeDemoStack();
+  const { stack: s, jobs, authors, categories } = demo;
+  assert.deepEqual([jobs.publishProd.items.length, jobs.publishStaging.items.length, jobs.unpublishProd.items.length, jobs.publishAuthors.items.length], [620, 110, 34, 6]);
+  assert.equal(jobs.publishAuthors.jobId, '3c9a8b7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d');
+  assert.ok(s.contentTypes.includes('category') && s.contentTypes.includes('author'));
+  assert.deepEqual([authors.length, categories.length], [6, 5]);
+  for (const e of [...authors, ...categories]) {
+    assert.match(e.url, new RegExp(`^/${e.content_type}/slug-\\d+$`));
+    assert.deepEqual(e.published, { blt_env_prod: { 'en-us': e.version, 'fr-fr': e.version } });
+  }
+  // Every blog post of publishProd references one of those authors and categories; some an asset of the job.
+  const blogs = jobs.publishProd.entries.filter((e) => e.content_type === 'blog');
+  const ids = new Set([...authors, ...categories].map((e) => e.uid));
+  const jobAssets = new Set(jobs.publishProd.assets.map((a) => a.uid));
+  for (const b of blogs) {
+    assert.equal(b.refs.filter((u) => ids.has(u)).length, 2);
+    assert.ok(b.refs.every((u) => ids.has(u) || jobAssets.has(u)));
+  }
+  assert.ok(blogs.filter((b) => b.refs.length === 3).length >= 10);
+  // Blog posts of publishProd stay published to production where the job succeeded (unless unpublishProd took them back).
+  const unpublished = new Set(jobs.unpublishProd.entries.map((e) => e.uid));
+  for (const it of jobs.publishProd.successItems().filter((i) => i.type === 'entry' && !unpublished.has(i.uid))) {
+    assert.equal(s.entries.get(it.uid).published.blt_env_prod[it.locale], it.version);
+  }
+
+  const { c, call } = await refsFake([s]);
+  try {
+    const items = jobs.publishAuthors.items;
+    assert.deepEqual(items.map((i) => i.content_type.uid), ['author', 'author', 'category', 'author', 'author', 'category']);
+    for (const it of items) {
+      assert.equal(it.publish_details.status, 'success');
+      assert.equal(s.entries.get(it.uid).published.blt_env_prod[it.locale], it.version);
+      const r = await call(s, `/v3/content_types/${it.content_type.uid}/entries/${it.uid}/references?include_publish_details=true&locale=${it.locale}`);
+      assert.equal(r.status, 200);
+      const expected = [...s.entries.values()].filter((e) => e.refs.includes(it.uid));
+      assert.equal(r.json.count, expected.length);
+      assert.ok(r.json.count >= 9, `${it.uid}: ${r.json.count} referrers`);
+      const live = r.json.references.filter((x) => x.publish_details.some((d) => d.environment === 'blt_env_prod' && d.locale === it.locale));
+      assert.ok(live.length >= 5, `${it.uid} ${it.locale}: ${live.length} referrers published to production`);
+      assert.ok(live.length < r.json.count || it.content_type.uid === 'category', 'some referrers failed or were unpublished');
+      assert.ok(r.json.references.every((x) => x.content_type_uid === 'blog'));
+    }
+    const withAsset = blogs.find((b) => b.refs.length === 3);
+    const ar = await call(s, `/v3/assets/${withAsset.refs[2]}/references?include_publish_details=true`);
+    assert.deepEqual(ar.json.references.map((x) => [x.entry_uid, x.locale]), [[withAsset.uid, 'en-us'], [withAsset.uid, 'fr-fr']]);
   } finally { await c.close(); }
 });
 
