@@ -6,13 +6,16 @@ use std::cell::Cell;
 use futures_util::future::join;
 
 use super::drain::drain_alongside;
-use super::resolve::{page_cost, plan_page, referencing, resolve_job, stack_key, PlannedPage};
+use super::resolve::{
+    any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, window_cost,
+    WINDOW_ITEMS,
+};
 use super::run::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
 use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
 use crate::ledger::ops::{AddActionsOp, NewLookup, Progress, StartOp};
-use crate::plan::{PlanEnvironment, PlanJob, Skipped};
+use crate::plan::{PlanEnvironment, PlanItem, PlanJob, Skipped};
 use crate::purge::{actions_from_plan, NewAction};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
@@ -85,7 +88,7 @@ pub(super) async fn collect(
     let collecting = Cell::new(true);
     // Half of what is left beyond the next page purges alongside the page reads; the page
     // reads keep the rest, so collection always makes progress.
-    let (page_f, page_o) = page_cost(ctx.cfg, &api_key, &environments);
+    let (page_f, page_o) = window_cost(ctx.cfg, &api_key, &environments, 0);
     let slice = ctx.budget.split(
         ctx.budget
             .remaining_fetches()
@@ -110,7 +113,11 @@ pub(super) async fn collect(
     next
 }
 
-/// Reads item pages from `skip` on, plans each and stores its actions.
+/// Reads item pages from `skip` on, plans them in windows and stores each window's actions.
+/// Where a rule resolves URLs, a window holds up to [`WINDOW_ITEMS`] items (what the budget
+/// allows), looked up together; otherwise each page is its own window. A window is stored with
+/// the `skip` after its last page, so a retry resumes after the last window stored. A retried
+/// step plans page by page (the smallest window).
 async fn collect_pages(
     ctx: &Run<'_>,
     job: &JobMessage,
@@ -119,22 +126,37 @@ async fn collect_pages(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let (cost_f, cost_o) = page_cost(ctx.cfg, &api_key, &environments);
     let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
     let plan_job = PlanJob {
         job_id: job.job_id.clone(),
         api_key: api_key.clone(),
         branch: branch.clone(),
     };
+    let window_max = if any_resolves(ctx.cfg, &api_key, &environments) && job.tries == 0 {
+        WINDOW_ITEMS
+    } else {
+        1
+    };
+    // With reference look-ups to make, the scope is collected once they are done.
+    let looks_up = !referencing(ctx.cfg, &api_key, &environments).is_empty();
+    let mut window = Window::default();
     let mut fetched = 0usize;
     loop {
-        let (page, more_pages) = if environments.is_empty() {
-            (PlannedPage::default(), false)
-        } else {
-            if !ctx
+        let mut more = false;
+        let mut handing_off = false;
+        if !environments.is_empty() {
+            let (cost_f, cost_o) = window_cost(ctx.cfg, &api_key, &environments, window.items.len());
+            if ctx
                 .budget
                 .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
             {
+                let page = read_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
+                fetched += page.items.len();
+                more = page.more;
+                window.items.extend(page.items);
+                window.lookups.extend(page.lookups);
+                window.pages += 1;
+            } else if window.pages == 0 {
                 return Ok(Next::Queue(
                     Step::Collect {
                         skip,
@@ -144,35 +166,50 @@ async fn collect_pages(
                     },
                     0,
                 ));
+            } else {
+                // Store what is held, then go on in a new invocation.
+                handing_off = true;
+                more = true;
             }
-            let page = plan_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
-            fetched += page.items;
-            let more = page.more;
-            (page, more)
-        };
-        let next_skip = if more_pages { skip + PAGE_SIZE } else { skip };
-        // With reference look-ups to make, the scope is collected once they are done.
-        let looks_up = !referencing(ctx.cfg, &api_key, &environments).is_empty();
+        }
+        let next_skip = if more && !handing_off { skip + PAGE_SIZE } else { skip };
+        if more && !handing_off && window.items.len() < window_max {
+            skip = next_skip;
+            continue;
+        }
+        let plan = plan_window(ctx.cfg, &client, &plan_job, &mut window.items, &environments).await?;
         let progress = store_batch(
             ctx,
             job,
             Batch {
-                actions: actions_from_plan(&page.plan),
-                skipped: page.plan.skipped,
-                lookups: page.lookups,
+                actions: actions_from_plan(&plan),
+                skipped: plan.skipped,
+                lookups: std::mem::take(&mut window.lookups),
                 next_skip,
-                collected: !more_pages && !looks_up,
+                collected: !more && !looks_up,
                 ..Batch::default()
             },
         )
         .await?;
+        window = Window::default();
         if !progress.current {
             return Ok(Next::Stop);
         }
         if let Some(delay) = progress.second_pass_in_s {
             return Ok(Next::Queue(Step::SecondPass, delay));
         }
-        if !more_pages {
+        if handing_off {
+            return Ok(Next::Queue(
+                Step::Collect {
+                    skip: next_skip,
+                    api_key,
+                    branch,
+                    environments,
+                },
+                0,
+            ));
+        }
+        if !more {
             log(
                 "items_fetched",
                 serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
@@ -188,6 +225,14 @@ async fn collect_pages(
         }
         skip = next_skip;
     }
+}
+
+/// Items read and not yet planned.
+#[derive(Default)]
+struct Window {
+    items: Vec<PlanItem>,
+    lookups: Vec<NewLookup>,
+    pages: usize,
 }
 
 /// What one `AddActions` stores.

@@ -7,7 +7,7 @@ use worker::Env;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
-use super::resolve::{page_cost, plan_page, referencing, resolve_job};
+use super::resolve::{plan_window, read_page, referencing, resolve_job, window_cost};
 use super::run::StepError;
 use crate::budget::Budget;
 use crate::config::Config;
@@ -48,7 +48,6 @@ pub async fn dry_run(
         Client::new(cfg, env, &budget, api_key).map_err(|e| DryRunError::Stack(e.to_string()))?;
     let resolved = resolve_job(cfg, &client, api_key, job_id, channel_env, hinted).await?;
     let client = client.with_branch(resolved.branch.clone());
-    let (cost_f, cost_o) = page_cost(cfg, api_key, &resolved.with_rules);
     let pj = PlanJob {
         job_id: job_id.to_string(),
         api_key: api_key.to_string(),
@@ -59,19 +58,23 @@ pub async fn dry_run(
     let mut truncated = false;
     let mut refs = DryReferences::default();
     if !resolved.with_rules.is_empty() {
+        // The whole job is one window: its URLs are looked up together.
+        let mut items = Vec::new();
         loop {
+            let (cost_f, cost_o) = window_cost(cfg, api_key, &resolved.with_rules, items.len());
             if !budget.allows(cost_f, cost_o) {
                 truncated = true;
                 break;
             }
-            let page = plan_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
-            total.merge(page.plan);
+            let page = read_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
+            items.extend(page.items);
             refs.queue_items(page.lookups);
             if !page.more {
                 break;
             }
             skip += PAGE_SIZE;
         }
+        total.merge(plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?);
         truncated |= refs
             .run(cfg, &budget, &client, &pj, &resolved.with_rules, &mut total)
             .await?;

@@ -3,7 +3,9 @@
 
 use crate::config::Config;
 use crate::contentstack::references::Subject;
-use crate::contentstack::{client::Client, has_more, resolve_environments, PAGE_SIZE};
+use crate::contentstack::{
+    client::Client, has_more, resolve_environments, LOOKUP_BATCH, PAGE_SIZE,
+};
 use crate::event::ANY_SCOPE;
 use crate::ledger::ops::NewLookup;
 use crate::ledger::JobRecord;
@@ -85,35 +87,44 @@ pub async fn resolve_job(
     })
 }
 
-/// One page of job items, planned.
+/// One page of job items, read.
 #[derive(Default)]
-pub struct PlannedPage {
-    pub plan: crate::plan::Plan,
+pub struct Page {
+    pub items: Vec<PlanItem>,
     /// More pages follow.
     pub more: bool,
-    /// Items the page held.
-    pub items: usize,
     /// Items whose referrers are looked up, per environment with a `references` section.
     pub lookups: Vec<NewLookup>,
 }
 
-/// Reads one page of items, resolves their URLs where a rule asks for it, and plans them.
-pub async fn plan_page(
+/// Reads one page of items.
+pub async fn read_page(
     cfg: &Config,
     client: &Client<'_>,
     job: &PlanJob,
     skip: u64,
     environments: &[PlanEnvironment],
-) -> Result<PlannedPage, StepError> {
-    let mut page = client.items_page(&job.job_id, skip).await?;
-    resolve_item_urls(cfg, client, &job.api_key, &mut page.items, environments).await?;
-    let p = plan(job, &page.items, environments, &cfg.rules);
-    Ok(PlannedPage {
-        plan: p,
+) -> Result<Page, StepError> {
+    let page = client.items_page(&job.job_id, skip).await?;
+    let lookups = lookups_of(cfg, &job.api_key, &page.items, environments);
+    Ok(Page {
         more: has_more(skip, page.raw_len),
-        items: page.items.len(),
-        lookups: lookups_of(cfg, &job.api_key, &page.items, environments),
+        items: page.items,
+        lookups,
     })
+}
+
+/// Plans a window of items (one or more pages): their URLs are resolved together, so each
+/// content type and locale costs one query per 100 uids of the window, not of each page.
+pub async fn plan_window(
+    cfg: &Config,
+    client: &Client<'_>,
+    job: &PlanJob,
+    items: &mut [PlanItem],
+    environments: &[PlanEnvironment],
+) -> Result<crate::plan::Plan, StepError> {
+    resolve_item_urls(cfg, client, &job.api_key, items, environments).await?;
+    Ok(plan(job, items, environments, &cfg.rules))
 }
 
 /// Fills in the URLs of the items of environments whose rule resolves URLs.
@@ -202,12 +213,34 @@ pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) ->
         .is_some_and(|r| r.resolve_urls)
 }
 
-/// What one page may cost: (external fetches, service operations). The page itself, one
-/// lookup per item where a rule resolves URLs, a limiter call per four starts, and the ledger.
-pub fn page_cost(cfg: &Config, api_key: &str, environments: &[PlanEnvironment]) -> (usize, usize) {
+/// Items planned together at most: up to this many are read before their URLs are looked up
+/// (when a rule resolves URLs; otherwise each page is planned as it is read).
+pub const WINDOW_ITEMS: usize = 1_000;
+
+/// What reading one more page and planning a window of `held` items plus that page may cost:
+/// (external fetches, service operations). The page; where a rule resolves URLs, one query
+/// per 100 uids, one more per content type and locale that fills a query only in part (a
+/// dozen assumed), and a single look-up for one item in ten whose version moved on; a limiter
+/// call per four starts; and the ledger.
+pub fn window_cost(
+    cfg: &Config,
+    api_key: &str,
+    environments: &[PlanEnvironment],
+    held: usize,
+) -> (usize, usize) {
     let resolve = environments.iter().any(|e| resolves_urls(cfg, api_key, e));
-    let fetches = 1 + if resolve { PAGE_SIZE as usize } else { 0 };
+    let items = held + PAGE_SIZE as usize;
+    let fetches = 1 + if resolve {
+        items.div_ceil(LOOKUP_BATCH) + 12 + items / 10
+    } else {
+        0
+    };
     (fetches, fetches.div_ceil(4) + 2)
+}
+
+/// Whether any environment's rule resolves URLs (items are then planned in windows).
+pub fn any_resolves(cfg: &Config, api_key: &str, environments: &[PlanEnvironment]) -> bool {
+    environments.iter().any(|e| resolves_urls(cfg, api_key, e))
 }
 
 /// Environments for the `on_failure` purge: those the job's deliveries named, or, when one
