@@ -246,7 +246,7 @@ function size() {
   const w = s.worker;
   const h = s.hello_world;
   return [
-    '## 4. Size',
+    '## 5. Size',
     '',
     'The `.wasm` and the whole bundle wrangler uploads (`shim.mjs`, `index.js`, `index_bg.wasm`), raw and gzip -9',
     '(per file, summed), next to `benches/hello-world` — a workers-rs Worker whose fetch handler answers "hello",',
@@ -262,6 +262,51 @@ function size() {
     '',
     `Workers limits for comparison: 3 MB (Free) and 10 MB (Paid) after compression.`,
   ].join('\n');
+}
+
+// ---- 4. look-ups -----------------------------------------------------------------------------
+
+function lookups() {
+  const r = read('lookup-cost');
+  const out = [
+    '## 4. URL and reference look-ups',
+    '',
+    `Contentstack calls of a job whose rule sets \`resolve_urls\` (fake Contentstack, ${r.contentstack_rate_per_second} requests per second), next to`,
+    'the minimum: item pages + ⌈uids per content type and locale / 100⌉ (assets as one group). Every item has a URL',
+    'and the job published the latest version, so no single look-up is needed.',
+    '',
+  ];
+  const cell = (a, b) => `${int(a)} / ${int(b)} (${ratio(a, b)})`;
+  out.push(table(['measured / minimum (ratio)', ...r.urls.map((u) => u.label)], [
+    ['item pages', ...r.urls.map((u) => cell(u.measured.item_pages, u.min.item_pages))],
+    ['URL queries', ...r.urls.map((u) => cell(u.measured.url_queries, u.min.url_queries))],
+    ['single look-ups', ...r.urls.map((u) => `${int(u.measured.single_lookups)} / 0`)],
+    ['all Contentstack calls for the items (pages + look-ups)', ...r.urls.map((u) => cell(u.measured.item_pages + u.measured.url_queries + u.measured.single_lookups, u.min.item_pages + u.min.url_queries))],
+    ['webhook → done', ...r.urls.map((u) => secs(u.wall_ms))],
+    ['floor: those calls ÷ 10/s', ...r.urls.map((u) => secs(((u.min.item_pages + u.min.url_queries) / r.contentstack_rate_per_second) * 1000))],
+    ['Contentstack 429s', ...r.urls.map((u) => `${int(u.measured.rate_limited)} / 0`)],
+  ]));
+  if (r.demo) {
+    const d = r.demo;
+    out.push('', `The demo's \`publishProd\` job (${int(d.items)} items, two locales, the demo's rules, second pass off):`, '');
+    out.push(table(['', 'measured', 'floor', 'ratio'], [
+      ['Contentstack calls', int(d.measured.all), int(d.min.item_pages + d.min.url_queries + 2), ratio(d.measured.all, d.min.item_pages + d.min.url_queries + 2)],
+      ['webhook → done', `**${secs(d.wall_ms)}**`, secs(d.floor_ms), ratio(d.wall_ms, d.floor_ms)],
+    ]));
+  }
+  const refs = r.references.filter((x) => !x.error);
+  if (refs.length) {
+    out.push('', 'Reference look-ups: 20 changed authors, each referenced by three posts published to the environment and one',
+      'published elsewhere. Minimum: one look-up per changed entry, plus one per referrer followed at depth 2.', '');
+    out.push(table(['', ...refs.map((x) => `depth ${x.depth}`)], [
+      ['look-ups / minimum', ...refs.map((x) => cell(x.measured.references, x.min.lookups))],
+      ['look-ups per changed entry', ...refs.map((x) => (x.measured.references / x.changed).toFixed(2))],
+      ['referrers planned', ...refs.map((x) => int(x.references?.referrers))],
+      ['webhook → done', ...refs.map((x) => secs(x.wall_ms))],
+      ['floor: all Contentstack calls ÷ 10/s', ...refs.map((x) => secs((x.measured.all / r.contentstack_rate_per_second) * 1000))],
+    ]));
+  }
+  return out.join('\n');
 }
 
 // ---- the document ----------------------------------------------------------------------------
@@ -286,7 +331,7 @@ const sections = [
   ]),
   '',
 ];
-for (const [name, f] of [['hot paths', hotPaths], ['intake', intake], ['job cost', jobCost], ['size', size]]) {
+for (const [name, f] of [['hot paths', hotPaths], ['intake', intake], ['job cost', jobCost], ['look-ups', lookups], ['size', size]]) {
   try {
     sections.push(f(), '');
   } catch (e) {

@@ -1,7 +1,8 @@
 // Dashboard (docs/CONTRACT.md, "Endpoints" and "Job record"): the static dashboard in www/ served by the real Worker in
 // Miniflare, driven in headless Chromium. Sign in (a wrong token first), watch a job arrive and
 // finish without reloading, open it and compare its numbers with the API, dry-run it, replay
-// it, check the phone layout, and save screenshots to test-output/.
+// it, check the phone layout, show the referrers a reference-aware purge pulled in, and save
+// screenshots to test-output/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
-import { addJob } from '../devkit/fakes/stack.mjs';
+import { addJob, addEntry, addReference, publishEntry } from '../devkit/fakes/stack.mjs';
 import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,6 +22,8 @@ const CF_TOKEN = 'cf_dashboard_token';
 const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
 const COUNT_FIELDS = ['kv_keys', 'kv_prefix_keys', 'cache_api', 'tags', 'urls', 'prefixes', 'hosts', 'api_calls'];
 const HOSTILE = '<img src=x onerror="window.__pwned=1">';
+// A referrer's uid with markup (no quotes or slashes, so it survives the look-up paths and tags).
+const HOSTILE_UID = '<img src=x onerror=window.__pwned=2>';
 
 const RULES = {
   production: {
@@ -34,6 +37,9 @@ const RULES = {
       urls: ['{base_url}{url}'],
     },
     asset: { kv_keys: ['{environment}:asset:{uid}'], tags: ['cs-{environment}-{uid}'] },
+    // Reference-aware purge for one content type that only the references step creates
+    // ("person"), so the other jobs of this file make no look-ups and stay as they were.
+    references: { content_types: ['person'], depth: 2 },
   },
   staging: {
     kv_binding: 'CONTENT_KV',
@@ -63,6 +69,8 @@ let small; // the small unpublish job whose payload carries markup
 let rec; // job's record after its first attempt
 let rec2; // job's record after the replay (attempt 2)
 let row; // job's row in the list
+let refJob; // the job of two "person" entries whose referrers were purged too
+let refRec; // its record
 
 before(async () => {
   started = Date.now();
@@ -342,6 +350,169 @@ step('markup in a payload is shown as text and never runs', async () => {
   assert.equal(await text(jobView().locator(tid('job-action'))), 'unpublish');
   // This job came on the staging channel: its one delivery is named by environment.
   assert.equal(await text(jobView().locator(tid('job-deliveries'))), 'staging');
+});
+
+/** An entry of `contentType` that references `to`, published to production (en-us) at `version`. */
+function referrer(to, contentType, version, uid) {
+  const e = addEntry(stack, { uid, contentType, locales: ['en-us'], version: version + 1 });
+  addReference(stack, e.uid, to);
+  publishEntry(stack, e.uid, 'production', 'en-us', version);
+  return e;
+}
+
+/** The referrer rows of a references table, by the `from` uid of the group each is in. */
+async function referrerGroups(table) {
+  return table.evaluate((t) => Object.fromEntries([...t.tBodies].map((b) => [
+    b.querySelector('.referrer-group').dataset.fromUid,
+    [...b.querySelectorAll('.referrer-row')].map((r) => r.dataset.uid).sort(),
+  ])));
+}
+
+step('references: the job page lists each referrer under the job item that pulled it in', async () => {
+  // Made here, after the list steps, so the entries of the first jobs (and the list) are unchanged.
+  const personA = addEntry(stack, { contentType: 'person', locales: ['en-us'], version: 1 });
+  const personB = addEntry(stack, { contentType: 'person', locales: ['en-us'], version: 1 });
+  const postA = referrer(personA.uid, 'post', 3);
+  const pageA = referrer(postA.uid, 'page', 1); // depth 2: it references postA
+  const postB = referrer(personB.uid, 'post', 2);
+  const hostile = referrer(personB.uid, 'post', 1, HOSTILE_UID);
+  refJob = addJob(stack, { entryUids: [personA.uid, personB.uid] });
+  await deliver(jobPayload({ jobId: refJob.jobId, apiKey: stack.apiKey }));
+  refRec = await waitForFinal(w, refJob.jobId, { token: ADMIN });
+  assert.equal(refRec.status, 'done', JSON.stringify(refRec.errors));
+  const refs = refRec.references;
+  assert.equal(refs.referrers, 4, JSON.stringify(refs));
+  assert.equal(refs.pulled_in.length, 4);
+  assert.equal(refs.truncated, false);
+
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, refJob.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${refJob.jobId}")`).waitFor();
+  const section = jobView().locator(tid('job-references'));
+  await section.waitFor({ state: 'visible' });
+  assert.equal(await section.getAttribute('id'), 'job-references');
+  assert.equal(num(await text(section.locator(tid('job-references-lookups')))), refs.lookups);
+  assert.equal(num(await text(section.locator(tid('job-references-referrers')))), 4);
+  assert.equal(await section.locator(tid('job-references-truncated')).count(), 0, 'no look-up limit reached');
+  assert.equal(await section.locator(tid('job-references-showing')).count(), 0, 'every referrer is listed');
+
+  // Each row shows the record's referrer and sits under the job item it came from.
+  const table = section.locator('#job-references-table');
+  assert.equal(await table.locator('tr.referrer-row').count(), refs.pulled_in.length);
+  for (const p of refs.pulled_in) {
+    const r = table.locator(`tr.referrer-row[data-uid="${p.uid}"]`);
+    assert.equal(await r.count(), 1, p.uid);
+    assert.equal(await r.getAttribute('data-from-uid'), p.from.uid);
+    const field = async (f) => text(r.locator(`[data-field="${f}"]`));
+    assert.equal(await field('environment'), p.environment);
+    assert.equal(await field('content_type'), p.content_type);
+    assert.equal(await field('uid'), p.uid);
+    assert.equal(await field('locale'), p.locale);
+    assert.equal(await field('version'), String(p.version));
+    assert.equal(await field('depth'), String(p.depth));
+  }
+  assert.deepEqual(await referrerGroups(table), {
+    [personA.uid]: [postA.uid, pageA.uid].sort(),
+    [personB.uid]: [postB.uid, hostile.uid].sort(),
+  });
+  assert.equal(await table.locator(`tr.referrer-row[data-uid="${pageA.uid}"]`).getAttribute('data-depth'), '2');
+  const fromA = table.locator(`${tid('referrer-group')}[data-from-uid="${personA.uid}"]`);
+  assert.equal(await text(fromA.locator(tid('from-type'))), 'entry');
+  assert.equal(await text(fromA.locator(tid('from-content-type'))), 'person');
+  assert.equal(await text(fromA.locator(tid('from-uid'))), personA.uid);
+  assert.equal(await text(fromA.locator(tid('from-locale'))), 'en-us');
+
+  // The uid with markup is text: no element made from it, nothing run.
+  assert.equal(await text(table.locator(`tr.referrer-row[data-uid="${HOSTILE_UID}"] [data-field="uid"]`)), HOSTILE_UID);
+  assert.equal(await page.locator('img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  await section.screenshot({ path: path.join(OUT, 'dashboard-references.png') });
+  await page.setViewportSize({ width: 375, height: 800 });
+  await assertNoHorizontalScroll('job page with references at 375 px');
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+step('references: an empty look-up says so; a job without references has no section', async () => {
+  // The first big job's authors, blogs and pages are no "person": production counted no look-ups.
+  const bigRefs = (await api(`/api/jobs/${job.jobId}`)).body.references;
+  assert.equal(bigRefs.referrers, 0, JSON.stringify(bigRefs));
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, job.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${job.jobId}")`).waitFor();
+  await jobView().locator(tid('job-references-empty')).waitFor({ state: 'visible' });
+  assert.equal(await jobView().locator('tr.referrer-row').count(), 0);
+  // The small job went to staging only, whose rule has no references section.
+  const smallRefs = (await api(`/api/jobs/${small.jobId}`)).body.references;
+  assert.equal(smallRefs ?? null, null, JSON.stringify(smallRefs));
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, small.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${small.jobId}")`).waitFor();
+  await jobView().locator(tid('job-detail')).waitFor({ state: 'visible' });
+  assert.ok(await jobView().locator(tid('job-references')).isHidden(), 'no References section');
+  assert.equal(await jobView().locator('tr.referrer-row').count(), 0);
+});
+
+step('references: a truncated look-up and a capped list are said in words', async () => {
+  // The fakes would need hundreds of look-ups for this: the page is given a made-up record instead.
+  const id = 'references-truncated-job';
+  const fromAsset = { item_type: 'asset', uid: 'blt_asset_1', locale: 'en-us' };
+  const made = {
+    ...refRec,
+    job_id: id,
+    references: {
+      ...refRec.references,
+      lookups: 1000,
+      referrers: 250,
+      truncated: true,
+      by_environment: { production: { lookups: 1000, referrers: 250, truncated: true }, staging: { lookups: 0, referrers: 0, truncated: false } },
+      pulled_in: [...refRec.references.pulled_in, { environment: 'production', content_type: 'post', uid: 'blt_post_of_asset', locale: 'en-us', depth: 1, from: fromAsset }],
+    },
+  };
+  await page.route(`**/api/jobs/${id}`, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(made) }));
+  try {
+    await page.evaluate((jid) => { location.hash = `#/jobs/${jid}`; }, id);
+    await jobView().locator(`${tid('job-id')}:text-is("${id}")`).waitFor();
+    const section = jobView().locator(tid('job-references'));
+    await section.locator(tid('job-references-truncated')).waitFor({ state: 'visible' });
+    const badge = section.locator(tid('job-references-truncated'));
+    assert.equal(await text(badge.locator('.badge-text')), 'look-up limit reached: on_failure purge ran');
+    assert.match(await badge.getAttribute('class'), /\bbadge-warn\b/);
+    assert.match(await text(section.locator(tid('job-references-showing'))), /^Showing 5 of 250 referrers/);
+    assert.match(await text(section.locator(`${tid('job-references-by-environment')} [data-env="production"]`)), /look-up limit reached/);
+    const fromAssetRow = section.locator(`${tid('referrer-group')}[data-from-uid="blt_asset_1"]`);
+    assert.equal(await fromAssetRow.getAttribute('data-from-type'), 'asset');
+    assert.equal(await fromAssetRow.locator(tid('from-content-type')).count(), 0, 'an asset has no content type');
+    assert.equal(await text(section.locator('tr.referrer-row[data-uid="blt_post_of_asset"] [data-field="version"]')), '—');
+    await section.screenshot({ path: path.join(OUT, 'dashboard-references-truncated.png') });
+    await page.setViewportSize({ width: 375, height: 800 });
+    await assertNoHorizontalScroll('truncated references at 375 px');
+    await section.screenshot({ path: path.join(OUT, 'dashboard-references-phone.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  } finally {
+    await page.unroute(`**/api/jobs/${id}`);
+  }
+});
+
+step('references: the dry run lists the same referrers', async () => {
+  const apiPlan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: refJob.jobId }) });
+  assert.equal(apiPlan.status, 200, JSON.stringify(apiPlan.body));
+  const refs = apiPlan.body.references;
+  assert.ok(refs && refs.pulled_in.length === 4, JSON.stringify(refs));
+  await page.locator(tid('nav-plan')).click();
+  await page.waitForURL((u) => u.hash === '#/plan');
+  await page.locator(tid('plan-input')).fill(refJob.jobId);
+  await page.locator(tid('plan-submit')).click();
+  const section = page.locator(`${tid('plan-result')} ${tid('plan-references')}`);
+  await section.waitFor({ state: 'visible', timeout: 20000 });
+  assert.equal(num(await text(section.locator(tid('plan-references-lookups')))), refs.lookups);
+  assert.equal(num(await text(section.locator(tid('plan-references-referrers')))), refs.referrers);
+  assert.equal(await section.locator(tid('plan-references-on-failure')).count(), 0);
+  const table = section.locator('#plan-references-table');
+  assert.deepEqual(await table.locator(tid('plan-referrer-row')).evaluateAll((rows) => rows.map((r) => r.dataset.uid).sort()),
+    refs.pulled_in.map((p) => p.uid).sort());
+  const groups = {};
+  for (const p of refs.pulled_in) (groups[p.from.uid] ??= []).push(p.uid);
+  for (const g of Object.values(groups)) g.sort();
+  assert.deepEqual(await referrerGroups(table), groups);
+  assert.equal(await page.locator('img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
 });
 
 step('forget the token: back to the sign-in form, nothing left in session storage', async () => {

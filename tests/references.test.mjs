@@ -166,6 +166,22 @@ describe('reference-aware purge', () => {
     assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
   });
 
+  test('an entry referenced by more than 1,000 published entries falls back to on_failure, truncated', async () => {
+    const sys = await setup({ content_types: ['author'] });
+    const { stack } = sys;
+    const author = addEntry(stack, { contentType: 'author', locales: ['en-us'], version: 1 });
+    for (let n = 0; n < 1001; n++) post(stack, author.uid);
+    const job = addJob(stack, { entryUids: [author.uid] });
+    await sys.deliver(job, 'production');
+    const rec = await waitForFinal(sys.w, job.jobId, { token: ADMIN, timeoutMs: 120000 });
+    assert.equal(referenceCalls(sys.cs).length, 1, 'the look-up was made');
+    assert.equal(rec.references.truncated, true);
+    assert.equal(rec.references.referrers, 0, 'none planned one by one');
+    assert.ok(tagsPurged(sys.cf).has('cs-production-all'), 'the on_failure purge ran instead');
+    assert.ok(rec.errors.some((e) => e.includes('more than 1000')), JSON.stringify(rec.errors));
+    assert.equal(rec.status, 'done');
+  });
+
   test('a refused look-up is an error and falls back to on_failure', async () => {
     const sys = await setup({ content_types: ['author'] });
     sys.stack.refuseReferences = true;

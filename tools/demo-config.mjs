@@ -36,7 +36,7 @@ export const DEMO_RULES = {
       tags: ['cs-{environment}-{uid}'],
       urls: ['{url}'],
     },
-    references: { content_types: ['author', 'category'], assets: true, depth: 2, max_lookups: 1000 },
+    references: { content_types: ['author', 'category'], depth: 2, max_lookups: 1000 },
   },
   staging: {
     kv_binding: 'CONTENT_KV',

@@ -442,7 +442,8 @@ export function jobStatusJson(job) {
  * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd, publishAuthors}, authors, categories }.
  */
 export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mgmt_token' } = {}) {
-  const stack = makeStack({ apiKey, token, contentTypes: ['blog', 'page', 'author', 'product'] });
+  // The big jobs' entries are of types no entry references, so they need no reference look-ups.
+  const stack = makeStack({ apiKey, token, contentTypes: ['blog', 'page', 'landing', 'product'] });
   const publishProd = addJob(stack, {
     jobId: '00906443-2ba3-420e-a3bd-2b6b4cd7c574',
     environments: ['production'],
@@ -471,7 +472,7 @@ export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mg
   });
 
   // Authors and categories the blog posts reference, published to production in both locales.
-  stack.contentTypes.push('category');
+  stack.contentTypes.push('author', 'category');
   const referenced = (ct, count) => Array.from({ length: count }, (_, i) => {
     const n = stack.entries.size + 1;
     const entry = addEntry(stack, {

@@ -195,10 +195,11 @@ pub fn settle(
         rec.references
             .get_or_insert_with(Default::default)
             .looked_up(&row.env);
-        if d.refused {
-            rec.references
-                .get_or_insert_with(Default::default)
-                .fall_back(&row.env);
+        let summary = rec.references.get_or_insert_with(Default::default);
+        if d.too_many {
+            summary.truncate(&row.env);
+        } else if d.refused {
+            summary.fall_back(&row.env);
         }
         for r in d.referrers {
             let state = if r.follow { TO_LOOK_UP } else { PLANNED_ONLY };

@@ -165,6 +165,9 @@ pub struct LookupDone {
     /// Contentstack refused the look-up: the environment falls back to `on_failure`.
     #[serde(default)]
     pub refused: bool,
+    /// The answer held more referrers than one look-up may plan: the environment is truncated.
+    #[serde(default)]
+    pub too_many: bool,
     pub referrers: Vec<FoundReferrer>,
 }
 

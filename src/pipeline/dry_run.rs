@@ -197,7 +197,9 @@ impl DryReferences {
                     continue;
                 };
                 self.summary.looked_up(&asked.env);
-                if l.refused {
+                if l.too_many {
+                    self.summary.truncate(&asked.env);
+                } else if l.refused {
                     self.summary.fall_back(&asked.env);
                 }
                 for (r, p) in l.referrers {

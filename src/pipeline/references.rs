@@ -5,7 +5,8 @@
 //! runs the same look-ups in memory ([`look_up_round`] is shared).
 //!
 //! Choices where the contract is silent:
-//! - Look-ups of one round run concurrently, each paced by the stack's shared rate limiter.
+//! - Look-ups of one round run one after another, paced by the stack's shared rate limiter
+//!   (which hands out start slots in fours; concurrent calls would waste them).
 //! - A look-up answered 404 (the item is gone) finds no referrers; a look-up refused (another
 //!   4xx) is an error on the record and runs the environment's `on_failure` purge.
 //! - Referrers' URLs (for `{url}` templates) are resolved like job items', batched per content
@@ -13,7 +14,7 @@
 
 use std::cell::Cell;
 
-use futures_util::future::{join, join_all};
+use futures_util::future::join;
 
 use super::collect::{store_batch, Batch};
 use super::drain::drain_alongside;
@@ -38,10 +39,16 @@ pub(super) const LOOKUPS_PER_ROUND: usize = 20;
 /// look-ups.
 pub(super) const FETCHES_PER_LOOKUP: usize = 3;
 
+/// Referrers one look-up may plan for an environment; an entry referenced by more is handled
+/// like a truncated job (the environment's `on_failure` purge), which keeps every ledger
+/// request small.
+pub(super) const MAX_REFERRERS_PER_LOOKUP: usize = 1_000;
+
 /// What one look-up found: its referrers, each planned on its own.
 pub(super) struct Looked {
     pub id: i64,
     pub refused: bool,
+    pub too_many: bool,
     pub referrers: Vec<(Referrer, Plan)>,
     /// Their own referrers are looked up too (below the rule's `depth`).
     pub follow: bool,
@@ -52,6 +59,7 @@ impl Looked {
         Looked {
             id,
             refused,
+            too_many: false,
             referrers: Vec::new(),
             follow: false,
         }
@@ -63,6 +71,7 @@ impl Looked {
         LookupDone {
             id: self.id,
             refused: self.refused,
+            too_many: self.too_many,
             referrers: self
                 .referrers
                 .into_iter()
@@ -88,7 +97,12 @@ pub(super) async fn look_up_round(
     lookups: &[ClaimedLookup],
 ) -> Result<(Vec<Looked>, Vec<String>), StepError> {
     let ruled = referencing(cfg, &job.api_key, environments);
-    let answers = join_all(lookups.iter().map(|l| client.references(&l.subject))).await;
+    // One after another: the stack's pacing hands this invocation start slots in fours, which
+    // concurrent calls would each reserve and mostly drop.
+    let mut answers = Vec::with_capacity(lookups.len());
+    for l in lookups {
+        answers.push(client.references(&l.subject).await);
+    }
     let mut found: Vec<(usize, Vec<Referrer>)> = Vec::new();
     let mut looked = Vec::new();
     let mut errors = Vec::new();
@@ -100,6 +114,18 @@ pub(super) async fn look_up_round(
         };
         match answer {
             Ok(Some(v)) => match published_referrers(&v, &env.uid, l.subject.locale.as_deref()) {
+                Ok(r) if r.len() > MAX_REFERRERS_PER_LOOKUP => {
+                    errors.push(format!(
+                        "{} is referenced by {} entries in {} (more than {MAX_REFERRERS_PER_LOOKUP}): ran on_failure",
+                        l.subject.uid,
+                        r.len(),
+                        l.env
+                    ));
+                    looked.push(Looked {
+                        too_many: true,
+                        ..Looked::nothing(l.id, false)
+                    });
+                }
                 Ok(r) => found.push((n, r)),
                 Err(e) => {
                     errors.push(format!("references of {}: {e}", l.subject.uid));
@@ -141,6 +167,7 @@ pub(super) async fn look_up_round(
         looked.push(Looked {
             id: l.id,
             refused: false,
+            too_many: false,
             referrers: planned,
             follow: l.depth + 1 < rule.depth,
         });

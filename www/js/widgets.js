@@ -1,7 +1,7 @@
 // Pieces shared by the views: job statuses, purge counters, badges, chips and summaries, and
-// the skipped-templates table (on the job page and in a dry run).
+// the skipped-templates and references tables (on the job page and in a dry run).
 import { el, cell } from './dom.js';
-import { n } from './format.js';
+import { n, plural } from './format.js';
 
 export const LIST_RENDER_CAP = 300; // rows shown per long list before "show all"
 export const FINAL = new Set(['done', 'partial', 'failed']);
@@ -64,4 +64,126 @@ export function skippedTable(rows, testid) {
         cell('td', 'Environment', {}, String(s.environment)),
         cell('td', 'Missing', {}, el('code', { text: `{${s.missing}}` })))))),
     rows.length > shown.length ? el('p', { class: 'muted small card-note', text: `Showing ${n(shown.length)} of ${n(rows.length)}.` }) : null);
+}
+
+/** A warning badge (amber, with a "!" glyph) for a condition that is not a failure but matters. */
+export function warnBadge(text, testid) {
+  return el('span', { class: 'badge badge-warn', testid },
+    el('span', { class: 'badge-glyph', 'aria-hidden': 'true', text: '!' }),
+    el('span', { class: 'badge-text', text }));
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The reference-aware purge of a job record or a dry run (`references`): counts, then the
+ * referrers grouped by the job item that pulled them in. `id` prefixes the ids and test ids
+ * ("job-references", "plan-references"); `rowTestid` names the rows, like skippedTable's, and
+ * with "group" for "row" the header row of each job item ("referrer-group").
+ * `planned` words it for a dry run (the on_failure purge "would run" rather than "ran").
+ */
+export function referencesBlock(refs, { id, rowTestid, planned = false }) {
+  const rows = Array.isArray(refs.pulled_in) ? refs.pulled_in.filter(isObject) : [];
+  return [referencesSummary(refs, rows.length, { id, planned }), referencesTable(rows, { id, rowTestid })];
+}
+
+function referencesSummary(refs, listed, { id, planned }) {
+  const total = Number(refs.referrers) || 0;
+  const envs = isObject(refs.by_environment) ? Object.entries(refs.by_environment) : [];
+  const truncatedEnvs = envs.filter(([, e]) => isObject(e) && e.truncated === true).map(([name]) => name);
+  const onFailure = Array.isArray(refs.on_failure) ? refs.on_failure.map(String) : [];
+  const stat = (label, value, testid) => el('div', { class: 'stat stat-small' },
+    el('span', { class: 'stat-value', testid, text: n(value) }),
+    el('span', { class: 'stat-label', text: label }));
+  return el('div', { class: 'refs-summary' },
+    el('div', { class: 'stats stats-small refs-stats' },
+      stat('Look-ups', refs.lookups, `${id}-lookups`),
+      stat('Referrers', total, `${id}-referrers`)),
+    // Truncation is the one thing here that needs action (raise max_lookups, or accept the
+    // coarse purge), so it is a badge in words, not only a colour.
+    refs.truncated === true
+      ? el('p', {}, warnBadge(`look-up limit reached: on_failure purge ${planned ? 'would run' : 'ran'}`, `${id}-truncated`)) : null,
+    // Per environment only when it tells more than the totals: several environments, or
+    // which one hit the limit.
+    envs.length > 1 || truncatedEnvs.length
+      ? el('ul', { class: 'refs-envs', testid: `${id}-by-environment` }, envs.map(([name, e]) => referencesEnv(name, e))) : null,
+    planned && onFailure.length
+      ? el('p', { class: 'notice notice-warn', testid: `${id}-on-failure`, text: `The on_failure purge would run for: ${onFailure.join(', ')}.` }) : null,
+    // The record keeps only the first referrers; say so rather than let the table look complete.
+    total > listed
+      ? el('p', { class: 'muted small', testid: `${id}-showing`, text: `Showing ${n(listed)} of ${n(total)} referrers (the first ones found).` }) : null);
+}
+
+function referencesEnv(name, e) {
+  e = isObject(e) ? e : {};
+  return el('li', { 'data-env': name },
+    el('strong', { text: name }), `: ${plural(e.lookups, 'look-up', 'look-ups')}, ${plural(e.referrers, 'referrer', 'referrers')}`,
+    e.truncated === true ? el('span', { class: 'refs-env-cut', text: ' (look-up limit reached)' }) : null);
+}
+
+/** What identifies the job item a referrer came from: type, content type, uid, locale. */
+function fromKey(f) {
+  return JSON.stringify([f.item_type, f.content_type, f.uid, f.locale]);
+}
+
+/** pulled_in rows grouped by their `from` item, groups in order of first appearance. */
+function groupByFrom(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    const from = isObject(r.from) ? r.from : {};
+    const key = fromKey(from);
+    if (!groups.has(key)) groups.set(key, { from, rows: [] });
+    groups.get(key).rows.push(r);
+  }
+  return [...groups.values()];
+}
+
+const REF_COLUMNS = ['Environment', 'Content type', 'UID', 'Locale', 'Version', 'Depth'];
+
+function referencesTable(rows, { id, rowTestid }) {
+  if (!rows.length) {
+    return el('p', { class: 'empty', testid: `${id}-empty`, text: 'No referrers: nothing published in the same environment and locale references the changed items.' });
+  }
+  // One tbody per job item: its header row names the item, the rows under it are what it pulled in.
+  return el('div', { class: 'table-wrap' },
+    el('table', { class: 'table table-cards table-refs', id: `${id}-table`, testid: `${id}-table` },
+      el('caption', { class: 'visually-hidden', text: 'Referrers purged, grouped by the job item that pulled them in' }),
+      el('thead', {}, el('tr', {}, REF_COLUMNS.map((t) => el('th', { scope: 'col', class: t === 'Version' || t === 'Depth' ? 'num' : null, text: t })))),
+      groupByFrom(rows).map((g) => el('tbody', { class: 'referrer-group-body' },
+        fromRow(g, rowTestid),
+        g.rows.map((r) => referrerRow(r, g.from, rowTestid))))));
+}
+
+function fromRow(g, rowTestid) {
+  const f = g.from;
+  const type = f.item_type === 'asset' ? 'asset' : 'entry';
+  return el('tr', {
+    class: 'referrer-group', testid: rowTestid.replace(/row$/, 'group'),
+    'data-from-type': type, 'data-from-uid': String(f.uid ?? ''),
+  },
+  el('th', { scope: 'rowgroup', colspan: String(REF_COLUMNS.length) },
+    el('span', { class: 'muted small', text: 'From ' }),
+    el('span', { class: 'tag', testid: 'from-type', text: type }), ' ',
+    f.content_type ? [el('code', { testid: 'from-content-type', text: String(f.content_type) }), ' '] : null,
+    el('code', { class: 'break', testid: 'from-uid', text: String(f.uid ?? '—') }),
+    f.locale ? [' ', el('span', { testid: 'from-locale', text: String(f.locale) })] : null,
+    el('span', { class: 'muted small', text: ` · pulled in ${plural(g.rows.length, 'page', 'pages')}` })));
+}
+
+function referrerRow(r, from, rowTestid) {
+  const depth = Number(r.depth) || 0;
+  return el('tr', {
+    class: 'referrer-row', testid: rowTestid,
+    'data-uid': String(r.uid ?? ''), 'data-env': String(r.environment ?? ''),
+    'data-depth': String(depth), 'data-from-uid': String(from.uid ?? ''),
+  },
+  cell('td', 'Environment', { 'data-field': 'environment' }, String(r.environment ?? '—')),
+  cell('td', 'Content type', { 'data-field': 'content_type' }, el('code', { text: String(r.content_type ?? '—') })),
+  cell('td', 'UID', { 'data-field': 'uid' }, el('code', { class: 'break', text: String(r.uid ?? '—') })),
+  cell('td', 'Locale', { 'data-field': 'locale' }, String(r.locale ?? '—')),
+  cell('td', 'Version', { class: 'num', 'data-field': 'version' },
+    r.version === undefined || r.version === null ? el('span', { class: 'muted', text: '—' }) : String(r.version)),
+  // Depth 1 references the job item itself; deeper rows came through another referrer.
+  cell('td', 'Depth', { class: 'num', 'data-field': 'depth', title: depth === 1 ? 'references the job item directly' : 'references a referrer' },
+    String(depth || '—')));
 }

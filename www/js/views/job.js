@@ -1,10 +1,10 @@
-// The job page (#/jobs/<id>): the record's facts, items, purge counts per environment, errors,
-// skipped templates, attempts and payload; it refreshes until the job is final, and replays it.
+// The job page (#/jobs/<id>): the record's facts, items, purge counts per environment, the
+// referrers purged with the job's items, errors, skipped templates, attempts and payload; it refreshes until the job is final, and replays it.
 import { byId, el, cell, show, setNotice, announce } from '../dom.js';
 import { dateFmt, timeEl, fmtDuration, n, plural, shortId } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
 import { currentRoute } from '../router.js';
-import { FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable } from '../widgets.js';
+import { FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock } from '../widgets.js';
 
 const JOB_REFRESH_MS = 1500;
 
@@ -137,6 +137,7 @@ function renderJob(rec) {
       el('span', { class: 'stat-label', text: k === 'api_calls' ? 'Purge API calls' : label }))));
 
   byId('job-env-slot').replaceChildren(envTable(rec));
+  renderReferences(rec.references);
 
   const errors = Array.isArray(rec.errors) ? rec.errors : [];
   byId('job-errors-count').textContent = errors.length ? `(${n(errors.length)})` : '';
@@ -157,6 +158,22 @@ function renderJob(rec) {
   }
   show(byId('job-body'), true);
   updateReplayButton();
+}
+
+/**
+ * The reference-aware purge: only records of jobs whose rules have a `references` section
+ * carry one, so the section stays hidden for all other jobs.
+ */
+function renderReferences(refs) {
+  const has = refs !== null && typeof refs === 'object' && !Array.isArray(refs);
+  show(byId('job-references'), has);
+  if (!has) {
+    byId('job-references-count').textContent = '';
+    byId('job-references-body').replaceChildren();
+    return;
+  }
+  byId('job-references-count').textContent = Number(refs.referrers) ? `(${n(refs.referrers)})` : '';
+  byId('job-references-body').replaceChildren(...referencesBlock(refs, { id: 'job-references', rowTestid: 'referrer-row' }));
 }
 
 /** The second purge pass: when it finished, when it is due, or why there is none. */

@@ -2,7 +2,7 @@
 import { byId, el, announce } from '../dom.js';
 import { n, plural } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
-import { LIST_RENDER_CAP, envChips, skippedTable } from '../widgets.js';
+import { LIST_RENDER_CAP, envChips, skippedTable, referencesBlock } from '../widgets.js';
 
 const PLAN_LISTS = [
   ['kv_keys', 'KV keys to delete', 'plan-kv-key', 'KV keys'],
@@ -125,7 +125,18 @@ function renderPlan(data) {
   const skippedSection = el('section', { class: 'card card-flush', 'aria-labelledby': 'plan-skipped-title' },
     el('h2', { id: 'plan-skipped-title', class: 'card-title' }, 'Skipped templates ', skipped.length ? el('span', { class: 'count', text: `(${n(skipped.length)})` }) : null),
     skippedTable(skipped, 'plan-skipped-row'));
-  out.replaceChildren(summary, ...envSections, skippedSection);
+  // replaceChildren would write a null as the text "null": leave the section out instead.
+  out.replaceChildren(...[summary, ...envSections, planReferences(data.references), skippedSection].filter(Boolean));
+}
+
+/** The referrers the plan would purge too; null (no section) when no rule has references. */
+function planReferences(refs) {
+  if (refs === null || typeof refs !== 'object' || Array.isArray(refs)) return null;
+  return el('section', { class: 'card card-flush', id: 'plan-references', testid: 'plan-references', 'aria-labelledby': 'plan-references-title' },
+    el('h2', { id: 'plan-references-title', class: 'card-title' }, 'References ',
+      Number(refs.referrers) ? el('span', { class: 'count', text: `(${n(refs.referrers)})` }) : null),
+    el('p', { class: 'muted small card-note', text: 'Entries published in the same environment and locale that reference a changed item would be purged too, listed under the job item that pulls them in (depth 1 references it directly).' }),
+    el('div', {}, referencesBlock(refs, { id: 'plan-references', rowTestid: 'plan-referrer-row', planned: true })));
 }
 
 function planEnv(name, env) {
