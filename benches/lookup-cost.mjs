@@ -52,8 +52,10 @@ function urlMinimum(job) {
     groups.get(k).add(it.uid);
   }
   const lookups = [...groups.values()].reduce((n, u) => n + Math.ceil(u.size / 100), 0);
-  // Paging stops at the first short page: one more when the total is a multiple of 100.
-  const pages = Math.floor(job.items.length / 100) + 1;
+  // Pages of successful items (the Worker asks for those only); paging stops at the first short
+  // page: one more when the total is a multiple of 100.
+  const success = job.items.filter((i) => i.publish_details.status === 'success').length;
+  const pages = Math.floor(success / 100) + 1;
   return { item_pages: pages, url_queries: lookups };
 }
 

@@ -145,7 +145,8 @@ async fn collect_pages(
         let mut more = false;
         let mut handing_off = false;
         if !environments.is_empty() {
-            let (cost_f, cost_o) = window_cost(ctx.cfg, &api_key, &environments, window.items.len());
+            let (cost_f, cost_o) =
+                window_cost(ctx.cfg, &api_key, &environments, window.items.len());
             if ctx
                 .budget
                 .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
@@ -172,12 +173,23 @@ async fn collect_pages(
                 more = true;
             }
         }
-        let next_skip = if more && !handing_off { skip + PAGE_SIZE } else { skip };
+        let next_skip = if more && !handing_off {
+            skip + PAGE_SIZE
+        } else {
+            skip
+        };
         if more && !handing_off && window.items.len() < window_max {
             skip = next_skip;
             continue;
         }
-        let plan = plan_window(ctx.cfg, &client, &plan_job, &mut window.items, &environments).await?;
+        let plan = plan_window(
+            ctx.cfg,
+            &client,
+            &plan_job,
+            &mut window.items,
+            &environments,
+        )
+        .await?;
         let progress = store_batch(
             ctx,
             job,
