@@ -39,10 +39,9 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
 }
 
 /// Inserts one row unless its subject is known for the environment; true when inserted.
-#[allow(clippy::too_many_arguments)]
 fn insert(
     sql: &SqlStorage,
-    rec: &JobRecord,
+    (job_id, attempt): (&str, u32),
     env: &str,
     subject: &Subject,
     depth: u8,
@@ -58,8 +57,8 @@ fn insert(
         .exec(
             "INSERT INTO refs (job_id, attempt, env, key, subject, depth, origin, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id, attempt, env, key) DO NOTHING RETURNING id",
             vec![
-                s(rec.job_id.clone()),
-                i(rec.attempts as i64),
+                s(job_id),
+                i(attempt as i64),
                 s(env),
                 s(subject.key()),
                 s(json(subject)?),
@@ -179,12 +178,14 @@ pub fn settle(
         depth: i64,
         origin: String,
     }
+    let job = (rec.job_id.as_str(), rec.attempts);
+    let summary = rec.references.get_or_insert_with(Default::default);
     let mut actions = Vec::new();
     for d in done {
         let rows: Vec<Row> = sql
             .exec(
                 &format!("UPDATE refs SET state = {LOOKED_UP}, lease = 0 WHERE id = ? AND job_id = ? AND attempt = ? AND state = {TO_LOOK_UP} RETURNING env, depth, origin"),
-                vec![i(d.id), s(rec.job_id.clone()), i(rec.attempts as i64)],
+                vec![i(d.id), s(job.0), i(job.1 as i64)],
             )?
             .to_array()?;
         let Some(row) = rows.into_iter().next() else {
@@ -192,10 +193,7 @@ pub fn settle(
         };
         let origin: Subject = parse(&row.origin)?;
         let depth = (row.depth + 1).clamp(1, u8::MAX as i64) as u8;
-        rec.references
-            .get_or_insert_with(Default::default)
-            .looked_up(&row.env);
-        let summary = rec.references.get_or_insert_with(Default::default);
+        summary.looked_up(&row.env);
         if d.too_many {
             summary.truncate(&row.env);
         } else if d.refused {
@@ -203,20 +201,18 @@ pub fn settle(
         }
         for r in d.referrers {
             let state = if r.follow { TO_LOOK_UP } else { PLANNED_ONLY };
-            if !insert(sql, rec, &row.env, &r.subject, depth, &origin, state)? {
+            if !insert(sql, job, &row.env, &r.subject, depth, &origin, state)? {
                 continue;
             }
-            rec.references
-                .get_or_insert_with(Default::default)
-                .planned(PulledIn {
-                    environment: row.env.clone(),
-                    content_type: r.subject.content_type.clone().unwrap_or_default(),
-                    uid: r.subject.uid.clone(),
-                    locale: r.subject.locale.clone().unwrap_or_default(),
-                    version: r.version,
-                    depth,
-                    from: origin.clone(),
-                });
+            summary.planned(PulledIn {
+                environment: row.env.clone(),
+                content_type: r.subject.content_type.clone().unwrap_or_default(),
+                uid: r.subject.uid.clone(),
+                locale: r.subject.locale.clone().unwrap_or_default(),
+                version: r.version,
+                depth,
+                from: origin.clone(),
+            });
             actions.extend(r.actions);
         }
     }

@@ -1,11 +1,7 @@
 //! The `start` and `collect` steps: resolve the job for one delivery's scope, then read its
 //! item pages, plan each and store the actions, purging alongside the rate-limited reads.
 
-use std::cell::Cell;
-
-use futures_util::future::join;
-
-use super::drain::drain_alongside;
+use super::drain::with_purges_alongside;
 use super::resolve::{
     any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, window_cost,
     WINDOW_ITEMS,
@@ -85,32 +81,18 @@ pub(super) async fn collect(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let collecting = Cell::new(true);
     // Half of what is left beyond the next page purges alongside the page reads; the page
     // reads keep the rest, so collection always makes progress.
     let (page_f, page_o) = window_cost(ctx.cfg, &api_key, &environments, 0);
-    let slice = ctx.budget.split(
-        ctx.budget
-            .remaining_fetches()
-            .saturating_sub(page_f + RESERVE_FETCHES)
-            / 2,
-        ctx.budget
-            .remaining_ops()
-            .saturating_sub(page_o + RESERVE_OPS)
-            / 2,
-    );
-    let pages = async {
-        let r = collect_pages(ctx, job, skip, api_key.clone(), branch, environments).await;
-        collecting.set(false);
-        r
-    };
-    let (next, ()) = join(
-        pages,
-        drain_alongside(ctx, &slice, job, Some(api_key.as_str()), &collecting),
+    let key = api_key.clone();
+    with_purges_alongside(
+        ctx,
+        job,
+        &key,
+        (page_f + RESERVE_FETCHES, page_o + RESERVE_OPS),
+        collect_pages(ctx, job, skip, api_key, branch, environments),
     )
-    .await;
-    ctx.budget.absorb(slice);
-    next
+    .await
 }
 
 /// Reads item pages from `skip` on, plans them in windows and stores each window's actions.

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
+use futures_util::future::join;
 use worker::Delay;
 
 use super::resolve::stack_key;
@@ -206,6 +207,35 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
         serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "pending": p.pending}),
     );
     Ok(Next::Inline(Step::Drain))
+}
+
+/// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
+/// they get half of what is left of both budgets beyond `keep` (what `work` needs for its
+/// next unit), and stop when `work` ends; what they leave goes back to the invocation.
+pub(super) async fn with_purges_alongside(
+    ctx: &Run<'_>,
+    job: &JobMessage,
+    api_key: &str,
+    keep: (usize, usize),
+    work: impl std::future::Future<Output = Result<Next, StepError>>,
+) -> Result<Next, StepError> {
+    let busy = Cell::new(true);
+    let slice = ctx.budget.split(
+        ctx.budget.remaining_fetches().saturating_sub(keep.0) / 2,
+        ctx.budget.remaining_ops().saturating_sub(keep.1) / 2,
+    );
+    let work = async {
+        let r = work.await;
+        busy.set(false);
+        r
+    };
+    let (next, ()) = join(
+        work,
+        drain_alongside(ctx, &slice, job, Some(api_key), &busy),
+    )
+    .await;
+    ctx.budget.absorb(slice);
+    next
 }
 
 /// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page

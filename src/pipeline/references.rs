@@ -12,12 +12,8 @@
 //! - Referrers' URLs (for `{url}` templates) are resolved like job items', batched per content
 //!   type and locale, at the version published to the environment.
 
-use std::cell::Cell;
-
-use futures_util::future::join;
-
 use super::collect::{store_batch, Batch};
-use super::drain::drain_alongside;
+use super::drain::with_purges_alongside;
 use super::resolve::{referencing, resolve_item_urls};
 use super::run::{Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
@@ -184,26 +180,18 @@ pub(super) async fn references(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let looking = Cell::new(true);
-    let slice = ctx.budget.split(
-        ctx.budget
-            .remaining_fetches()
-            .saturating_sub(FETCHES_PER_LOOKUP * LOOKUPS_PER_ROUND + RESERVE_FETCHES)
-            / 2,
-        ctx.budget.remaining_ops().saturating_sub(RESERVE_OPS * 2) / 2,
-    );
-    let rounds = async {
-        let r = rounds(ctx, job, api_key.clone(), branch, environments).await;
-        looking.set(false);
-        r
-    };
-    let (next, ()) = join(
-        rounds,
-        drain_alongside(ctx, &slice, job, Some(api_key.as_str()), &looking),
+    let key = api_key.clone();
+    with_purges_alongside(
+        ctx,
+        job,
+        &key,
+        (
+            FETCHES_PER_LOOKUP * LOOKUPS_PER_ROUND + RESERVE_FETCHES,
+            RESERVE_OPS * 2,
+        ),
+        rounds(ctx, job, api_key, branch, environments),
     )
-    .await;
-    ctx.budget.absorb(slice);
-    next
+    .await
 }
 
 async fn rounds(

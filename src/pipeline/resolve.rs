@@ -143,18 +143,13 @@ pub async fn resolve_item_urls(
     if resolving.is_empty() {
         return Ok(());
     }
-    let mut wanted: Vec<PlanItem> = items
-        .iter()
-        .filter(|i| resolving.contains(&i.environment_uid.as_str()))
-        .cloned()
+    let picked: Vec<usize> = (0..items.len())
+        .filter(|&n| resolving.contains(&items[n].environment_uid.as_str()))
         .collect();
+    let mut wanted: Vec<PlanItem> = picked.iter().map(|&n| items[n].clone()).collect();
     client.resolve_urls(&mut wanted).await?;
-    for it in items.iter_mut() {
-        if let Some(w) = wanted.iter().find(|w| {
-            w.uid == it.uid && w.locale == it.locale && w.environment_uid == it.environment_uid
-        }) {
-            it.url = w.url.clone();
-        }
+    for (n, w) in picked.into_iter().zip(wanted) {
+        items[n].url = w.url;
     }
     Ok(())
 }
@@ -167,14 +162,7 @@ fn lookups_of(
     environments: &[PlanEnvironment],
 ) -> Vec<NewLookup> {
     let mut out = Vec::new();
-    for e in environments {
-        let Some(refs) = cfg
-            .rules
-            .rule_for_stack(Some(api_key), &e.name)
-            .and_then(|r| r.references.as_ref())
-        else {
-            continue;
-        };
+    for (e, refs) in referencing(cfg, api_key, environments) {
         for it in items
             .iter()
             .filter(|i| i.success && i.environment_uid == e.uid)

@@ -583,15 +583,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
     let zone_id = opt_id(path, map, "zone_id")?;
     let kv_binding = opt_id(path, map, "kv_binding")?;
     let kv_namespace_id = opt_id(path, map, "kv_namespace_id")?;
-    let resolve_urls = match map.get("resolve_urls") {
-        None | Some(Value::Null) => false,
-        Some(v) => parse_bool(v).ok_or_else(|| {
-            RulesError::at(
-                &path.key("resolve_urls"),
-                format!("expected true or false, got {}", kind(v)),
-            )
-        })?,
-    };
+    let resolve_urls = opt_bool(path, map, "resolve_urls")?;
 
     let purge_mode = match map.get("purge_mode") {
         None | Some(Value::Null) => PurgeMode::default(),
@@ -686,6 +678,39 @@ fn opt_id(
     }
 }
 
+/// An optional boolean field (`false` when absent or `null`).
+fn opt_bool(path: &Path, map: &Map<String, Value>, field: &str) -> Result<bool, RulesError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => parse_bool(v).ok_or_else(|| {
+            RulesError::at(
+                &path.key(field),
+                format!("expected true or false, got {}", kind(v)),
+            )
+        }),
+    }
+}
+
+/// An optional object section with only `known` fields (`None` when absent or `null`).
+fn section<'v>(
+    path: &Path,
+    value: Option<&'v Value>,
+    known: &[&str],
+) -> Result<Option<&'v Map<String, Value>>, RulesError> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(RulesError::at(
+                path,
+                format!("expected an object, got {}", kind(other)),
+            ))
+        }
+    };
+    check_fields(path, map, known)?;
+    Ok(Some(map))
+}
+
 fn parse_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
@@ -771,17 +796,9 @@ fn check_template_for_field(path: &Path, t: &Template, field: Field) -> Result<(
 }
 
 fn parse_item(path: &Path, value: Option<&Value>, is_asset: bool) -> Result<ItemRule, RulesError> {
-    let map = match value {
-        None | Some(Value::Null) => return Ok(ItemRule::default()),
-        Some(Value::Object(map)) => map,
-        Some(other) => {
-            return Err(RulesError::at(
-                path,
-                format!("expected an object, got {}", kind(other)),
-            ))
-        }
+    let Some(map) = section(path, value, &ITEM_FIELDS)? else {
+        return Ok(ItemRule::default());
     };
-    check_fields(path, map, &ITEM_FIELDS)?;
     let list = |name: &str, field: Field| -> Result<Vec<Template>, RulesError> {
         let field_path = path.key(name);
         let mut out: Vec<Template> = Vec::new();

@@ -13,9 +13,9 @@
 //!   `entry` templates, so they would purge nothing.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{check_fields, kind, parse_bool, Path, RulesError};
+use super::{kind, opt_bool, section, Path, RulesError};
 
 /// The keys of a `references` section.
 const FIELDS: [&str; 4] = ["content_types", "assets", "depth", "max_lookups"];
@@ -90,27 +90,11 @@ pub(super) fn parse(
     value: Option<&Value>,
     has_entry_templates: bool,
 ) -> Result<Option<References>, RulesError> {
-    let map: &Map<String, Value> = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            return Err(RulesError::at(
-                path,
-                format!("expected an object, got {}", kind(other)),
-            ))
-        }
+    let Some(map) = section(path, value, &FIELDS)? else {
+        return Ok(None);
     };
-    check_fields(path, map, &FIELDS)?;
     let content_types = content_types(&path.key("content_types"), map.get("content_types"))?;
-    let assets = match map.get("assets") {
-        None | Some(Value::Null) => false,
-        Some(v) => parse_bool(v).ok_or_else(|| {
-            RulesError::at(
-                &path.key("assets"),
-                format!("expected true or false, got {}", kind(v)),
-            )
-        })?,
-    };
+    let assets = opt_bool(path, map, "assets")?;
     let depth = integer(&path.key("depth"), map.get("depth"), 1, MAX_DEPTH as u32, 1)? as u8;
     let max_lookups = integer(
         &path.key("max_lookups"),
