@@ -13,12 +13,14 @@ pub mod contentstack;
 pub mod counts;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod http;
 pub mod ledger;
 pub mod net;
 pub mod pace;
 pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod purge;
 pub mod queue;
 pub mod rules;
@@ -26,8 +28,11 @@ pub mod runtime;
 pub mod template;
 pub mod time;
 pub mod verify;
+pub mod watch;
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 pub use ledger::durable::Ledger;
 pub use pace::durable::RateLimiter;
@@ -40,4 +45,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     pipeline::run::handle_batch(batch, &env).await
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    watch::check(&env).await;
 }

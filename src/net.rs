@@ -14,6 +14,9 @@ pub struct Answer {
     pub status: u16,
     pub retry_after_ms: Option<u64>,
     pub body: Vec<u8>,
+    /// `CF-Cache-Status` and `Age`, read by verification probes.
+    pub cache_status: Option<String>,
+    pub age: Option<String>,
 }
 
 /// Why a call did not produce a usable answer. Whether it is worth trying again later is a
@@ -114,11 +117,15 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
             .ok()
             .flatten()
             .and_then(|v| pace::parse_retry_after(&v));
+        let header = |name: &str| resp.headers().get(name).ok().flatten();
+        let (cache_status, age) = (header("cf-cache-status"), header("age"));
         let body = resp.bytes().await.map_err(|e| e.to_string())?;
         Ok::<Answer, String>(Answer {
             status,
             retry_after_ms,
             body,
+            cache_status,
+            age,
         })
     });
     let timeout_ms = call.timeout_ms;
@@ -127,6 +134,21 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
         Either::Left((r, _)) => r,
         Either::Right(_) => Err(format!("timed out after {timeout_ms} ms")),
     }
+}
+
+/// One GET of a page as a visitor would request it, no retries: what a verification probe
+/// sees (docs/CONTRACT.md, "Verified invalidation").
+pub async fn probe(url: &str, timeout_ms: u64, budget: &Budget) -> Result<Answer, String> {
+    let call = Call {
+        what: "probe",
+        method: Method::Get,
+        url: url.to_string(),
+        headers: Vec::new(),
+        body: None,
+        timeout_ms,
+        rate_limited: None,
+    };
+    send_once(&call, budget).await
 }
 
 /// Rate limit to apply before each start: limiter name and how it paces.

@@ -34,6 +34,9 @@ pub enum Step {
     Drain,
     /// The second purge pass, sent `REPURGE_DELAY_SECONDS` after the first.
     SecondPass,
+    /// Probing a sample of purged URLs after a pass (docs/CONTRACT.md, "Verified
+    /// invalidation").
+    Verify,
 }
 
 /// One queue message: a job, the ledger attempt it belongs to, and the step to run.

@@ -65,7 +65,12 @@ pub fn now_ms() -> i64 {
 
 /// ISO-8601 UTC timestamp with milliseconds.
 pub fn now_iso() -> String {
-    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now_ms() as f64))
+    iso_of(now_ms())
+}
+
+/// ISO-8601 UTC timestamp with milliseconds of a time in ms since the epoch.
+pub fn iso_of(ms: i64) -> String {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64))
         .to_iso_string()
         .as_string()
         .unwrap_or_default()

@@ -712,6 +712,18 @@ impl Config {
         }
     }
 
+    /// The stacks the webhook health check reads: every stack with a token of its own, and
+    /// with the single token, every stack in `CONTENTSTACK_API_KEYS`.
+    pub fn watched_stacks(&self) -> Vec<String> {
+        let mut stacks: Vec<String> = self.management_tokens.per_stack.keys().cloned().collect();
+        if self.management_tokens.default.is_some() {
+            stacks.extend(self.api_keys.iter().cloned());
+        }
+        stacks.sort();
+        stacks.dedup();
+        stacks
+    }
+
     /// Whether a stack api_key passes the allow-list (an empty list allows every stack).
     pub fn stack_allowed(&self, api_key: Option<&str>) -> bool {
         if self.api_keys.is_empty() {

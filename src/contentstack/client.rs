@@ -119,6 +119,27 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// One page of the stack's webhooks (docs/CONTRACT.md, "Webhook health").
+    pub async fn webhooks_page(&self, skip: u64) -> Result<Value, NetError> {
+        let path = crate::health::webhooks_path(skip);
+        Ok(self.get("webhooks", &path).await?.unwrap_or(Value::Null))
+    }
+
+    /// One page of a webhook's executions between two ISO times.
+    pub async fn executions_page(
+        &self,
+        webhook_uid: &str,
+        from: &str,
+        to: &str,
+        skip: u64,
+    ) -> Result<Value, NetError> {
+        let path = crate::health::executions_path(webhook_uid, from, to, skip);
+        Ok(self
+            .get("webhook executions", &path)
+            .await?
+            .unwrap_or(Value::Null))
+    }
+
     /// The job status API.
     pub async fn job_status(&self, job_id: &str) -> Result<BulkJob, NetError> {
         let v = self

@@ -1,4 +1,5 @@
-//! `/api/*` for operators: job list and records, replay, and the dry-run planner. Every call
+//! `/api/*` for operators: job list and records, replay, the dry-run planner and webhook
+//! health. Every call
 //! needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured the API is absent (404).
 
 use serde::Deserialize;
@@ -55,6 +56,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
         (Method::Get, ["jobs", id]) => get(env, &decode_segment(id)?).await,
         (Method::Post, ["jobs", id, "replay"]) => replay(env, &decode_segment(id)?).await,
         (Method::Post, ["plan"]) => dry_run(&mut req, env).await,
+        (Method::Get, ["health"]) => health(env).await,
+        (_, ["health"]) => Err(AppError::MethodNotAllowed { allow: "GET" }),
         (_, ["jobs"]) | (_, ["jobs", _]) => Err(AppError::MethodNotAllowed { allow: "GET" }),
         (_, ["jobs", _, "replay"]) | (_, ["plan"]) => {
             Err(AppError::MethodNotAllowed { allow: "POST" })
@@ -118,6 +121,15 @@ async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     json(200, &v)
+}
+
+/// Webhook health and what the last check recovered (docs/CONTRACT.md, "Webhook health").
+async fn health(env: &Env) -> Result<Response, AppError> {
+    let state = ledger(env)?
+        .health()
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    json(200, &state.public())
 }
 
 async fn get(env: &Env, job_id: &str) -> Result<Response, AppError> {

@@ -1,17 +1,17 @@
 //! `POST /webhooks/contentstack`: checks, verification, recognition, dedupe and enqueue —
 //! answering without waiting for Contentstack or for any purge (docs/ARCHITECTURE.md; docs/CONTRACT.md, "Intake answers" and "Verification").
 
+use serde_json::Value;
 use worker::{Env, Method, Request, Response};
 
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::event::scope_of;
-use crate::event::{self, Recognition};
+use crate::event::{self, scope_of, Action, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
 use crate::ledger::client::{accept_op, LedgerClient};
-use crate::ledger::dedupe_key;
 use crate::ledger::ops::RollbackOp;
+use crate::ledger::{dedupe_key, SOURCE_WEBHOOK};
 use crate::queue::JobMessage;
 use crate::runtime::{self, log};
 
@@ -69,6 +69,59 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         now,
         cfg.replay_tolerance_seconds,
     )?;
+    match take_in(env, cfg, &raw, &body, SOURCE_WEBHOOK).await? {
+        TakenIn::Ignored { job_id, reason } => json(
+            200,
+            &serde_json::json!({"status": "ignored", "job_id": job_id, "reason": reason}),
+        ),
+        TakenIn::Duplicate { job_id, action } => json(
+            200,
+            &serde_json::json!({"status": "duplicate", "job_id": job_id, "action": action}),
+        ),
+        TakenIn::Accepted {
+            job_id,
+            action,
+            environments,
+        } => json(
+            202,
+            &serde_json::json!({
+                "status": "accepted",
+                "job_id": job_id,
+                "action": action,
+                "environments": environments,
+            }),
+        ),
+    }
+}
+
+/// What taking in a delivery came to.
+pub enum TakenIn {
+    /// Not a job event, or an environment without a rule.
+    Ignored {
+        job_id: Option<String>,
+        reason: String,
+    },
+    /// This job, action and environment is already in the ledger.
+    Duplicate { job_id: String, action: Action },
+    /// Recorded and queued.
+    Accepted {
+        job_id: String,
+        action: Action,
+        environments: Vec<String>,
+    },
+}
+
+/// Takes in a delivery whose authenticity is settled (a verified webhook, or a failed
+/// delivery read back from the Management API): the stack allow-list, recognition, the rule
+/// for the channel's environment, then the ledger (dedupe) and the queue. `source` goes into a
+/// new record.
+pub async fn take_in(
+    env: &Env,
+    cfg: &Config,
+    raw: &[u8],
+    body: &Value,
+    source: &str,
+) -> Result<TakenIn, AppError> {
     let api_key = body
         .get("api_key")
         .and_then(|v| v.as_str())
@@ -77,13 +130,13 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         return Err(AppError::StackNotAllowed);
     }
 
-    let ev = match event::recognize(&body)? {
+    let ev = match event::recognize(body)? {
         Recognition::NotJob { reason } => {
             log("ignored", serde_json::json!({"reason": reason}));
-            return json(
-                200,
-                &serde_json::json!({"status": "ignored", "reason": reason}),
-            );
+            return Ok(TakenIn::Ignored {
+                job_id: None,
+                reason: reason.to_string(),
+            });
         }
         Recognition::Job(ev) => ev,
     };
@@ -94,14 +147,14 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
                 "ignored",
                 serde_json::json!({"job_id": ev.job_id, "reason": reason}),
             );
-            return json(
-                200,
-                &serde_json::json!({"status": "ignored", "job_id": ev.job_id, "reason": reason}),
-            );
+            return Ok(TakenIn::Ignored {
+                job_id: Some(ev.job_id),
+                reason,
+            });
         }
     }
 
-    // Record (dedupe) before the 202, then enqueue; undo the record when the queue fails.
+    // Record (dedupe) before answering, then enqueue; undo the record when the queue fails.
     let ledger = LedgerClient::new(env).map_err(unavailable)?;
     let key = dedupe_key(
         api_key.as_deref(),
@@ -111,18 +164,18 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     );
     let received_at = runtime::now_iso();
     let answer = ledger
-        .accept(accept_op(key.clone(), &ev, received_at, &raw, &body))
+        .accept(accept_op(key.clone(), &ev, received_at, raw, body, source))
         .await
         .map_err(unavailable)?;
     if !answer.accepted {
         log(
             "duplicate",
-            serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str()}),
+            serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str(), "source": source}),
         );
-        return json(
-            200,
-            &serde_json::json!({"status": "duplicate", "job_id": ev.job_id, "action": ev.action}),
-        );
+        return Ok(TakenIn::Duplicate {
+            job_id: ev.job_id,
+            action: ev.action,
+        });
     }
     let mut msg = JobMessage::start(&ev.job_id, ev.action, ev.api_key.clone(), answer.attempt);
     msg.scope = scope_of(ev.channel_environment.as_deref()).to_string();
@@ -140,20 +193,16 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         );
         return Err(unavailable(e));
     }
-    let environments: Vec<&String> = ev.channel_environment.iter().collect();
+    let environments: Vec<String> = ev.channel_environment.iter().cloned().collect();
     log(
         "accepted",
-        serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str(), "environments": environments, "attempt": answer.attempt}),
+        serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str(), "environments": environments, "attempt": answer.attempt, "source": source}),
     );
-    json(
-        202,
-        &serde_json::json!({
-            "status": "accepted",
-            "job_id": ev.job_id,
-            "action": ev.action,
-            "environments": environments,
-        }),
-    )
+    Ok(TakenIn::Accepted {
+        job_id: ev.job_id,
+        action: ev.action,
+        environments,
+    })
 }
 
 fn unavailable(e: worker::Error) -> AppError {

@@ -105,6 +105,26 @@ impl LedgerClient {
     pub async fn fail(&self, op: FailOp) -> Result<Progress> {
         self.call(LedgerOp::Fail(op)).await
     }
+
+    pub async fn claim_verification(&self, op: ClaimVerificationOp) -> Result<VerificationClaim> {
+        self.call(LedgerOp::ClaimVerification(op)).await
+    }
+
+    pub async fn report_verification(&self, op: ReportVerificationOp) -> Result<Progress> {
+        self.call(LedgerOp::ReportVerification(op)).await
+    }
+
+    /// The webhook health check's state.
+    pub async fn health(&self) -> Result<crate::health::HealthState> {
+        self.call(LedgerOp::GetHealth).await
+    }
+
+    /// Replaces the webhook health check's state.
+    pub async fn put_health(&self, state: crate::health::HealthState) -> Result<()> {
+        self.call::<Value>(LedgerOp::PutHealth(Box::new(state)))
+            .await
+            .map(|_| ())
+    }
 }
 
 /// The `accept` operation for a verified delivery.
@@ -114,17 +134,20 @@ pub fn accept_op(
     received_at: String,
     raw: &[u8],
     parsed: &Value,
+    source: &str,
 ) -> AcceptOp {
+    let mut record = JobRecord::accepted(
+        ev.job_id.clone(),
+        ev.action,
+        received_at,
+        ev.channel_environment.clone(),
+        ev.hinted_environments.clone(),
+        ev.api_key.clone(),
+        super::cap_payload_value(raw, parsed),
+    );
+    record.source = source.to_string();
     AcceptOp {
         key,
-        record: Box::new(JobRecord::accepted(
-            ev.job_id.clone(),
-            ev.action,
-            received_at,
-            ev.channel_environment.clone(),
-            ev.hinted_environments.clone(),
-            ev.api_key.clone(),
-            super::cap_payload_value(raw, parsed),
-        )),
+        record: Box::new(record),
     }
 }

@@ -125,6 +125,10 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::Fail(o) => answer(store::fail(sql, o, settings)),
         LedgerOp::ClaimLookups(o) => answer(store::claim_lookups(sql, o)),
         LedgerOp::ReportLookups(o) => answer(store::report_lookups(sql, o, settings)),
+        LedgerOp::ClaimVerification(o) => answer(store::claim_verification(sql, o)),
+        LedgerOp::ReportVerification(o) => answer(store::report_verification(sql, o, settings)),
+        LedgerOp::GetHealth => answer(store::get_health(sql)),
+        LedgerOp::PutHealth(state) => answer(store::put_health(sql, &state)),
     }
 }
 
@@ -192,6 +196,8 @@ impl Ledger {
                     m.scope = scope;
                     messages.push(m);
                 }
+            } else if rec.verifying() {
+                messages.push(base.at(Step::Verify));
             } else if rec.awaiting_second_pass() {
                 messages.push(base.at(Step::SecondPass));
             } else {

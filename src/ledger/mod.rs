@@ -10,6 +10,11 @@
 //! - `first_pass_at` / `second_pass_at` at the top level are the latest of the environments'
 //!   (each environment's are under `passes`).
 //! - A job waiting for its second pass counts as making progress until the pass is due.
+//! - Verification (docs/CONTRACT.md, "Verified invalidation") runs after an environment's
+//!   first pass, before any second pass is scheduled, and again after its second pass; the
+//!   record keeps the latest per environment. The job ends `partial` when an environment's
+//!   latest verification still finds a URL cached; a later verification that finds it fresh
+//!   takes its `still cached` error back.
 
 pub mod client;
 pub mod durable;
@@ -17,6 +22,7 @@ mod lookups;
 pub mod ops;
 pub mod references;
 pub mod store;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +32,8 @@ use serde_json::Value;
 use crate::counts::{JobItems, PurgedCounts};
 use crate::event::{scope_of, Action, ANY_SCOPE};
 use crate::plan::Skipped;
+use crate::probe::{still_cached, Verification};
+use timeline::{Event, EventKind, Timeline};
 
 /// Largest raw payload kept in a record.
 pub const PAYLOAD_CAP_BYTES: usize = 64 * 1024;
@@ -122,6 +130,16 @@ pub struct JobRecord {
     /// Reference look-ups, when a rule has a `references` section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub references: Option<references::ReferenceSummary>,
+    /// Per environment: the purged URLs its verification probes (its rule's `verify_sample`,
+    /// 0 when it purges nothing through the Cloudflare API).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verify_sample: BTreeMap<String, u32>,
+    /// Per environment: its latest verification.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verification: BTreeMap<String, Verification>,
+    /// What happened when during the current attempt.
+    #[serde(default)]
+    pub timeline: Timeline,
 }
 
 /// Identity of one accepted delivery: stack, job, action and environment (`*` when none is
@@ -163,11 +181,31 @@ pub struct EnvPasses {
     /// The environment's last KV change (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_kv_ms: Option<i64>,
+    /// A verification that has to run before the environment moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_due: Option<VerifyDue>,
+    /// Whether the second pass was decided on (after the first pass and its verification).
+    #[serde(default)]
+    pub second_planned: bool,
+}
+
+/// An environment's verification waiting to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyDue {
+    /// After the first pass (1) or the second (2).
+    pub pass: u8,
+    /// The end of that pass (ms since the epoch): a cached copy older than this is stale.
+    pub since_ms: i64,
+    /// Handed out to an invocation until then.
+    #[serde(default)]
+    pub lease_until_ms: i64,
 }
 
 /// What closing the passes of an attempt whose work is all settled decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassOutcome {
+    /// Some environment's verification has to run first.
+    Verify,
     /// Some environment waits for its second pass, due at `due_ms`; `newly` when this call
     /// scheduled it (the caller sends the delayed message).
     SecondPassDue { due_ms: i64, newly: bool },
@@ -178,6 +216,9 @@ pub enum PassOutcome {
 /// Where a record came from.
 pub const SOURCE_WEBHOOK: &str = "webhook";
 pub const SOURCE_REPLAY: &str = "replay";
+/// Taken in by the webhook health check from a failed delivery (docs/CONTRACT.md, "Webhook
+/// health").
+pub const SOURCE_RECOVERED: &str = "recovered";
 
 fn source_webhook() -> String {
     SOURCE_WEBHOOK.to_string()
@@ -274,6 +315,9 @@ impl JobRecord {
             on_failure_running: false,
             batches: 0,
             references: None,
+            verify_sample: BTreeMap::new(),
+            verification: BTreeMap::new(),
+            timeline: Timeline::starting(progress_ms),
         }
     }
 
@@ -318,7 +362,8 @@ impl JobRecord {
     /// Closes the passes of an attempt whose scopes are all collected and whose actions are
     /// all settled. `envs` lists each environment with work and whether its plan both changed
     /// KV and purged Cloudflare (it then gets a second pass `delay_ms` after its last KV change,
-    /// when `delay_ms` > 0). `done`/`failed` count the attempt's settled actions.
+    /// when `delay_ms` > 0). An environment with a `verify_sample` is verified after each pass
+    /// first. `done`/`failed` count the attempt's settled actions.
     pub fn close_passes(
         &mut self,
         envs: &[(String, bool)],
@@ -328,20 +373,32 @@ impl JobRecord {
         now: &str,
         now_ms: i64,
     ) -> PassOutcome {
-        let mut newly = false;
-        for (env, needs_second) in envs {
+        for (env, _) in envs {
+            let verifies = self.verify_sample.get(env).is_some_and(|n| *n > 0);
             let p = self.passes.entry(env.clone()).or_default();
             if p.first_pass_at.is_none() {
                 p.first_pass_at = Some(now.to_string());
-                if *needs_second && delay_ms > 0 {
-                    p.second_due_ms = Some(p.last_kv_ms.unwrap_or(now_ms) + delay_ms);
-                    newly = true;
+                self.timeline
+                    .add(now_ms, Event::new(EventKind::FirstPass).env(env));
+                if verifies {
+                    p.verify_due = Some(VerifyDue {
+                        pass: 1,
+                        since_ms: now_ms,
+                        lease_until_ms: 0,
+                    });
                 }
             }
         }
-        for p in self.passes.values_mut() {
+        for (env, p) in self.passes.iter_mut() {
             if p.second_started && p.second_pass_at.is_none() {
                 p.second_pass_at = Some(now.to_string());
+                if self.verify_sample.get(env).is_some_and(|n| *n > 0) {
+                    p.verify_due = Some(VerifyDue {
+                        pass: 2,
+                        since_ms: now_ms,
+                        lease_until_ms: 0,
+                    });
+                }
             }
         }
         self.first_pass_at = self
@@ -354,6 +411,21 @@ impl JobRecord {
             .values()
             .filter_map(|p| p.second_pass_at.clone())
             .max();
+        if self.verifying() {
+            self.progress_ms = now_ms;
+            return PassOutcome::Verify;
+        }
+        let mut newly = false;
+        for (env, needs_second) in envs {
+            let p = self.passes.entry(env.clone()).or_default();
+            if !p.second_planned && p.second_due_ms.is_none() {
+                p.second_planned = true;
+                if *needs_second && delay_ms > 0 {
+                    p.second_due_ms = Some(p.last_kv_ms.unwrap_or(now_ms) + delay_ms);
+                    newly = true;
+                }
+            }
+        }
         let due = self
             .passes
             .values()
@@ -365,10 +437,74 @@ impl JobRecord {
             self.progress_ms = self.progress_ms.max(due_ms);
             return PassOutcome::SecondPassDue { due_ms, newly };
         }
-        let status = final_status(done, failed);
+        let mut status = final_status(done, failed);
+        if status == JobStatus::Done && self.verification.values().any(|v| !v.stale.is_empty()) {
+            status = JobStatus::Partial;
+        }
         self.status = status;
         self.progress_ms = now_ms;
+        let mut end = Event::new(EventKind::End);
+        end.status = Some(format!("{status:?}").to_lowercase());
+        self.timeline.add(now_ms, end);
         PassOutcome::Finished(status)
+    }
+
+    /// Whether some environment's verification has not run yet.
+    pub fn verifying(&self) -> bool {
+        self.passes.values().any(|p| p.verify_due.is_some())
+    }
+
+    /// Hands out the first due verification not leased to another invocation, leased until
+    /// `now_ms + lease_ms`. `None` with `true`: every due one is leased elsewhere.
+    pub fn claim_verification(
+        &mut self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> (Option<(String, VerifyDue)>, bool) {
+        let mut waiting = false;
+        for (env, p) in self.passes.iter_mut() {
+            let Some(due) = p.verify_due.as_mut() else {
+                continue;
+            };
+            if due.lease_until_ms > now_ms {
+                waiting = true;
+                continue;
+            }
+            due.lease_until_ms = now_ms + lease_ms;
+            return (Some((env.clone(), *due)), false);
+        }
+        (None, waiting)
+    }
+
+    /// Stores an environment's verification of `pass`, when that verification is still due
+    /// (a repeated report changes nothing). Returns whether it was stored.
+    pub fn settle_verification(&mut self, env: &str, v: Verification, now_ms: i64) -> bool {
+        let Some(p) = self.passes.get_mut(env) else {
+            return false;
+        };
+        if p.verify_due.map(|d| d.pass) != Some(v.pass) {
+            return false;
+        }
+        p.verify_due = None;
+        let mut event = Event::new(EventKind::Verify)
+            .env(env)
+            .count(v.checked as u64);
+        event.stale = Some(v.stale.len() as u64);
+        self.timeline.add(now_ms, event);
+        // An earlier verification's URLs found fresh now take their error back.
+        if let Some(before) = self.verification.get(env) {
+            let cleared: Vec<String> = before
+                .stale
+                .iter()
+                .filter(|u| !v.stale.contains(u))
+                .map(|u| still_cached(u))
+                .collect();
+            self.errors.retain(|e| !cleared.contains(e));
+        }
+        push_errors(&mut self.errors, v.stale.iter().map(|u| still_cached(u)));
+        self.verification.insert(env.to_string(), v);
+        self.progress_ms = now_ms;
+        true
     }
 
     /// Environments whose second pass is due by `now_ms` (with `slack_ms` of tolerance) and
@@ -447,8 +583,10 @@ impl JobRecord {
         self.drives = 0;
         self.on_failure_running = false;
         self.references = None;
+        self.verification.clear();
         self.source = SOURCE_REPLAY.to_string();
         self.progress_ms = crate::time::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
+        self.timeline = Timeline::starting(self.progress_ms);
     }
 
     /// Adds skipped-template rows, de-duplicated and capped.

@@ -28,6 +28,10 @@ pub enum LedgerOp {
     Fail(FailOp),
     ClaimLookups(ClaimLookupsOp),
     ReportLookups(ReportLookupsOp),
+    ClaimVerification(ClaimVerificationOp),
+    ReportVerification(ReportVerificationOp),
+    GetHealth,
+    PutHealth(Box<crate::health::HealthState>),
 }
 
 /// The `accept` operation.
@@ -76,6 +80,9 @@ pub struct StartOp {
     pub now_ms: i64,
     pub environments: Vec<String>,
     pub items: JobItems,
+    /// Per environment: how many purged URLs its verification probes (0: none).
+    #[serde(default)]
+    pub verify_sample: std::collections::BTreeMap<String, u32>,
     pub subrequests: u64,
 }
 
@@ -85,6 +92,9 @@ pub struct AddActionsOp {
     pub job_id: String,
     pub attempt: u32,
     pub scope: String,
+    /// Job items read and planned for these actions (the timeline's `pages`).
+    #[serde(default)]
+    pub items: u64,
     pub actions: Vec<NewAction>,
     pub skipped: Vec<Skipped>,
     /// The next page to read (`skip`) once these are stored.
@@ -224,6 +234,52 @@ pub struct FailOp {
     pub now_ms: i64,
 }
 
+/// Hands out one due verification (docs/CONTRACT.md, "Verified invalidation") with its sample
+/// of purged URLs, at most `max_urls` of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimVerificationOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub max_urls: u32,
+    pub now: String,
+    pub now_ms: i64,
+    pub lease_ms: i64,
+}
+
+/// A verification handed out: probe `urls` (zone, URL) of `env`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationWork {
+    pub env: String,
+    pub pass: u8,
+    pub since_ms: i64,
+    pub urls: Vec<(String, String)>,
+}
+
+/// Answer to `ClaimVerification`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct VerificationClaim {
+    /// False when this attempt is over: stop.
+    pub current: bool,
+    pub work: Option<VerificationWork>,
+    /// Due verifications leased by another invocation.
+    pub waiting: bool,
+}
+
+/// An environment's verification, done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportVerificationOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub env: String,
+    pub verification: crate::probe::Verification,
+    /// Purge API calls of the extra purge.
+    pub api_calls: u64,
+    pub errors: Vec<String>,
+    pub subrequests: u64,
+    pub now: String,
+    pub now_ms: i64,
+}
+
 /// Answer to `Accept`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AcceptAnswer {
@@ -252,6 +308,9 @@ pub struct Progress {
     /// runs it after this many seconds.
     #[serde(default)]
     pub second_pass_in_s: Option<u32>,
+    /// Some environment's verification is due: run the `verify` step.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 impl Progress {
@@ -262,6 +321,7 @@ impl Progress {
             status: Some(status),
             current: false,
             second_pass_in_s: None,
+            verify: false,
         }
     }
 

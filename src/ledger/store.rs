@@ -8,8 +8,10 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::lookups;
 use super::ops::*;
+use super::timeline::{Event, EventKind};
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
+use crate::health::HealthState;
 use crate::purge::{ActionKind, ActionResult, ClaimedAction, NewAction, Outcome};
 
 /// Jobs kept before the oldest records are dropped.
@@ -43,6 +45,8 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
     "DROP TABLE IF EXISTS actions",
+    // The webhook health check's state: one row (docs/CONTRACT.md, "Webhook health").
+    "CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, state TEXT NOT NULL)",
 ];
 
 /// Action states in the `work` table.
@@ -205,6 +209,7 @@ fn progress(
         status: Some(rec.status),
         current: true,
         second_pass_in_s: None,
+        verify: false,
     };
     if rec.on_failure_running {
         // A failing job is `failed` once its on_failure purge has run.
@@ -269,6 +274,7 @@ fn progress(
         now,
         now_ms,
     ) {
+        PassOutcome::Verify => answer.verify = true,
         PassOutcome::SecondPassDue { due_ms, newly } => {
             if newly {
                 answer.second_pass_in_s =
@@ -554,12 +560,15 @@ pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progre
         now_ms,
         environments,
         items,
+        verify_sample,
         subrequests,
     } = op;
     let mut rec = match open_attempt(sql, &job_id, attempt)? {
         Ok(rec) => rec,
         Err(answer) => return Ok(answer),
     };
+    rec.verify_sample.extend(verify_sample);
+    rec.timeline.add(now_ms, Event::new(EventKind::Start));
     if rec.status == JobStatus::Accepted {
         rec.status = JobStatus::Processing;
     }
@@ -585,6 +594,7 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         job_id,
         attempt,
         scope,
+        items,
         actions,
         skipped,
         next_skip,
@@ -609,6 +619,10 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
     rec.add_skipped(&skipped);
     let sc = rec.scopes.entry(scope).or_default();
     sc.next_skip = sc.next_skip.max(next_skip);
+    if items > 0 {
+        rec.timeline
+            .add(now_ms, Event::new(EventKind::Pages).count(items));
+    }
     sc.collected |= collected;
     rec.progress_ms = now_ms;
     rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
@@ -666,6 +680,12 @@ pub fn report_lookups(
         Ok(rec) => rec,
         Err(answer) => return Ok(answer),
     };
+    if !done.is_empty() {
+        rec.timeline.add(
+            now_ms,
+            Event::new(EventKind::Lookups).count(done.len() as u64),
+        );
+    }
     let actions = lookups::settle(sql, &mut rec, done)?;
     add_work(sql, &mut rec, &actions)?;
     rec.add_skipped(&skipped);
@@ -766,7 +786,18 @@ pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Prog
         store(sql, &rec)?;
         return Ok(Progress::stale(rec.status));
     }
+    let kv_before = rec.purged.kv_keys + rec.purged.kv_prefix_keys;
     let settled = settle_results(sql, &job_id, attempt, &results, &mut rec, now_ms)?;
+    let kv = rec.purged.kv_keys + rec.purged.kv_prefix_keys - kv_before;
+    if kv > 0 {
+        rec.timeline
+            .add(now_ms, Event::new(EventKind::Kv).count(kv));
+    }
+    let calls: u64 = api_calls.values().sum();
+    if calls > 0 {
+        rec.timeline
+            .add(now_ms, Event::new(EventKind::Purge).count(calls));
+    }
     for (env, n) in api_calls {
         rec.purged.api_calls += n;
         rec.purged_by_environment.entry(env).or_default().api_calls += n;
@@ -793,6 +824,10 @@ pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Re
     };
     let mut p = match rec.start_second_pass(now_ms, 1_000) {
         Ok(envs) => {
+            for env in &envs {
+                rec.timeline
+                    .add(now_ms, Event::new(EventKind::SecondPass).env(env));
+            }
             for env in envs {
                 sql.exec(
                         &format!(
@@ -809,6 +844,7 @@ pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Re
             status: Some(rec.status),
             current: true,
             second_pass_in_s: Some((wait_ms.max(0) as u64).div_ceil(1000) as u32),
+            verify: false,
         },
     };
     if p.second_pass_in_s.is_none() && rec.awaiting_second_pass() {
@@ -857,4 +893,122 @@ fn pending_in_env(sql: &SqlStorage, rec: &JobRecord, env: &str) -> Result<bool> 
         &format!("SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND state = {PENDING}"),
         vec![s(rec.job_id.clone()), i(rec.attempts as i64), s(env)],
     )? > 0)
+}
+
+/// Hands out one due verification with its sample of purged URLs (docs/CONTRACT.md,
+/// "Verified invalidation"). An environment with no URL to probe is settled at once.
+pub fn claim_verification(sql: &SqlStorage, op: ClaimVerificationOp) -> Result<VerificationClaim> {
+    let mut rec = match open_attempt(sql, &op.job_id, op.attempt)? {
+        Ok(rec) => rec,
+        Err(_) => return Ok(VerificationClaim::default()),
+    };
+    #[derive(Deserialize)]
+    struct Row {
+        target: String,
+        value: String,
+    }
+    let mut answer = VerificationClaim {
+        current: true,
+        ..VerificationClaim::default()
+    };
+    loop {
+        let (claimed, waiting) = rec.claim_verification(op.now_ms, op.lease_ms);
+        answer.waiting = waiting;
+        let Some((env, due)) = claimed else {
+            break;
+        };
+        let rows: Vec<Row> = sql
+            .exec(
+                &format!(
+                    "SELECT target, value FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND kind = '{file}' AND state = {DONE} ORDER BY id",
+                    file = ActionKind::File.as_str()
+                ),
+                vec![s(op.job_id.clone()), i(op.attempt as i64), s(env.clone())],
+            )?
+            .to_array()?;
+        let urls: Vec<(String, String)> = rows
+            .into_iter()
+            .filter(|r| crate::probe::probeable(&r.value))
+            .map(|r| (r.target, r.value))
+            .collect();
+        let n = rec
+            .verify_sample
+            .get(&env)
+            .copied()
+            .unwrap_or(0)
+            .min(op.max_urls);
+        let sample = crate::probe::spread(&urls, n as usize);
+        if sample.is_empty() {
+            // Nothing was purged by URL here: nothing to probe.
+            let v = crate::probe::summarise(&[], &[], due.pass, &op.now);
+            rec.settle_verification(&env, v, op.now_ms);
+            continue;
+        }
+        answer.work = Some(VerificationWork {
+            env,
+            pass: due.pass,
+            since_ms: due.since_ms,
+            urls: sample,
+        });
+        break;
+    }
+    store(sql, &rec)?;
+    Ok(answer)
+}
+
+/// Stores an environment's verification and moves the attempt on.
+pub fn report_verification(
+    sql: &SqlStorage,
+    op: ReportVerificationOp,
+    settings: Settings,
+) -> Result<Progress> {
+    let ReportVerificationOp {
+        job_id,
+        attempt,
+        env,
+        verification,
+        api_calls,
+        errors,
+        subrequests,
+        now,
+        now_ms,
+    } = op;
+    let mut rec = match open_attempt(sql, &job_id, attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
+    };
+    rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
+    if rec.settle_verification(&env, verification, now_ms) {
+        rec.purged.api_calls += api_calls;
+        rec.purged_by_environment.entry(env).or_default().api_calls += api_calls;
+        push_errors(&mut rec.errors, errors);
+    }
+    let p = progress(sql, &mut rec, settings, &now, now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
+}
+
+/// The webhook health check's state (empty before the first check).
+pub fn get_health(sql: &SqlStorage) -> Result<HealthState> {
+    #[derive(Deserialize)]
+    struct Row {
+        state: String,
+    }
+    let rows: Vec<Row> = sql
+        .exec("SELECT state FROM health WHERE id = 1", None)?
+        .to_array()?;
+    Ok(rows
+        .first()
+        .and_then(|r| serde_json::from_str(&r.state).ok())
+        .unwrap_or_default())
+}
+
+/// Replaces the webhook health check's state.
+pub fn put_health(sql: &SqlStorage, state: &HealthState) -> Result<()> {
+    let text = serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    sql.exec(
+        "INSERT INTO health (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state",
+        vec![s(text)],
+    )?;
+    Ok(())
 }

@@ -54,6 +54,7 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 now_ms: now_ms(),
                 environments: r.names.clone(),
                 items: r.items,
+                verify_sample: verify_samples(ctx.cfg, &api_key, &r.with_rules),
                 subrequests: ctx.budget.used() as u64,
             }),
         )
@@ -71,6 +72,26 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         branch: r.branch,
         environments: r.with_rules,
     }))
+}
+
+/// Per environment: the purged URLs its verification probes (0 when nothing is purged
+/// through the Cloudflare API there).
+fn verify_samples(
+    cfg: &crate::config::Config,
+    api_key: &str,
+    environments: &[PlanEnvironment],
+) -> std::collections::BTreeMap<String, u32> {
+    environments
+        .iter()
+        .map(|e| {
+            let n = cfg
+                .rules
+                .rule_for_stack(Some(api_key), &e.name)
+                .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
+                .map_or(0, |r| r.verify_sample);
+            (e.name.clone(), n)
+        })
+        .collect()
 }
 
 pub(super) async fn collect(
@@ -176,6 +197,7 @@ async fn collect_pages(
             ctx,
             job,
             Batch {
+                items: window.items.len() as u64,
                 actions: actions_from_plan(&plan),
                 skipped: plan.skipped,
                 lookups: std::mem::take(&mut window.lookups),
@@ -232,6 +254,8 @@ struct Window {
 /// What one `AddActions` stores.
 #[derive(Default)]
 pub(super) struct Batch {
+    /// Job items read and planned for it.
+    pub items: u64,
     pub actions: Vec<NewAction>,
     pub skipped: Vec<Skipped>,
     pub lookups: Vec<NewLookup>,
@@ -252,6 +276,7 @@ pub(super) async fn store_batch(
             job_id: job.job_id.clone(),
             attempt: job.attempt,
             scope: job.scope.clone(),
+            items: b.items,
             actions: b.actions,
             skipped: b.skipped,
             next_skip: b.next_skip,

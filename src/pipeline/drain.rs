@@ -156,6 +156,9 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         if !p.current {
             return Ok(Next::Stop);
         }
+        if p.verify {
+            return Ok(Next::Inline(Step::Verify));
+        }
         if let Some(delay) = p.second_pass_in_s {
             log(
                 "first_pass_done",
@@ -196,6 +199,9 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
         .await?;
     if !p.current || (p.is_final() && p.pending == 0) {
         return Ok(Next::Stop);
+    }
+    if p.verify {
+        return Ok(Next::Inline(Step::Verify));
     }
     if p.pending == 0 {
         if let Some(delay) = p.second_pass_in_s {

@@ -1,7 +1,8 @@
 //! The queue side of the Worker (docs/ARCHITECTURE.md): each accepted delivery moves through
 //! `start` (job status, environments) → `collect` (item pages → plan → actions in the ledger)
 //! → `drain` (execute actions until none are pending) → after `REPURGE_DELAY_SECONDS`, the
-//! `second_pass`. A step continues inline while the invocation's two budgets allow and is
+//! `second_pass`; after each pass, where a rule has `verify_sample`, `verify` probes purged
+//! URLs. A step continues inline while the invocation's two budgets allow and is
 //! otherwise handed to a new queue message, so no invocation exceeds Workers' limits. Failed
 //! steps are re-sent with exponential backoff (never sooner than a `Retry-After`) and a growing
 //! `tries` counter; a permanent error, or the last try, sends the job to the dead-letter queue,
@@ -14,3 +15,4 @@ pub mod dry_run;
 mod references;
 pub mod resolve;
 pub mod run;
+mod verify;

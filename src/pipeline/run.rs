@@ -17,6 +17,7 @@ use super::collect::{collect, start};
 use super::dead_letter::dead_letter;
 use super::drain::{drain, second_pass};
 use super::references::references;
+use super::verify::verify;
 use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::ledger::client::LedgerClient;
@@ -279,6 +280,7 @@ pub(super) fn step_name(s: &Step) -> &'static str {
         Step::References { .. } => "references",
         Step::Drain => "drain",
         Step::SecondPass => "second_pass",
+        Step::Verify => "verify",
     }
 }
 
@@ -302,6 +304,7 @@ pub(super) async fn run_step(
         } => references(ctx, job, api_key, branch, environments).await,
         Step::Drain => drain(ctx, job).await,
         Step::SecondPass => second_pass(ctx, job).await,
+        Step::Verify => verify(ctx, job).await,
     }
 }
 

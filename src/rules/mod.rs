@@ -23,6 +23,8 @@
 //!   without whitespace or `/`; `zone_id` is not forced to be 32 hex digits so
 //!   that test and proxy setups can use other ids.
 //! - `resolve_urls` is a boolean or the string `"true"`/`"false"` (any case).
+//! - `verify_sample` is a whole number 0–50 (default 0, off); it probes only URLs purged
+//!   through the Cloudflare API, so a rule without `zone_id` verifies nothing.
 //! - `kv_keys`, `kv_prefixes` and `kv_prefix:` need `kv_binding`.
 //! - `asset` templates may not use `{content_type}`: assets have none, so the
 //!   template could never expand.
@@ -49,13 +51,15 @@ pub use references::References;
 
 /// The name of the variable, used as the root of error paths.
 pub const ROOT: &str = "ENVIRONMENTS";
+/// Most purged URLs one environment's verification probes.
+pub const MAX_VERIFY_SAMPLE: u32 = 50;
 /// The key of the rule that applies to environments without their own key.
 pub const WILDCARD: &str = "*";
 
 /// Separates the stack api key from the environment in a stack-scoped key.
 pub const STACK_SEPARATOR: char = '/';
 
-const ENV_FIELDS: [&str; 9] = [
+const ENV_FIELDS: [&str; 10] = [
     "zone_id",
     "kv_binding",
     "kv_namespace_id",
@@ -65,6 +69,7 @@ const ENV_FIELDS: [&str; 9] = [
     "entry",
     "asset",
     "references",
+    "verify_sample",
 ];
 /// The keys of an `entry`/`asset` section, one per [`Field`].
 const ITEM_FIELDS: [&str; 6] = [
@@ -301,6 +306,9 @@ pub struct EnvRule {
     pub asset: ItemRule,
     /// Changes that reach the entries referencing them (`None`: off).
     pub references: Option<References>,
+    /// Purged URLs probed after each purge pass (0: off; docs/CONTRACT.md, "Verified
+    /// invalidation").
+    pub verify_sample: u32,
 }
 
 impl EnvRule {
@@ -584,6 +592,13 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
     let kv_binding = opt_id(path, map, "kv_binding")?;
     let kv_namespace_id = opt_id(path, map, "kv_namespace_id")?;
     let resolve_urls = opt_bool(path, map, "resolve_urls")?;
+    let verify_sample = integer(
+        &path.key("verify_sample"),
+        map.get("verify_sample"),
+        0,
+        MAX_VERIFY_SAMPLE,
+        0,
+    )?;
 
     let purge_mode = match map.get("purge_mode") {
         None | Some(Value::Null) => PurgeMode::default(),
@@ -645,7 +660,39 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         entry,
         asset,
         references,
+        verify_sample,
     })
+}
+
+/// An integer in `min..=max` (a whole number, or a string holding one); `default` when absent.
+fn integer(
+    path: &Path,
+    value: Option<&Value>,
+    min: u32,
+    max: u32,
+    default: u32,
+) -> Result<u32, RulesError> {
+    let n = match value {
+        None | Some(Value::Null) => return Ok(default),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if (min as u64..=max as u64).contains(&n) => Ok(n as u32),
+        _ => Err(RulesError::at(
+            path,
+            format!(
+                "expected a whole number from {min} to {max}, got {}",
+                match value {
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(Value::String(s)) => format!("{s:?}"),
+                    Some(v) => kind(v).to_string(),
+                    None => String::new(),
+                }
+            ),
+        )),
+    }
 }
 
 fn opt_id(

@@ -15,7 +15,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{kind, opt_bool, section, Path, RulesError};
+use super::{integer, kind, opt_bool, section, Path, RulesError};
 
 /// The keys of a `references` section.
 const FIELDS: [&str; 4] = ["content_types", "assets", "depth", "max_lookups"];
@@ -171,37 +171,6 @@ fn content_types(path: &Path, value: Option<&Value>) -> Result<ContentTypes, Rul
         uids.push(s.to_string());
     }
     Ok(ContentTypes::Listed(uids))
-}
-
-/// An integer in `min..=max` (a whole number, or a string holding one); `default` when absent.
-fn integer(
-    path: &Path,
-    value: Option<&Value>,
-    min: u32,
-    max: u32,
-    default: u32,
-) -> Result<u32, RulesError> {
-    let n = match value {
-        None | Some(Value::Null) => return Ok(default),
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-        Some(_) => None,
-    };
-    match n {
-        Some(n) if (min as u64..=max as u64).contains(&n) => Ok(n as u32),
-        _ => Err(RulesError::at(
-            path,
-            format!(
-                "expected a whole number from {min} to {max}, got {}",
-                match value {
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::String(s)) => format!("{s:?}"),
-                    Some(v) => kind(v).to_string(),
-                    None => String::new(),
-                }
-            ),
-        )),
-    }
 }
 
 #[cfg(test)]
