@@ -1,7 +1,8 @@
 // Dashboard (docs/CONTRACT.md, "Endpoints" and "Job record"): the static dashboard in www/ served by the real Worker in
 // Miniflare, driven in headless Chromium. Sign in (a wrong token first), watch a job arrive and
 // finish without reloading, open it and compare its numbers with the API, dry-run it, replay
-// it, check the phone layout, show the referrers a reference-aware purge pulled in, and save
+// it, check the phone layout, show the referrers a reference-aware purge pulled in, show the
+// webhook health banner and a recovered job, a job's verification and its timeline, and save
 // screenshots to test-output/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { chromium } from 'playwright-core';
 
 import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
-import { addJob, addEntry, addReference, publishEntry } from '../devkit/fakes/stack.mjs';
+import { makeStack, addJob, addEntry, addReference, publishEntry, addWebhook, addExecution } from '../devkit/fakes/stack.mjs';
 import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,6 +25,17 @@ const COUNT_FIELDS = ['kv_keys', 'kv_prefix_keys', 'cache_api', 'tags', 'urls', 
 const HOSTILE = '<img src=x onerror="window.__pwned=1">';
 // A referrer's uid with markup (no quotes or slashes, so it survives the look-up paths and tags).
 const HOSTILE_UID = '<img src=x onerror=window.__pwned=2>';
+// A verified URL with markup (put in a made-up record: the page must show it as text).
+const HOSTILE_URL = 'https://x/<img src=x onerror=window.__pwned=3>';
+
+// The fake stack's environments, plus "preview", whose URLs point at the fake site behind the
+// cache (startSystem's `site`), so its rule can verify what it purged. The other environments
+// and their jobs are as in the rest of this file.
+const ENVIRONMENTS = [
+  { name: 'production', uid: 'blt_env_prod', urls: [{ locale: 'en-us', url: 'https://www.example.com/' }, { locale: 'fr-fr', url: 'https://www.example.com/fr/' }] },
+  { name: 'staging', uid: 'blt_env_stg', urls: [{ locale: 'en-us', url: 'https://staging.example.com/' }, { locale: 'fr-fr', url: 'https://staging.example.com/fr/' }] },
+  { name: 'preview', uid: 'blt_env_preview', urls: [{ locale: 'en-us', url: 'https://preview.example.com/' }] },
+];
 
 const RULES = {
   production: {
@@ -45,6 +57,14 @@ const RULES = {
     kv_binding: 'CONTENT_KV',
     entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
     asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+  // Verified invalidation (issue 12): every purged URL of a job is probed (up to 10).
+  preview: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    resolve_urls: true,
+    verify_sample: 10,
+    entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'], urls: ['{base_url}{url}'] },
   },
 };
 
@@ -71,10 +91,17 @@ let rec2; // job's record after the replay (attempt 2)
 let row; // job's row in the list
 let refJob; // the job of two "person" entries whose referrers were purged too
 let refRec; // its record
+let missed; // the job whose delivery failed, taken in by the webhook health check
+let verified; // the preview job whose purged URLs were probed (one of them pinned in the cache)
+let vrec; // its record
+let pinned; // the URL that stays cached
 
 before(async () => {
   started = Date.now();
-  sys = await startSystem({ rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN } });
+  sys = await startSystem({
+    rules: RULES, adminToken: ADMIN, cloudflare: { token: CF_TOKEN },
+    stack: makeStack({ environments: ENVIRONMENTS }), site: { environments: ['preview'] },
+  });
   ({ stack, cs, w } = sys);
   job = addJob(stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 6, assets: 2, failedEvery: 7, withUrl: 0.7 });
   small = addJob(stack, { action: 'unpublish', environments: ['staging'], locales: ['en-us'], entries: 2 });
@@ -513,6 +540,231 @@ step('references: the dry run lists the same referrers', async () => {
   assert.deepEqual(await referrerGroups(table), groups);
   assert.equal(await page.locator('img').count(), 0);
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
+});
+
+// ------------------------------------------------------------------ issue 12: webhook health, verification, timeline
+// These steps need the Worker's side of issue 12: GET /api/health and the cron check
+// (w.scheduled()), records with `source: "recovered"`, `verification` (rule `verify_sample`,
+// the fake site of startSystem's `site`) and `timeline`.
+
+/** The lanes of the timeline, in order (www/js/timeline.js). */
+const TIMELINE_LANES = ['pages', 'lookups', 'kv', 'purge', 'second', 'verify'];
+
+/** The duration the dashboard shows per lane: last − first event of the lane (www/js/timeline.js). */
+function laneDurations(tl) {
+  const events = tl.events.slice().sort((a, b) => a.t - b.t);
+  const second = events.filter((e) => e.kind === 'second_pass').map((e) => e.t);
+  const secondFrom = second.length ? Math.min(...second) : Infinity;
+  const lanes = {};
+  const add = (lane, t) => { (lanes[lane] ??= []).push(t); };
+  for (const e of events) {
+    if (['pages', 'lookups', 'kv', 'verify'].includes(e.kind)) add(e.kind, e.t);
+    else if (e.kind === 'purge') add(e.t >= secondFrom ? 'second' : 'purge', e.t);
+    else if (e.kind === 'second_pass') add('second', e.t);
+  }
+  // Verification starts when the first pass it checks ends.
+  const firstPass = events.filter((e) => e.kind === 'first_pass').map((e) => e.t);
+  if (lanes.verify && firstPass.length) add('verify', Math.min(...firstPass));
+  return Object.fromEntries(Object.entries(lanes).map(([k, ts]) => [k, Math.max(...ts) - Math.min(...ts)]));
+}
+
+step('health: before the first check the list says "not checked yet"', async () => {
+  const h = await api('/api/health');
+  assert.equal(h.status, 200, JSON.stringify(h.body));
+  assert.equal(h.body.checked_at, null);
+  assert.equal((await w.fetch('/api/health')).status, 401, 'admin only');
+  await page.evaluate(() => { location.hash = '#/jobs'; });
+  await page.locator(tid('jobs-refresh')).click();
+  const ok = page.locator('#health-ok');
+  await ok.filter({ hasText: 'not checked yet' }).waitFor({ state: 'visible' });
+  assert.ok(await page.locator('#health-banner').isHidden());
+  assert.ok(await page.locator('#health-recovered').isHidden());
+});
+
+step('health: a disabled webhook missed a job: the check recovers it; a red banner says how to fix it', async () => {
+  missed = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 2 });
+  const hook = addWebhook(stack, {
+    name: `Purge worker ${HOSTILE}`, targetUrl: `${w.url}/webhooks/contentstack`, disabled: true, unhealthy: true,
+  });
+  addExecution(stack, hook.uid, { status: 500, retryCount: 4, payload: jobPayload({ jobId: missed.jobId, apiKey: stack.apiKey }) });
+  await w.scheduled();
+  const h = (await api('/api/health')).body;
+  assert.ok(h.checked_at, JSON.stringify(h));
+  assert.equal(h.error, null, JSON.stringify(h));
+  const seen = h.webhooks.find((x) => x.uid === hook.uid);
+  assert.ok(seen && seen.disabled === true, JSON.stringify(h.webhooks));
+  assert.deepEqual(h.recovered.map((r) => r.job_id), [missed.jobId]);
+  const mrec = await waitForFinal(w, missed.jobId, { token: ADMIN });
+  assert.equal(mrec.source, 'recovered');
+
+  await page.evaluate(() => { location.hash = '#/jobs'; });
+  await page.locator(tid('jobs-refresh')).click();
+  const banner = page.locator('#health-banner');
+  await banner.waitFor({ state: 'visible' });
+  assert.equal(await banner.getAttribute('role'), 'alert');
+  const item = banner.locator(`${tid('health-webhook')}[data-uid="${hook.uid}"]`);
+  assert.equal(await item.getAttribute('data-state'), 'disabled');
+  assert.equal(await text(item.locator(tid('health-webhook-name'))), `Purge worker ${HOSTILE}`, 'the name is text');
+  assert.equal(await text(item.locator(tid('health-webhook-api-key'))), stack.apiKey);
+  if (seen.last_failure_at) {
+    assert.equal(await item.locator(`${tid('health-webhook-last-failure')} time`).getAttribute('datetime'), iso(seen.last_failure_at));
+  }
+  assert.match(await text(banner.locator(tid('health-fix'))),
+    /does not re-enable it by itself: open Settings › Webhooks in Contentstack, fix the cause, then enable the webhook again; missed jobs are recovered by the next check/);
+  assert.ok(await page.locator('#health-ok').isHidden(), 'no "healthy" line under a red banner');
+
+  // What the check took in: a link to the job, and the job marked in the list.
+  const recovered = page.locator('#health-recovered');
+  await recovered.waitFor({ state: 'visible' });
+  assert.deepEqual(await recovered.locator(tid('health-recovered-link')).evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+    [`#/jobs/${missed.jobId}`]);
+  const missedRow = page.locator(`${tid('job-row')}[data-job-id="${missed.jobId}"]`);
+  await missedRow.locator(`${tid('job-status')}[data-status="${mrec.status}"]`).waitFor();
+  assert.equal(await text(missedRow.locator('.mark-recovered')), 'recovered');
+  assert.equal(await page.locator(`${tid('job-row')}[data-job-id="${job.jobId}"] .mark-recovered`).count(), 0, 'a delivered job has no mark');
+  assert.equal(await page.locator('img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  await page.screenshot({ path: path.join(OUT, 'dashboard-health.png') });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertNoHorizontalScroll('job list with the health banner at 390 px');
+  await page.screenshot({ path: path.join(OUT, 'dashboard-health-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // The job page says so too.
+  await recovered.locator(tid('health-recovered-link')).click();
+  await jobView().locator(`${tid('job-id')}:text-is("${missed.jobId}")`).waitFor();
+  await jobView().locator(`#job-source-slot ${tid('job-recovered')}`).filter({ hasText: /^recovered$/ }).waitFor();
+});
+
+step('verification: a URL pinned in the cache is listed in red, the others fresh', async () => {
+  verified = addJob(stack, { environments: ['preview'], locales: ['en-us'], entries: 4, withUrl: 1 });
+  const plan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: verified.jobId }) });
+  assert.equal(plan.status, 200, JSON.stringify(plan.body));
+  const urls = plan.body.plan.environments.preview.files;
+  assert.ok(urls.length >= 2 && urls.every((u) => u.startsWith(sys.site.url)), JSON.stringify(urls));
+  pinned = urls[0];
+  sys.site.pin(pinned);
+  sys.site.cache(urls[1], { ageSeconds: 600 }); // cached before the purge, gone after it
+  await deliver(jobPayload({ jobId: verified.jobId, apiKey: stack.apiKey }));
+  vrec = await waitForFinal(w, verified.jobId, { token: ADMIN });
+  const v = vrec.verification && vrec.verification.preview;
+  assert.ok(v, JSON.stringify(vrec.verification));
+  assert.equal(vrec.status, 'partial', JSON.stringify(vrec.errors));
+  assert.deepEqual(v.stale, [pinned]);
+  assert.equal(v.checked, urls.length);
+  assert.equal(v.fresh, urls.length - 1);
+
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, verified.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${verified.jobId}")`).waitFor();
+  const section = jobView().locator('#job-verification');
+  await section.waitFor({ state: 'visible' });
+  const env = section.locator(`${tid('verify-env')}[data-env="preview"]`);
+  assert.equal(num(await text(env.locator(tid('verify-checked')))), v.checked);
+  assert.equal(num(await text(env.locator(tid('verify-fresh')))), v.fresh);
+  assert.equal(await env.locator(tid('verify-state')).getAttribute('data-state'), 'stale');
+  assert.deepEqual(await env.locator(tid('verify-stale-url')).allTextContents(), [pinned]);
+  // Red: the stale URL has the colour of the errors (the job's "still cached" error is listed below).
+  const [staleColour, errorColour] = await page.evaluate(() => [
+    getComputedStyle(document.querySelector('#job-verification .verify-list-stale code')).color,
+    getComputedStyle(document.querySelector('#job-errors .errors li')).color,
+  ]);
+  assert.equal(staleColour, errorColour, 'the stale URL is red, like the errors');
+  assert.equal(await env.locator(tid('verify-pass')).getAttribute('data-pass'), String(v.pass));
+  assert.equal(await env.locator(`${tid('verify-at')} time`).getAttribute('datetime'), iso(v.at));
+  assert.ok((await text(section.locator(tid('job-verification-note')))).includes(`A probe sees ${v.scope} only`));
+  assert.ok((await jobView().locator(tid('job-error-row')).allTextContents()).some((e) => e.includes(pinned)), 'the error names the URL');
+  await section.screenshot({ path: path.join(OUT, 'dashboard-verification.png') });
+});
+
+step('timeline: inline SVG with its lanes, markers, legend and "where the time went"; fits 390 px', async () => {
+  const tl = vrec.timeline;
+  assert.ok(tl && Array.isArray(tl.events) && tl.events.length > 0, JSON.stringify(tl));
+  const section = jobView().locator('#job-timeline');
+  await section.waitFor({ state: 'visible' });
+  const svg = section.locator(tid('timeline-svg'));
+  assert.equal(await svg.evaluate((e) => e.namespaceURI), 'http://www.w3.org/2000/svg');
+  assert.match(await svg.getAttribute('viewBox'), /^0 0 \d+ \d+$/);
+  assert.equal(await svg.getAttribute('width'), '100%');
+  assert.deepEqual(await svg.locator(tid('timeline-lane')).evaluateAll((gs) => gs.map((g) => g.dataset.lane)), TIMELINE_LANES);
+  // One mark per lane event, drawn at its own time; the verification after the first pass is red.
+  const kinds = (k) => tl.events.filter((e) => e.kind === k);
+  assert.equal(await svg.locator('[data-lane="pages"] .tl-mark').count(), kinds('pages').length);
+  assert.equal(await svg.locator('[data-lane="kv"] .tl-mark').count(), kinds('kv').length);
+  assert.equal(await svg.locator('[data-lane="verify"] .tl-mark').count(), kinds('verify').length);
+  assert.ok(kinds('verify').length >= 1 && (await svg.locator('[data-lane="verify"] .tl-verify-bad').count()) >= 1, 'a red verification mark');
+  const markers = await svg.locator(tid('timeline-marker')).evaluateAll((gs) => gs.map((g) => g.dataset.kind));
+  assert.ok(markers.includes('first_pass') && markers.includes('end'), JSON.stringify(markers));
+  assert.ok((await svg.locator('.tl-mark title').count()) >= kinds('pages').length, 'a tooltip per mark');
+  assert.equal((await svg.locator(tid('timeline-tick')).allTextContents())[0], '0 s');
+  assert.ok((await svg.locator('desc').textContent()).length > 20, 'a text description');
+  assert.equal(await svg.getAttribute('role'), 'img');
+  assert.ok((await section.locator(tid('timeline-legend')).locator('li').count()) >= 3, 'a legend');
+  // Where the time went: one row per lane with events, its duration last − first.
+  const durations = laneDurations(tl);
+  const rows = section.locator(tid('timeline-summary-row'));
+  assert.deepEqual((await rows.evaluateAll((rs) => rs.map((r) => r.dataset.lane))).sort(), Object.keys(durations).sort());
+  for (const [lane, ms] of Object.entries(durations)) {
+    assert.equal(Number(await section.locator(`${tid('timeline-summary-row')}[data-lane="${lane}"]`).getAttribute('data-ms')), ms, `${lane} duration`);
+  }
+  await section.screenshot({ path: path.join(OUT, 'dashboard-timeline.png') });
+
+  // A phone: the chart is redrawn for the width, and nothing is wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForFunction(() => document.querySelector('#job-timeline [data-testid="timeline-svg"]')?.dataset.compact === 'true');
+  await assertNoHorizontalScroll('job page with verification and timeline at 390 px');
+  const box = await svg.evaluate((e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right }; });
+  assert.ok(box.left >= 0 && box.right <= 390, `the SVG spans ${box.left}–${box.right} px`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT, 'dashboard-job-issue12-phone.png'), fullPage: true });
+  await section.screenshot({ path: path.join(OUT, 'dashboard-timeline-phone.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+step('verification and timeline: markup in a URL stays text; a second pass a minute later; no timeline, no section', async () => {
+  // Made-up records (the real Worker has no second pass here: REPURGE_DELAY_SECONDS is 0).
+  const id = 'issue12-made-up-job';
+  const later = {
+    ...vrec,
+    job_id: id,
+    verification: { preview: { ...vrec.verification.preview, pass: 2, unreachable: [HOSTILE_URL] } },
+    timeline: {
+      ...vrec.timeline,
+      events: [...vrec.timeline.events.filter((e) => e.kind !== 'end'),
+        { t: 61000, kind: 'second_pass', env: 'preview' }, { t: 61200, kind: 'purge', n: 1 },
+        { t: 61900, kind: 'verify', env: 'preview', n: 1, stale: 0 }, { t: 62000, kind: 'end', status: 'done' }],
+    },
+  };
+  const bare = { ...vrec, job_id: `${id}-bare`, verification: undefined, timeline: undefined, source: 'recovered' };
+  await page.route(`**/api/jobs/${id}`, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(later) }));
+  await page.route(`**/api/jobs/${id}-bare`, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(bare) }));
+  try {
+    await page.evaluate((jid) => { location.hash = `#/jobs/${jid}`; }, id);
+    await jobView().locator(`${tid('job-id')}:text-is("${id}")`).waitFor();
+    const env = jobView().locator(`${tid('verify-env')}[data-env="preview"]`);
+    await env.waitFor({ state: 'visible' });
+    assert.deepEqual(await env.locator(tid('verify-unreachable-url')).allTextContents(), [HOSTILE_URL]);
+    assert.equal(await env.locator(tid('verify-pass')).getAttribute('data-pass'), '2');
+    assert.equal(await page.locator('img').count(), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    const svg = jobView().locator(tid('timeline-svg'));
+    await svg.locator('[data-lane="second"] .tl-mark').first().waitFor();
+    assert.equal(await svg.locator(tid('timeline-gap')).count(), 1, 'the minute of waiting is drawn shorter');
+    assert.ok((await svg.locator(tid('timeline-marker')).evaluateAll((gs) => gs.map((g) => g.dataset.kind))).includes('second_pass'));
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.querySelector('#job-timeline [data-testid="timeline-svg"]')?.dataset.compact === 'true');
+    await assertNoHorizontalScroll('made-up second pass at 390 px');
+    await jobView().locator('#job-timeline').screenshot({ path: path.join(OUT, 'dashboard-timeline-second-pass-phone.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await page.evaluate((jid) => { location.hash = `#/jobs/${jid}`; }, `${id}-bare`);
+    await jobView().locator(`${tid('job-id')}:text-is("${id}-bare")`).waitFor();
+    await jobView().locator(tid('job-recovered')).waitFor();
+    assert.ok(await jobView().locator('#job-timeline').isHidden(), 'no timeline in the record, no section');
+    assert.ok(await jobView().locator('#job-verification').isHidden(), 'no verification in the record, no section');
+  } finally {
+    await page.unroute(`**/api/jobs/${id}`);
+    await page.unroute(`**/api/jobs/${id}-bare`);
+  }
 });
 
 step('forget the token: back to the sign-in form, nothing left in session storage', async () => {

@@ -95,6 +95,12 @@ describe('verified invalidation', () => {
     const lines = assertBudgets(sys.w, { jobId: job.jobId });
     const verifyLines = lines.filter((l) => l.step === 'verify' || l.fetch >= 4);
     assert.ok(verifyLines.length > 0);
+    // The dry run names the URLs verification probes.
+    const plan = await sys.w.fetch('/api/plan', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ job_id: job.jobId }) });
+    const dry = await plan.json();
+    assert.equal(plan.status, 200, JSON.stringify(dry));
+    assert.equal(dry.verification.production.verify_sample, 4);
+    assert.deepEqual(dry.verification.production.urls.map((u) => new URL(u).pathname).sort(), expected);
     const timeline = rec.timeline.events.map((e) => e.kind);
     for (const k of ['start', 'pages', 'purge', 'first_pass', 'verify', 'end']) assert.ok(timeline.includes(k), `timeline has ${k}: ${timeline}`);
   });

@@ -2,7 +2,8 @@
 // invalidate_cache) and Workers KV bulk delete, on 127.0.0.1 with an ephemeral port. Only Node
 // built-ins. As unkind as the real API when asked: a per-account purge token bucket answering
 // 429 code 1134, per-request item limits, the account-wide API limit with a long retry-after,
-// and KV bulk deletes that report some keys as unsuccessful.
+// and KV bulk deletes that report some keys as unsuccessful. Successful purges can reach the
+// cache of fake websites (site.mjs, option `site`), so probes see what a purge did.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -127,6 +128,12 @@ function tokenBucket({ rate, burst }) {
  * @param {(purge) => Promise<void>} [o.onPurge] awaited after a purge request passed validation and before it
  *   is answered 200 (purge = the record pushed to `purges`); if it throws, the call answers 500 and the
  *   error is kept in `hookErrors`
+ * @param {object|object[]} [o.site] fake site(s) from site.mjs whose cache a successful purge reaches (any
+ *   zone): files → site.purge (purge_cache) or site.invalidate (invalidate_cache); hosts and prefixes →
+ *   the site's paths under them; purge_everything → every path; tags reach nothing. Applied after onPurge
+ *   and before the 200 answer, unless `sitePurgeDelayMs` defers it.
+ * @param {number} [o.sitePurgeDelayMs=0] apply the purge to the site(s) this long after answering 200 (slow
+ *   propagation: a probe right after the answer still sees the old copy)
  */
 export async function startCloudflare({
   token = 'cf_test_token',
@@ -138,8 +145,12 @@ export async function startCloudflare({
   unsuccessfulOnce = 0,
   onKvBulkDelete = async () => {},
   onPurge,
+  site,
+  sitePurgeDelayMs: siteDelay = 0,
   port = 0,
 } = {}) {
+  const sites = site ? [].concat(site) : [];
+  let sitePurgeDelayMs = siteDelay;
   const requests = [];
   const purges = [];
   const kvBulkDeletes = [];
@@ -173,6 +184,17 @@ export async function startCloudflare({
     blockedUntil = now + apiLimit.windowMs;
     apiStarts.length = 0;
     return Math.max(1, Math.ceil(apiLimit.windowMs / 1000));
+  }
+
+  /** What a successful purge does to the attached sites' caches (soft for invalidate_cache). */
+  function purgeSites(p) {
+    const soft = p.endpoint === 'invalidate_cache';
+    for (const st of sites) {
+      if (p.mode === 'files') { if (soft) st.invalidate(p.items); else st.purge(p.items); }
+      else if (p.mode === 'purge_everything') st.purgeEverything({ soft });
+      else if (p.mode === 'hosts') st.purgeHosts(p.items, { soft });
+      else if (p.mode === 'prefixes') st.purgePrefixes(p.items, { soft });
+    }
   }
 
   function authorized(req) {
@@ -272,6 +294,10 @@ export async function startCloudflare({
           return reply(500, fail(10001, `onPurge hook failed: ${err.message}`));
         }
       }
+      if (sites.length) {
+        if (sitePurgeDelayMs > 0) setTimeout(() => purgeSites(purgeRec), sitePurgeDelayMs).unref?.();
+        else purgeSites(purgeRec);
+      }
       return reply(200, envelope(true, { result: { id: crypto.randomBytes(16).toString('hex') } }));
     }
 
@@ -349,6 +375,12 @@ export async function startCloudflare({
     fault(rule) { return faults.add(rule); },
     clearFaults() { faults.clear(); },
     setRateLimit(n) { limit = n; purgeStarts.length = 0; },
+    /** The fake sites successful purges reach (see option `site`). */
+    sites,
+    /** Let successful purges reach one more fake site. */
+    addSite(st) { sites.push(st); },
+    /** Apply later purges to the sites `ms` after answering (0: before answering). */
+    setSitePurgeDelay(ms) { sitePurgeDelayMs = ms; },
     /** Replace the token bucket ({rate, burst}, full) or turn it off (null). */
     setBucket(b) { purgeBucket = b ? tokenBucket(b) : null; },
     reset() {
@@ -356,6 +388,7 @@ export async function startCloudflare({
       hookErrors.length = 0; rateLimited = 0; bucketRefusals = 0; apiLimitRefusals = 0; apiStarts.length = 0; blockedUntil = 0;
       if (bucket) purgeBucket = tokenBucket(bucket);
       unsuccessfulLeft = unsuccessfulOnce;
+      sitePurgeDelayMs = siteDelay;
     },
     close() {
       return new Promise((resolve) => {

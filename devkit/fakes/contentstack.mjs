@@ -1,11 +1,11 @@
 // Fake Contentstack: Content Management API (job status, job items, environments, entries,
-// assets, and the references of an entry or asset) and the app host's
+// assets, the references of an entry or asset, webhooks and their executions) and the app host's
 // /.well-known/public-keys.json, on 127.0.0.1 with an ephemeral port.
 // Only Node built-ins. See stack.mjs for the stack/job data model.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { jobStatusJson } from './stack.mjs';
+import { jobStatusJson, webhookJson } from './stack.mjs';
 import { faultRules, listen, matches, sleep } from './common.mjs';
 
 const ERR = {
@@ -16,7 +16,34 @@ const ERR = {
   rate: { status: 429, body: { error_message: 'Too many requests. Please try again after some time.', error_code: 429, errors: { rate_limit: ['exceeded'] } } },
   notFound: { status: 404, body: { error_message: "The requested object doesn't exist.", error_code: 141, errors: {} } },
   jobNotFound: { status: 404, body: { error_message: 'Job not found.', error_code: 404, errors: { job_id: ['is not valid.'] } } },
+  webhookNotFound: { status: 404, body: { error_message: 'Webhook was not found.', error_code: 141, errors: { uid: ['is not valid.'] } } },
+  badQuery: { status: 400, body: { error_message: 'Invalid query.', error_code: 400, errors: { query: ['is not valid.'] } } },
+  badDate: { status: 400, body: { error_message: 'Invalid date.', error_code: 400, errors: { from: ['is not a valid date.'] } } },
 };
+
+/**
+ * Whether a value passes one field condition of a `query`: a plain value (equality) or an object of
+ * operators $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin (unknown operators are ignored). As in MongoDB,
+ * null (a timed-out execution's status) fails every comparison but passes $ne and $in [null].
+ */
+function passes(value, cond) {
+  if (cond === null || typeof cond !== 'object' || Array.isArray(cond)) return value === cond;
+  const num = typeof value === 'number';
+  for (const [op, arg] of Object.entries(cond)) {
+    switch (op) {
+      case '$eq': if (value !== arg) return false; break;
+      case '$ne': if (value === arg) return false; break;
+      case '$gt': if (!num || !(value > arg)) return false; break;
+      case '$gte': if (!num || !(value >= arg)) return false; break;
+      case '$lt': if (!num || !(value < arg)) return false; break;
+      case '$lte': if (!num || !(value <= arg)) return false; break;
+      case '$in': if (!Array.isArray(arg) || !arg.includes(value)) return false; break;
+      case '$nin': if (Array.isArray(arg) && arg.includes(value)) return false; break;
+      default: break;
+    }
+  }
+  return true;
+}
 
 function defaultFaultBody(status) {
   if (status === 429) return ERR.rate.body;
@@ -278,6 +305,42 @@ export async function startContentstack({ stacks = [], rateLimitPerSecond = 10, 
       const a = stack.assets.get(decodeURIComponent(m[1]));
       if (!a || gotBranch !== (a.branch ?? defaultBranch)) return send(ERR.notFound.status, ERR.notFound.body);
       return send(200, { asset: { uid: a.uid, url: a.url, filename: a.filename, title: a.title, content_type: 'image/jpeg', _version: a.version } });
+    }
+    // Webhooks (stack-level, any branch the stack knows): the list, one webhook, and its executions.
+    if (path === '/v3/webhooks' || path === '/v3/webhooks/') {
+      const all = [...(stack.webhooks?.values() ?? [])];
+      const skip = Math.max(0, toInt(rec.query.skip, 0));
+      let lim = toInt(rec.query.limit, 100);
+      if (lim <= 0 || lim > 100) lim = 100;
+      const out = { webhooks: all.slice(skip, skip + lim).map((w) => webhookJson(stack, w)) };
+      if (String(rec.query.include_count) === 'true') out.count = all.length;
+      return send(200, out);
+    }
+    if ((m = path.match(/^\/v3\/webhooks\/([^/]+)(\/executions)?\/?$/))) {
+      const w = stack.webhooks?.get(decodeURIComponent(m[1]));
+      if (!w) return send(ERR.webhookNotFound.status, ERR.webhookNotFound.body);
+      if (!m[2]) return send(200, { webhook: webhookJson(stack, w) });
+      // Executions: newest first, created_at within [from, to] (inclusive), `query` on status,
+      // then skip/limit (limit at most 100).
+      const q = rec.query;
+      const bound = (v) => (v === undefined || v === '' ? null : Date.parse(String(v)));
+      const from = bound(q.from);
+      const to = bound(q.to);
+      if (Number.isNaN(from) || Number.isNaN(to)) return send(ERR.badDate.status, ERR.badDate.body);
+      let query = {};
+      if (q.query !== undefined) {
+        try { query = JSON.parse(String(q.query)); } catch { return send(ERR.badQuery.status, ERR.badQuery.body); }
+        if (!query || typeof query !== 'object' || Array.isArray(query)) return send(ERR.badQuery.status, ERR.badQuery.body);
+      }
+      const list = w.executions
+        .map((e, i) => ({ e, i, t: Date.parse(e.created_at) }))
+        .filter(({ e, t }) => (from === null || t >= from) && (to === null || t <= to) && (!('status' in query) || passes(e.status, query.status)))
+        .sort((a, b) => b.t - a.t || b.i - a.i)
+        .map(({ e }) => e);
+      const skip = Math.max(0, toInt(q.skip, 0));
+      let lim = toInt(q.limit, 100);
+      if (lim <= 0 || lim > 100) lim = 100;
+      return send(200, { webhooks: structuredClone(list.slice(skip, skip + lim)) });
     }
     return send(ERR.notFound.status, ERR.notFound.body);
   }

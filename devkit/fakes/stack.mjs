@@ -8,8 +8,12 @@
 //               fake's "references" endpoints from the referenced side;
 //   published – { [envUid]: { [locale]: version } }, set by publishEntry/unpublishEntry and by
 //               the successful entry items of publish/unpublish jobs (addJob).
+// Webhooks (addWebhook) live in stack.webhooks: Map<uid, webhook>, each with its executions
+// (addExecution), answered by the fake's GET /v3/webhooks and …/{uid}/executions.
 // Everything is generated from a seeded PRNG and a counter: no Math.random, so the same
 // calls always produce the same uids, versions and hashes.
+
+import { jobPayload } from '../harness/sign.mjs';
 
 const DEFAULT_ENVIRONMENTS = [
   {
@@ -89,6 +93,8 @@ function iso(ms) {
  * @param {string[]} [o.contentTypes=['blog','page','author']]
  * @param {number} [o.seed] PRNG seed (default: hash of apiKey)
  * @param {string} [o.user='blt_user_1'] user uid written on job items
+ * @param {string} [o.baseUrl] an origin (e.g. a fake site's url) every environment's URLs are moved to,
+ *   keeping their paths (see setBaseUrl)
  */
 export function makeStack({
   apiKey = 'blt_api_key_1',
@@ -98,9 +104,10 @@ export function makeStack({
   contentTypes = ['blog', 'page', 'author'],
   seed,
   user = 'blt_user_1',
+  baseUrl,
 } = {}) {
   const s = seed ?? fnv1a(apiKey);
-  return {
+  const stack = {
     apiKey,
     token,
     branch,
@@ -110,11 +117,37 @@ export function makeStack({
     entries: new Map(),
     assets: new Map(),
     jobs: new Map(),
+    webhooks: new Map(),
     _seed: s >>> 0,
     _rand: prng(s),
     _seq: 0,
     _jobSeq: 0,
   };
+  if (baseUrl !== undefined) for (const e of stack.environments) setBaseUrl(stack, e.uid, baseUrl);
+  return stack;
+}
+
+/**
+ * Point an environment's URLs (what the Worker's `{base_url}` expands to) somewhere else, e.g. at a
+ * fake site. `base` is either an origin string (any path in it is ignored): every locale URL keeps
+ * its own path and gets that origin ("https://www.example.com/fr/" → "http://127.0.0.1:PORT/fr/");
+ * or an object {locale: url} that replaces the list with exactly those URLs. Returns the environment.
+ * Note the default URLs end in "/", so "{base_url}{url}" with url "/blog/x" gives "…//blog/x".
+ */
+export function setBaseUrl(stack, envNameOrUid, base) {
+  const env = findEnvironment(stack, envNameOrUid);
+  if (!env) throw new Error(`setBaseUrl: unknown environment ${envNameOrUid}`);
+  if (base && typeof base === 'object') {
+    env.urls = Object.entries(base).map(([locale, url]) => ({ locale, url: String(url) }));
+    return env;
+  }
+  const origin = new URL(String(base)).origin;
+  env.urls = env.urls.map((u) => {
+    let path = '/';
+    try { const old = new URL(u.url); path = old.pathname + old.search; } catch { /* keep "/" */ }
+    return { ...u, url: origin + path };
+  });
+  return env;
 }
 
 /** Environment of a stack by name or uid (undefined when unknown). */
@@ -411,6 +444,127 @@ export function addJob(stack, {
   return job;
 }
 
+/** Channels a webhook of this worker subscribes to by default: job completions, every environment. */
+export const JOB_CHANNELS = ['jobs.environments.publish.completed', 'jobs.environments.unpublish.completed'];
+
+/**
+ * Register a webhook on the stack (GET /v3/webhooks lists it). Returns the webhook:
+ * { uid, name, targetUrl, disabled, unhealthy, channels, concisePayload, branches, createdAt, executions: [] }
+ * (change `disabled`/`unhealthy` later and the fake answers the new values).
+ * @param {object} stack
+ * @param {object} o
+ * @param {string} [o.uid] default: a deterministic uid
+ * @param {string} [o.name='Purge worker']
+ * @param {string} o.targetUrl the destination's target_url
+ * @param {boolean} [o.disabled=false]
+ * @param {boolean} [o.unhealthy=false] answered as unhealthy: {state: …}
+ * @param {string[]} [o.channels=JOB_CHANNELS]
+ * @param {boolean} [o.concisePayload=true]
+ * @param {string[]} [o.branches=['main']]
+ */
+export function addWebhook(stack, {
+  uid = nextUid(stack),
+  name = 'Purge worker',
+  targetUrl,
+  disabled = false,
+  unhealthy = false,
+  channels = JOB_CHANNELS,
+  concisePayload = true,
+  branches = ['main'],
+} = {}) {
+  if (typeof targetUrl !== 'string') throw new Error('addWebhook: targetUrl is required');
+  if (!stack.webhooks) stack.webhooks = new Map();
+  const webhook = {
+    uid, name, targetUrl, disabled, unhealthy, channels: [...channels], concisePayload, branches: [...branches],
+    createdAt: iso(BASE_TIME), executions: [],
+  };
+  stack.webhooks.set(uid, webhook);
+  return webhook;
+}
+
+/** The channel a webhook body names: `channel`, else `event` (prefixed with `module.` unless it already is). */
+function channelOf(payload) {
+  if (typeof payload.channel === 'string') return payload.channel;
+  const ev = String(payload.event ?? '');
+  const mod = payload.module;
+  return mod && !ev.startsWith(`${mod}.`) ? `${mod}.${ev}` : ev;
+}
+
+/**
+ * Record one execution (a delivery attempt series) of a webhook, as
+ * GET /v3/webhooks/{uid}/executions answers it. Returns the execution JSON object:
+ * { uid, channel: [channel], created_at, updated_at, event_data: {module, api_key, data, event},
+ *   status, retry_count, webhooks: [webhookUid],
+ *   request_details: [ one per attempt (retryCount + 1): {request: {method: "POST", uri: target_url,
+ *     body: payload, headers}, response: {statusCode, body}, created_at, retry_number} ] }
+ * A timeout (status null) has no `response` in its request_details, only `error: "ESOCKETTIMEDOUT"`.
+ * @param {object} stack
+ * @param {string} webhookUid
+ * @param {object} o
+ * @param {string} [o.uid] default: a deterministic uid
+ * @param {string|number|Date} [o.createdAt=now] when the execution started (ISO in the answer)
+ * @param {number|null} [o.status=500] the destination's last HTTP status, null for a timeout
+ * @param {object} o.payload the webhook body sent (e.g. jobPayload(…) from harness/sign.mjs)
+ * @param {number} [o.retryCount=0]
+ * @param {string} [o.responseBody] the destination's answer body (default: a short text per status)
+ */
+export function addExecution(stack, webhookUid, { uid, createdAt, status = 500, payload, retryCount = 0, responseBody } = {}) {
+  const webhook = stack.webhooks?.get(webhookUid);
+  if (!webhook) throw new Error(`addExecution: unknown webhook ${webhookUid}`);
+  if (!payload || typeof payload !== 'object') throw new Error('addExecution: payload (the webhook body object) is required');
+  const created = createdAt === undefined ? Date.now() : createdAt instanceof Date ? createdAt.getTime() : typeof createdAt === 'number' ? createdAt : Date.parse(createdAt);
+  if (!Number.isFinite(created)) throw new Error(`addExecution: invalid createdAt ${createdAt}`);
+  const id = uid ?? nextUid(stack);
+  const request = {
+    method: 'POST',
+    uri: webhook.targetUrl,
+    body: payload,
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'Contentstack' },
+  };
+  const details = [];
+  for (let n = 0; n <= retryCount; n++) {
+    const d = { retry_number: n, created_at: iso(created + n * 5000), request: structuredClone(request) };
+    if (status === null) d.error = 'ESOCKETTIMEDOUT';
+    else d.response = { statusCode: status, body: responseBody ?? (status >= 400 ? `{"error":"HTTP ${status}"}` : '{"status":"accepted"}') };
+    details.push(d);
+  }
+  const execution = {
+    uid: id,
+    channel: [channelOf(payload)],
+    created_at: iso(created),
+    updated_at: iso(created + retryCount * 5000),
+    event_data: { module: payload.module, api_key: payload.api_key, data: payload.data, event: payload.event },
+    status,
+    retry_count: retryCount,
+    webhooks: [webhook.uid],
+    request_details: details,
+  };
+  webhook.executions.push(execution);
+  return execution;
+}
+
+/** JSON of a webhook as GET /v3/webhooks answers it. */
+export function webhookJson(stack, w) {
+  return {
+    uid: w.uid,
+    name: w.name,
+    destinations: [{ target_url: w.targetUrl, http_basic_auth: '', http_basic_password: '', custom_header: [] }],
+    channels: [...w.channels],
+    branches: [...w.branches],
+    retry_policy: 'manual',
+    notifiers: [],
+    disabled: !!w.disabled,
+    concise_payload: !!w.concisePayload,
+    unhealthy: { state: !!w.unhealthy },
+    api_key: stack.apiKey,
+    org_uid: 'blt_org_1',
+    created_by: stack.user,
+    updated_by: stack.user,
+    created_at: w.createdAt,
+    updated_at: w.createdAt,
+  };
+}
+
 /** JSON of a job status exactly as GET /v3/bulk/jobs/{id} answers it. */
 export function jobStatusJson(job) {
   return {
@@ -439,9 +593,27 @@ export function jobStatusJson(job) {
  * publishProd references one of those authors and one category (round-robin), and every third
  * one also an asset of publishProd. The three first jobs are generated exactly as before the
  * references existed ('category' joins contentTypes after them), so their uids and items are stable.
- * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd, publishAuthors}, authors, categories }.
+ *
+ * A missed job and the webhook that failed to deliver it (the webhook health check demo), made
+ * after everything above so none of the earlier uids or items change:
+ *   demo.missed.missedPublish – small production publish (4 pages/products in en-us and fr-fr, 2
+ *                               assets) created 40 minutes before `now`, whose webhook never
+ *                               arrived: it is not in `demo.jobs` (tools/send-webhook.mjs sends only
+ *                               those); the Worker's health check finds and takes it in;
+ *   demo.webhook              – "Edge purge (local Worker)", target `${workerUrl}/webhooks/contentstack`,
+ *                               disabled and unhealthy, with two failed executions of
+ *                               missedPublish's delivery: a timeout (status null) 38 minutes
+ *                               before `now` and a 500 on the retry 31 minutes before `now`.
+ * `now` (ms, default Date.now()) only sets those times; uids stay deterministic.
+ * Returns { stack, jobs: {publishProd, publishStaging, unpublishProd, publishAuthors},
+ *   missed: {missedPublish}, webhook, authors, categories }.
  */
-export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mgmt_token' } = {}) {
+export function makeDemoStack({
+  apiKey = 'blt_demo_api_key',
+  token = 'cs_demo_mgmt_token',
+  workerUrl = 'http://127.0.0.1:8787',
+  now = Date.now(),
+} = {}) {
   // The big jobs' entries are of types no entry references, so they need no reference look-ups.
   const stack = makeStack({ apiKey, token, contentTypes: ['blog', 'page', 'landing', 'product'] });
   const publishProd = addJob(stack, {
@@ -502,5 +674,43 @@ export function makeDemoStack({ apiKey = 'blt_demo_api_key', token = 'cs_demo_mg
     locales: ['en-us', 'fr-fr'],
     entryUids: republished.map((e) => e.uid),
   });
-  return { stack, jobs: { publishProd, publishStaging, unpublishProd, publishAuthors }, authors, categories };
+
+  // A job whose webhook was never delivered: the Worker timed out, the retry got a 500, and
+  // Contentstack disabled the webhook. Pages and products only (no reference look-ups).
+  const missedEntries = ['page', 'product', 'page', 'product'].map((ct, i) => {
+    const n = stack.entries.size + 1;
+    return addEntry(stack, {
+      contentType: ct,
+      title: `${ct[0].toUpperCase()}${ct.slice(1)} ${n}`,
+      url: `/${ct}/slug-${n}`,
+      locales: ['en-us', 'fr-fr'],
+      version: 1 + (i % 2),
+    });
+  });
+  const minutesAgo = (m) => new Date(now - m * 60_000).toISOString();
+  const missedPublish = addJob(stack, {
+    jobId: '5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170',
+    environments: ['production'],
+    locales: ['en-us', 'fr-fr'],
+    entryUids: missedEntries.map((e) => e.uid),
+    assets: 2,
+    createdAt: minutesAgo(40),
+  });
+  const webhook = addWebhook(stack, {
+    name: 'Edge purge (local Worker)',
+    targetUrl: `${String(workerUrl).replace(/\/+$/, '')}/webhooks/contentstack`,
+    disabled: true,
+    unhealthy: true,
+  });
+  const delivery = (m) => jobPayload({ jobId: missedPublish.jobId, action: 'publish', environment: 'production', apiKey, triggeredAt: minutesAgo(m) });
+  addExecution(stack, webhook.uid, { createdAt: minutesAgo(38), status: null, payload: delivery(38), retryCount: 1 });
+  addExecution(stack, webhook.uid, { createdAt: minutesAgo(31), status: 500, payload: delivery(38), retryCount: 2 });
+  return {
+    stack,
+    jobs: { publishProd, publishStaging, unpublishProd, publishAuthors },
+    missed: { missedPublish },
+    webhook,
+    authors,
+    categories,
+  };
 }

@@ -6,23 +6,38 @@ import assert from 'node:assert/strict';
 import { startWorker } from './worker.mjs';
 import { startContentstack } from '../fakes/contentstack.mjs';
 import { startCloudflare } from '../fakes/cloudflare.mjs';
-import { makeStack } from '../fakes/stack.mjs';
+import { startSite } from '../fakes/site.mjs';
+import { makeStack, setBaseUrl } from '../fakes/stack.mjs';
 import { jobPayload, webhookRequest } from './sign.mjs';
 
 export const CF_TOKEN = 'cf_test_token';
 
 /**
- * Starts the fakes alone: the fake Contentstack serving `stack` (or `stacks`) and, unless
- * `cloudflare` is false, the fake Cloudflare API (options as for startSystem). Returns
- * {stack, stacks, cs, cf, workerVars, startWorker, close}: `workerVars({rules, adminToken, vars})`
- * are the Worker's vars wired to these fakes, and `startWorker({rules, adminToken, vars, ...})`
- * starts a Worker with them (the other options go to startWorker; the caller closes it).
+ * Starts the fakes alone: the fake Contentstack serving `stack` (or `stacks`), unless `cloudflare`
+ * is false the fake Cloudflare API, and with `site` a fake website behind the cache (options as for
+ * startSystem). Returns {stack, stacks, cs, cf, site, workerVars, startWorker, close}:
+ * `workerVars({rules, adminToken, vars})` are the Worker's vars wired to these fakes, and
+ * `startWorker({rules, adminToken, vars, ...})` starts a Worker with them (the other options go to
+ * startWorker; the caller closes it).
  */
-export async function startFakes({ cloudflare = true, csRate = 10, stack, stacks } = {}) {
+export async function startFakes({ cloudflare = true, csRate = 10, stack, stacks, site } = {}) {
   const all = stacks?.length ? stacks : [stack ?? makeStack()];
   const first = all[0];
   const cs = await startContentstack({ stacks: all, rateLimitPerSecond: csRate });
+  let web = null;
+  if (site) {
+    const { environments = true, ...siteOptions } = site === true ? {} : site;
+    web = await startSite(siteOptions);
+    for (const s of all) {
+      for (const e of s.environments) {
+        if (environments === true || (Array.isArray(environments) && (environments.includes(e.name) || environments.includes(e.uid)))) {
+          setBaseUrl(s, e.uid, web.url);
+        }
+      }
+    }
+  }
   const cfOptions = { token: CF_TOKEN, ...(cloudflare === true ? {} : cloudflare) };
+  if (web) cfOptions.site = [web, ...[].concat(cfOptions.site ?? [])];
   const cf = cloudflare ? await startCloudflare(cfOptions) : null;
   const tokens = all.length > 1
     ? { CONTENTSTACK_MANAGEMENT_TOKENS: JSON.stringify(Object.fromEntries(all.map((s) => [s.apiKey, s.token]))) }
@@ -43,11 +58,13 @@ export async function startFakes({ cloudflare = true, csRate = 10, stack, stacks
     stacks: all,
     cs,
     cf,
+    site: web,
     workerVars,
     startWorker: ({ rules, adminToken, vars, ...opts } = {}) => startWorker({ ...opts, vars: workerVars({ rules, adminToken, vars }) }),
     async close() {
       await cs.close();
       if (cf) await cf.close();
+      if (web) await web.close();
     },
   };
 }
@@ -66,9 +83,13 @@ export async function startFakes({ cloudflare = true, csRate = 10, stack, stacks
  * @param {object} [o.stack]            the fake stack (default: a new makeStack())
  * @param {object[]} [o.stacks]         several fake stacks (the first is also `stack`): every api_key is
  *   allowed and the tokens go in CONTENTSTACK_MANAGEMENT_TOKENS ({api_key: token})
+ * @param {boolean|object} [o.site]     start a fake website behind the cache (site.mjs; returned as `site`):
+ *   the fake Cloudflare's successful purges reach it, and the stacks' environment URLs (`{base_url}`) are
+ *   moved to its origin, keeping their paths (setBaseUrl). Object: startSite options plus `environments`
+ *   (true = all, the default; or the names/uids to move; false = none)
  */
-export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack, stacks } = {}) {
-  const fakes = await startFakes({ cloudflare, csRate, stack, stacks });
+export async function startSystem({ rules, adminToken, vars = {}, cloudflare = true, csRate = 10, worker = {}, stack, stacks, site } = {}) {
+  const fakes = await startFakes({ cloudflare, csRate, stack, stacks, site });
   const { cs, cf } = fakes;
   const first = fakes.stack;
   const w = await fakes.startWorker({ ...worker, rules, adminToken, vars });
@@ -77,6 +98,7 @@ export async function startSystem({ rules, adminToken, vars = {}, cloudflare = t
     stacks: fakes.stacks,
     cs,
     cf,
+    site: fakes.site,
     w,
     /**
      * Sends a correctly signed job webhook; asserts `expect` (202 by default) and returns the answer.

@@ -95,6 +95,19 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
     kv(name = 'CONTENT_KV') {
       return mf.getKVNamespace(name);
     },
+    /**
+     * Runs the Worker's scheduled handler once, as a cron trigger would (Miniflare's
+     * getWorker().scheduled): resolves with {outcome, noRetry} once the handler and its waitUntil
+     * work finished. Throws unless the outcome is `expect` ('ok'; null accepts any outcome).
+     */
+    async scheduled(cron = '*/10 * * * *', { scheduledTime = new Date(), expect = 'ok' } = {}) {
+      const worker = await mf.getWorker();
+      const result = await worker.scheduled({ cron, scheduledTime });
+      if (expect !== null && result.outcome !== expect) {
+        throw new Error(`scheduled(${cron}): outcome ${result.outcome} (expected ${expect})`);
+      }
+      return result;
+    },
     async close() {
       await mf.dispose();
     },

@@ -1098,6 +1098,24 @@ mod tests {
     }
 
     #[test]
+    fn the_health_check_watches_every_stack_with_a_token() {
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_API_KEYS", json!("blt2, blt1")));
+        r.push(("CONTENTSTACK_MANAGEMENT_TOKEN", json!("t")));
+        r.push((
+            "CONTENTSTACK_MANAGEMENT_TOKENS",
+            json!("{\"blt3\":\"t3\",\"blt1\":\"t1\"}"),
+        ));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.watched_stacks(), vec!["blt1", "blt2", "blt3"]);
+        let mut r = hmac_only();
+        r.push(("CONTENTSTACK_API_KEYS", json!("blt2,blt3")));
+        r.push(("CONTENTSTACK_MANAGEMENT_TOKENS", json!("{\"blt3\":\"t3\"}")));
+        let c = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(c.watched_stacks(), vec!["blt3"], "blt2 has no token");
+    }
+
+    #[test]
     fn management_tokens_per_stack_and_default() {
         let mut r = hmac_only();
         r.push(("CONTENTSTACK_MANAGEMENT_TOKEN", json!("default-token")));

@@ -775,6 +775,127 @@ mod tests {
         );
     }
 
+    fn verification(pass: u8, stale: &[&str]) -> Verification {
+        Verification {
+            checked: 3,
+            fresh: 3 - stale.len() as u32,
+            stale: stale.iter().map(|s| s.to_string()).collect(),
+            at: "t".into(),
+            scope: crate::probe::SCOPE.into(),
+            pass,
+            ..Verification::default()
+        }
+    }
+
+    #[test]
+    fn verification_runs_after_each_pass_before_the_second_is_scheduled() {
+        let mut r = record();
+        r.status = JobStatus::Processing;
+        r.verify_sample.insert("production".into(), 5);
+        r.passes.entry("production".into()).or_default().last_kv_ms = Some(t0() + 1_000);
+        let envs = vec![("production".to_string(), true)];
+        let out = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:02Z", t0() + 2_000);
+        assert_eq!(out, PassOutcome::Verify, "verified before anything else");
+        assert!(r.verifying());
+        assert_eq!(
+            r.passes["production"].second_due_ms, None,
+            "not scheduled yet"
+        );
+        // Handed out once, under a lease; a second claim waits.
+        let (claimed, _) = r.claim_verification(t0() + 2_100, 60_000);
+        let (env, due) = claimed.unwrap();
+        assert_eq!(
+            (env.as_str(), due.pass, due.since_ms),
+            ("production", 1, t0() + 2_000)
+        );
+        assert_eq!(r.claim_verification(t0() + 2_200, 60_000), (None, true));
+        assert!(
+            r.claim_verification(t0() + 70_000, 60_000).0.is_some(),
+            "a lost lease is handed out again"
+        );
+        assert!(
+            !r.settle_verification("production", verification(2, &[]), t0() + 3_000),
+            "wrong pass"
+        );
+        assert!(r.settle_verification("production", verification(1, &["u1"]), t0() + 3_000));
+        assert!(
+            !r.settle_verification("production", verification(1, &[]), t0() + 3_100),
+            "a repeated report changes nothing"
+        );
+        assert_eq!(r.errors, vec!["still cached: u1"]);
+        // Now the second pass is scheduled, a delay after the last KV change.
+        let out = r.close_passes(&envs, 60_000, 10, 0, "2026-01-01T00:00:03Z", t0() + 3_000);
+        assert_eq!(
+            out,
+            PassOutcome::SecondPassDue {
+                due_ms: t0() + 61_000,
+                newly: true
+            }
+        );
+        assert_eq!(
+            r.start_second_pass(t0() + 61_000, 1_000),
+            Ok(vec!["production".to_string()])
+        );
+        let out = r.close_passes(&envs, 60_000, 12, 0, "2026-01-01T00:01:02Z", t0() + 62_000);
+        assert_eq!(
+            out,
+            PassOutcome::Verify,
+            "verified again after the second pass"
+        );
+        assert_eq!(r.passes["production"].verify_due.unwrap().pass, 2);
+        let (claimed, _) = r.claim_verification(t0() + 62_000, 60_000);
+        assert_eq!(claimed.unwrap().1.since_ms, t0() + 62_000);
+        assert!(r.settle_verification("production", verification(2, &[]), t0() + 63_000));
+        assert!(r.errors.is_empty(), "fresh now: the error is taken back");
+        let end = r.close_passes(&envs, 60_000, 12, 0, "2026-01-01T00:01:03Z", t0() + 63_000);
+        assert_eq!(end, PassOutcome::Finished(JobStatus::Done));
+        let kinds: Vec<EventKind> = r.timeline.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::FirstPass,
+                EventKind::Verify,
+                EventKind::Verify,
+                EventKind::End
+            ]
+        );
+    }
+
+    #[test]
+    fn a_url_still_cached_at_the_end_makes_a_done_job_partial() {
+        let mut r = record();
+        r.status = JobStatus::Processing;
+        r.verify_sample.insert("production".into(), 3);
+        r.verify_sample.insert("staging".into(), 0);
+        let envs = vec![
+            ("production".to_string(), false),
+            ("staging".to_string(), false),
+        ];
+        assert_eq!(
+            r.close_passes(&envs, 0, 5, 0, "t", t0()),
+            PassOutcome::Verify
+        );
+        assert!(
+            r.passes["staging"].verify_due.is_none(),
+            "sample 0: no verification"
+        );
+        assert!(r.settle_verification("production", verification(1, &["u"]), t0()));
+        assert_eq!(
+            r.close_passes(&envs, 0, 5, 0, "t", t0()),
+            PassOutcome::Finished(JobStatus::Partial)
+        );
+        let mut failed = record();
+        failed.verify_sample.insert("production".into(), 3);
+        let one = vec![("production".to_string(), false)];
+        failed.close_passes(&one, 0, 0, 2, "t", t0());
+        failed.settle_verification("production", verification(1, &["u"]), t0());
+        assert_eq!(
+            failed.close_passes(&one, 0, 0, 2, "t", t0()),
+            PassOutcome::Finished(JobStatus::Failed),
+            "failed stays failed"
+        );
+    }
+
     #[test]
     fn no_second_pass_when_it_is_turned_off() {
         let mut r = record();
@@ -792,6 +913,9 @@ mod tests {
         r.errors.push("x".into());
         r.scopes.get_mut("*").unwrap().collected = true;
         r.first_pass_at = Some("t".into());
+        r.verification
+            .insert("production".into(), Verification::default());
+        r.timeline.add(t0() + 5, Event::new(EventKind::Start));
         r.begin_attempt("2026-01-01T00:01:00Z");
         assert_eq!(r.attempts, 2);
         assert_eq!(r.status, JobStatus::Accepted);
@@ -803,5 +927,12 @@ mod tests {
         assert_eq!(r.uncollected_scopes(), vec!["*"], "every scope runs again");
         assert_eq!(r.first_pass_at, None);
         assert_eq!(r.source, SOURCE_REPLAY);
+        assert!(r.verification.is_empty());
+        assert!(r.timeline.events.is_empty());
+        assert_eq!(
+            r.timeline.origin_ms,
+            t0() + 60_000,
+            "the new attempt's start"
+        );
     }
 }

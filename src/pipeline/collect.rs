@@ -3,8 +3,8 @@
 
 use super::drain::with_purges_alongside;
 use super::resolve::{
-    any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, window_cost,
-    WINDOW_ITEMS,
+    any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, verify_samples,
+    window_cost, WINDOW_ITEMS,
 };
 use super::run::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
@@ -72,26 +72,6 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         branch: r.branch,
         environments: r.with_rules,
     }))
-}
-
-/// Per environment: the purged URLs its verification probes (0 when nothing is purged
-/// through the Cloudflare API there).
-fn verify_samples(
-    cfg: &crate::config::Config,
-    api_key: &str,
-    environments: &[PlanEnvironment],
-) -> std::collections::BTreeMap<String, u32> {
-    environments
-        .iter()
-        .map(|e| {
-            let n = cfg
-                .rules
-                .rule_for_stack(Some(api_key), &e.name)
-                .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
-                .map_or(0, |r| r.verify_sample);
-            (e.name.clone(), n)
-        })
-        .collect()
 }
 
 pub(super) async fn collect(

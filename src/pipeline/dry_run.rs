@@ -4,10 +4,12 @@
 use serde_json::Value;
 use worker::Env;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
-use super::resolve::{plan_window, read_page, referencing, resolve_job, window_cost};
+use super::resolve::{
+    plan_window, read_page, referencing, resolve_job, verify_samples, window_cost,
+};
 use super::run::StepError;
 use crate::budget::Budget;
 use crate::config::Config;
@@ -15,7 +17,8 @@ use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::ledger::ops::{ClaimedLookup, NewLookup};
 use crate::ledger::references::{PulledIn, ReferenceSummary};
 use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
-use crate::purge::actions_from_plan;
+use crate::probe::{probeable, spread};
+use crate::purge::{actions_from_plan, ActionKind};
 
 /// Why a dry run could not be made.
 #[derive(Debug)]
@@ -101,8 +104,24 @@ pub async fn dry_run(
         .filter_map(|n| total.environments.get(*n))
         .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
         .sum();
+    // The URLs each environment's verification would probe after the purge.
+    let samples = verify_samples(cfg, api_key, &resolved.with_rules);
+    let verification: BTreeMap<&String, Value> = samples
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(env, n)| {
+            let urls: Vec<&str> = actions
+                .iter()
+                .filter(|a| &a.env == env && a.kind == ActionKind::File && probeable(&a.value))
+                .map(|a| a.value.as_str())
+                .collect();
+            let urls = spread(&urls, *n as usize);
+            (env, serde_json::json!({"verify_sample": n, "urls": urls}))
+        })
+        .collect();
     Ok(serde_json::json!({
         "job_id": job_id,
+        "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },
         "second_pass": {
             "delay_seconds": cfg.repurge_delay_seconds,
             "environments": repurged,

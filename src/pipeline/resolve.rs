@@ -195,6 +195,26 @@ pub fn referencing<'c>(
         .collect()
 }
 
+/// Per environment: the purged URLs its verification probes (0 when nothing is purged
+/// through the Cloudflare API there).
+pub(super) fn verify_samples(
+    cfg: &crate::config::Config,
+    api_key: &str,
+    environments: &[PlanEnvironment],
+) -> std::collections::BTreeMap<String, u32> {
+    environments
+        .iter()
+        .map(|e| {
+            let n = cfg
+                .rules
+                .rule_for_stack(Some(api_key), &e.name)
+                .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
+                .map_or(0, |r| r.verify_sample);
+            (e.name.clone(), n)
+        })
+        .collect()
+}
+
 pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) -> bool {
     cfg.rules
         .rule_for_stack(Some(api_key), &e.name)

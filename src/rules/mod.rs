@@ -1447,6 +1447,24 @@ mod tests {
     }
 
     #[test]
+    fn verify_sample_is_a_bounded_whole_number_defaulting_to_off() {
+        let rules = Rules::from_value(&json!({
+            "a": {"verify_sample": 5},
+            "b": {"verify_sample": "50"},
+            "c": {},
+        }))
+        .unwrap();
+        let n = |e: &str| rules.rule_for(e).unwrap().verify_sample;
+        assert_eq!((n("a"), n("b"), n("c")), (5, 50, 0));
+        for bad in [json!(51), json!(-1), json!(2.5), json!("x"), json!(true)] {
+            let e = Rules::from_value(&json!({"p": {"verify_sample": bad}}))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("ENVIRONMENTS.p.verify_sample"), "{e}");
+        }
+    }
+
+    #[test]
     fn purge_mode_picks_the_endpoint() {
         let rules = Rules::from_value(&json!({
             "a": {"purge_mode": "invalidate"},

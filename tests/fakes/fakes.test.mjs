@@ -3,8 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { makeStack, addJob, addEntry, addAsset, addReference, publishEntry, unpublishEntry, makeDemoStack } from '../../devkit/fakes/stack.mjs';
-import { invocations } from '../../devkit/harness/system.mjs';
+import { makeStack, addJob, addEntry, addAsset, addReference, publishEntry, unpublishEntry, makeDemoStack, addWebhook, addExecution, setBaseUrl, JOB_CHANNELS } from '../../devkit/fakes/stack.mjs';
+import { invocations, startFakes } from '../../devkit/harness/system.mjs';
+import { startSite } from '../../devkit/fakes/site.mjs';
 import { listAllKeys, seedKeys, kvKeyOf, listPrefixOf } from '../../devkit/harness/kv.mjs';
 import { listJobs, waitForJob, isFinal } from '../../devkit/harness/worker.mjs';
 import { startContentstack } from '../../devkit/fakes/contentstack.mjs';
@@ -774,4 +775,283 @@ test('harness: listJobs follows the admin API cursor with the token; waitForJob 
   setTimeout(() => { records[4].status = 'failed'; }, 150);
   assert.equal((await waitForJob(w, 'j4', isFinal, { token: 'tok', intervalMs: 20 })).status, 'failed');
   await assert.rejects(waitForJob(w, 'nope', Boolean, { token: 'tok', timeoutMs: 100, intervalMs: 20 }), /timed out waiting for job nope/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fake site behind the cache (issue 12: verifying purges by probing).
+
+/** GET (or HEAD) a path of a fake site: {status, cache (CF-Cache-Status), age (number or null), text}. */
+async function probe(site, path, method = 'GET') {
+  const r = await fetch(site.url + path, { method });
+  const age = r.headers.get('age');
+  return { status: r.status, cache: r.headers.get('cf-cache-status'), age: age === null ? null : Number(age), text: await r.text() };
+}
+
+test('site: MISS fills the cache, then HIT with Age; cache() sets an age; requests are recorded', async () => {
+  const site = await startSite();
+  try {
+    assert.match(site.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const first = await probe(site, '/blog/a');
+    assert.deepEqual([first.status, first.cache, first.age], [200, 'MISS', null]);
+    assert.match(first.text, /<html>.*\/blog\/a/s);
+    const second = await probe(site, '/blog/a');
+    assert.deepEqual([second.cache, second.age], ['HIT', 0]);
+    assert.equal(site.cache(`${site.url}/blog/b?x=1`, { ageSeconds: 120 }), '/blog/b?x=1');
+    const b = await probe(site, '/blog/b?x=1');
+    assert.equal(b.cache, 'HIT');
+    assert.ok(b.age >= 120 && b.age <= 121, String(b.age));
+    assert.equal((await probe(site, '/blog/b')).cache, 'MISS', 'the query string is part of the key');
+    assert.equal((await probe(site, '//blog/b')).cache, 'MISS', 'paths are exact: "//blog/b" is another entry');
+    const head = await probe(site, '/blog/b?x=1', 'HEAD');
+    assert.deepEqual([head.status, head.cache, head.text], [200, 'HIT', '']);
+    assert.equal((await fetch(`${site.url}/blog/a`, { method: 'POST' })).status, 405);
+    assert.deepEqual(site.requests.map((r) => [r.method, r.path, r.status, r.cacheStatus]), [
+      ['GET', '/blog/a', 200, 'MISS'], ['GET', '/blog/a', 200, 'HIT'], ['GET', '/blog/b?x=1', 200, 'HIT'],
+      ['GET', '/blog/b', 200, 'MISS'], ['GET', '//blog/b', 200, 'MISS'], ['HEAD', '/blog/b?x=1', 200, 'HIT'],
+      ['POST', '/blog/a', 405, undefined],
+    ]);
+    assert.ok(site.requests.every((r) => Number.isInteger(r.at)));
+    assert.equal(site.requestsTo(`${site.url}/blog/a`).length, 3);
+    const st = site.state('/blog/b?x=1');
+    assert.deepEqual([st.cached, st.invalidated, st.pinned], [true, false, false]);
+    assert.ok(st.age >= 120);
+    assert.deepEqual(site.state('/never'), { key: '/never', cached: false, cachedAt: null, age: null, invalidated: false, pinned: false });
+    assert.equal(site.state('https://www.example.com/blog/a'), null, 'another host');
+    assert.equal(site.cache('https://www.example.com/x'), null);
+    site.reset();
+    assert.equal(site.requests.length, 0);
+    assert.equal(site.state('/blog/a').cached, false);
+  } finally { await site.close(); }
+});
+
+test('site: purge → MISS, invalidate → EXPIRED (or REVALIDATED) then HIT, pin stays HIT; other hosts ignored', async () => {
+  const site = await startSite();
+  const rev = await startSite({ revalidated: true });
+  try {
+    for (const p of ['/a', '/b', '/c', '/d']) site.cache(p, { ageSeconds: 600 });
+    site.pin('/d');
+    assert.equal(site.purge([`${site.url}/a`, { url: `${site.url}/d` }, 'https://www.example.com/b', `http://127.0.0.1:1/b`]), 1);
+    assert.equal(site.invalidate([`${site.url}/b`, `${site.url}/d`]), 1);
+    assert.deepEqual([site.state('/a').cached, site.state('/b').invalidated, site.state('/c').cached], [false, true, true]);
+    const a = await probe(site, '/a');
+    const b = await probe(site, '/b');
+    const b2 = await probe(site, '/b');
+    const c = await probe(site, '/c');
+    const d = await probe(site, '/d');
+    assert.deepEqual([a.cache, a.age], ['MISS', null]);
+    assert.deepEqual([b.cache, b.age], ['EXPIRED', 0]);
+    assert.deepEqual([b2.cache, b2.age], ['HIT', 0], 're-cached by the EXPIRED answer');
+    assert.ok(c.cache === 'HIT' && c.age >= 600);
+    assert.ok(d.cache === 'HIT' && d.age >= 600, 'pinned: still the old copy');
+    assert.ok(site.purgeEverything() >= 3);
+    assert.equal((await probe(site, '/d')).cache, 'HIT', 'purge everything does not reach a pin either');
+    assert.equal((await probe(site, '/c')).cache, 'MISS');
+    site.unpin('/d');
+    site.purge(`${site.url}/d`);
+    assert.equal((await probe(site, '/d')).cache, 'MISS');
+    // Prefixes at "/" boundaries, hosts, soft variants.
+    for (const p of ['/blog', '/blog/x', '/blog/y?z=1', '/blogs', '/page']) site.cache(p);
+    assert.equal(site.purgePrefixes([`${site.host}/blog`, 'www.example.com/page']), 3);
+    assert.deepEqual(['/blog', '/blog/x', '/blog/y?z=1', '/blogs', '/page'].map((p) => site.state(p).cached), [false, false, false, true, true]);
+    assert.equal(site.purgeHosts(['www.example.com']), 0);
+    assert.equal(site.purgeHosts([site.host], { soft: true }), 4); // /c, /d, /blogs, /page
+    assert.equal((await probe(site, '/page')).cache, 'EXPIRED');
+    rev.cache('/x');
+    rev.invalidate(`${rev.url}/x`);
+    assert.equal((await probe(rev, '/x')).cache, 'REVALIDATED');
+    assert.equal((await probe(rev, '/x')).cache, 'HIT');
+  } finally { await site.close(); await rev.close(); }
+});
+
+test('site: faults answer a status without touching the cache, or drop the connection', async () => {
+  const site = await startSite();
+  try {
+    site.cache('/x', { ageSeconds: 5 });
+    site.fault({ path: '/x', status: 503, times: 1 });
+    site.fault({ path: '/y', destroy: true, times: 1 });
+    const f = await probe(site, '/x');
+    assert.deepEqual([f.status, f.cache], [503, 'DYNAMIC']);
+    assert.equal((await probe(site, '/x')).cache, 'HIT');
+    await assert.rejects(fetch(`${site.url}/y`));
+    assert.equal((await probe(site, '/y')).cache, 'MISS');
+    assert.deepEqual(site.requests.map((r) => [r.path, r.status, !!r.fault]), [['/x', 503, true], ['/x', 200, false], ['/y', 0, true], ['/y', 200, false]]);
+  } finally { await site.close(); }
+});
+
+test('cloudflare → site: successful purges reach the site (files, soft purge, prefixes, hosts, everything); failures do not', async () => {
+  const site = await startSite();
+  const other = await startSite();
+  const cf = await startCloudflare({ site: [site, other] });
+  try {
+    const post = cfClient(cf);
+    const seed = () => { for (const s of [site, other]) for (const p of ['/a', '/b', '/blog/x', '/page?q=1']) s.cache(p, { ageSeconds: 60 }); };
+    seed();
+    site.pin('/b');
+    assert.equal((await post('/zones/z1/purge_cache', { files: [`${site.url}/a`, { url: `${site.url}/b`, headers: { 'Accept-Language': 'fr' } }, 'https://www.example.com/a'] })).status, 200);
+    assert.deepEqual([site.state('/a').cached, site.state('/b').cached, other.state('/a').cached], [false, true, true]);
+    assert.equal((await probe(site, '/b')).cache, 'HIT', 'the pinned URL is still a HIT after a 200 purge');
+    assert.equal((await post('/zones/z1/invalidate_cache', { files: [`${site.url}/page?q=1`] })).status, 200);
+    assert.equal((await probe(site, '/page?q=1')).cache, 'EXPIRED');
+    assert.equal((await post('/zones/z1/purge_cache', { prefixes: [`${other.host}/blog`] })).status, 200);
+    assert.deepEqual([other.state('/blog/x').cached, site.state('/blog/x').cached], [false, true]);
+    assert.equal((await post('/zones/z1/purge_cache', { tags: ['anything'] })).status, 200);
+    assert.equal(other.state('/a').cached, true, 'tags reach nothing');
+    assert.equal((await post('/zones/z1/invalidate_cache', { hosts: [other.host] })).status, 200);
+    assert.equal(other.state('/a').invalidated, true);
+    // A refused or faulty purge changes nothing.
+    cf.fault({ path: 'purge_cache', status: 500, times: 1 });
+    assert.equal((await post('/zones/z1/purge_cache', { files: [`${site.url}/blog/x`] })).status, 500);
+    assert.equal((await cfClient(cf, 'bad')('/zones/z1/purge_cache', { files: [`${site.url}/blog/x`] })).status, 403);
+    assert.equal(site.state('/blog/x').cached, true);
+    assert.equal((await post('/zones/z1/purge_cache', { purge_everything: true })).status, 200);
+    assert.deepEqual([site.state('/blog/x').cached, site.state('/b').cached, other.state('/a').cached], [false, true, false]);
+    // Slow propagation: answered first, applied later.
+    seed();
+    cf.setSitePurgeDelay(200);
+    assert.equal((await post('/zones/z1/purge_cache', { files: [`${site.url}/a`] })).status, 200);
+    assert.equal((await probe(site, '/a')).cache, 'HIT', 'not yet applied');
+    await sleep(300);
+    assert.equal((await probe(site, '/a')).cache, 'MISS');
+  } finally { await cf.close(); await site.close(); await other.close(); }
+});
+
+test('stack: setBaseUrl moves environment URLs (keeping paths); makeStack({baseUrl}); startFakes({site}) wires it all', async () => {
+  const s = makeStack({ apiKey: 'blt_base', token: 'tok_base' });
+  setBaseUrl(s, 'production', 'http://127.0.0.1:4321/ignored/path');
+  assert.deepEqual(s.environments[0].urls, [{ locale: 'en-us', url: 'http://127.0.0.1:4321/' }, { locale: 'fr-fr', url: 'http://127.0.0.1:4321/fr/' }]);
+  assert.equal(s.environments[1].urls[0].url, 'https://staging.example.com/');
+  setBaseUrl(s, 'blt_env_stg', { 'en-us': 'http://127.0.0.1:4321' });
+  assert.deepEqual(s.environments[1].urls, [{ locale: 'en-us', url: 'http://127.0.0.1:4321' }]);
+  assert.throws(() => setBaseUrl(s, 'nowhere', 'http://x'), /unknown environment/);
+  const all = makeStack({ baseUrl: 'http://127.0.0.1:9' });
+  assert.deepEqual(all.environments.flatMap((e) => e.urls.map((u) => u.url)), ['http://127.0.0.1:9/', 'http://127.0.0.1:9/fr/', 'http://127.0.0.1:9/', 'http://127.0.0.1:9/fr/']);
+
+  const fakes = await startFakes({ stack: makeStack({ apiKey: 'blt_sitewire', token: 'tok_sw' }), site: { environments: ['production'] } });
+  try {
+    const { site, cf, cs, stack: st } = fakes;
+    assert.ok(site && cf.sites.includes(site));
+    const env = await (await fetch(`${cs.url}/v3/environments`, { headers: { api_key: st.apiKey, authorization: st.token } })).json();
+    assert.deepEqual(env.environments.map((e) => e.urls[0].url), [`${site.url}/`, 'https://staging.example.com/']);
+    site.cache('/blog/x');
+    const r = await fetch(`${cf.url}/zones/z/purge_cache`, { method: 'POST', headers: { authorization: `Bearer ${cf.token}` }, body: JSON.stringify({ files: [`${site.url}/blog/x`] }) });
+    assert.equal(r.status, 200);
+    assert.equal(site.state('/blog/x').cached, false);
+    assert.equal(fakes.workerVars({ adminToken: 'a' }).CLOUDFLARE_API_BASE, cf.url);
+  } finally { await fakes.close(); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Contentstack fake: webhooks and their executions (issue 12: recovering missed deliveries).
+
+test('contentstack: GET /v3/webhooks lists webhooks (skip/limit/include_count), one webhook, auth and faults as elsewhere', async () => {
+  const s = makeStack({ apiKey: 'blt_hooks', token: 'tok_hooks' });
+  const hook = addWebhook(s, { name: 'Purge worker', targetUrl: 'https://purge.example.com/webhooks/contentstack', disabled: true, unhealthy: true });
+  const other = addWebhook(s, { uid: 'blt_hook_2', name: 'Search index', targetUrl: 'https://search.example.com/hook', channels: ['entries.publish'] });
+  const { c, call } = await refsFake([s]);
+  try {
+    const list = await call(s, '/v3/webhooks?include_count=true');
+    assert.equal(list.status, 200);
+    assert.equal(list.json.count, 2);
+    const w = list.json.webhooks[0];
+    assert.deepEqual(
+      [w.uid, w.name, w.destinations[0].target_url, w.channels, w.disabled, w.unhealthy, w.concise_payload],
+      [hook.uid, 'Purge worker', 'https://purge.example.com/webhooks/contentstack', JOB_CHANNELS, true, { state: true }, true],
+    );
+    assert.deepEqual(list.json.webhooks[1].unhealthy, { state: false });
+    assert.equal(list.json.webhooks[1].uid, 'blt_hook_2');
+    const page = await call(s, '/v3/webhooks?skip=1&limit=1');
+    assert.deepEqual(page.json.webhooks.map((x) => x.uid), [other.uid]);
+    assert.equal('count' in page.json, false);
+    // Live state: flags changed on the object show at once.
+    hook.unhealthy = false;
+    assert.deepEqual((await call(s, `/v3/webhooks/${hook.uid}`)).json.webhook.unhealthy, { state: false });
+    assert.equal((await call(s, '/v3/webhooks/bltnope')).status, 404);
+    assert.equal((await call(s, '/v3/webhooks/bltnope/executions')).status, 404);
+    // Auth: no token, a wrong token, a revoked token, no api_key.
+    const raw = async (headers, path = '/v3/webhooks') => (await fetch(c.url + path, { headers })).status;
+    assert.equal(await raw({ api_key: s.apiKey }), 401);
+    assert.equal(await raw({ api_key: s.apiKey, authorization: 'wrong' }, `/v3/webhooks/${hook.uid}/executions`), 401);
+    assert.equal(await raw({ authorization: s.token }), 412);
+    c.revokeToken(s.apiKey);
+    assert.equal((await call(s, '/v3/webhooks')).status, 401);
+    c.restoreToken(s.apiKey);
+    // Faults and the rate limit apply like on every endpoint; requests are recorded with their query.
+    c.fault({ path: '/executions', status: 503, retryAfter: 4, times: 1 });
+    const f = await fetch(`${c.url}/v3/webhooks/${hook.uid}/executions?skip=0`, { headers: { api_key: s.apiKey, authorization: s.token } });
+    assert.deepEqual([f.status, f.headers.get('retry-after')], [503, '4']);
+    assert.equal((await call(s, `/v3/webhooks/${hook.uid}/executions`)).status, 200);
+    c.setRateLimit(2);
+    const burst = await Promise.all([1, 2, 3].map(() => call(s, '/v3/webhooks')));
+    assert.deepEqual(burst.map((r) => r.status).sort(), [200, 200, 429]);
+    c.setRateLimit(0);
+    assert.deepEqual(c.requestsTo('/executions').map((r) => [r.status, r.query.skip]), [[404, undefined], [401, undefined], [503, '0'], [200, undefined]]);
+  } finally { await c.close(); }
+});
+
+test('contentstack: executions page newest first over >100, filter by from/to (inclusive) and query status', async () => {
+  const s = makeStack({ apiKey: 'blt_execs', token: 'tok_execs' });
+  const hook = addWebhook(s, { targetUrl: 'https://purge.example.com/webhooks/contentstack' });
+  const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+  const statuses = [500, 502, null, 200, 404, 429];
+  const made = [];
+  // Added out of time order on purpose: the fake sorts by created_at.
+  for (let i = 149; i >= 0; i--) {
+    const payload = jobPayload({ jobId: `job-${i}`, environment: i % 2 ? 'production' : undefined, apiKey: s.apiKey, triggeredAt: new Date(t0 + i * 60_000).toISOString() });
+    made.push(addExecution(s, hook.uid, { createdAt: new Date(t0 + i * 60_000).toISOString(), status: statuses[i % statuses.length], payload, retryCount: i % 3 }));
+  }
+  const e7 = made.find((e) => e.event_data.data.job_id === 'job-7');
+  assert.deepEqual(e7.event_data, { module: 'jobs', api_key: s.apiKey, data: e7.request_details[0].request.body.data, event: 'jobs.environments.production.publish.completed' });
+  assert.deepEqual(e7.channel, ['jobs.environments.production.publish.completed']);
+  assert.equal(e7.retry_count, 1);
+  assert.equal(e7.request_details.length, 2);
+  assert.deepEqual([e7.request_details[0].request.method, e7.request_details[0].request.uri], ['POST', hook.targetUrl]);
+  assert.equal(e7.status, 502);
+  assert.equal(e7.request_details[0].response.statusCode, 502);
+  const timeout = made.find((e) => e.status === null);
+  assert.equal(timeout.request_details[0].response, undefined);
+  assert.equal(timeout.request_details[0].error, 'ESOCKETTIMEDOUT');
+  assert.throws(() => addExecution(s, 'nope', { payload: {} }), /unknown webhook/);
+
+  const { c, call } = await refsFake([s]);
+  try {
+    const base = `/v3/webhooks/${hook.uid}/executions`;
+    const from = new Date(t0).toISOString();
+    const to = new Date(t0 + 149 * 60_000).toISOString();
+    const ids = [];
+    for (let skip = 0; ; skip += 100) {
+      const r = await call(s, `${base}?from=${from}&to=${to}&skip=${skip}&limit=250`);
+      assert.equal(r.status, 200);
+      assert.ok(r.json.webhooks.length <= 100);
+      ids.push(...r.json.webhooks.map((e) => e.event_data.data.job_id));
+      if (r.json.webhooks.length < 100) break;
+    }
+    assert.equal(ids.length, 150);
+    assert.deepEqual(ids, Array.from({ length: 150 }, (_, i) => `job-${149 - i}`), 'newest first');
+    const first = (await call(s, `${base}?limit=1`)).json.webhooks[0];
+    assert.deepEqual(first.request_details[0].request.body, jobPayload({ jobId: 'job-149', environment: 'production', apiKey: s.apiKey, triggeredAt: new Date(t0 + 149 * 60_000).toISOString() }));
+    // from/to inclusive.
+    const win = await call(s, `${base}?from=${new Date(t0 + 10 * 60_000).toISOString()}&to=${new Date(t0 + 12 * 60_000).toISOString()}`);
+    assert.deepEqual(win.json.webhooks.map((e) => e.event_data.data.job_id), ['job-12', 'job-11', 'job-10']);
+    assert.equal((await call(s, `${base}?from=yesterday`)).status, 400);
+    // query on status.
+    const q = (o) => `${base}?limit=100&query=${encodeURIComponent(JSON.stringify(o))}`;
+    const failed = await call(s, q({ status: { $gte: 400 } }));
+    assert.ok(failed.json.webhooks.length > 0 && failed.json.webhooks.every((e) => e.status >= 400));
+    const all400 = made.filter((e) => e.status !== null && e.status >= 400).length;
+    assert.equal(failed.json.webhooks.length, Math.min(100, all400));
+    assert.ok((await call(s, q({ status: { $lt: 300 } }))).json.webhooks.every((e) => e.status === 200));
+    const e502 = (await call(s, q({ status: { $eq: 502 } }))).json.webhooks;
+    assert.equal(e502.length, 25);
+    assert.ok(e502.every((e) => e.status === 502));
+    assert.equal((await call(s, q({ status: 502 }))).json.webhooks.length, 25, 'a plain value is equality');
+    assert.ok((await call(s, q({ status: { $in: [null, 429] } }))).json.webhooks.every((e) => e.status === null || e.status === 429));
+    const ne = (await call(s, q({ status: { $ne: 200 }, other: 1 }))).json.webhooks;
+    assert.ok(ne.some((e) => e.status === null) && ne.every((e) => e.status !== 200));
+    assert.equal((await call(s, q({ status: { $gte: 400, $regex: 'x' } }))).json.webhooks.length, Math.min(100, all400), 'unknown operators are ignored');
+    assert.equal((await call(s, `${base}?query=%7Bbad`)).status, 400);
+    // Recorded with their query, so tests can check what the Worker asked.
+    const asked = c.requestsTo(/\/executions\?from=/);
+    assert.ok(asked.every((r) => r.path === base && r.query.from && r.apiKey === s.apiKey));
+    assert.deepEqual(asked.map((r) => [r.query.skip, r.status]), [['0', 200], ['100', 200], [undefined, 200], [undefined, 400]]);
+  } finally { await c.close(); }
 });

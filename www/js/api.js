@@ -70,6 +70,15 @@ export async function api(path, { method = 'GET', body, token = getToken(), sign
   throw err;
 }
 
+/**
+ * The webhook health check (GET /api/health): {checked_at, error, webhooks, recovered}.
+ * Throws ApiError like api(); a Worker without the check answers 404.
+ */
+export async function health() {
+  const { data } = await api('/api/health');
+  return data;
+}
+
 export function describeError(e, what) {
   const msg = (m) => String(m).replace(/\.?\s*$/, '');
   if (!(e instanceof ApiError)) return `${what}: ${msg(e && e.message ? e.message : e)}.`;

@@ -73,7 +73,20 @@ export function warnBadge(text, testid) {
     el('span', { class: 'badge-text', text }));
 }
 
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+/**
+ * The mark of a job the webhook health check took in after Contentstack's delivery was missed
+ * (record `source: "recovered"`); nothing for any other job.
+ */
+export function recoveredMark(job, testid = 'job-recovered') {
+  if (!job || job.source !== 'recovered') return null;
+  return el('span', {
+    class: 'mark-recovered', testid,
+    title: 'Contentstack’s delivery was missed; the webhook health check found the job and took it in',
+    text: 'recovered',
+  });
+}
+
+export const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * The reference-aware purge of a job record or a dry run (`references`): counts, then the

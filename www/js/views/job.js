@@ -1,14 +1,19 @@
 // The job page (#/jobs/<id>): the record's facts, items, purge counts per environment, the
-// referrers purged with the job's items, errors, skipped templates, attempts and payload; it refreshes until the job is final, and replays it.
+// verification of purged URLs, the attempt's timeline, the referrers purged with the job's
+// items, errors, skipped templates, attempts and payload; it refreshes until the job is final,
+// and replays it.
 import { byId, el, cell, show, setNotice, announce } from '../dom.js';
 import { dateFmt, timeEl, fmtDuration, n, plural, shortId } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
 import { currentRoute } from '../router.js';
-import { FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock } from '../widgets.js';
+import {
+  FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock, recoveredMark, isObject,
+} from '../widgets.js';
+import { timelineBlock } from '../timeline.js';
 
 const JOB_REFRESH_MS = 1500;
 
-const jobView = { id: null, record: null, timer: null, token: 0, waitingFor: null, payloadText: null };
+const jobView = { id: null, record: null, timer: null, token: 0, waitingFor: null, payloadText: null, timelineSig: null };
 
 export function stopJob() {
   clearTimeout(jobView.timer);
@@ -26,10 +31,12 @@ export function openJob(id) {
     jobView.record = null;
     jobView.waitingFor = null;
     jobView.payloadText = null;
+    jobView.timelineSig = null;
     setNotice(byId('job-message'), '');
     show(byId('job-body'), false);
     byId('job-status-slot').replaceChildren();
     byId('job-action-slot').replaceChildren();
+    byId('job-source-slot').replaceChildren();
     show(byId('job-loading'), true);
     updateReplayButton();
   }
@@ -96,6 +103,7 @@ function fact(term, ...value) {
 function renderJob(rec) {
   byId('job-status-slot').replaceChildren(statusBadge(rec.status, 'job-status'));
   byId('job-action-slot').replaceChildren(actionBadge(rec.action, 'job-action'));
+  byId('job-source-slot').replaceChildren(...[recoveredMark(rec, 'job-recovered')].filter(Boolean));
   const planQuery = new URLSearchParams({ job_id: String(rec.job_id) });
   if (rec.api_key) planQuery.set('api_key', String(rec.api_key));
   byId('job-plan-link').setAttribute('href', `#/plan?${planQuery}`);
@@ -112,6 +120,8 @@ function renderJob(rec) {
     fact('First pass', el('span', { testid: 'job-first-pass' }, timeEl(rec.first_pass_at))),
     fact('Second pass', el('span', { testid: 'job-second-pass' }, secondPass(rec))),
     fact('Deliveries', el('span', { testid: 'job-deliveries', text: deliveries(rec) })),
+    rec.source === 'recovered'
+      ? fact('Source', el('span', { testid: 'job-source', text: 'recovered by the webhook health check (Contentstack’s delivery was missed)' })) : null,
     Number(rec.drives) > 0
       ? fact('Alarm drives', el('span', { testid: 'job-drives', text: `${n(rec.drives)} (the job stalled and was driven again)` })) : null,
     fact('Stack API key', rec.api_key ? el('code', { class: 'break', text: rec.api_key }) : el('span', { class: 'muted', text: '—' })),
@@ -137,6 +147,7 @@ function renderJob(rec) {
       el('span', { class: 'stat-label', text: k === 'api_calls' ? 'Purge API calls' : label }))));
 
   byId('job-env-slot').replaceChildren(envTable(rec));
+  renderVerification(rec.verification);
   renderReferences(rec.references);
 
   const errors = Array.isArray(rec.errors) ? rec.errors : [];
@@ -157,7 +168,96 @@ function renderJob(rec) {
     byId('job-payload').textContent = text === undefined ? '(no payload kept)' : text;
   }
   show(byId('job-body'), true);
+  // After the body is shown: the timeline is drawn as wide as its card.
+  renderTimeline(rec.timeline);
   updateReplayButton();
+}
+
+// ------------------------------------------------------------------ verification
+
+const PASS_WORDS = { 1: 'after the first pass', 2: 'after the second pass' };
+const urlList = (urls) => (Array.isArray(urls) ? urls.map((u) => String(u)) : []);
+
+/**
+ * The probes of purged URLs, per environment (record `verification`): only records of jobs whose
+ * rules set `verify_sample` carry it, so the section stays hidden for all other jobs.
+ */
+function renderVerification(v) {
+  const envs = isObject(v) ? Object.entries(v).filter(([, e]) => isObject(e)) : [];
+  show(byId('job-verification'), envs.length > 0);
+  if (!envs.length) {
+    byId('job-verification-count').textContent = '';
+    byId('job-verification-note').textContent = '';
+    byId('job-verification-body').replaceChildren();
+    return;
+  }
+  const stale = envs.reduce((s, [, e]) => s + urlList(e.stale).length, 0);
+  byId('job-verification-count').textContent = stale ? `(${plural(stale, 'URL still cached', 'URLs still cached')})` : '';
+  // What a probe can see: the Worker asks for each URL once, from one data centre (`scope`).
+  const scopes = [...new Set(envs.map(([, e]) => String(e.scope || 'one data centre')))];
+  byId('job-verification-note').textContent = scopes.length === 1
+    ? `Some purged URLs were requested again to check that the edge cache no longer serves the old page. A probe sees ${scopes[0]} only: a fresh answer there does not prove that every data centre dropped its copy.`
+    : 'Some purged URLs were requested again to check that the edge cache no longer serves the old page. A probe sees only the data centres named under each environment.';
+  byId('job-verification-body').replaceChildren(...envs.map(([name, e]) => verificationEnv(name, e, scopes.length > 1)));
+}
+
+function verificationEnv(name, e, showScope) {
+  const stale = urlList(e.stale);
+  const repurged = urlList(e.repurged);
+  const unreachable = urlList(e.unreachable);
+  const badge = stale.length
+    ? el('span', { class: 'badge badge-failed', testid: 'verify-state', 'data-state': 'stale' },
+      el('span', { class: 'badge-glyph', 'aria-hidden': 'true', text: '✕' }), el('span', { class: 'badge-text', text: `${n(stale.length)} still cached` }))
+    : unreachable.length
+      ? el('span', { class: 'badge badge-warn', testid: 'verify-state', 'data-state': 'unreachable' },
+        el('span', { class: 'badge-glyph', 'aria-hidden': 'true', text: '!' }), el('span', { class: 'badge-text', text: `fresh, ${n(unreachable.length)} not reached` }))
+      : el('span', { class: 'badge badge-done', testid: 'verify-state', 'data-state': 'fresh' },
+        el('span', { class: 'badge-glyph', 'aria-hidden': 'true', text: '✓' }), el('span', { class: 'badge-text', text: 'all fresh' }));
+  const stat = (label, value, testid, cls) => el('div', { class: `stat stat-small${cls ? ` ${cls}` : ''}` },
+    el('span', { class: 'stat-value', testid, text: n(value) }),
+    el('span', { class: 'stat-label', text: label }));
+  const list = (title, urls, testid, cls, hint) => (urls.length
+    ? el('div', { class: `verify-list ${cls}` },
+      el('h4', {}, title, ' ', el('span', { class: 'count', text: `(${n(urls.length)})` })),
+      hint ? el('p', { class: 'muted small', text: hint }) : null,
+      el('ul', { class: 'codelist' }, urls.map((u) => el('li', { testid }, el('code', { text: u })))))
+    : null);
+  const pass = Number(e.pass);
+  return el('section', { class: 'verify-env', testid: 'verify-env', 'data-env': name, 'aria-label': `Verification, ${name}` },
+    el('h3', { class: 'env-title' }, el('span', { text: name }), badge),
+    el('p', { class: 'muted small verify-meta' },
+      el('span', { testid: 'verify-pass', 'data-pass': String(e.pass ?? '') }, PASS_WORDS[pass] ? `Checked ${PASS_WORDS[pass]}` : 'Checked'),
+      ', finished ', el('span', { testid: 'verify-at' }, timeEl(e.at)),
+      showScope && e.scope ? [' · a probe sees ', el('span', { testid: 'verify-scope', text: String(e.scope) }), ' only'] : null),
+    el('div', { class: 'stats stats-small verify-stats' },
+      stat('Checked', e.checked, 'verify-checked'),
+      stat('Fresh', e.fresh, 'verify-fresh'),
+      stat('Re-purged', repurged.length, 'verify-repurged'),
+      stat('Still cached', stale.length, 'verify-stale', stale.length ? 'stat-bad' : null),
+      stat('Not reached', unreachable.length, 'verify-unreachable', unreachable.length ? 'stat-warn' : null)),
+    list('Still cached', stale, 'verify-stale-url', 'verify-list-stale', 'Still served from the cache after the extra purge: the job is partial.'),
+    list('Re-purged', repurged, 'verify-repurged-url', 'verify-list-repurged', 'Looked stale at the first probe and were purged once more.'),
+    list('Not reached', unreachable, 'verify-unreachable-url', 'verify-list-unreachable', 'The probe failed (network error or 5xx): neither fresh nor stale.'));
+}
+
+// ------------------------------------------------------------------ timeline
+
+/** The attempt's timeline (record `timeline`); nothing when the record has none. */
+function renderTimeline(timeline) {
+  const section = byId('job-timeline');
+  const body = byId('job-timeline-body');
+  const has = isObject(timeline);
+  show(section, has);
+  if (!has) {
+    jobView.timelineSig = null;
+    body.replaceChildren();
+    return;
+  }
+  const width = Math.round(body.clientWidth) || 720;
+  const sig = `${width} ${JSON.stringify(timeline)}`;
+  if (sig === jobView.timelineSig) return; // redrawn only when it changed (a tooltip stays put)
+  jobView.timelineSig = sig;
+  body.replaceChildren(...timelineBlock(timeline, { width }).filter(Boolean));
 }
 
 /**
@@ -275,10 +375,18 @@ async function doReplay() {
 export function resetJob() {
   jobView.id = null;
   jobView.record = null;
+  jobView.timelineSig = null;
 }
 
 /** Wires the page's controls (once, at boot). */
 export function initJob() {
+  // The timeline's SVG is as wide as its card (its text keeps its size): redraw on a new width.
+  if (typeof ResizeObserver === 'function') {
+    new ResizeObserver(() => {
+      const rec = jobView.record;
+      if (rec && byId('job-timeline-body').clientWidth > 0) renderTimeline(rec.timeline);
+    }).observe(byId('job-timeline-body'));
+  }
   byId('replay-button').addEventListener('click', askReplay);
   byId('replay-dialog').addEventListener('close', () => {
     if (byId('replay-dialog').returnValue === 'confirm') doReplay();
