@@ -2,16 +2,21 @@
 # Runs the Worker locally with `wrangler dev` (local KV, Queues, Durable Objects).
 # With real credentials in .dev.vars (CONTENTSTACK_MANAGEMENT_TOKEN), it talks to Contentstack.
 # Without them it starts the local simulator (fake Contentstack with a demo stack, fake
-# Cloudflare API), seeds KV with cached copies and prints how to send a signed sample webhook.
+# Cloudflare API, a fake website behind the cache for the verification probes), seeds KV with
+# cached copies, runs the webhook health check once (a disabled webhook, a missed job taken in)
+# and prints how to send a signed sample webhook.
+# Either way `--test-scheduled` lets the cron trigger (the webhook health check) be run locally:
+#   curl 'http://127.0.0.1:8787/__scheduled?cron=*/10+*+*+*+*'   (or node tools/health-check.mjs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
 bash scripts/setup.sh
 PORT="${WORKER_PORT:-8787}"
+SITE_PORT="${SITE_PORT:-8790}"
 
 if [ -f .dev.vars ] && grep -q '^CONTENTSTACK_MANAGEMENT_TOKEN' .dev.vars; then
   echo "dev: using .dev.vars (real Contentstack credentials)"
-  exec node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false
+  exec node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$PORT" --test-scheduled --show-interactive-dev-session=false
 fi
 
 echo "dev: no credentials in .dev.vars — starting the local Contentstack simulator"
@@ -34,6 +39,8 @@ TOKEN=$(node -e "console.log(JSON.parse(require('fs').readFileSync('.wrangler/de
 (
   for _ in $(seq 1 300); do
     if node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" 2>/dev/null; then
+      echo "dev: running the webhook health check once"
+      node tools/health-check.mjs || echo "dev: the webhook health check did not run" >&2
       cat <<MSG
 
   ┌──────────────────────────────────────────────────────────────────────
@@ -44,6 +51,11 @@ TOKEN=$(node -e "console.log(JSON.parse(require('fs').readFileSync('.wrangler/de
   │     node tools/send-webhook.mjs            (production publish, 600+ items)
   │     node tools/send-webhook.mjs publishStaging | unpublishProd
   │     node tools/send-webhook.mjs publishAuthors (reference-aware purge)
+  │   production URLs live on a fake cached site (http://127.0.0.1:$SITE_PORT/):
+  │     the Worker probes 10 purged URLs per pass (the job's "verification")
+  │   webhook health check (cron */10; ran once at start), run it again:
+  │     node tools/health-check.mjs
+  │     (or curl 'http://127.0.0.1:$PORT/__scheduled?cron=*/10+*+*+*+*')
   └──────────────────────────────────────────────────────────────────────
 
 MSG
@@ -52,6 +64,6 @@ MSG
     sleep 1
   done
 ) &
-node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$PORT" --env-file .wrangler/demo/demo.env --show-interactive-dev-session=false &
+node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$PORT" --env-file .wrangler/demo/demo.env --test-scheduled --show-interactive-dev-session=false &
 WR=$!
 wait "$WR"

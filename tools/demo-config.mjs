@@ -12,18 +12,24 @@ export const infoFile = path.join(stateDir, 'demo.json');
 export const WORKER_PORT = Number(process.env.WORKER_PORT ?? 8787);
 export const CONTENTSTACK_PORT = Number(process.env.SIMULATOR_PORT ?? 8788);
 export const CLOUDFLARE_PORT = Number(process.env.CLOUDFLARE_SIMULATOR_PORT ?? 8789);
+/** The fake website behind the cache (devkit/fakes/site.mjs) that the production URLs point at. */
+export const SITE_PORT = Number(process.env.SITE_PORT ?? 8790);
 export const DEMO_ZONE = 'demo0zone0000000000000000000000a';
 
 /**
  * Purge rules of the demo: production purges KV, list pages, tags and URLs, and also the entries
  * that reference a changed author, category or asset (two levels deep; the publishAuthors job
- * shows it); staging only KV.
+ * shows it), then probes 10 of the purged URLs after each purge pass (`verify_sample`); staging
+ * only KV. In the demo every production URL, entry pages and asset files alike, lives on the
+ * local fake site (the simulator moves the stack's production URLs and asset URLs there), so the
+ * probes never leave 127.0.0.1.
  */
 export const DEMO_RULES = {
   production: {
     zone_id: DEMO_ZONE,
     kv_binding: 'CONTENT_KV',
     resolve_urls: true,
+    verify_sample: 10,
     on_failure: ['tag:cs-{environment}', 'kv_prefix:{environment}:'],
     entry: {
       kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],

@@ -5,7 +5,9 @@
 // The argument names one of the demo jobs the simulator wrote to .wrangler/demo/demo.json (from
 // makeDemoStack's `jobs`); without one it sends publishProd. `publishAuthors` republishes 2 authors
 // and 1 category that many published blog posts reference: the reference-aware purge demo
-// (`node tools/send-webhook.mjs publishAuthors`).
+// (`node tools/send-webhook.mjs publishAuthors`). The demo's `missed` jobs (demo.json) are not sent
+// here: their delivery failed on purpose, and the Worker's webhook health check takes them in
+// (`node tools/health-check.mjs`).
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 
@@ -20,6 +22,10 @@ const info = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
 const name = process.argv[2] ?? 'publishProd';
 const job = info.jobs[name];
 if (!job) {
+  if (info.missed?.[name]) {
+    console.error(`${name} is the demo's missed job: the webhook health check takes it in (node tools/health-check.mjs)`);
+    process.exit(1);
+  }
   console.error(`Unknown sample job ${name}; choose one of: ${Object.keys(info.jobs).join(', ')}`);
   process.exit(1);
 }

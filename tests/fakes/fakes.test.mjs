@@ -703,6 +703,54 @@ test('demo stack: the publishAuthors job republishes authors and a category that
   } finally { await c.close(); }
 });
 
+test('demo stack: a disabled webhook aimed at the local Worker failed to deliver a missed job (health check demo)', async () => {
+  const now = Date.parse('2026-03-01T12:00:00.000Z');
+  const demo = makeDemoStack({ workerUrl: 'http://127.0.0.1:9999/', now });
+  const { stack: s, jobs, missed, webhook } = demo;
+  // The missed job is not among the jobs tools/send-webhook.mjs can send (demo.jobs → demo.json `jobs`).
+  assert.deepEqual(Object.keys(jobs), ['publishProd', 'publishStaging', 'unpublishProd', 'publishAuthors']);
+  assert.deepEqual(Object.keys(missed), ['missedPublish']);
+  const job = missed.missedPublish;
+  assert.ok(!Object.values(jobs).some((j) => j.jobId === job.jobId));
+  assert.equal(s.jobs.get(job.jobId), job);
+  // Small, production only, every item a success; pages and products with urls (no reference look-ups).
+  assert.deepEqual([job.action, job.environments, job.locales, job.status], ['publish', ['production'], ['en-us', 'fr-fr'], 'complete']);
+  assert.deepEqual([job.entries.length, job.assets.length, job.items.length, job.summary.unsuccess], [4, 2, 12, 0]);
+  for (const e of job.entries) {
+    assert.ok(['page', 'product'].includes(e.content_type));
+    assert.match(e.url, new RegExp(`^/${e.content_type}/slug-\\d+$`));
+    assert.deepEqual(e.refs, []);
+  }
+  assert.equal(job.created_at, new Date(now - 40 * 60_000).toISOString());
+  // The webhook: disabled, unhealthy, delivering to the Worker's intake path, two failed deliveries of that job.
+  assert.equal(s.webhooks.get(webhook.uid), webhook);
+  assert.deepEqual([webhook.targetUrl, webhook.disabled, webhook.unhealthy, webhook.channels], ['http://127.0.0.1:9999/webhooks/contentstack', true, true, JOB_CHANNELS]);
+  assert.deepEqual(webhook.executions.map((e) => e.status), [null, 500]);
+  for (const e of webhook.executions) {
+    const age = now - Date.parse(e.created_at);
+    assert.ok(age >= 20 * 60_000 && age <= 40 * 60_000, `${e.created_at}: 20–40 minutes before now`);
+    assert.deepEqual(e.request_details[0].request.body, jobPayload({ jobId: job.jobId, action: 'publish', environment: 'production', apiKey: s.apiKey, triggeredAt: new Date(now - 38 * 60_000).toISOString() }));
+    assert.deepEqual(e.channel, ['jobs.environments.production.publish.completed']);
+  }
+  // Deterministic apart from `now`; the default target is the Worker on 8787.
+  const again = makeDemoStack({ now });
+  assert.equal(again.webhook.targetUrl, 'http://127.0.0.1:8787/webhooks/contentstack');
+  assert.deepEqual(JSON.parse(JSON.stringify(again.missed.missedPublish.items)), JSON.parse(JSON.stringify(job.items)));
+  assert.deepEqual(again.webhook.executions.map((e) => e.uid), webhook.executions.map((e) => e.uid));
+
+  // What the Worker's health check reads from the fake.
+  const { c, call } = await refsFake([s]);
+  try {
+    const list = await call(s, '/v3/webhooks');
+    assert.deepEqual(list.json.webhooks.map((w) => [w.uid, w.disabled, w.unhealthy.state, w.destinations[0].target_url]), [[webhook.uid, true, true, webhook.targetUrl]]);
+    const from = new Date(now - 24 * 3_600_000).toISOString();
+    const ex = await call(s, `/v3/webhooks/${webhook.uid}/executions?from=${from}&to=${new Date(now).toISOString()}&skip=0&limit=100`);
+    assert.deepEqual(ex.json.webhooks.map((e) => [e.status, e.event_data.data.job_id]), [[500, job.jobId], [null, job.jobId]], 'newest first');
+    const st = await fetch(`${c.url}/v3/bulk/jobs/${job.jobId}`, { headers: { api_key: s.apiKey, authorization: s.token, api_version: '3.2' } });
+    assert.deepEqual([st.status, (await st.json()).summary.success], [200, 12]);
+  } finally { await c.close(); }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Harness helpers that need no Worker.
 
