@@ -58,7 +58,18 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     };
     let headers = req.headers();
     let lookup = |name: &str| headers.get(name).ok().flatten();
-    let outcome = cfg.verifier.verify(&lookup, &raw, key.as_deref())?;
+    let verified = cfg.verifier.verify(&lookup, &raw, key.as_deref())?;
+    let rsa_valid =
+        match &verified.rsa {
+            Some(pending) => Some(super::webcrypto::verify_pss(pending, &raw).await.map_err(
+                |e| {
+                    log("webcrypto_failed", serde_json::json!({"error": e}));
+                    AppError::Unavailable("cannot verify signatures now".into())
+                },
+            )?),
+            None => None,
+        };
+    let outcome = verified.finish(rsa_valid)?;
 
     // JSON, then the replay window, then the stack allow-list.
     let body = event::parse_body(&raw)?;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod intake;
 mod public_key;
+mod webcrypto;
 
 use futures_util::StreamExt;
 use serde::Serialize;

@@ -24,8 +24,10 @@
 //!   and `v1`, and pieces without `=`, are ignored; whitespace around pieces is trimmed.
 //! - RSA: `v1` is standard-alphabet base64 with or without `=` padding (URL-safe
 //!   alphabet is rejected); the decoded signature must be exactly the key's size.
-//!   The PSS salt length must be exactly 32 bytes (enforced by `rsa`'s
-//!   `VerifyingKey::new_with_salt_len`).
+//!   The PSS salt length must be exactly 32 bytes. The signature math runs in the
+//!   runtime's WebCrypto (`RSA-PSS`, SHA-256, `saltLength` 32): [`Verifier::verify`]
+//!   checks everything else and hands the candidate signatures over as a [`PendingRsa`],
+//!   which [`Verified::finish`] requires an answer for.
 //! - At most [`MAX_SIGNATURES`] `v1` values per header are tried; later ones are ignored.
 //! - A header that is present but empty is malformed (`invalid_signature`), not missing.
 //! - `rsa` listed but no key configured or supplied: [`VerifyError::KeyUnavailable`]
@@ -35,23 +37,20 @@
 //! - Custom header: the value is compared exactly after trimming surrounding spaces
 //!   and tabs (which HTTP does not count as part of a value).
 
+mod key;
 mod time;
 
 #[cfg(test)]
 mod tests;
 
 use crate::time::parse_iso8601_utc;
+pub use key::PublicKey;
 pub use time::{check_replay, DEFAULT_REPLAY_TOLERANCE_SECS, FUTURE_TOLERANCE_SECS};
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier as _;
-use rsa::traits::PublicKeyParts;
-use rsa::PublicKey as RsaPublicKey;
 use sha2::Sha256;
 use std::fmt;
 use std::str::FromStr;
@@ -414,77 +413,36 @@ fn trim_ows(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-/// Contentstack's RSA public key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PublicKey(RsaPublicKey);
-
-impl PublicKey {
-    /// Parses a PEM public key: `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) or
-    /// `-----BEGIN PUBLIC KEY-----` (SPKI). Surrounding whitespace, `\r\n` line
-    /// ends and literal `\n` escapes (a PEM pasted into a one-line variable) are
-    /// tolerated.
-    pub fn from_pem(pem: &str) -> Result<Self, VerifierConfigError> {
-        let pem = pem.trim().replace("\\n", "\n").replace("\r\n", "\n");
-        let bad = |what: &str| VerifierConfigError::InvalidPublicKey(what.to_owned());
-        let key = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-            RsaPublicKey::from_pkcs1_pem(&pem)
-                .map_err(|_| bad("not a valid PKCS#1 RSA public key PEM"))?
-        } else if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
-            RsaPublicKey::from_public_key_pem(&pem)
-                .map_err(|_| bad("not a valid SPKI RSA public key PEM"))?
-        } else {
-            return Err(bad(
-                "expected a PEM starting with `-----BEGIN RSA PUBLIC KEY-----` or `-----BEGIN PUBLIC KEY-----`",
-            ));
-        };
-        Ok(Self(key))
-    }
-
-    /// Parses Contentstack's `/.well-known/public-keys.json` document,
-    /// `{"signing-key": "-----BEGIN RSA PUBLIC KEY-----\n…"}`.
-    pub fn from_well_known_json(doc: &[u8]) -> Result<Self, VerifierConfigError> {
-        let value: serde_json::Value = serde_json::from_slice(doc)
-            .map_err(|_| VerifierConfigError::InvalidWellKnown("not valid JSON".to_owned()))?;
-        let pem = value
-            .get("signing-key")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| {
-                VerifierConfigError::InvalidWellKnown(
-                    "no `signing-key` string in the document".to_owned(),
-                )
-            })?;
-        Self::from_pem(pem).map_err(|e| match e {
-            VerifierConfigError::InvalidPublicKey(m) => VerifierConfigError::InvalidWellKnown(m),
-            other => other,
-        })
-    }
-
-    /// Modulus size in bits.
-    pub fn bits(&self) -> usize {
-        self.0.size() * 8
-    }
-
-    fn verify_pss(&self, body: &[u8], signature: &[u8]) -> bool {
-        if signature.len() != self.0.size() {
-            return false;
-        }
-        let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
-            return false;
-        };
-        let key = rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(self.0.clone(), PSS_SALT_LEN);
-        key.verify(body, &sig).is_ok()
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey(RSA {} bits)", self.bits())
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The verifier
 // ---------------------------------------------------------------------------
+
+/// RSA-PSS signatures still to be checked against `key` (by the shell's WebCrypto): each is
+/// exactly the key's size; any one valid is enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRsa {
+    pub key: PublicKey,
+    pub signatures: Vec<Vec<u8>>,
+}
+
+/// What [`Verifier::verify`] decided, with the RSA check that remains (when `rsa` is listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an RSA check may remain: call `finish` with its result"]
+pub struct Verified {
+    outcome: SignatureOutcome,
+    pub rsa: Option<PendingRsa>,
+}
+
+impl Verified {
+    /// The outcome, once the pending RSA check (if any) has been answered: `rsa_valid` says
+    /// whether one of its signatures verified. A pending check without an answer fails.
+    pub fn finish(self, rsa_valid: Option<bool>) -> Result<SignatureOutcome, VerifyError> {
+        match (self.rsa, rsa_valid) {
+            (None, _) | (Some(_), Some(true)) => Ok(self.outcome),
+            (Some(_), _) => Err(VerifyError::InvalidSignature),
+        }
+    }
+}
 
 /// What a successful [`Verifier::verify`] learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -597,12 +555,13 @@ impl Verifier {
         header: &dyn Fn(&str) -> Option<String>,
         body: &[u8],
         fetched_key: Option<&PublicKey>,
-    ) -> Result<SignatureOutcome, VerifyError> {
+    ) -> Result<Verified, VerifyError> {
         let rsa_key = self.public_key.as_ref().or(fetched_key);
         if self.has(Check::Rsa) && rsa_key.is_none() {
             return Err(VerifyError::KeyUnavailable);
         }
         let mut outcome = SignatureOutcome::default();
+        let mut rsa = None;
         for check in CHECK_ORDER.into_iter().filter(|c| self.has(*c)) {
             match check {
                 Check::Header => {
@@ -632,12 +591,15 @@ impl Verifier {
                     let value =
                         header(RSA_SIGNATURE_HEADER).ok_or(VerifyError::MissingSignature)?;
                     let key = rsa_key.ok_or(VerifyError::KeyUnavailable)?;
-                    verify_rsa(&value, body, key)?;
+                    rsa = Some(PendingRsa {
+                        key: key.clone(),
+                        signatures: rsa_signatures(&value, key)?,
+                    });
                 }
                 Check::None => {}
             }
         }
-        Ok(outcome)
+        Ok(Verified { outcome, rsa })
     }
 
     /// The replay window (docs/CONTRACT.md, "Verification") for a request that passed [`Self::verify`]:
@@ -723,18 +685,21 @@ pub fn verify_hmac(
     Err(VerifyError::InvalidSignature)
 }
 
-/// Checks an `X-Contentstack-Request-Signature` value against `key`.
-pub fn verify_rsa(header_value: &str, body: &[u8], key: &PublicKey) -> Result<(), VerifyError> {
-    let matched = labelled(header_value)
+/// The candidate signatures of an `X-Contentstack-Request-Signature` value for `key`: the
+/// first [`MAX_SIGNATURES`] `v1` values that decode to exactly the key's size. None is an
+/// invalid signature already.
+pub fn rsa_signatures(header_value: &str, key: &PublicKey) -> Result<Vec<Vec<u8>>, VerifyError> {
+    let signatures: Vec<Vec<u8>> = labelled(header_value)
         .filter(|(label, _)| *label == "v1")
         .take(MAX_SIGNATURES)
         .filter(|(_, value)| !value.is_empty())
         .filter_map(|(_, value)| BASE64_LENIENT.decode(value).ok())
-        .any(|sig| key.verify_pss(body, &sig));
-    if matched {
-        Ok(())
-    } else {
+        .filter(|sig| sig.len() == key.size())
+        .collect();
+    if signatures.is_empty() {
         Err(VerifyError::InvalidSignature)
+    } else {
+        Ok(signatures)
     }
 }
 

@@ -29,6 +29,36 @@ fn fixture(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
 }
 
+/// The fixture's one valid RSA-PSS signature (of its `body`, by its PKCS#1 key).
+fn valid_signature() -> Vec<u8> {
+    let f = fixture(RSA_JSON);
+    let header = s(&f, "valid_header").trim().strip_prefix("v1=").unwrap();
+    BASE64_LENIENT.decode(header).unwrap()
+}
+
+/// The RSA-PSS math runs in the runtime's WebCrypto, which `tests/intake.test.mjs` checks with
+/// these same vectors in workerd. Here a pending RSA check is answered from the fixture: valid
+/// only for its body, its key and its one valid signature. Everything before the math (the
+/// header, the base64, the lengths, which key) is this module's and is checked for real.
+fn rsa_answer(p: &PendingRsa, body: &[u8]) -> bool {
+    let f = fixture(RSA_JSON);
+    p.key == PublicKey::from_pem(s(&f, "public_key_pkcs1_pem")).unwrap()
+        && body == s(&f, "body").as_bytes()
+        && p.signatures.contains(&valid_signature())
+}
+
+/// `Verifier::verify`, with a pending RSA check answered by [`rsa_answer`].
+fn check(
+    v: &Verifier,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+    fetched_key: Option<&PublicKey>,
+) -> Result<SignatureOutcome, VerifyError> {
+    let verified = v.verify(header, body, fetched_key)?;
+    let answer = verified.rsa.as_ref().map(|p| rsa_answer(p, body));
+    verified.finish(answer)
+}
+
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
         .as_str()
@@ -94,7 +124,7 @@ fn hmac_vectors_from_node() {
             Some(h) => Headers::new(&[("X-Contentstack-Hmac-Signature", h)]),
             None => Headers::new(&[]),
         };
-        let got = v.verify(&headers.lookup(), body, None);
+        let got = check(&v, &headers.lookup(), body, None);
         assert_eq!(outcome_code(&got), s(case, "expect"), "case: {name}");
         if let Some(t) = case["hmac_timestamp"].as_i64() {
             assert_eq!(got.unwrap().hmac_timestamp, Some(t), "case: {name}");
@@ -112,11 +142,11 @@ fn hmac_tampered_body_fails_and_original_passes() {
     let tampered = s(&f, "tampered_body").as_bytes();
     assert_ne!(tampered, s(&f, "body").as_bytes());
     assert_eq!(
-        v.verify(&h.lookup(), tampered, None),
+        check(&v, &h.lookup(), tampered, None),
         Err(VerifyError::InvalidSignature)
     );
     assert_eq!(
-        v.verify(&h.lookup(), s(&f, "body").as_bytes(), None)
+        check(&v, &h.lookup(), s(&f, "body").as_bytes(), None)
             .unwrap()
             .hmac_timestamp,
         f["t"].as_i64()
@@ -125,7 +155,7 @@ fn hmac_tampered_body_fails_and_original_passes() {
     let mut longer = s(&f, "body").as_bytes().to_vec();
     longer.push(b'\n');
     assert_eq!(
-        v.verify(&h.lookup(), &longer, None),
+        check(&v, &h.lookup(), &longer, None),
         Err(VerifyError::InvalidSignature)
     );
 }
@@ -154,7 +184,7 @@ fn legacy_signature_header_is_ignored() {
         "0123456789abcdef0123456789abcdef01234567",
     )]);
     assert_eq!(
-        v.verify(&h.lookup(), s(&f, "body").as_bytes(), None),
+        check(&v, &h.lookup(), s(&f, "body").as_bytes(), None),
         Err(VerifyError::MissingSignature)
     );
 }
@@ -172,6 +202,17 @@ fn rsa_vectors_from_node_with_pkcs1_spki_and_well_known_keys() {
     let well_known =
         PublicKey::from_well_known_json(s(&f, "well_known_document").as_bytes()).unwrap();
     assert_eq!(pkcs1, spki, "PKCS#1 and SPKI forms are the same key");
+    // The SPKI built from the PKCS#1 form is byte for byte what Node wrote for the key.
+    let spki_pem = s(&f, "public_key_spki_pem");
+    let der: String = spki_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert_eq!(
+        pkcs1.spki_der(),
+        BASE64_LENIENT.decode(der).unwrap().as_slice()
+    );
+    assert_eq!(pkcs1.size(), 256);
     assert_eq!(pkcs1, well_known);
     assert_eq!(pkcs1.bits(), 2048);
 
@@ -187,7 +228,7 @@ fn rsa_vectors_from_node_with_pkcs1_spki_and_well_known_keys() {
                 Some(h) => Headers::new(&[("X-Contentstack-Request-Signature", h)]),
                 None => Headers::new(&[]),
             };
-            let got = fetched.verify(&headers.lookup(), body, Some(key));
+            let got = check(&fetched, &headers.lookup(), body, Some(key));
             assert_eq!(outcome_code(&got), s(case, "expect"), "case: {name}");
             if let Ok(o) = got {
                 assert_eq!(o.hmac_timestamp, None);
@@ -199,7 +240,7 @@ fn rsa_vectors_from_node_with_pkcs1_spki_and_well_known_keys() {
         let configured = verifier(&[Check::Rsa], &[], Some(pem));
         assert!(!configured.needs_public_key());
         let h = Headers::new(&[("x-contentstack-request-signature", s(&f, "valid_header"))]);
-        assert!(configured.verify(&h.lookup(), body, None).is_ok());
+        assert!(check(&configured, &h.lookup(), body, None).is_ok());
     }
 }
 
@@ -211,26 +252,38 @@ fn rsa_tampered_body_and_wrong_key_fail() {
     assert_ne!(key, other);
     let header = s(&f, "valid_header");
     let body = s(&f, "body").as_bytes();
-    assert_eq!(verify_rsa(header, body, &key), Ok(()));
+    // The header gives the same one candidate whatever the key's origin; the math decides.
+    assert_eq!(rsa_signatures(header, &key), Ok(vec![valid_signature()]));
+    assert_eq!(rsa_signatures(header, &other), Ok(vec![valid_signature()]));
+    let v = verifier(&[Check::Rsa], &[], Some(s(&f, "public_key_pkcs1_pem")));
+    let h = Headers::new(&[(RSA_SIGNATURE_HEADER, header)]);
+    assert!(check(&v, &h.lookup(), body, None).is_ok());
     assert_eq!(
-        verify_rsa(header, s(&f, "tampered_body").as_bytes(), &key),
+        check(&v, &h.lookup(), s(&f, "tampered_body").as_bytes(), None),
+        Err(VerifyError::InvalidSignature)
+    );
+    // A pending check that is never answered fails.
+    let pending = v.verify(&h.lookup(), body, None).unwrap();
+    assert_eq!(pending.rsa.as_ref().map(|p| p.signatures.len()), Some(1));
+    assert_eq!(
+        pending.clone().finish(None),
         Err(VerifyError::InvalidSignature)
     );
     assert_eq!(
-        verify_rsa(header, body, &other),
+        pending.finish(Some(false)),
         Err(VerifyError::InvalidSignature)
     );
     // A configured key wins over a fetched one.
     let v = verifier(&[Check::Rsa], &[], Some(s(&f, "public_key_pkcs1_pem")));
     let h = Headers::new(&[(RSA_SIGNATURE_HEADER, header)]);
-    assert!(v.verify(&h.lookup(), body, Some(&other)).is_ok());
+    assert!(check(&v, &h.lookup(), body, Some(&other)).is_ok());
     let v = verifier(
         &[Check::Rsa],
         &[],
         Some(s(&f, "other_public_key_pkcs1_pem")),
     );
     assert_eq!(
-        v.verify(&h.lookup(), body, Some(&key)),
+        check(&v, &h.lookup(), body, Some(&key)),
         Err(VerifyError::InvalidSignature)
     );
 }
@@ -239,7 +292,7 @@ fn rsa_tampered_body_and_wrong_key_fail() {
 fn rsa_without_any_key_is_unavailable_not_401() {
     let v = verifier(&[Check::Rsa], &[], None);
     let h = Headers::new(&[(RSA_SIGNATURE_HEADER, "v1=AAAA")]);
-    let err = v.verify(&h.lookup(), b"{}", None).unwrap_err();
+    let err = check(&v, &h.lookup(), b"{}", None).unwrap_err();
     assert_eq!(err, VerifyError::KeyUnavailable);
     assert_eq!(err.code(), "unavailable");
     assert_eq!(err.status(), 503);
@@ -332,7 +385,7 @@ fn basic_vectors_from_node() {
             Some(h) => Headers::new(&[("Authorization", h)]),
             None => Headers::new(&[]),
         };
-        let got = v.verify(&headers.lookup(), b"{}", None);
+        let got = check(&v, &headers.lookup(), b"{}", None);
         assert_eq!(outcome_code(&got), s(case, "expect"), "case: {name}");
     }
 }
@@ -358,10 +411,10 @@ fn basic_credentials_parsing() {
     // user:pass => dXNlcjpwYXNz (RFC 7617 style, computed by hand)
     let v = Verifier::new(vec![Check::Basic], vec![], Some(c), None, None, false).unwrap();
     let ok = Headers::new(&[("authorization", "Basic dXNlcjpwYXNz")]);
-    assert!(v.verify(&ok.lookup(), b"", None).is_ok());
+    assert!(check(&v, &ok.lookup(), b"", None).is_ok());
     let tab = Headers::new(&[("authorization", "Basic\tdXNlcjpwYXNz")]);
     assert_eq!(
-        v.verify(&tab.lookup(), b"", None),
+        check(&v, &tab.lookup(), b"", None),
         Err(VerifyError::Unauthorized)
     );
 }
@@ -371,7 +424,7 @@ fn header_check_parsing_and_matching() {
     let h = HeaderCheck::parse("X-Webhook-Token:  s3cr3t:value ").unwrap();
     assert_eq!(h.name(), "X-Webhook-Token");
     let v = Verifier::new(vec![Check::Header], vec![], None, Some(h), None, false).unwrap();
-    let run = |pairs: &[(&str, &str)]| v.verify(&Headers::new(pairs).lookup(), b"{}", None);
+    let run = |pairs: &[(&str, &str)]| check(&v, &Headers::new(pairs).lookup(), b"{}", None);
     assert!(
         run(&[("x-webhook-token", "s3cr3t:value")]).is_ok(),
         "name is case-insensitive"
@@ -545,9 +598,7 @@ fn verifier_config_validation() {
 fn none_with_allow_unverified_accepts_anything() {
     let v = Verifier::new(vec![Check::None], vec![], None, None, None, true).unwrap();
     assert!(!v.needs_public_key());
-    let out = v
-        .verify(&Headers::new(&[]).lookup(), b"anything", None)
-        .unwrap();
+    let out = check(&v, &Headers::new(&[]).lookup(), b"anything", None).unwrap();
     assert_eq!(out.hmac_timestamp, None);
     // No timestamp source: the replay window does not apply.
     assert_eq!(v.check_replay_window(&out, None, 0, 1200), Ok(()));
@@ -593,7 +644,7 @@ fn all_listed_checks_must_pass_and_first_failure_is_reported() {
             pairs.retain(|(pk, _)| pk != k);
             pairs.push((k, val));
         }
-        v.verify(&Headers::new(&pairs).lookup(), body, Some(&key))
+        check(&v, &Headers::new(&pairs).lookup(), body, Some(&key))
     };
     assert_eq!(run(&[], &[]).unwrap().hmac_timestamp, hf["t"].as_i64());
     assert_eq!(
@@ -630,7 +681,7 @@ fn all_listed_checks_must_pass_and_first_failure_is_reported() {
     let tampered = s(&hf, "tampered_body").as_bytes();
     let h = Headers::new(&good);
     assert_eq!(
-        v.verify(&h.lookup(), tampered, Some(&key)),
+        check(&v, &h.lookup(), tampered, Some(&key)),
         Err(VerifyError::InvalidSignature)
     );
 }
@@ -953,7 +1004,7 @@ proptest! {
         let v = verifier(&[Check::Hmac], &["secret-a", "secret-b"], None);
         let h = Headers::new(&[(HMAC_SIGNATURE_HEADER, header.as_str())]);
         // Random text is (overwhelmingly) not a valid MAC.
-        prop_assert_eq!(v.verify(&h.lookup(), &body, None), Err(VerifyError::InvalidSignature));
+        prop_assert_eq!(check(&v, &h.lookup(), &body, None), Err(VerifyError::InvalidSignature));
     }
 
     #[test]
@@ -973,7 +1024,10 @@ proptest! {
     fn rsa_verify_never_panics(header in "\\PC{0,600}") {
         let f = fixture(RSA_JSON);
         let key = PublicKey::from_pem(s(&f, "public_key_pkcs1_pem")).unwrap();
-        prop_assert_eq!(verify_rsa(&header, b"{}", &key), Err(VerifyError::InvalidSignature));
+        match rsa_signatures(&header, &key) {
+            Err(e) => prop_assert_eq!(e, VerifyError::InvalidSignature),
+            Ok(sigs) => prop_assert!(sigs.iter().all(|sig| sig.len() == key.size())),
+        }
     }
 
     #[test]
@@ -987,7 +1041,7 @@ proptest! {
             false,
         ).unwrap();
         let h = Headers::new(&[("authorization", value.as_str())]);
-        let _ = v.verify(&h.lookup(), b"", None);
+        let _ = check(&v, &h.lookup(), b"", None);
         let _ = HeaderCheck::parse(&value);
         let _ = BasicCredentials::parse(&value);
         let _ = parse_checks(&value);
