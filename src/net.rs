@@ -161,11 +161,11 @@ pub struct Pacing<'a> {
     pub upcoming: std::cell::Cell<u32>,
 }
 
-/// Slots reserved per limiter call: one Durable Object round trip serves several calls. A token
-/// bucket reserves no more than the invocation's upcoming starts, so few tokens go unused.
+/// Token-bucket slots reserved per limiter call: one Durable Object round trip serves several
+/// calls, and never more than the invocation's upcoming starts, so few tokens go unused.
 const SLOTS_PER_RESERVE: u32 = 4;
-/// A reserved spacing slot used later than this is dropped (using it would bunch calls
-/// together).
+/// A reserved window slot used later than this is dropped (the window's 10 % margin covers
+/// calls up to 100 ms late).
 const SLOT_STALE_MS: f64 = 50.0;
 /// A token-bucket slot may be used this late: the bucket's margin covers the delay.
 const BUCKET_SLOT_STALE_MS: f64 = 150.0;
@@ -179,7 +179,7 @@ thread_local! {
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
     let now = crate::runtime::now_ms() as f64;
     let stale_ms = match p.pace {
-        Pace::Spacing { .. } => SLOT_STALE_MS,
+        Pace::Window { .. } => SLOT_STALE_MS,
         Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
     };
     let cached = SLOTS.with(|s| {
@@ -196,8 +196,10 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
         Some(t) => t,
         None => {
             budget.spend(Sub::Durable, 1);
+            // A window slot is a start now (or when the window frees up), useful only to a call
+            // about to start: one per call. Bucket slots are planned ahead and come in fours.
             let count = match p.pace {
-                Pace::Spacing { .. } => SLOTS_PER_RESERVE,
+                Pace::Window { .. } => 1,
                 Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
             };
             let waits = reserve_slots(p.env, &p.key, &p.pace, count)

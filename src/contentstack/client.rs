@@ -78,7 +78,7 @@ impl<'a> Client<'a> {
         Pacing {
             env: self.env,
             key: format!("contentstack:{}", self.api_key),
-            pace: Pace::Spacing {
+            pace: Pace::Window {
                 rate_per_second: self.cfg.contentstack_rate_per_second,
             },
             upcoming: std::cell::Cell::new(1),

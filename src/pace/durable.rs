@@ -3,20 +3,21 @@
 //! stays under the limit.
 //!
 //! Choices where the contract is silent:
-//! - [`Pace::Spacing`] keeps its next free slot in memory only: an evicted limiter forgets it,
-//!   which costs at most one second of spacing.
+//! - [`Pace::Window`] keeps its latest starts in memory only: an evicted limiter forgets them,
+//!   which can let one more window's worth of calls start at once (Contentstack answers 429 with
+//!   `Retry-After`, and the call is retried).
 //! - [`Pace::Bucket`] keeps the bucket states in the object's storage as well (memory is a
 //!   cache), so an evicted limiter never hands out a fresh burst that Cloudflare has not refilled.
 //! - A request for an invalid bucket (rate or burst not positive and finite) is refused with 400.
 
 use serde::{Deserialize, Serialize};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
 };
 
 pub use super::Pace;
-use super::{reserve, spacing_ms, take_slots, BucketState, ACCOUNT_API_BUCKET};
+use super::{reserve_in_window, take_slots, window_of, BucketState, ACCOUNT_API_BUCKET};
 
 /// Storage key of the bucket states (`[purge bucket, account API bucket]`).
 const STATES_KEY: &str = "bucket_states";
@@ -38,7 +39,8 @@ pub struct ReserveAnswer {
 #[durable_object]
 pub struct RateLimiter {
     state: State,
-    next_free: Cell<f64>,
+    /// The latest starts handed out under [`Pace::Window`], oldest first.
+    recent: RefCell<std::collections::VecDeque<f64>>,
     /// The bucket states as last stored; `None` until read from storage.
     buckets: RefCell<Option<[BucketState; 2]>>,
 }
@@ -74,7 +76,7 @@ impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
         RateLimiter {
             state,
-            next_free: Cell::new(0.0),
+            recent: RefCell::new(std::collections::VecDeque::new()),
             buckets: RefCell::new(None),
         }
     }
@@ -86,15 +88,14 @@ impl DurableObject for RateLimiter {
         };
         let count = r.count.clamp(1, MAX_COUNT);
         let (now, starts) = match r.pace {
-            Pace::Spacing { rate_per_second } => {
+            Pace::Window { rate_per_second } => {
                 let now = js_sys::Date::now();
-                let (starts, next) = reserve(
-                    self.next_free.get(),
+                let starts = reserve_in_window(
+                    &mut self.recent.borrow_mut(),
                     now,
-                    spacing_ms(rate_per_second),
+                    window_of(rate_per_second),
                     count,
                 );
-                self.next_free.set(next);
                 (now, starts)
             }
             Pace::Bucket { bucket } => {

@@ -1,6 +1,7 @@
-//! Pacing arithmetic: retry backoff that honours `Retry-After`, queue retry delays, the slot
-//! spacing a shared rate limiter hands out, and the token-bucket schedule for Cloudflare purge
-//! calls. Pure; the limiter Durable Object that applies it is in [`durable`].
+//! Pacing arithmetic: retry backoff that honours `Retry-After`, queue retry delays, the sliding
+//! window of call starts a shared rate limiter hands out for Contentstack, and the token-bucket
+//! schedule for Cloudflare purge calls. Pure; the limiter Durable Object that applies it is in
+//! [`durable`].
 //!
 //! Cloudflare limits purge calls with a token bucket per account (refill rate, bucket size) and
 //! the whole API with 1,200 requests per five minutes per token (see the README). [`take_slots`]
@@ -8,6 +9,11 @@
 //! rate, and never finds the real bucket empty.
 //!
 //! Choices where the contract is silent:
+//! - Contentstack allows `rate` calls to start in any one-second window per stack. The window
+//!   ([`reserve_in_window`]) lets the first `floor(rate)` calls start at once and each later one
+//!   as soon as the call `floor(rate)` places before it is one window old; the window is planned
+//!   10 % longer than a second, so calls that reach Contentstack up to 100 ms late never put
+//!   more than `rate` in a second. A rate below 1 allows one call per `1 / rate` seconds.
 //! - The schedule plans against a smaller bucket than the real one ([`TokenBucket::planned`]):
 //!   90 % of the rate, and a burst reduced by the largest of 2 tokens, 10 % of the burst and the
 //!   tokens that refill in [`JITTER_MS`]. That reserve absorbs calls that reach Cloudflare up to
@@ -64,25 +70,40 @@ pub fn queue_delay_seconds(attempt: u32, base_seconds: u32) -> u32 {
     d.min(12 * 3600) as u32
 }
 
-/// Minimum spacing between call starts for `rate` calls per second, with a 10 % margin so that
-/// no window of one second ever holds more than `rate` starts, even with network jitter.
-pub fn spacing_ms(rate_per_second: f64) -> f64 {
+/// The sliding window for `rate_per_second`: how many starts it holds and its length in ms
+/// (planned 10 % longer than the real one).
+pub fn window_of(rate_per_second: f64) -> (usize, f64) {
     if rate_per_second <= 0.0 || !rate_per_second.is_finite() {
-        return 0.0;
+        return (usize::MAX, 0.0);
     }
-    1000.0 / rate_per_second * 1.1
+    let limit = rate_per_second.floor().max(1.0);
+    (limit as usize, limit / rate_per_second * 1000.0 * 1.1)
 }
 
-/// Reserves `n` call slots: given the next free slot time and now, returns the start time of
-/// each call and the new next free slot.
-pub fn reserve(next_free_ms: f64, now_ms: f64, spacing: f64, n: u32) -> (Vec<f64>, f64) {
-    let mut t = next_free_ms.max(now_ms);
+/// Reserves `n` call starts at or after `now_ms`: `recent` holds the latest starts handed out
+/// (oldest first, at most `limit` of them) and is updated. No `limit + 1` starts fall within
+/// `window_ms` of each other.
+pub fn reserve_in_window(
+    recent: &mut std::collections::VecDeque<f64>,
+    now_ms: f64,
+    (limit, window_ms): (usize, f64),
+    n: u32,
+) -> Vec<f64> {
     let mut starts = Vec::with_capacity(n as usize);
     for _ in 0..n {
+        let mut t = now_ms.max(recent.back().copied().unwrap_or(f64::MIN));
+        if recent.len() >= limit {
+            if let Some(oldest) = recent.get(recent.len() - limit) {
+                t = t.max(oldest + window_ms);
+            }
+        }
         starts.push(t);
-        t += spacing;
+        recent.push_back(t);
+        while recent.len() > limit.min(1 << 16) {
+            recent.pop_front();
+        }
     }
-    (starts, t)
+    starts
 }
 
 /// Largest number of starts inside any window of `window_ms` (closed on both ends).
@@ -105,8 +126,8 @@ pub fn max_in_window(starts: &[f64], window_ms: f64) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Pace {
-    /// Evenly spaced starts, at most `rate_per_second` in any one-second window (Contentstack).
-    Spacing { rate_per_second: f64 },
+    /// At most `rate_per_second` starts in any one-second window (Contentstack).
+    Window { rate_per_second: f64 },
     /// A token bucket, together with [`ACCOUNT_API_BUCKET`] (Cloudflare purge calls).
     Bucket { bucket: TokenBucket },
 }
@@ -297,10 +318,31 @@ mod tests {
     }
 
     #[test]
-    fn free_plan_rate_spaces_calls_twelve_seconds_apart() {
-        let s = spacing_ms(0.083);
-        assert!(s > 12_000.0 && s < 13_300.0, "{s}");
-        assert_eq!(spacing_ms(0.0), 0.0);
+    fn the_window_lets_ten_start_at_once_then_one_as_each_leaves() {
+        let w = window_of(10.0);
+        assert_eq!(w, (10, 1100.0));
+        let mut recent = std::collections::VecDeque::new();
+        let first = reserve_in_window(&mut recent, 1000.0, w, 12);
+        assert_eq!(
+            &first[..10],
+            &[1000.0; 10],
+            "a small job's first calls do not wait"
+        );
+        assert_eq!(&first[10..], &[2100.0, 2100.0]);
+        // Later, after a pause: the window has emptied.
+        let later = reserve_in_window(&mut recent, 10_000.0, w, 3);
+        assert_eq!(later, vec![10_000.0; 3]);
+        // A rate below one a second: one call per window.
+        let slow = window_of(0.5);
+        assert_eq!(slow.0, 1);
+        assert!((slow.1 - 2200.0).abs() < 1e-6);
+        let mut recent = std::collections::VecDeque::new();
+        assert_eq!(
+            reserve_in_window(&mut recent, 0.0, slow, 2),
+            vec![0.0, slow.1]
+        );
+        // No limit at all.
+        assert_eq!(window_of(0.0), (usize::MAX, 0.0));
     }
 
     /// Cloudflare's published purge buckets (free, pro, business, enterprise) and the API limit.
@@ -410,11 +452,11 @@ mod tests {
         let text = serde_json::to_string(&pace).unwrap();
         assert!(text.contains("\"mode\":\"bucket\""), "{text}");
         assert_eq!(serde_json::from_str::<Pace>(&text).unwrap(), pace);
-        let spacing: Pace =
-            serde_json::from_str(r#"{"mode":"spacing","rate_per_second":10}"#).unwrap();
+        let window: Pace =
+            serde_json::from_str(r#"{"mode":"window","rate_per_second":10}"#).unwrap();
         assert_eq!(
-            spacing,
-            Pace::Spacing {
+            window,
+            Pace::Window {
                 rate_per_second: 10.0
             }
         );
@@ -436,19 +478,19 @@ mod tests {
             rate in 1u32..50,
             calls in proptest::collection::vec((0u32..5, 0f64..3000.0), 1..40)
         ) {
-            // Several callers reserve at arbitrary times; all starts together must respect the rate.
-            let spacing = spacing_ms(rate as f64);
-            let mut next = 0.0;
+            // Several callers reserve at arbitrary times; all starts together must respect the
+            // rate, even with each call arriving up to 100 ms later than planned.
+            let w = window_of(rate as f64);
+            let mut recent = std::collections::VecDeque::new();
             let mut now = 0.0;
             let mut all = Vec::new();
             for (n, dt) in calls {
                 now += dt;
-                let (starts, nx) = reserve(next, now, spacing, n);
+                let starts = reserve_in_window(&mut recent, now, w, n);
                 for s in &starts { prop_assert!(*s >= now); }
                 all.extend(starts);
-                next = nx;
             }
-            prop_assert!(max_in_window(&all, 1000.0) <= rate as usize);
+            prop_assert!(max_in_window(&all, 1000.0 + 99.0) <= rate as usize);
         }
 
         #[test]
