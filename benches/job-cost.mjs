@@ -110,6 +110,8 @@ try {
       record_duration_ms: rec.duration_ms ?? null,
       floor_ms: floorMs,
       timeline,
+      // The record's own timeline (ms since the attempt started): where the time went.
+      record_timeline: rec.timeline ?? null,
       measured: {
         item_pages: itemPages,
         contentstack_calls: csApi.length,

@@ -1,6 +1,8 @@
 //! The `start` and `collect` steps: resolve the job for one delivery's scope, then read its
 //! item pages, plan each and store the actions, purging alongside the rate-limited reads.
 
+use std::cell::Cell;
+
 use super::drain::with_purges_alongside;
 use super::resolve::{
     any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, verify_samples,
@@ -86,12 +88,14 @@ pub(super) async fn collect(
     // reads keep the rest, so collection always makes progress.
     let (page_f, page_o) = window_cost(ctx.cfg, &api_key, &environments, 0);
     let key = api_key.clone();
+    let spent = Cell::new(false);
     with_purges_alongside(
         ctx,
         job,
         &key,
         (page_f + RESERVE_FETCHES, page_o + RESERVE_OPS),
-        collect_pages(ctx, job, skip, api_key, branch, environments),
+        &spent,
+        collect_pages(ctx, job, skip, api_key, branch, environments, &spent),
     )
     .await
 }
@@ -108,6 +112,7 @@ async fn collect_pages(
     api_key: String,
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
+    purges_spent: &Cell<bool>,
 ) -> Result<Next, StepError> {
     let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
     let plan_job = PlanJob {
@@ -194,7 +199,10 @@ async fn collect_pages(
         if let Some(delay) = progress.second_pass_in_s {
             return Ok(Next::Queue(Step::SecondPass, delay));
         }
-        if handing_off {
+        // The purges alongside used up their share while work is pending: a fresh invocation
+        // continues both, so purging keeps pace with the page reads.
+        let purges_waiting = purges_spent.get() && more && progress.pending > 0;
+        if handing_off || purges_waiting {
             return Ok(Next::Queue(
                 Step::Collect {
                     skip: next_skip,

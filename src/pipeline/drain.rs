@@ -215,48 +215,60 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
     Ok(Next::Inline(Step::Drain))
 }
 
+/// Service operations kept for the reading side beyond its next unit, when purges run alongside
+/// it: about 30 pages' limiter and ledger calls.
+const WORK_OPS: usize = 96;
+
 /// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
-/// they get half of what is left of both budgets beyond `keep` (what `work` needs for its
-/// next unit), and stop when `work` ends; what they leave goes back to the invocation.
+/// they get half of the fetches left beyond `keep` (what `work` needs for its next unit) and
+/// all but [`WORK_OPS`] of the service operations, and stop when `work` ends; what they leave goes back to the invocation. `spent`
+/// is set when they stop early for lack of budget, so `work` can hand on to a fresh invocation
+/// instead of reading on while the purges wait.
 pub(super) async fn with_purges_alongside(
     ctx: &Run<'_>,
     job: &JobMessage,
     api_key: &str,
     keep: (usize, usize),
+    spent: &Cell<bool>,
     work: impl std::future::Future<Output = Result<Next, StepError>>,
 ) -> Result<Next, StepError> {
     let busy = Cell::new(true);
+    // Reading costs few service operations (a limiter and a ledger call per page or round),
+    // KV deletes one each: the purges get all of the operations but `WORK_OPS`.
+    let ops_left = ctx.budget.remaining_ops().saturating_sub(keep.1);
     let slice = ctx.budget.split(
         ctx.budget.remaining_fetches().saturating_sub(keep.0) / 2,
-        ctx.budget.remaining_ops().saturating_sub(keep.1) / 2,
+        ops_left.saturating_sub(WORK_OPS).max(ops_left / 2),
     );
     let work = async {
         let r = work.await;
         busy.set(false);
         r
     };
-    let (next, ()) = join(
-        work,
-        drain_alongside(ctx, &slice, job, Some(api_key), &busy),
-    )
-    .await;
+    let alongside = async {
+        if drain_alongside(ctx, &slice, job, Some(api_key), &busy).await {
+            spent.set(true);
+        }
+    };
+    let (next, ()) = join(work, alongside).await;
     ctx.budget.absorb(slice);
     next
 }
 
 /// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page
 /// reads, within its own slice of the budget. Errors end it quietly: the drain step that
-/// follows collection retries them.
+/// follows collection retries them. Returns true when it stopped because its slice ran out
+/// while collection went on.
 pub(super) async fn drain_alongside(
     ctx: &Run<'_>,
     budget: &Budget,
     job: &JobMessage,
     api_key: Option<&str>,
     collecting: &Cell<bool>,
-) {
+) -> bool {
     while collecting.get() {
         if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
-            return;
+            return true;
         }
         // About one fetch (and a quarter of a limiter call) per purge batch, one service
         // operation per KV key: KV work runs here too, so the purges it holds back can follow.
@@ -264,7 +276,7 @@ pub(super) async fn drain_alongside(
         let kv = budget.remaining_ops().saturating_sub(RESERVE_OPS);
         let limit = (batches * ctx.cfg.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
         match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, limit, true).await {
-            Ok(r) if !r.progress.current => return,
+            Ok(r) if !r.progress.current => return false,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
             // stop waiting as soon as collection ends.
             Ok(_) => {
@@ -280,8 +292,9 @@ pub(super) async fn drain_alongside(
                     "overlap_drain_stopped",
                     serde_json::json!({"job_id": job.job_id, "error": e.message()}),
                 );
-                return;
+                return false;
             }
         }
     }
+    false
 }

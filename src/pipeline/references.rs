@@ -189,6 +189,7 @@ pub(super) async fn references(
             FETCHES_PER_LOOKUP * LOOKUPS_PER_ROUND + RESERVE_FETCHES,
             RESERVE_OPS * 2,
         ),
+        &std::cell::Cell::new(false),
         rounds(ctx, job, api_key, branch, environments),
     )
     .await
