@@ -51,8 +51,9 @@ step job-cost node benches/job-cost.mjs
 step job-cost-repurge env BENCH_JOB_SIZES=100,1000 BENCH_REPURGE_DELAY=5 BENCH_RESULT_NAME=job-cost-repurge \
   node benches/job-cost.mjs
 step lookup-cost node benches/lookup-cost.mjs
-grep -h '^\(size\|intake\|job-cost\|lookup-cost\)' "$out/logs/size.log" "$out/logs/intake.log" "$out/logs/job-cost.log" \
-  "$out/logs/job-cost-repurge.log" "$out/logs/lookup-cost.log" || true
+step many-jobs node benches/many-jobs.mjs
+grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\)' "$out/logs/size.log" "$out/logs/intake.log" "$out/logs/job-cost.log" \
+  "$out/logs/job-cost-repurge.log" "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" || true
 
 node benches/report.mjs --seconds $(($(date +%s) - started)) >BENCHMARKS.md.tmp
 mv BENCHMARKS.md.tmp BENCHMARKS.md

@@ -1,0 +1,312 @@
+// Many jobs at once: 10 simultaneous 1,000-item jobs from 5 stacks (2 per stack), each stack
+// limited separately by the fake Contentstack (10 requests per second per api_key, its default),
+// against the compiled Worker in Miniflare (devkit/harness/system.mjs with `stacks`).
+//
+// Measures the wall time from the first delivery to the last job's `done` next to the floor the
+// rate limits set, every job's webhook → done, each stack's Contentstack calls next to its
+// minimum, and the Durable Object calls (ledger and rate limiters) the queue invocations made,
+// from the Worker's `invocation` log lines (src/pipeline/run.rs `log_invocation`). Those lines
+// count ledger and limiter calls together (src/budget.rs `Sub::Durable`), so only their sum is
+// measured; the split is bounded from the paced fetches (see `durable_objects` in the result).
+//
+// Rule: one zone, per entry one KV key, one cache tag and one URL, all from uid templates (no
+// `resolve_urls`, so a job needs only its status and its item pages from Contentstack).
+// `PURGE_BATCH_SIZE` = 100 keeps the 10 jobs' purge calls (200) under the account-wide API bucket
+// the Worker plans against (500 at once, 2/s); `PURGE_RATE_PER_SECOND` = `PURGE_BURST` = 100 put
+// the purge bucket's floor ((calls − burst) / rate = 1 s) under the Contentstack floor (2.2 s),
+// and the fake Cloudflare enforces that bucket.
+//
+// Writes target/bench/results/<BENCH_RESULT_NAME, default many-jobs>.json.
+import { jobsPage } from '../devkit/harness/worker.mjs';
+import { startSystem } from '../devkit/harness/system.mjs';
+import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
+import { writeResult, sleep } from './common.mjs';
+
+const STACKS = 5;
+const JOBS_PER_STACK = 2;
+const ITEMS = 1000;
+const ADMIN = 'bench-admin-token';
+const CF_TOKEN = 'cf_bench_token';
+const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
+const CS_RATE = 10; // requests per second per stack, as Contentstack enforces (the fake's default)
+const PAGE = 100; // job items per page (the API maximum)
+const PURGE_BATCH_SIZE = 100;
+const PURGE_RATE_PER_SECOND = 100;
+const PURGE_BURST = 100;
+// The Worker's model of Cloudflare's account-wide API limit (src/pace/mod.rs ACCOUNT_API_BUCKET).
+const ACCOUNT_API = { rate: 2, burst: 500 };
+const POLL_MS = 50;
+const TIMEOUT_MS = 170000;
+const RESULT_NAME = process.env.BENCH_RESULT_NAME ?? 'many-jobs';
+
+const RULES = {
+  production: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      tags: ['cs-{environment}-{uid}'],
+      urls: ['https://www.example.com/{content_type}/{uid}'],
+    },
+  },
+};
+
+const stacks = Array.from({ length: STACKS }, (_, i) => makeStack({ apiKey: `blt_many_jobs_stack_${i + 1}`, token: `cs_many_jobs_token_${i + 1}` }));
+const sys = await startSystem({
+  rules: RULES,
+  adminToken: ADMIN,
+  csRate: CS_RATE,
+  stacks,
+  cloudflare: { token: CF_TOKEN, bucket: { rate: PURGE_RATE_PER_SECOND, burst: PURGE_BURST } },
+  vars: { PURGE_BATCH_SIZE, PURGE_RATE_PER_SECOND, PURGE_BURST, QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0 },
+});
+const { cs, cf, w } = sys;
+
+/** Polls the job list until every id in `ids` is final; returns {id: {record, seenAt (epoch ms)}}. */
+async function waitAllFinal(ids, timeoutMs) {
+  const want = new Set(ids);
+  const seen = {};
+  const deadline = Date.now() + timeoutMs;
+  while (Object.keys(seen).length < want.size) {
+    if (Date.now() > deadline) {
+      const left = [...want].filter((id) => !seen[id]);
+      throw new Error(`timed out waiting for ${left.length} job(s): ${left.join(', ')}`);
+    }
+    // One request (one ledger call) for all the jobs: the list is newest first, 200 at most.
+    const { jobs } = await jobsPage(w, ADMIN, { limit: 50 });
+    const now = Date.now();
+    for (const rec of jobs) {
+      if (want.has(rec.job_id) && !seen[rec.job_id] && ['done', 'partial', 'failed'].includes(rec.status)) {
+        seen[rec.job_id] = { record: rec, seenAt: now };
+      }
+    }
+    if (Object.keys(seen).length < want.size) await sleep(POLL_MS);
+  }
+  return seen;
+}
+
+/** Largest number of invocations running at the same time, from their start and duration. */
+function maxOverlap(lines) {
+  const ev = [];
+  for (const l of lines) {
+    ev.push([l.started_ms, 1], [l.started_ms + l.duration_ms, -1]);
+  }
+  ev.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let best = 0;
+  for (const [, d] of ev) {
+    cur += d;
+    best = Math.max(best, cur);
+  }
+  return best;
+}
+
+let result;
+try {
+  // Warm-up: one 1-item job per stack, so the measured jobs find a warm isolate (compiled wasm,
+  // the signing key and every stack's environments cached), as a busy Worker would.
+  const warm = stacks.map((s) => addJob(s, { entries: 1 }));
+  await Promise.all(warm.map((j) => sys.deliver(j, 'production')));
+  const warmed = await waitAllFinal(warm.map((j) => j.jobId), 60000);
+  for (const { record } of Object.values(warmed)) {
+    if (record.status !== 'done') throw new Error(`warm-up job ended ${record.status}: ${JSON.stringify(record.errors)}`);
+  }
+  // Let the rate windows and the purge bucket clear.
+  await sleep(1500);
+
+  // Jobs interleaved by stack: s1, s2, …, s5, s1, s2, …
+  const jobs = [];
+  for (let k = 0; k < JOBS_PER_STACK; k++) {
+    for (const s of stacks) jobs.push({ stack: s, job: addJob(s, { entries: ITEMS }) });
+  }
+  for (const { job } of jobs) if (job.items.length !== ITEMS) throw new Error(`job of ${job.items.length} items`);
+  cs.reset();
+  cf.reset();
+
+  const epoch0 = Date.now();
+  const t0 = performance.now();
+  const sent = await Promise.all(jobs.map(async ({ job }) => {
+    const sentAt = Date.now();
+    await sys.deliver(job, 'production');
+    return { sentAt, ackAt: Date.now() };
+  }));
+  const finals = await waitAllFinal(jobs.map(({ job }) => job.jobId), TIMEOUT_MS);
+  const observedWallMs = performance.now() - t0;
+
+  const ids = new Set(jobs.map(({ job }) => job.jobId));
+  const inv = w.events('invocation').filter((e) => ids.has(e.job_id));
+  const sum = (lines, k) => lines.reduce((a, e) => a + (e[k] ?? 0), 0);
+  const since = (t) => (t === undefined || t === null ? null : t - epoch0);
+  const firstSent = Math.min(...sent.map((s) => s.sentAt));
+
+  // ---- per job
+  const perJob = jobs.map(({ stack, job }, i) => {
+    const { record: rec, seenAt } = finals[job.jobId];
+    if (rec.status !== 'done') throw new Error(`job ${job.jobId} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
+    const lines = inv.filter((e) => e.job_id === job.jobId);
+    const finishedAt = rec.finished_at ? Date.parse(rec.finished_at) : null;
+    return {
+      job_id: job.jobId,
+      stack: stack.apiKey,
+      items: job.items.length,
+      sent_at_ms: since(sent[i].sentAt),
+      ack_ms: sent[i].ackAt - sent[i].sentAt,
+      // From the record's finished_at (the Worker's clock, the same machine's); polling adds up to POLL_MS.
+      webhook_to_done_ms: finishedAt === null ? null : finishedAt - sent[i].sentAt,
+      webhook_to_done_polled_ms: seenAt - sent[i].sentAt,
+      finished_at_ms: since(finishedAt),
+      started_at_ms: rec.started_at ? since(Date.parse(rec.started_at)) : null,
+      invocations: lines.length,
+      durable_object_calls: sum(lines, 'durable_object'),
+      fetches: sum(lines, 'fetch'),
+      kv_ops: sum(lines, 'kv'),
+      queue_sends: sum(lines, 'queue'),
+      invocation_ms: sum(lines, 'duration_ms'),
+      purged: rec.purged,
+      min: { contentstack_calls: 1 + Math.ceil(ITEMS / PAGE), purge_calls: 2 * Math.ceil(ITEMS / PURGE_BATCH_SIZE), kv_ops: ITEMS },
+    };
+  });
+
+  // ---- per stack (the fake's request log)
+  const api = cs.requests.filter((r) => r.path.startsWith('/v3/'));
+  const perStack = stacks.map((s) => {
+    const mine = api.filter((r) => r.apiKey === s.apiKey);
+    const n = jobs.filter((j) => j.stack === s).length;
+    const min = n * (1 + Math.ceil(ITEMS / PAGE));
+    return {
+      stack: s.apiKey,
+      jobs: n,
+      contentstack_calls: mine.length,
+      item_pages: mine.filter((r) => r.path.endsWith('/items')).length,
+      job_status_calls: mine.filter((r) => /\/v3\/bulk\/jobs\/[^/]+\/?$/.test(r.path)).length,
+      environments_calls: mine.filter((r) => r.path.startsWith('/v3/environments')).length,
+      rate_limited_429: mine.filter((r) => r.status === 429).length,
+      max_per_second: cs.maxPerSecond(s.apiKey),
+      first_call_ms: since(mine[0]?.at),
+      last_call_ms: since(mine.at(-1)?.at),
+      min_calls: min,
+      floor_ms: (min / CS_RATE) * 1000,
+    };
+  });
+
+  // ---- floors
+  const busiest = perStack.reduce((a, b) => (b.min_calls > a.min_calls ? b : a));
+  const purgeMin = perJob.reduce((a, j) => a + j.min.purge_calls, 0);
+  const planned = (() => {
+    // src/pace/mod.rs TokenBucket::planned: 90 % of the rate, the burst less a margin.
+    const rate = PURGE_RATE_PER_SECOND * 0.9;
+    const margin = Math.max(2, PURGE_BURST * 0.1, (rate * 250) / 1000);
+    return { rate, burst: Math.max(1, PURGE_BURST - margin) };
+  })();
+  const floorMs = {
+    contentstack_busiest_stack: busiest.floor_ms,
+    purge_bucket: (Math.max(0, purgeMin - PURGE_BURST) / PURGE_RATE_PER_SECOND) * 1000,
+    purge_bucket_as_planned: (Math.max(0, purgeMin - planned.burst) / planned.rate) * 1000,
+    account_api: (Math.max(0, purgeMin - ACCOUNT_API.burst) / ACCOUNT_API.rate) * 1000,
+  };
+  floorMs.floor = Math.max(floorMs.contentstack_busiest_stack, floorMs.purge_bucket, floorMs.account_api);
+  // If queue invocations run one at a time (Miniflare's queue broker dispatches one batch at a
+  // time), the stacks' Contentstack calls cannot overlap: every stack's minimum, one after another.
+  floorMs.one_invocation_at_a_time = (perStack.reduce((a, s) => a + s.min_calls, 0) / CS_RATE) * 1000;
+
+  // ---- totals
+  const lastFinished = Math.max(...perJob.map((j) => j.finished_at_ms ?? -Infinity));
+  const wallMs = lastFinished + epoch0 - firstSent;
+  const doCalls = sum(inv, 'durable_object');
+  const fetches = sum(inv, 'fetch');
+  const invStart = Math.min(...inv.map((e) => e.started_ms));
+  const invEnd = Math.max(...inv.map((e) => e.started_ms + e.duration_ms));
+  const invBusyMs = sum(inv, 'duration_ms');
+  const purgeModes = {};
+  const purgeSizes = {}; // {mode: {items in the call: calls}}
+  for (const p of cf.purges) {
+    const m = p.mode ?? 'unknown';
+    purgeModes[m] = (purgeModes[m] ?? 0) + 1;
+    purgeSizes[m] ??= {};
+    purgeSizes[m][p.items.length] = (purgeSizes[m][p.items.length] ?? 0) + 1;
+  }
+
+  result = {
+    stacks: STACKS,
+    jobs_per_stack: JOBS_PER_STACK,
+    items_per_job: ITEMS,
+    contentstack_rate_per_second: CS_RATE,
+    page_size: PAGE,
+    purge_batch_size: PURGE_BATCH_SIZE,
+    purge_rate_per_second: PURGE_RATE_PER_SECOND,
+    purge_burst: PURGE_BURST,
+    account_api_bucket: ACCOUNT_API,
+    poll_ms: POLL_MS,
+    rule: RULES.production,
+    wall_ms: wallMs,
+    wall_polled_ms: observedWallMs,
+    deliveries_ms: Math.max(...sent.map((s) => s.ackAt)) - firstSent,
+    floor_ms: floorMs,
+    jobs: perJob,
+    per_stack: perStack,
+    contentstack: {
+      calls: api.length,
+      min_calls: perStack.reduce((a, s) => a + s.min_calls, 0),
+      rate_limited_429: cs.rateLimited,
+    },
+    cloudflare: {
+      purge_calls: cf.purges.length,
+      purge_calls_ok: cf.purges.filter((p) => p.status === 200).length,
+      by_mode: purgeModes,
+      batch_sizes: purgeSizes,
+      min_purge_calls: purgeMin,
+      bucket_refusals: cf.bucketRefusals,
+      first_purge_ms: since(cf.purges[0]?.at),
+      last_purge_ms: since(cf.purges.at(-1)?.at),
+    },
+    invocations: {
+      count: inv.length,
+      max_concurrent: maxOverlap(inv),
+      busy_ms: invBusyMs,
+      span_ms: invEnd - invStart,
+      first_started_ms: since(invStart),
+      last_ended_ms: since(invEnd),
+      kv_ops: sum(inv, 'kv'),
+      min_kv_ops: ITEMS * jobs.length,
+      fetches,
+      queue_sends: sum(inv, 'queue'),
+      largest_subrequests: Math.max(0, ...inv.map((e) => e.subrequests ?? 0)),
+      // Every invocation in start order: which job (index in `jobs`), its step, when and how long.
+      timeline: [...inv].sort((a, b) => a.started_ms - b.started_ms).map((e) => ({
+        job: jobs.findIndex(({ job }) => job.jobId === e.job_id),
+        step: e.step,
+        started_ms: since(e.started_ms),
+        duration_ms: e.duration_ms,
+        durable_object: e.durable_object,
+        fetch: e.fetch,
+        kv: e.kv,
+      })),
+    },
+    durable_objects: {
+      // The invocation lines count ledger and limiter calls as one `durable_object` counter.
+      distinguished: false,
+      note: 'the invocation log line has one durable_object counter (src/budget.rs Sub::Durable) for ledger and rate-limiter calls; the split below is bounded, not measured',
+      calls: doCalls,
+      per_second_of_wall: doCalls / (wallMs / 1000),
+      per_second_of_invocation_time: doCalls / (invBusyMs / 1000),
+      // Each paced fetch needs a limiter slot; one limiter call reserves at most 4 (src/net.rs
+      // SLOTS_PER_RESERVE): limiter calls lie in [⌈fetches / 4⌉, fetches], the ledger has the rest.
+      limiter_calls_bounds: [Math.ceil(fetches / 4), Math.min(fetches, doCalls)],
+      ledger_calls_bounds: [Math.max(0, doCalls - fetches), doCalls - Math.ceil(fetches / 4)],
+    },
+  };
+} finally {
+  await sys.close();
+}
+
+writeResult(RESULT_NAME, result);
+const r = result;
+console.error(`many-jobs: ${r.jobs.length} jobs × ${r.items_per_job} items from ${r.stacks} stacks: ` +
+  `${(r.wall_ms / 1000).toFixed(2)} s first delivery → last done (floor ${(r.floor_ms.floor / 1000).toFixed(2)} s: ` +
+  `busiest stack ${(r.floor_ms.contentstack_busiest_stack / 1000).toFixed(2)} s, purge bucket ${(r.floor_ms.purge_bucket / 1000).toFixed(2)} s), ` +
+  `cs ${r.contentstack.calls}/${r.contentstack.min_calls} (429s ${r.contentstack.rate_limited_429}), cf ${r.cloudflare.purge_calls}/${r.cloudflare.min_purge_calls} ` +
+  `(refused ${r.cloudflare.bucket_refusals}), DO calls ${r.durable_objects.calls} (${r.durable_objects.per_second_of_wall.toFixed(1)}/s), ` +
+  `invocations ${r.invocations.count}, at most ${r.invocations.max_concurrent} at once, busy ${(r.invocations.busy_ms / 1000).toFixed(2)} s`);
+for (const j of r.jobs) {
+  console.error(`  ${j.stack} ${j.job_id}: webhook → done ${(j.webhook_to_done_ms / 1000).toFixed(2)} s, ${j.invocations} invocations, DO ${j.durable_object_calls}`);
+}
