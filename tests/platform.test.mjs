@@ -627,12 +627,22 @@ describe('no job left behind', () => {
     const kv = await sys.w.kv();
     const keys = job.entries.map((e) => `production:en-us:entry:${e.uid}`);
     await seedKeys(kv, [...keys, 'keep:me']);
-    const hang = sys.cs.hang('/items', 10000);
+    const HANG_MS = 10000;
+    const hang = sys.cs.hang('/items', HANG_MS);
     await sys.deliver(job, 'production');
     await waitFor(() => sys.w.events('redriven').some((e) => e.job_id === job.jobId), { what: 'a redriven log line', timeoutMs: 60000 });
     assert.equal(hang.hits, 1, 'the items call hung');
     const rec = await final(sys, job);
-    await sleep(11000); // let the hung invocation finish too, then read the record again
+    // Let the hung invocation finish too, then read the record again: its `invocation` line is
+    // logged once its work is done (it started before the hung call and ended after the hang);
+    // 4 s more let anything it handed on run.
+    const hung = sys.cs.requests.find((r) => r.fault && r.path.endsWith('/items'));
+    assert.ok(hung, 'the hung items call was recorded');
+    await waitFor(
+      () => invocations(sys.w, job.jobId).some((l) => l.started_ms <= hung.at + 100 && l.started_ms + l.duration_ms >= hung.at + HANG_MS - 100),
+      { what: 'the hung invocation to finish', timeoutMs: 60000 },
+    );
+    await sleep(4000);
     const later = await getJob(sys.w, job.jobId, ADMIN);
     for (const r of [rec, later]) {
       assert.equal(r.status, 'done', JSON.stringify(r.errors));
