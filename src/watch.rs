@@ -32,6 +32,8 @@ use crate::runtime::{self, iso_of, log, now_ms};
 
 /// Most pages of webhooks read per stack.
 const MAX_WEBHOOK_PAGES: u64 = 20;
+/// The check's error when its budget runs out before every page is read.
+const OUT_OF_BUDGET: &str = "the check used up its budget; the rest is read by the next check";
 /// Fetches and service operations kept back for the ledger write that ends the check.
 const RESERVE: usize = 4;
 
@@ -205,7 +207,7 @@ async fn failed_executions(
     let mut skip = 0;
     loop {
         if !budget.allows(RESERVE + 2, RESERVE + 2) {
-            return Err("the check used up its budget; the rest is read by the next check".into());
+            return Err(OUT_OF_BUDGET.into());
         }
         let answer = client
             .executions_page(webhook_uid, from, to, skip)
@@ -234,7 +236,7 @@ async fn recover(
         return Ok(());
     };
     if !budget.allows(RESERVE, RESERVE + 2) {
-        return Err("the check used up its budget; the rest is read by the next check".into());
+        return Err(OUT_OF_BUDGET.into());
     }
     budget.spend(Sub::Durable, 1);
     budget.spend(Sub::Queue, 1);

@@ -153,25 +153,8 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         )
         .await?;
         let p = &round.progress;
-        if !p.current {
-            return Ok(Next::Stop);
-        }
-        if p.verify {
-            return Ok(Next::Inline(Step::Verify));
-        }
-        if let Some(delay) = p.second_pass_in_s {
-            log(
-                "first_pass_done",
-                serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "second_pass_in_s": delay}),
-            );
-            return Ok(Next::Queue(Step::SecondPass, delay));
-        }
-        if p.is_final() && p.pending == 0 {
-            log(
-                "purged",
-                serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
-            );
-            return Ok(Next::Stop);
+        if let Some(next) = next_after(ctx, job, p) {
+            return Ok(next);
         }
         if round.claimed == 0 {
             if p.pending == 0 {
@@ -182,6 +165,32 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
             return Ok(Next::Queue(Step::Drain, LEASED_RETRY_S));
         }
     }
+}
+
+/// Where the attempt goes after a ledger answer that settled work: stop (over, or ended), verify,
+/// or wait for the second pass; `None` while purge work remains.
+pub(super) fn next_after(ctx: &Run<'_>, job: &JobMessage, p: &Progress) -> Option<Next> {
+    if !p.current {
+        return Some(Next::Stop);
+    }
+    if p.verify {
+        return Some(Next::Inline(Step::Verify));
+    }
+    if let Some(delay) = p.second_pass_in_s {
+        log(
+            "first_pass_done",
+            serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "second_pass_in_s": delay}),
+        );
+        return Some(Next::Queue(Step::SecondPass, delay));
+    }
+    if p.is_final() && p.pending == 0 {
+        log(
+            "purged",
+            serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
+        );
+        return Some(Next::Stop);
+    }
+    None
 }
 
 /// Starts the second purge pass (or waits longer when it is not due yet), then drains it.

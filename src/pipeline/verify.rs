@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use worker::Delay;
 
+use super::drain::next_after;
 use super::resolve::stack_key;
 use super::run::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Budget;
@@ -28,79 +29,62 @@ const EXTRA_PURGE_FETCHES: usize = 4;
 
 pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let api_key = stack_key(ctx.cfg, job);
-    loop {
-        // Each URL may be probed twice; the extra purge and the report need a few more.
-        let room = ctx
-            .budget
-            .remaining_fetches()
-            .saturating_sub(RESERVE_FETCHES + EXTRA_PURGE_FETCHES)
-            / 2;
-        if room == 0 || !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
-            return Ok(Next::Queue(Step::Verify, 0));
-        }
-        let claim = ctx
-            .counted(
-                &ctx.budget,
-                ctx.ledger.claim_verification(ClaimVerificationOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    max_urls: room as u32,
-                    now: now_iso(),
-                    now_ms: now_ms(),
-                    lease_ms: VERIFY_LEASE_MS,
-                }),
-            )
-            .await?;
-        if !claim.current {
-            return Ok(Next::Stop);
-        }
-        let Some(work) = claim.work else {
-            if claim.waiting {
-                return Ok(Next::Queue(Step::Verify, LEASED_RETRY_S));
-            }
-            // Nothing left to verify: the next drain round moves the attempt on.
-            return Ok(Next::Inline(Step::Drain));
-        };
-        let (verification, api_calls, errors) =
-            verify_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
-        log(
-            "verified",
-            serde_json::json!({"job_id": job.job_id, "environment": work.env, "pass": work.pass, "checked": verification.checked, "fresh": verification.fresh, "stale": verification.stale.len(), "repurged": verification.repurged.len(), "unreachable": verification.unreachable.len()}),
-        );
-        let p = ctx
-            .counted(
-                &ctx.budget,
-                ctx.ledger.report_verification(ReportVerificationOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    env: work.env.clone(),
-                    verification,
-                    api_calls,
-                    errors,
-                    subrequests: ctx.budget.used() as u64 + 1,
-                    now: now_iso(),
-                    now_ms: now_ms(),
-                }),
-            )
-            .await?;
-        if !p.current {
-            return Ok(Next::Stop);
-        }
-        if p.verify {
-            continue;
-        }
-        if let Some(delay) = p.second_pass_in_s {
-            return Ok(Next::Queue(Step::SecondPass, delay));
-        }
-        if p.is_final() && p.pending == 0 {
-            log(
-                "purged",
-                serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
-            );
-            return Ok(Next::Stop);
-        }
-        return Ok(Next::Inline(Step::Drain));
+    // Each URL may be probed twice; the extra purge and the report need a few more.
+    let room = ctx
+        .budget
+        .remaining_fetches()
+        .saturating_sub(RESERVE_FETCHES + EXTRA_PURGE_FETCHES)
+        / 2;
+    if room == 0 || !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
+        return Ok(Next::Queue(Step::Verify, 0));
     }
+    let claim = ctx
+        .counted(
+            &ctx.budget,
+            ctx.ledger.claim_verification(ClaimVerificationOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                max_urls: room as u32,
+                now: now_iso(),
+                now_ms: now_ms(),
+                lease_ms: VERIFY_LEASE_MS,
+            }),
+        )
+        .await?;
+    if !claim.current {
+        return Ok(Next::Stop);
+    }
+    let Some(work) = claim.work else {
+        if claim.waiting {
+            return Ok(Next::Queue(Step::Verify, LEASED_RETRY_S));
+        }
+        // Nothing left to verify: the next drain round moves the attempt on.
+        return Ok(Next::Inline(Step::Drain));
+    };
+    let (verification, api_calls, errors) =
+        verify_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
+    log(
+        "verified",
+        serde_json::json!({"job_id": job.job_id, "environment": work.env, "pass": work.pass, "checked": verification.checked, "fresh": verification.fresh, "stale": verification.stale.len(), "repurged": verification.repurged.len(), "unreachable": verification.unreachable.len()}),
+    );
+    let p = ctx
+        .counted(
+            &ctx.budget,
+            ctx.ledger.report_verification(ReportVerificationOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                env: work.env.clone(),
+                verification,
+                api_calls,
+                errors,
+                subrequests: ctx.budget.used() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
+        .await?;
+    // Another environment's verification, the second pass, the end, or purge work left.
+    Ok(next_after(ctx, job, &p).unwrap_or(Next::Inline(Step::Drain)))
 }
 
 /// Probes one environment's sample, purges the stale URLs once more and probes them again.
