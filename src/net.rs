@@ -163,56 +163,76 @@ pub struct Pacing<'a> {
 
 /// Token-bucket slots reserved per limiter call: one Durable Object round trip serves several
 /// calls, and never more than the invocation's upcoming starts, so few tokens go unused.
-const SLOTS_PER_RESERVE: u32 = 4;
+const SLOTS_PER_RESERVE: u32 = 32;
+/// Most window slots reserved per limiter call (see [`Slots::next_count`]).
+const WINDOW_SLOTS_PER_RESERVE: u32 = 8;
 /// A reserved window slot used later than this is dropped (the window's 10 % margin covers
-/// calls up to 100 ms late).
+/// calls up to 100 ms late; half of it is left for the network).
 const SLOT_STALE_MS: f64 = 50.0;
 /// A token-bucket slot may be used this late: the bucket's margin covers the delay.
 const BUCKET_SLOT_STALE_MS: f64 = 150.0;
 
+/// Slots reserved for one limiter and not used yet, per isolate.
+#[derive(Default)]
+struct Slots {
+    starts: std::collections::VecDeque<f64>,
+    /// Window slots to reserve next time. A window slot is only good for a call starting at
+    /// its time, and slots reserved together are spaced for calls made one after another, so
+    /// the count is one while the window has room (a small job's calls start at once) and
+    /// doubles (up to [`WINDOW_SLOTS_PER_RESERVE`]) while the caller waits for the window and
+    /// uses every slot in time; a slot that went stale sets it back to one. Pages read at the
+    /// rate (a long job's) then cost one limiter call per several pages.
+    next_count: u32,
+}
+
 thread_local! {
-    static SLOTS: std::cell::RefCell<std::collections::HashMap<String, std::collections::VecDeque<f64>>> =
+    static SLOTS: std::cell::RefCell<std::collections::HashMap<String, Slots>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// Waits for a start slot from the shared limiter, reserving a few at a time.
+/// Waits for a start slot from the shared limiter, reserving several at a time.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
     let now = crate::runtime::now_ms() as f64;
     let stale_ms = match p.pace {
         Pace::Window { .. } => SLOT_STALE_MS,
         Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
     };
-    let cached = SLOTS.with(|s| {
+    let (cached, window_count) = SLOTS.with(|s| {
         let mut s = s.borrow_mut();
         let q = s.entry(p.key.clone()).or_default();
-        while let Some(t) = q.pop_front() {
+        while let Some(t) = q.starts.pop_front() {
             if t + stale_ms >= now {
-                return Some(t);
+                return (Some(t), 0);
             }
+            q.next_count = 1;
         }
-        None
+        let count = q.next_count.clamp(1, WINDOW_SLOTS_PER_RESERVE);
+        q.next_count = (count * 2).min(WINDOW_SLOTS_PER_RESERVE);
+        (None, count)
     });
     let slot = match cached {
         Some(t) => t,
         None => {
             budget.spend(Sub::Durable, 1);
-            // A window slot is a start now (or when the window frees up), useful only to a call
-            // about to start: one per call. Bucket slots are planned ahead and come in fours.
             let count = match p.pace {
-                Pace::Window { .. } => 1,
+                Pace::Window { .. } => window_count,
                 Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
             };
             let waits = reserve_slots(p.env, &p.key, &p.pace, count)
                 .await
                 .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
             let base = crate::runtime::now_ms() as f64;
+            let at_once = waits.first().is_none_or(|w| *w == 0);
             let mut slots = waits.into_iter().map(|w| base + w as f64);
             let first = slots.next().unwrap_or(base);
             SLOTS.with(|s| {
-                s.borrow_mut()
-                    .entry(p.key.clone())
-                    .or_default()
-                    .extend(slots)
+                let mut s = s.borrow_mut();
+                let q = s.entry(p.key.clone()).or_default();
+                q.starts.extend(slots);
+                if at_once {
+                    // The window has room: calls take its burst one slot at a time.
+                    q.next_count = 1;
+                }
             });
             first
         }

@@ -86,7 +86,7 @@ impl LedgerClient {
         self.call(LedgerOp::Claim(op)).await
     }
 
-    pub async fn report(&self, op: ReportOp) -> Result<Progress> {
+    pub async fn report(&self, op: ReportOp) -> Result<Reported> {
         self.call(LedgerOp::Report(op)).await
     }
 

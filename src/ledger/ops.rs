@@ -9,7 +9,7 @@ use crate::contentstack::references::Subject;
 use crate::counts::JobItems;
 use crate::ledger::JobStatus;
 use crate::plan::Skipped;
-use crate::purge::{ActionResult, NewAction};
+use crate::purge::{ActionResult, ClaimedAction, NewAction};
 
 /// One operation, as sent (tagged by `op`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +212,26 @@ pub struct ReportOp {
     pub subrequests: u64,
     pub now: String,
     pub now_ms: i64,
+    /// Claims the next round's actions in the same call, when the attempt's work goes on.
+    #[serde(default)]
+    pub then_claim: Option<NextClaim>,
+}
+
+/// What `report` claims for the next round: as `claim` would, right after settling.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct NextClaim {
+    pub limit: u32,
+    pub lease_ms: i64,
+}
+
+/// Answer to `report`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Reported {
+    pub progress: Progress,
+    /// The next round's actions, when `then_claim` asked for them and the work goes on (empty
+    /// when nothing is claimable now).
+    #[serde(default)]
+    pub next: Vec<ClaimedAction>,
 }
 
 /// Starts the second purge pass of the environments that wait for it.

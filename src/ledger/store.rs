@@ -767,7 +767,32 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp) -> Result<Vec<ClaimedAction>> {
     Ok(out)
 }
 
-pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Progress> {
+/// Settles a round's results; with `then_claim`, also claims the next round's actions while
+/// the attempt's work goes on in the same step (not when it ends, waits for its second pass or
+/// has a verification due: those actions would sit leased).
+pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Reported> {
+    let then_claim = op.then_claim;
+    let (job_id, attempt, now_ms) = (op.job_id.clone(), op.attempt, op.now_ms);
+    let progress = settle_report(sql, op, settings)?;
+    let p = &progress;
+    let goes_on = p.current && !p.verify && p.second_pass_in_s.is_none() && p.pending > 0;
+    let next = match then_claim {
+        Some(c) if goes_on => claim(
+            sql,
+            ClaimOp {
+                job_id,
+                attempt,
+                limit: c.limit,
+                now_ms,
+                lease_ms: c.lease_ms,
+            },
+        )?,
+        _ => Vec::new(),
+    };
+    Ok(Reported { progress, next })
+}
+
+fn settle_report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Progress> {
     let ReportOp {
         job_id,
         attempt,
@@ -777,6 +802,7 @@ pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Prog
         subrequests,
         now,
         now_ms,
+        then_claim: _,
     } = op;
     let Some(mut rec) = load(sql, &job_id)? else {
         return Ok(Progress::gone());

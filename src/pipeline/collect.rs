@@ -102,7 +102,8 @@ pub(super) async fn collect(
 
 /// Reads item pages from `skip` on, plans them in windows and stores each window's actions.
 /// Where a rule resolves URLs, a window holds up to [`WINDOW_ITEMS`] items (what the budget
-/// allows), looked up together; otherwise each page is its own window. A window is stored with
+/// allows), looked up together; otherwise up to [`STORE_ITEMS`] items, stored at the latest
+/// [`STORE_AFTER_MS`] after its first page was read. A window is stored with
 /// the `skip` after its last page, so a retry resumes after the last window stored. A retried
 /// step plans page by page (the smallest window).
 async fn collect_pages(
@@ -120,10 +121,12 @@ async fn collect_pages(
         api_key: api_key.clone(),
         branch: branch.clone(),
     };
-    let window_max = if any_resolves(ctx.cfg, &api_key, &environments) && job.tries == 0 {
+    let window_max = if job.tries > 0 {
+        1
+    } else if any_resolves(ctx.cfg, &api_key, &environments) {
         WINDOW_ITEMS
     } else {
-        1
+        STORE_ITEMS
     };
     // With reference look-ups to make, the scope is collected once they are done.
     let looks_up = !referencing(ctx.cfg, &api_key, &environments).is_empty();
@@ -139,12 +142,31 @@ async fn collect_pages(
                 .budget
                 .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
             {
-                let page = read_page(ctx.cfg, &client, &plan_job, skip, &environments).await?;
+                let page = match read_page(ctx.cfg, &client, &plan_job, skip, &environments).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // Keep the pages already read: a retry resumes at the failing one. If
+                        // storing fails too, the retry reads them again.
+                        if window.pages > 0 {
+                            let stored = window
+                                .store(ctx, job, &client, &plan_job, &environments, skip, false)
+                                .await;
+                            if let Err(also) = stored {
+                                log(
+                                    "window_not_stored",
+                                    serde_json::json!({"job_id": job.job_id, "error": also.message()}),
+                                );
+                            }
+                        }
+                        return Err(e);
+                    }
+                };
                 fetched += page.items.len();
                 more = page.more;
                 window.items.extend(page.items);
                 window.lookups.extend(page.lookups);
                 window.pages += 1;
+                window.first_page_ms.get_or_insert_with(now_ms);
             } else if window.pages == 0 {
                 return Ok(Next::Queue(
                     Step::Collect {
@@ -166,33 +188,27 @@ async fn collect_pages(
         } else {
             skip
         };
-        if more && !handing_off && window.items.len() < window_max {
+        // Stored now: held long enough, or the purges alongside are out of budget (this
+        // invocation hands on after storing).
+        let held_long = window
+            .first_page_ms
+            .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
+            || purges_spent.get();
+        if more && !handing_off && window.items.len() < window_max && !held_long {
             skip = next_skip;
             continue;
         }
-        let plan = plan_window(
-            ctx.cfg,
-            &client,
-            &plan_job,
-            &mut window.items,
-            &environments,
-        )
-        .await?;
-        let progress = store_batch(
-            ctx,
-            job,
-            Batch {
-                items: window.items.len() as u64,
-                actions: actions_from_plan(&plan),
-                skipped: plan.skipped,
-                lookups: std::mem::take(&mut window.lookups),
+        let progress = std::mem::take(&mut window)
+            .store(
+                ctx,
+                job,
+                &client,
+                &plan_job,
+                &environments,
                 next_skip,
-                collected: !more && !looks_up,
-                ..Batch::default()
-            },
-        )
-        .await?;
-        window = Window::default();
+                !more && !looks_up,
+            )
+            .await?;
         if !progress.current {
             return Ok(Next::Stop);
         }
@@ -231,12 +247,52 @@ async fn collect_pages(
     }
 }
 
+/// Items a window holds where no rule resolves URLs: pages are stored a few at a time (one
+/// ledger call for several pages), never held longer than [`STORE_AFTER_MS`], so the purges
+/// alongside get their actions soon.
+const STORE_ITEMS: usize = 5 * PAGE_SIZE as usize;
+/// Longest a read page waits to be stored (about one purge round alongside).
+const STORE_AFTER_MS: i64 = 450;
+
 /// Items read and not yet planned.
 #[derive(Default)]
 struct Window {
     items: Vec<PlanItem>,
     lookups: Vec<NewLookup>,
     pages: usize,
+    /// When its first page was read.
+    first_page_ms: Option<i64>,
+}
+
+impl Window {
+    /// Plans the window's items and stores their actions, with the page to resume at.
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        mut self,
+        ctx: &Run<'_>,
+        job: &JobMessage,
+        client: &Client<'_>,
+        plan_job: &PlanJob,
+        environments: &[PlanEnvironment],
+        next_skip: u64,
+        collected: bool,
+    ) -> Result<Progress, StepError> {
+        let plan = plan_window(ctx.cfg, client, plan_job, &mut self.items, environments).await?;
+        store_batch(
+            ctx,
+            job,
+            Batch {
+                items: self.items.len() as u64,
+                actions: actions_from_plan(&plan),
+                skipped: plan.skipped,
+                lookups: self.lookups,
+                next_skip,
+                collected,
+                ..Batch::default()
+            },
+        )
+        .await
+    }
 }
 
 /// What one `AddActions` stores.

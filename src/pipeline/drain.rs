@@ -12,8 +12,8 @@ use super::run::{
     Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, OVERLAP_ROUND_MS, RESERVE_FETCHES, RESERVE_OPS,
 };
 use crate::budget::Budget;
-use crate::ledger::ops::{ClaimOp, Progress, ReportOp, SecondPassOp};
-use crate::purge::{exec, hold_back_partial_batch, BatchSize, Outcome};
+use crate::ledger::ops::{ClaimOp, NextClaim, Progress, ReportOp, Reported, SecondPassOp};
+use crate::purge::{cap_kv, exec, hold_back_partial_batch, BatchSize, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
@@ -22,6 +22,10 @@ struct Round {
     progress: Progress,
     /// Actions executed (held-back ones not counted).
     claimed: usize,
+    /// Whether it deleted KV keys (which may have unblocked purge actions).
+    unblocked: bool,
+    /// The next round's actions, claimed by this round's report (see [`Chain`]).
+    next: Option<Claim>,
 }
 
 /// Where a drain round's budget comes from.
@@ -33,9 +37,39 @@ enum RoundBudget {
     Slice,
 }
 
-/// Claims up to `limit` pending actions, executes them and reports the results. `more_coming`
-/// says that more actions may still be added (collection is running), so a partial purge batch
-/// at the end of the claim waits for them.
+/// The actions a round works on: up to `limit`, of which at most `kv_cap` KV actions (the rest
+/// go back to pending). `ready` holds them when the previous round's report claimed them
+/// already; otherwise the round claims them itself.
+struct Claim {
+    limit: u32,
+    kv_cap: usize,
+    ready: Option<Vec<ClaimedAction>>,
+}
+
+impl Claim {
+    fn fresh(limit: u32, kv_cap: usize) -> Claim {
+        Claim {
+            limit,
+            kv_cap,
+            ready: None,
+        }
+    }
+
+    /// Claimed already, and nothing was claimable.
+    fn came_back_empty(&self) -> bool {
+        self.ready.as_ref().is_some_and(Vec::is_empty)
+    }
+}
+
+/// Given the budget after a round's work and whether it deleted KV keys, the next round's
+/// claim, when the caller will run that round at once: the round's report then claims it in
+/// the same ledger call (one Durable Object call per round instead of two). `None` when the
+/// caller would not run it (claimed actions would sit leased).
+type Chain<'c> = &'c dyn Fn(&Budget, bool) -> Option<Claim>;
+
+/// Claims pending actions (or takes those claimed already), executes them and reports the
+/// results. `more_coming` says that more actions may still be added (collection is running),
+/// so a partial purge batch at the end of the claim waits for them.
 #[allow(clippy::too_many_arguments)]
 async fn drain_round(
     ctx: &Run<'_>,
@@ -43,8 +77,9 @@ async fn drain_round(
     which: RoundBudget,
     job: &JobMessage,
     api_key: Option<&str>,
-    limit: u32,
+    claim: Claim,
     more_coming: bool,
+    chain: Chain<'_>,
 ) -> Result<Round, StepError> {
     let invocation_total = || {
         ctx.budget.used()
@@ -53,19 +88,24 @@ async fn drain_round(
                 RoundBudget::Slice => budget.used(),
             }
     };
-    let claimed: Vec<crate::purge::ClaimedAction> = ctx
-        .counted(
-            budget,
-            ctx.ledger.claim(ClaimOp {
-                job_id: job.job_id.clone(),
-                attempt: job.attempt,
-                limit,
-                now_ms: now_ms(),
-                lease_ms: LEASE_MS,
-            }),
-        )
-        .await?;
-    let truncated = claimed.len() == limit as usize;
+    let claimed: Vec<ClaimedAction> = match claim.ready {
+        Some(ready) => ready,
+        None => {
+            ctx.counted(
+                budget,
+                ctx.ledger.claim(ClaimOp {
+                    job_id: job.job_id.clone(),
+                    attempt: job.attempt,
+                    limit: claim.limit,
+                    now_ms: now_ms(),
+                    lease_ms: LEASE_MS,
+                }),
+            )
+            .await?
+        }
+    };
+    let truncated = claimed.len() == claim.limit as usize;
+    let (claimed, over_cap) = cap_kv(claimed, claim.kv_cap);
     let sizes = BatchSize {
         files: ctx.cfg.purge_batch_for(true),
         other: ctx.cfg.purge_batch_for(false),
@@ -73,8 +113,9 @@ async fn drain_round(
     // KV work in this claim unblocks more purge actions of its batches for the next round, so
     // partial purge batches wait for them then, as they do while collection adds actions.
     let unblocking = claimed.iter().any(|a| a.kind.is_kv());
-    let (claimed, held) =
+    let (claimed, mut held) =
         hold_back_partial_batch(claimed, truncated, more_coming || unblocking, sizes);
+    held.extend(over_cap);
     let (mut out, err) = if claimed.is_empty() {
         (exec::ExecOutcome::default(), None)
     } else {
@@ -99,7 +140,18 @@ async fn drain_round(
         .iter()
         .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
         .and_then(|r| r.error.clone());
-    let progress: Progress = ctx
+    // A round that ends in an error claims nothing for the next.
+    let failing = err.is_some() || (stuck_error.is_some() && settled == 0);
+    let next = if failing {
+        None
+    } else {
+        chain(budget, unblocking)
+    };
+    let then_claim = next.as_ref().map(|c| NextClaim {
+        limit: c.limit,
+        lease_ms: LEASE_MS,
+    });
+    let reported: Reported = ctx
         .counted(
             budget,
             ctx.ledger.report(ReportOp {
@@ -111,9 +163,11 @@ async fn drain_round(
                 subrequests: invocation_total() as u64 + 1,
                 now: now_iso(),
                 now_ms: now_ms(),
+                then_claim,
             }),
         )
         .await?;
+    let progress = reported.progress;
     if progress.current && !(progress.is_final() && progress.pending == 0) {
         if let Some(e) = err {
             return Err(e.into());
@@ -128,35 +182,55 @@ async fn drain_round(
     Ok(Round {
         progress,
         claimed: claimed.len(),
+        unblocked: unblocking,
+        next: next.map(|c| Claim {
+            ready: Some(reported.next),
+            ..c
+        }),
     })
 }
 
 /// The claim size that fits the rest of the budget.
-fn claim_limit(ctx: &Run<'_>) -> u32 {
-    (ctx.budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
+fn claim_limit(budget: &Budget) -> u32 {
+    (budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
 }
 
 pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let api_key = stack_key(ctx.cfg, job);
+    // Rounds follow one another at once: each report claims the next round's actions while the
+    // budget allows another round (one ledger call for the report and the next claim).
+    let chain = |b: &Budget, _unblocked: bool| {
+        b.allows(RESERVE_FETCHES, RESERVE_OPS + 9)
+            .then(|| Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX))
+    };
+    let mut ready: Option<Claim> = None;
     loop {
-        if !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
-            return Ok(Next::Queue(Step::Drain, 0));
-        }
+        let claim = match ready.take() {
+            Some(c) => c,
+            None => {
+                if !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
+                    return Ok(Next::Queue(Step::Drain, 0));
+                }
+                Claim::fresh(claim_limit(&ctx.budget), usize::MAX)
+            }
+        };
         let round = drain_round(
             ctx,
             &ctx.budget,
             RoundBudget::Invocation,
             job,
             api_key.as_deref(),
-            claim_limit(ctx),
+            claim,
             false,
+            &chain,
         )
         .await?;
         let p = &round.progress;
         if let Some(next) = next_after(ctx, job, p) {
             return Ok(next);
         }
-        if round.claimed == 0 {
+        let nothing_next = round.next.as_ref().is_some_and(Claim::came_back_empty);
+        if round.claimed == 0 || nothing_next {
             if p.pending == 0 {
                 // Another scope is still collecting; it finishes the job.
                 return Ok(Next::Stop);
@@ -164,6 +238,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
             // Everything left is leased by another invocation: look again later.
             return Ok(Next::Queue(Step::Drain, LEASED_RETRY_S));
         }
+        ready = round.next;
     }
 }
 
@@ -225,8 +300,12 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
 }
 
 /// Service operations kept for the reading side beyond its next unit, when purges run alongside
-/// it: about 30 pages' limiter and ledger calls.
-const WORK_OPS: usize = 96;
+/// it: the limiter and ledger calls of about 30 pages (stored a few pages at a time, their
+/// start slots reserved several at a time).
+const WORK_OPS: usize = 32;
+/// Service operations the purge rounds alongside keep from KV deletes: the later rounds' claims
+/// and reports and their purge calls' limiter reservations.
+const PURGE_OPS: usize = 24;
 
 /// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
 /// they get half of the fetches left beyond `keep` (what `work` needs for its next unit) and
@@ -264,6 +343,24 @@ pub(super) async fn with_purges_alongside(
     next
 }
 
+/// The claim of a purge round alongside the reads: about one fetch per purge batch and one
+/// service operation per KV key (KV work runs here too, so the purges it holds back can
+/// follow). A round sends at most what the purge bucket refills in about a round and a half
+/// (so it ends soon after collection does), and its KV deletes leave [`PURGE_OPS`] for the
+/// purge calls they unblock.
+fn alongside_claim(ctx: &Run<'_>, budget: &Budget) -> Claim {
+    let per_round = (ctx.cfg.purge_bucket.rate_per_second * OVERLAP_ROUND_MS as f64 * 1.5 / 1000.0)
+        .ceil()
+        .max(2.0) as usize;
+    let batches =
+        (budget.remaining_fetches().saturating_sub(RESERVE_FETCHES) * 3 / 4).min(per_round);
+    let kv = budget
+        .remaining_ops()
+        .saturating_sub(RESERVE_OPS + PURGE_OPS);
+    let limit = (batches * ctx.cfg.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
+    Claim::fresh(limit, kv)
+}
+
 /// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page
 /// reads, within its own slice of the budget. Errors end it quietly: the drain step that
 /// follows collection retries them. Returns true when it stopped because its slice ran out
@@ -275,17 +372,44 @@ pub(super) async fn drain_alongside(
     api_key: Option<&str>,
     collecting: &Cell<bool>,
 ) -> bool {
-    while collecting.get() {
-        if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
-            return true;
-        }
-        // About one fetch (and a quarter of a limiter call) per purge batch, one service
-        // operation per KV key: KV work runs here too, so the purges it holds back can follow.
-        let batches = (budget.remaining_fetches() - RESERVE_FETCHES) * 3 / 4;
-        let kv = budget.remaining_ops().saturating_sub(RESERVE_OPS);
-        let limit = (batches * ctx.cfg.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
-        match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, limit, true).await {
+    // The purge calls a round's KV deletes unblocked go next, at once: its report claims them.
+    let chain = |b: &Budget, unblocked: bool| {
+        (unblocked && b.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 9))
+            .then(|| alongside_claim(ctx, b))
+    };
+    let mut ready: Option<Claim> = None;
+    // A claimed round runs even when collection has just ended (its actions are leased).
+    while collecting.get() || ready.is_some() {
+        let claim = match ready.take() {
+            Some(c) => c,
+            None => {
+                if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
+                    return true;
+                }
+                alongside_claim(ctx, budget)
+            }
+        };
+        let kv = claim.kv_cap;
+        match drain_round(
+            ctx,
+            budget,
+            RoundBudget::Slice,
+            job,
+            api_key,
+            claim,
+            true,
+            &chain,
+        )
+        .await
+        {
             Ok(r) if !r.progress.current => return false,
+            // This round could delete no KV key: it sent the purges earlier deletes unblocked,
+            // and the KV work waits for a fresh invocation.
+            Ok(_) if kv == 0 => return true,
+            Ok(r) if r.next.as_ref().is_some_and(|c| !c.came_back_empty()) => ready = r.next,
+            // Deletes that unblocked nothing claimable yet (or no budget left to chain):
+            // the next round at once claims for itself, or finds the budget spent.
+            Ok(r) if r.unblocked => {}
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
             // stop waiting as soon as collection ends.
             Ok(_) => {

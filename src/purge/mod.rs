@@ -307,6 +307,19 @@ pub fn hold_back_partial_batch(
     (run, held)
 }
 
+/// Keeps the first `cap` KV actions of a claim and returns the rest second (to go back to
+/// pending), so a round's KV deletes leave service operations for the purge calls they unblock.
+pub fn cap_kv(claimed: Vec<ClaimedAction>, cap: usize) -> (Vec<ClaimedAction>, Vec<ClaimedAction>) {
+    let mut kv = 0;
+    claimed.into_iter().partition(|a| {
+        if !a.kind.is_kv() {
+            return true;
+        }
+        kv += 1;
+        kv <= cap
+    })
+}
+
 /// The JSON body of one purge call.
 pub fn purge_body(kind: ActionKind, items: &[ClaimedAction]) -> serde_json::Value {
     match kind.purge_field() {
@@ -443,6 +456,23 @@ mod tests {
                 .len(),
             0
         );
+    }
+
+    #[test]
+    fn a_kv_cap_keeps_purge_actions_and_the_first_kv_ones() {
+        let mut all: Vec<ClaimedAction> = (0..4)
+            .map(|i| claimed(i, ActionKind::Tag, "z1", &format!("t{i}")))
+            .collect();
+        all.extend((0..6).map(|i| claimed(10 + i, ActionKind::KvKey, "KV", &format!("k{i}"))));
+        all.push(claimed(20, ActionKind::KvPrefix, "KV", "p:"));
+        let (run, back) = cap_kv(all.clone(), 3);
+        let ids = |v: &[ClaimedAction]| v.iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(ids(&run), vec![0, 1, 2, 3, 10, 11, 12]);
+        assert_eq!(ids(&back), vec![13, 14, 15, 20]);
+        let (run, back) = cap_kv(all.clone(), usize::MAX);
+        assert_eq!((run.len(), back.len()), (all.len(), 0));
+        let (run, back) = cap_kv(all, 0);
+        assert_eq!((run.len(), back.len()), (4, 7));
     }
 
     #[test]
