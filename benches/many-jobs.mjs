@@ -5,9 +5,8 @@
 // Measures the wall time from the first delivery to the last job's `done` next to the floor the
 // rate limits set, every job's webhook → done, each stack's Contentstack calls next to its
 // minimum, and the Durable Object calls (ledger and rate limiters) the queue invocations made,
-// from the Worker's `invocation` log lines (src/pipeline/run.rs `log_invocation`). Those lines
-// count ledger and limiter calls together (src/budget.rs `Sub::Durable`), so only their sum is
-// measured; the split is bounded from the paced fetches (see `durable_objects` in the result).
+// from the Worker's `invocation` log lines (src/pipeline/run.rs `log_invocation`: `durable_object`
+// counts both, `limiter` the rate limiters' share).
 //
 // Rule: one zone, per entry one KV key, one cache tag and one URL, all from uid templates (no
 // `resolve_urls`, so a job needs only its status and its item pages from Contentstack).
@@ -283,16 +282,13 @@ try {
       })),
     },
     durable_objects: {
-      // The invocation lines count ledger and limiter calls as one `durable_object` counter.
-      distinguished: false,
-      note: 'the invocation log line has one durable_object counter (src/budget.rs Sub::Durable) for ledger and rate-limiter calls; the split below is bounded, not measured',
+      // The invocation lines count every Durable Object call in `durable_object` and the
+      // rate limiters' share of them in `limiter` (src/budget.rs Sub::Limiter).
       calls: doCalls,
+      limiter_calls: sum(inv, 'limiter'),
+      ledger_calls: doCalls - sum(inv, 'limiter'),
       per_second_of_wall: doCalls / (wallMs / 1000),
       per_second_of_invocation_time: doCalls / (invBusyMs / 1000),
-      // Each paced fetch needs a limiter slot; one limiter call reserves at most 4 (src/net.rs
-      // SLOTS_PER_RESERVE): limiter calls lie in [⌈fetches / 4⌉, fetches], the ledger has the rest.
-      limiter_calls_bounds: [Math.ceil(fetches / 4), Math.min(fetches, doCalls)],
-      ledger_calls_bounds: [Math.max(0, doCalls - fetches), doCalls - Math.ceil(fetches / 4)],
     },
   };
 } finally {

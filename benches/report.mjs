@@ -89,6 +89,39 @@ const minutes = (s) => (Number.isFinite(s) ? `${(s / MIN).toFixed(1)} min` : '�
 const status = (ok, detail = '') => (ok ? '**met**' : `not met${detail ? ` (${detail})` : ''}`);
 const NOT_MEASURED = 'not measured in this run';
 
+// Why a missed issue-13 target is missed, from what the measurements showed (benches/improvements.md
+// has the before/after of each change made for these figures).
+const SIZE_WHY = 'This crate\'s own code is about a quarter of the module (section 6); the rest is the Rust standard library, ' +
+  'the JS glue wasm-bindgen generates around every async entry point (the handlers\' and Durable Objects\' bodies are ' +
+  'inlined into it), serde and serde_json instantiated for every message type, and string data (SQL, error messages). ' +
+  'What it would take: fewer serde-derived types on the Worker ↔ Durable Object paths (hand-written JSON for the ' +
+  'ledger operations), one shared async entry point instead of one per handler and Durable Object method, and moving ' +
+  'cold paths (dashboard API, dry run, health check) into a second Worker bound by a service binding.';
+const JOB_10K_WHY = 'The Contentstack window is planned 10 % longer than a second, so the job\'s 101 calls (job status and 100 item ' +
+  'pages) cannot finish before about 11.0 s; after the last page come that window\'s KV deletes and the purge calls they ' +
+  'unblock, at the purge bucket\'s rate (0.3–0.5 s). A 5 % or 8 % margin met the target in some runs and drew 429s in ' +
+  'others (a second each, section 7). What it would take: a smaller margin held safely, by pacing on Contentstack\'s own ' +
+  '`x-ratelimit-remaining` answers instead of only on the Worker\'s clock.';
+const DO_WHY = 'Most calls are the ledger\'s: a claim and a report per purge round (one call when a report claims the next round), ' +
+  'an `AddActions` per stored window, and the limiters\' reservations. What it would take: rounds driven by stored ' +
+  'windows instead of a timer, and an `AddActions` that also claims.';
+/** Why intake misses its ratio, from the `ignored` / `duplicate` / `accepted` decomposition of the same run. */
+function intakeWhy(rs) {
+  const one = rs.find((x) => x.concurrency === 1);
+  const many = rs.find((x) => x.concurrency === 32);
+  const parts = [];
+  if (one) {
+    parts.push(`At 1 in flight, \`ignored\` (verified and parsed, no Durable Object, no queue) already takes ${(one.ignored.p50_ms / one.healthz.p50_ms).toFixed(2)}× \`/healthz\`, ` +
+      `the ledger round trip adds ${ms(one.duplicate.p50_ms - one.ignored.p50_ms)} (\`duplicate\`) and the ledger write with the enqueue ${ms(one.accepted.p50_ms - one.duplicate.p50_ms)} more (\`accepted\`), ` +
+      `while 1.5× leaves ${ms(one.healthz.p50_ms * 0.5)} above \`/healthz\`. The contract answers \`202\` only once the job is recorded and enqueued, so neither can leave the path.`);
+  }
+  if (many) {
+    parts.push(`At 32 in flight every webhook goes through the one ledger Durable Object (\`duplicate\` ${(many.duplicate.p50_ms / many.healthz.p50_ms).toFixed(2)}×, \`accepted\` ${(many.accepted.p50_ms / many.healthz.p50_ms).toFixed(2)}×).`);
+  }
+  parts.push('What it would take: the ledger sharded by job id, with a small index object for the dashboard\'s list (each shard serialises only its own jobs); in Miniflare the Worker and its Durable Objects share one process and two cores, so this run could not show the gain.');
+  return parts.join(' ');
+}
+
 /** Issue 13: each figure beside its target and its floor; "before" is the code before the issue. */
 function targets() {
   const size = tryRead('size');
@@ -100,11 +133,14 @@ function targets() {
   const jobFloor = (x) => Math.max(x.floor_ms.item_pages, x.floor_ms.purges);
   const rows = [];
   const belowFloor = [];
+  /** Why each missed target is missed and what it would take, in table order. */
+  const why = [];
 
   if (size) {
     const g = size.worker.wasm.gzip;
     const h = size.hello_world.wasm.gzip;
     const withBreakdown = breakdown?.measured === true;
+    if (g > 250_000) why.push(['`.wasm` size', SIZE_WHY]);
     rows.push(['`.wasm`, gzip -9 (section 6)', '463,806 B (12.8× hello-world)', `**${int(g)} B** (${ratio(g, h)} hello-world)`, '≤ 250,000 B, with a size breakdown',
       `${int(h)} B (hello-world)`, g <= 250_000 ? (withBreakdown ? status(true) : 'size met; breakdown not measured') : status(false, `${int(g - 250_000)} B over${withBreakdown ? '; breakdown in section 6' : '; breakdown not measured'}`)]);
   } else rows.push(['`.wasm`, gzip -9', '463,806 B (12.8× hello-world)', NOT_MEASURED, '≤ 250,000 B, with a size breakdown', '—', '—']);
@@ -124,6 +160,7 @@ function targets() {
       ? `${int(x.min.purge_calls)} purge call${x.min.purge_calls === 1 ? '' : 's'} ÷ ${job.purge_rate_per_second}/s`
       : `${int(x.min.item_pages)} item page${x.min.item_pages === 1 ? '' : 's'} ÷ ${job.contentstack_rate_per_second}/s`;
     if (x.wall_ms < f) belowFloor.push(n);
+    if (x.wall_ms > limit) why.push([`${int(n)}-item job`, n === 10_000 ? JOB_10K_WHY : 'one run; see section 3 for where the time went.']);
     rows.push([label, before, `**${secs(x.wall_ms)}** (${ratio(x.wall_ms, f)})`, targetText, `${secs(f)} (${floorIs})`,
       status(x.wall_ms <= limit, `${secs(x.wall_ms - limit)} over`)]);
   }
@@ -143,12 +180,14 @@ function targets() {
     }
     const r = at.map((x) => x.accepted.p50_ms / x.healthz.p50_ms);
     const over = levels.filter((c, i) => r[i] > LIMITS[c]);
+    if (over.length && verify === 'rsa') why.push(['intake', intakeWhy(rs)]);
     rows.push([label, before, `**${r.map((v) => `${v.toFixed(2)}×`).join(' / ')}**`, target,
       `\`/healthz\` p50 ${at.map((x) => ms(x.healthz.p50_ms)).join(' / ')}`, status(!over.length, `at ${over.join(', ')} in flight`)]);
   }
 
   const big = jobRow(10_000);
   const calls = big?.measured.durable_object_calls;
+  if (Number.isFinite(calls) && calls > 150) why.push(['Durable Object calls', DO_WHY]);
   rows.push(['10,000-item job, Durable Object calls (section 3)', '270', Number.isFinite(calls) ? `**${int(calls)}**` : NOT_MEASURED, '≤ 150', '0 (as in section 3)',
     Number.isFinite(calls) ? status(calls <= 150, `${int(calls - 150)} over`) : '—']);
 
@@ -171,6 +210,10 @@ function targets() {
     '',
     table(['figure', 'before', 'now', 'target', 'floor', 'status'], rows, [0, 5]),
   ];
+  if (why.length) {
+    out.push('', 'Targets not met in this run: why, and what it would take.', '');
+    for (const [what, text] of why) out.push(`- **${what}.** ${text}`);
+  }
   if (belowFloor.length) {
     out.push('', `Below the floor (${belowFloor.map((n) => `${int(n)} item${n === 1 ? '' : 's'}`).join(', ')}): the job floor divides the calls by the rate as if they`,
       'were evenly spaced, and the Worker paces Contentstack with a sliding one-second window, so a job of fewer calls than',
@@ -574,13 +617,12 @@ function manyJobs() {
     ['Durable Object calls (ledger + rate limiters)', int(d.calls), '', ''],
     ['… per job', int(d.calls / nJobs), '', ''],
     ['… per second of wall time', d.per_second_of_wall.toFixed(1), '', ''],
-    ['… of which rate limiter / ledger (bounds, not measured)', `${int(d.limiter_calls_bounds[0])}–${int(d.limiter_calls_bounds[1])} / ${int(d.ledger_calls_bounds[0])}–${int(d.ledger_calls_bounds[1])}`, '', ''],
+    ['… of which rate limiters / ledger', `${int(d.limiter_calls)} / ${int(d.ledger_calls)}`, '', ''],
   ]));
   out.push('',
-    'The `invocation` log line counts ledger and rate-limiter calls in one `durable_object` counter (`Sub::Durable`), so',
-    'only their sum is measured. Bounds: every paced fetch needs a limiter slot and one limiter call reserves at most 4,',
-    'so limiter calls lie between ⌈fetches / 4⌉ and the fetches; the ledger has the rest. Calls the webhooks and the',
-    'polling made (fetch handler, not queue invocations) are not in these counts.',
+    'Durable Object calls come from the queue invocations\' `invocation` log lines (`durable_object`, and `limiter` for the',
+    'rate limiters\' share). Calls the webhooks and the polling made (fetch handler, not queue invocations) are not in',
+    'these counts.',
     '',
     'Contentstack calls above the minimum: a job\'s paging stops at the first short page, and 1,000 is a multiple of 100,',
     `so each job reads one empty page more. Purge calls by items per call: ${Object.entries(r.cloudflare.batch_sizes ?? {})
@@ -593,6 +635,16 @@ function manyJobs() {
   out.push('', 'Per job, in delivery order:', '');
   out.push(table(['job', 'stack', 'webhook → done', 'first invocation at', 'queue invocations (their time)', 'Durable Object calls', 'fetches', 'KV operations'],
     r.jobs.map((j, i) => [i + 1, `\`${j.stack}\``, `**${secs(j.webhook_to_done_ms)}**`, secs(j.started_at_ms), `${int(j.invocations)} (${secs(j.invocation_ms)})`, int(j.durable_object_calls), int(j.fetches), int(j.kv_ops)])));
+  if (inv.max_concurrent > 1) {
+    out.push('',
+      `What serialised before issue 13 was the queue: Miniflare's queue broker dispatches one batch at a time, and each batch`,
+      'held one message, so the jobs\' steps ran one after another. The jobs queue is now consumed in batches of up to 10',
+      `whose messages run at once, each with a share of the invocation's budgets (here at most ${int(inv.max_concurrent)} steps ran at once).`,
+      'A batch still ends with its slowest step, and a share of a tenth of the budget (90 service operations) deletes',
+      'fewer KV keys per invocation, so the wall time stays above the busiest stack\'s floor. On Cloudflare, consumer',
+      'invocations also run concurrently (up to the queue\'s `max_concurrency`).',
+      `The single ledger Durable Object handled ${d.per_second_of_wall.toFixed(1)} calls per second together with the limiters.`);
+  }
   if (inv.max_concurrent <= 1) {
     out.push('',
       `What serialises: the queue. No two queue invocations overlapped (${int(inv.count)} invocations, their summed duration`,

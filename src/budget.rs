@@ -12,8 +12,10 @@ pub enum Sub {
     Fetch,
     /// A KV operation (delete, list page).
     Kv,
-    /// A Durable Object call (ledger, rate limiter).
+    /// A ledger Durable Object call.
     Durable,
+    /// A rate-limiter Durable Object call (counted with the ledger's in `durable_object`).
+    Limiter,
     /// A Cache API operation.
     Cache,
     /// A queue send.
@@ -29,6 +31,32 @@ impl Sub {
     }
 }
 
+/// Fewest fetches and service operations one message's share of an invocation's budget holds:
+/// enough for a step to make progress past its reserve (a page, a round of purges).
+pub const MIN_SHARE: usize = 90;
+
+/// How an invocation's budget serves a batch of `messages` run at once: how many of them run
+/// now, and each one's share (fetches, service operations). Each share holds at least
+/// [`MIN_SHARE`] of both (or the whole budget, for one message); the messages left over are sent
+/// back to the queue, one queue operation each, taken from the budget before it is shared.
+pub fn share_batch(
+    fetch_limit: usize,
+    ops_limit: usize,
+    messages: usize,
+) -> (usize, (usize, usize)) {
+    if messages <= 1 {
+        return (messages, (fetch_limit, ops_limit));
+    }
+    let fit = |n: usize| {
+        let resend = messages - n;
+        n == 1
+            || (fetch_limit / n >= MIN_SHARE && ops_limit.saturating_sub(resend) / n >= MIN_SHARE)
+    };
+    let n = (1..=messages).rev().find(|&n| fit(n)).unwrap_or(1);
+    let resend = messages - n;
+    (n, (fetch_limit / n, ops_limit.saturating_sub(resend) / n))
+}
+
 /// Counts one invocation's work against its two budgets: external fetches
 /// (`SUBREQUEST_BUDGET`) and Cloudflare-service operations (`SERVICE_OPS_BUDGET`). Work is
 /// checked with [`Budget::allows`] before it starts and recorded with [`Budget::spend`].
@@ -36,7 +64,7 @@ impl Sub {
 pub struct Budget {
     fetch_limit: Cell<usize>,
     ops_limit: Cell<usize>,
-    counts: [Cell<usize>; 5],
+    counts: [Cell<usize>; 6],
 }
 
 impl Budget {
@@ -104,7 +132,8 @@ impl Budget {
             "fetch": self.fetches(),
             "service_ops": self.ops(),
             "kv": self.count(Sub::Kv),
-            "durable_object": self.count(Sub::Durable),
+            "durable_object": self.count(Sub::Durable) + self.count(Sub::Limiter),
+            "limiter": self.count(Sub::Limiter),
             "cache": self.count(Sub::Cache),
             "queue": self.count(Sub::Queue),
         })
@@ -114,6 +143,24 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_shares_the_budget_while_each_share_is_workable() {
+        assert_eq!(share_batch(900, 900, 0), (0, (900, 900)));
+        assert_eq!(share_batch(900, 900, 1), (1, (900, 900)));
+        assert_eq!(share_batch(900, 900, 4), (4, (225, 225)));
+        assert_eq!(share_batch(900, 900, 10), (10, (90, 90)));
+        // Beyond ten, the rest go back to the queue (their sends come off the operations).
+        assert_eq!(share_batch(900, 900, 12), (9, (100, 99)));
+        // The Free plan's 50 fetches: one message at a time, with the whole budget less the
+        // sends of the others.
+        assert_eq!(share_batch(50, 1000, 3), (1, (50, 998)));
+        for n in 1..200 {
+            let (run, (f, o)) = share_batch(900, 1000, n);
+            assert!(run >= 1 && run <= n);
+            assert!(run * f <= 900 && run * o + (n - run) <= 1000, "{n}");
+        }
+    }
 
     #[test]
     fn fetches_and_service_operations_have_separate_budgets() {

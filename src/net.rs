@@ -165,7 +165,7 @@ pub struct Pacing<'a> {
 /// calls, and never more than the invocation's upcoming starts, so few tokens go unused.
 const SLOTS_PER_RESERVE: u32 = 32;
 /// Most window slots reserved per limiter call (see [`Slots::next_count`]).
-const WINDOW_SLOTS_PER_RESERVE: u32 = 8;
+const WINDOW_SLOTS_PER_RESERVE: u32 = 10;
 /// A reserved window slot used later than this is dropped (the window's 10 % margin covers
 /// calls up to 100 ms late; half of it is left for the network).
 const SLOT_STALE_MS: f64 = 50.0;
@@ -180,7 +180,7 @@ struct Slots {
     /// its time, and slots reserved together are spaced for calls made one after another, so
     /// the count is one while the window has room (a small job's calls start at once) and
     /// doubles (up to [`WINDOW_SLOTS_PER_RESERVE`]) while the caller waits for the window and
-    /// uses every slot in time; a slot that went stale sets it back to one. Pages read at the
+    /// uses every slot in time; a slot that went stale halves it. Pages read at the
     /// rate (a long job's) then cost one limiter call per several pages.
     next_count: u32,
 }
@@ -190,13 +190,30 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// Waits for a start slot from the shared limiter, reserving several at a time.
+/// Times a start may be given up because the wait for it ended too late (see [`wait_slot`]).
+const LATE_TRIES: usize = 3;
+
+/// Waits for a start slot from the shared limiter, reserving several at a time. A wait that
+/// ends later than the slot allows (timers fire late in a busy isolate) gives that start up
+/// and takes another, a few times at most, so a call never leaves much later than planned.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
-    let now = crate::runtime::now_ms() as f64;
     let stale_ms = match p.pace {
         Pace::Window { .. } => SLOT_STALE_MS,
         Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
     };
+    for _ in 0..LATE_TRIES {
+        let slot = take_slot(p, budget, stale_ms).await?;
+        let late = crate::runtime::now_ms() as f64 - slot;
+        if late <= stale_ms || !budget.allows(0, 1) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Takes a start slot (cached, or reserved from the limiter) and waits for it; returns it.
+async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64, NetError> {
+    let now = crate::runtime::now_ms() as f64;
     let (cached, window_count) = SLOTS.with(|s| {
         let mut s = s.borrow_mut();
         let q = s.entry(p.key.clone()).or_default();
@@ -204,7 +221,7 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
             if t + stale_ms >= now {
                 return (Some(t), 0);
             }
-            q.next_count = 1;
+            q.next_count = (q.next_count / 2).max(1);
         }
         let count = q.next_count.clamp(1, WINDOW_SLOTS_PER_RESERVE);
         q.next_count = (count * 2).min(WINDOW_SLOTS_PER_RESERVE);
@@ -213,7 +230,7 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
     let slot = match cached {
         Some(t) => t,
         None => {
-            budget.spend(Sub::Durable, 1);
+            budget.spend(Sub::Limiter, 1);
             let count = match p.pace {
                 Pace::Window { .. } => window_count,
                 Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
@@ -247,7 +264,7 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
     if wait > 0.0 {
         Delay::from(Duration::from_millis(wait as u64)).await;
     }
-    Ok(())
+    Ok(slot)
 }
 
 /// Sends `call` with retries: 429 and 5xx (honouring `Retry-After`), timeouts and network

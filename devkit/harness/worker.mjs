@@ -65,7 +65,8 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
   }
   if (queues === true) {
     opts.queueConsumers = {
-      [JOBS_QUEUE]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries, deadLetterQueue: DLQ, retryDelay: 0 },
+      // As wrangler.toml: up to 10 steps run at once, each with its share of the budgets.
+      [JOBS_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries, deadLetterQueue: DLQ, retryDelay: 0 },
       [DLQ]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries: 2, retryDelay: 0 },
     };
   }

@@ -15,9 +15,9 @@
 //!   10 % longer than a second, so calls that reach Contentstack up to 100 ms late never put
 //!   more than `rate` in a second. A rate below 1 allows one call per `1 / rate` seconds.
 //!   Starts reserved together are spaced a `1 / limit` of the window apart. The margin is paid
-//!   on every call of a long job (a 10,000-item job's 101 calls take 11 s, not 10 s); 5 % was
-//!   tried and drew 429s (each costing a second's `Retry-After`) from a strict one-second
-//!   window on a busy machine.
+//!   on every call of a long job (a 10,000-item job's 101 calls take 11 s, not 10 s); 8 % and
+//!   5 % were tried and drew 429s (each costing a second's `Retry-After`) from a strict
+//!   one-second window on a busy machine.
 //! - The schedule plans against a smaller bucket than the real one ([`TokenBucket::planned`]):
 //!   90 % of the rate, and a burst reduced by the largest of 2 tokens, 10 % of the burst and the
 //!   tokens that refill in [`JITTER_MS`]. That reserve absorbs calls that reach Cloudflare up to

@@ -252,7 +252,7 @@ async fn collect_pages(
 /// alongside get their actions soon.
 const STORE_ITEMS: usize = 5 * PAGE_SIZE as usize;
 /// Longest a read page waits to be stored (about one purge round alongside).
-const STORE_AFTER_MS: i64 = 450;
+const STORE_AFTER_MS: i64 = 600;
 
 /// Items read and not yet planned.
 #[derive(Default)]

@@ -21,11 +21,16 @@ use crate::runtime::{log, now_iso, now_ms};
 /// purge in the ledger, then run that purge (continuing in the jobs queue when it does not fit
 /// this invocation); the job is `failed` once the purge has run. Returns whether the message
 /// may be acknowledged: only once the failure is recorded (or there is nothing to record).
-pub(super) async fn dead_letter(cfg: &Config, env: &Env, job: &JobMessage) -> bool {
+pub(super) async fn dead_letter(
+    cfg: &Config,
+    env: &Env,
+    job: &JobMessage,
+    share: (usize, usize),
+) -> bool {
     let Ok(ledger) = LedgerClient::new(env) else {
         return false;
     };
-    let ctx = Run::new(cfg, env, ledger);
+    let ctx = Run::new(cfg, env, ledger, share);
     let started = now_ms();
     ctx.budget.spend(Sub::Durable, 1);
     let record = match ctx.ledger.get(&job.job_id).await {

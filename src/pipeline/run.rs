@@ -18,18 +18,19 @@ use super::dead_letter::dead_letter;
 use super::drain::{drain, second_pass};
 use super::references::references;
 use super::verify::verify;
-use crate::budget::{Budget, Sub};
+use crate::budget::{share_batch, Budget, Sub};
 use crate::config::Config;
 use crate::ledger::client::LedgerClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::runtime::{self, log, now_ms};
+use futures_util::future::join_all;
 
 /// How long claimed actions stay reserved for one invocation.
 pub(super) const LEASE_MS: i64 = 5 * 60 * 1000;
 /// Pause between purge rounds that run alongside the page reads.
-pub(super) const OVERLAP_ROUND_MS: u64 = 400;
+pub(super) const OVERLAP_ROUND_MS: u64 = 500;
 /// Service operations kept in reserve for the ledger calls and the queue send that close a step.
 pub(super) const RESERVE_OPS: usize = 12;
 /// External fetches kept in reserve (the retries of a call already started).
@@ -119,11 +120,17 @@ pub(super) struct Run<'a> {
 }
 
 impl Run<'_> {
-    pub(super) fn new<'a>(cfg: &'a Config, env: &'a Env, ledger: LedgerClient) -> Run<'a> {
+    /// A step run with `share` (fetches, service operations) of the invocation's budgets.
+    pub(super) fn new<'a>(
+        cfg: &'a Config,
+        env: &'a Env,
+        ledger: LedgerClient,
+        share: (usize, usize),
+    ) -> Run<'a> {
         Run {
             cfg,
             env,
-            budget: Budget::new(cfg.subrequest_budget, cfg.service_ops_budget),
+            budget: Budget::new(share.0, share.1),
             ledger,
         }
     }
@@ -160,23 +167,43 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
         return Ok(());
     };
     let dead = batch.queue() == cfg.dead_letter_queue;
+    let mut jobs = Vec::new();
     for msg in batch.messages()? {
-        let parsed = decode_message(msg.body());
-        let Ok(job) = parsed else {
-            log("bad_message", serde_json::json!({"queue": batch.queue()}));
-            msg.ack();
-            continue;
+        match decode_message(msg.body()) {
+            Ok(job) => jobs.push((msg, job)),
+            Err(_) => {
+                log("bad_message", serde_json::json!({"queue": batch.queue()}));
+                msg.ack();
+            }
+        }
+    }
+    // The batch's messages run at once, each with its share of the invocation's budgets
+    // (docs/ARCHITECTURE.md, "Budgets per invocation"); those the budgets cannot share go back
+    // to the queue as new messages (a retry would count toward the dead-letter limit).
+    let (now, share) = share_batch(cfg.subrequest_budget, cfg.service_ops_budget, jobs.len());
+    for (msg, job) in jobs.split_off(now) {
+        let sent = if dead {
+            send_to(env, DEAD_LETTER_QUEUE, &job, 0).await
+        } else {
+            enqueue(env, &job, 0).await
         };
+        match sent {
+            Ok(()) => msg.ack(),
+            Err(_) => msg.retry(),
+        }
+    }
+    join_all(jobs.iter().map(|(msg, job)| async move {
         if dead {
-            if dead_letter(cfg, env, &job).await {
+            if dead_letter(cfg, env, job, share).await {
                 msg.ack();
             } else {
                 msg.retry();
             }
         } else {
-            run_message(cfg, env, &msg, job).await;
+            run_message(cfg, env, msg, job.clone(), share).await;
         }
-    }
+    }))
+    .await;
     Ok(())
 }
 
@@ -191,7 +218,13 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     log("invocation", summary);
 }
 
-pub(super) async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, job: JobMessage) {
+pub(super) async fn run_message(
+    cfg: &Config,
+    env: &Env,
+    msg: &Message<Value>,
+    job: JobMessage,
+    share: (usize, usize),
+) {
     let ledger = match LedgerClient::new(env) {
         Ok(l) => l,
         Err(_) => {
@@ -199,7 +232,7 @@ pub(super) async fn run_message(cfg: &Config, env: &Env, msg: &Message<Value>, j
             return;
         }
     };
-    let ctx = Run::new(cfg, env, ledger);
+    let ctx = Run::new(cfg, env, ledger, share);
     let started = now_ms();
     let mut step = job.step.clone();
     // Where a retry resumes: collection resumes through `start`, from the page the ledger
