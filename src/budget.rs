@@ -132,6 +132,7 @@ impl Budget {
             "fetch": self.fetches(),
             "service_ops": self.ops(),
             "kv": self.count(Sub::Kv),
+            "budget": [self.fetch_limit.get(), self.ops_limit.get()],
             "durable_object": self.count(Sub::Durable) + self.count(Sub::Limiter),
             "limiter": self.count(Sub::Limiter),
             "cache": self.count(Sub::Cache),

@@ -231,4 +231,31 @@ describe('concurrency', () => {
     const recB = await verify(ctx, b, kvA);
     record('two jobs interleaved (each delivered twice) with faults', 'both done, each once', recA, `second job: ${recB.status}, ${recB.purged.kv_keys} KV keys`);
   });
+
+  test('six jobs at once: their steps share invocations, each within its share of the budget', async () => {
+    const ctx = await setup({ SUBREQUEST_BUDGET: 600, SERVICE_OPS_BUDGET: 600 });
+    const jobs = Array.from({ length: 6 }, () => addJob(ctx.stack, { entries: 140, assets: 10 }));
+    const kvs = [];
+    for (const j of jobs) kvs.push(await seed(ctx.w, j));
+    const answers = await Promise.all(jobs.map((j) => deliver(ctx, j)));
+    assert.deepEqual(answers.map((r) => r.json.status), Array(6).fill('accepted'));
+    const recs = [];
+    for (const [i, j] of jobs.entries()) recs.push(await verify(ctx, j, kvs[i]));
+    const lines = ctx.w.events('invocation').filter((e) => jobs.some((j) => j.jobId === e.job_id));
+    // The scenario happened: some steps ran with a share of the budget (a batch of several).
+    const shared = lines.filter((e) => e.budget[0] < 600);
+    assert.ok(shared.length > 0, 'no step ran with a share of the budget');
+    assert.ok(shared.every((e) => e.budget[0] >= 90 && e.budget[1] >= 90), JSON.stringify(shared.map((e) => e.budget)));
+    for (const e of lines) {
+      assert.ok(e.fetch <= e.budget[0] && e.service_ops <= e.budget[1], `over its share: ${JSON.stringify(e)}`);
+    }
+    // Each job's tags were purged exactly once, and nothing was counted twice.
+    for (const [i, j] of jobs.entries()) {
+      const tags = new Set(success(j).map((it) => `cs-${it.uid}`));
+      const sent = ctx.cf.purges.filter((p) => p.status === 200 && p.mode === 'tags').flatMap((p) => p.items).filter((t) => tags.has(t));
+      assert.equal(sent.length, tags.size, `job ${i}: each tag once`);
+      assert.equal(recs[i].purged.tags, tags.size);
+    }
+    record('six jobs at once (steps share invocations)', 'all done, each step within its share, each tag purged once', recs[0], `${shared.length} of ${lines.length} steps ran with a share`);
+  });
 });
