@@ -250,9 +250,9 @@ async fn collect_pages(
 /// Items a window holds where no rule resolves URLs: pages are stored a few at a time (one
 /// ledger call for several pages), never held longer than [`STORE_AFTER_MS`], so the purges
 /// alongside get their actions soon.
-const STORE_ITEMS: usize = 5 * PAGE_SIZE as usize;
+const STORE_ITEMS: usize = 8 * PAGE_SIZE as usize;
 /// Longest a read page waits to be stored (about one purge round alongside).
-const STORE_AFTER_MS: i64 = 600;
+const STORE_AFTER_MS: i64 = 800;
 
 /// Items read and not yet planned.
 #[derive(Default)]
