@@ -82,7 +82,8 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let r: ReserveRequest = match req.json().await {
+        // Text through serde_json, like the ledger (no serde_wasm_bindgen copy).
+        let r: ReserveRequest = match serde_json::from_str(&req.text().await.unwrap_or_default()) {
             Ok(r) => r,
             Err(e) => return Response::error(format!("bad reserve request: {e}"), 400),
         };
