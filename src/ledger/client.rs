@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Result};
+use worker::{Env, Method, Result};
 
 use super::ops::*;
 use super::JobRecord;
@@ -30,10 +30,7 @@ impl LedgerClient {
     async fn call<T: DeserializeOwned>(&self, op: LedgerOp) -> Result<T> {
         let body =
             serde_json::to_string(&op).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-        let req = Request::new_with_init("https://ledger/op", &init)?;
+        let req = crate::net::new_request("https://ledger/op", Method::Post, None, Some(&body))?;
         let mut resp = self.stub.fetch_with_request(req).await?;
         if resp.status_code() != 200 {
             let text = resp.text().await.unwrap_or_default();
