@@ -25,6 +25,7 @@ pub mod purge;
 pub mod queue;
 pub mod rules;
 pub mod runtime;
+pub mod sorted;
 pub mod template;
 pub mod time;
 pub mod verify;

@@ -719,7 +719,7 @@ impl Config {
         if self.management_tokens.default.is_some() {
             stacks.extend(self.api_keys.iter().cloned());
         }
-        stacks.sort();
+        crate::sorted::sort(&mut stacks);
         stacks.dedup();
         stacks
     }
