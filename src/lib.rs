@@ -11,6 +11,7 @@ pub mod budget;
 pub mod config;
 pub mod contentstack;
 pub mod counts;
+pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod health;

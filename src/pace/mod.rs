@@ -52,7 +52,8 @@ pub fn parse_retry_after(v: &str) -> Option<u64> {
     if v.is_empty() || v.len() > 12 {
         return None;
     }
-    let secs: f64 = v.parse().ok()?;
+    // As `v.parse::<f64>()` (without the standard float parser in the .wasm).
+    let secs = crate::decimal::parse_f64(v)?;
     if !(0.0..=86_400.0).contains(&secs) {
         return None;
     }
