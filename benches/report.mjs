@@ -100,8 +100,10 @@ const SIZE_WHY = 'This crate\'s own code is about a quarter of the module (secti
 const JOB_10K_WHY = 'The Contentstack window is planned 10 % longer than a second, so the job\'s 101 calls (job status and 100 item ' +
   'pages) cannot finish before about 11.0 s; after the last page come that window\'s KV deletes and the purge calls they ' +
   'unblock, at the purge bucket\'s rate (0.3–0.5 s). A 5 % or 8 % margin met the target in some runs and drew 429s in ' +
-  'others (a second each, section 7). What it would take: a smaller margin held safely, by pacing on Contentstack\'s own ' +
-  '`x-ratelimit-remaining` answers instead of only on the Worker\'s clock.';
+  'others (a second each, section 7). In Miniflare the page reads also pause for 300–400 ms while a round of 800 KV ' +
+  'deletes and its report run in the same process, which is what moves this figure between runs. What it would take: ' +
+  'a smaller margin held safely, by pacing on Contentstack\'s own `x-ratelimit-remaining` answers instead of only on the ' +
+  'Worker\'s clock, and KV rounds small enough not to hold the reads up.';
 const DO_WHY = 'Most calls are the ledger\'s: a claim and a report per purge round (one call when a report claims the next round), ' +
   'an `AddActions` per stored window, and the limiters\' reservations. What it would take: rounds driven by stored ' +
   'windows instead of a timer, and an `AddActions` that also claims.';

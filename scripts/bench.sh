@@ -42,7 +42,7 @@ build_hello_world() {
   cp -a benches/hello-world "$out/hello-world"
   (cd "$out/hello-world" && CARGO_TARGET_DIR="$out/hello-world-target" worker-build --release)
   # The same post-processing as scripts/build.sh, so the sizes compare like with like.
-  bash scripts/strip-wasm.sh "$out/hello-world/build/index_bg.wasm"
+  bash scripts/opt-wasm.sh "$out/hello-world/build/index_bg.wasm"
 }
 
 step setup bash scripts/setup.sh

@@ -15,4 +15,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 worker-build --release
-bash scripts/strip-wasm.sh build/index_bg.wasm
+bash scripts/opt-wasm.sh build/index_bg.wasm

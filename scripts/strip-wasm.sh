@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Drops the names and producers sections from a wasm module built by worker-build (they are a
-# fifth of the module; worker-build keeps names for readable stack traces). Skipped with
-# KEEP_WASM_NAMES=1. Usage: scripts/strip-wasm.sh path/to/index_bg.wasm
+# Drops the names and producers sections (a fifth of the module) from a names-kept wasm module,
+# nothing else. build.sh does not use it: scripts/opt-wasm.sh strips while it optimizes. Skipped
+# with KEEP_WASM_NAMES=1. Usage: scripts/strip-wasm.sh path/to/index_bg.wasm
 set -euo pipefail
 [ "${KEEP_WASM_NAMES:-}" = 1 ] && exit 0
 here="$(cd "$(dirname "$0")/.." && pwd)"

@@ -13,9 +13,11 @@ pub const JOBS_QUEUE: &str = "JOBS";
 /// Queue binding for jobs that ran out of tries.
 pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTERS";
 
-/// Where a job is in the pipeline.
+/// Where a job is in the pipeline. Written internally tagged (`{"step":"collect","skip":…}`);
+/// read through [`StepFields`], which takes the same shape without serde's buffering of
+/// internally tagged enums (a large share of the .wasm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
+#[serde(tag = "step", rename_all = "snake_case", try_from = "StepFields")]
 pub enum Step {
     Start,
     Collect {
@@ -37,6 +39,57 @@ pub enum Step {
     /// Probing a sample of purged URLs after a pass (docs/CONTRACT.md, "Verified
     /// invalidation").
     Verify,
+}
+
+/// The step names.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StepName {
+    Start,
+    Collect,
+    References,
+    Drain,
+    SecondPass,
+    Verify,
+}
+
+/// A [`Step`] as written: its name and the fields of every step (those of other steps are
+/// ignored, as the derived internally tagged reading ignored unknown fields).
+#[derive(Deserialize)]
+struct StepFields {
+    step: StepName,
+    skip: Option<u64>,
+    api_key: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+    environments: Option<Vec<PlanEnvironment>>,
+}
+
+impl TryFrom<StepFields> for Step {
+    type Error = String;
+
+    fn try_from(f: StepFields) -> Result<Step, String> {
+        fn need<T>(v: Option<T>, name: &str) -> Result<T, String> {
+            v.ok_or_else(|| format!("missing field `{name}`"))
+        }
+        Ok(match f.step {
+            StepName::Start => Step::Start,
+            StepName::Collect => Step::Collect {
+                skip: need(f.skip, "skip")?,
+                api_key: need(f.api_key, "api_key")?,
+                branch: f.branch,
+                environments: need(f.environments, "environments")?,
+            },
+            StepName::References => Step::References {
+                api_key: need(f.api_key, "api_key")?,
+                branch: f.branch,
+                environments: need(f.environments, "environments")?,
+            },
+            StepName::Drain => Step::Drain,
+            StepName::SecondPass => Step::SecondPass,
+            StepName::Verify => Step::Verify,
+        })
+    }
 }
 
 /// One queue message: a job, the ledger attempt it belongs to, and the step to run.
@@ -156,6 +209,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(back.tries, 0);
+    }
+
+    #[test]
+    fn steps_read_as_the_derived_internally_tagged_enum_read_them() {
+        let read = |s: &str| serde_json::from_str::<Step>(s);
+        assert_eq!(read(r#"{"step":"drain"}"#).unwrap(), Step::Drain);
+        assert_eq!(read(r#"{"step":"second_pass"}"#).unwrap(), Step::SecondPass);
+        assert_eq!(read(r#"{"skip":1,"step":"verify"}"#).unwrap(), Step::Verify);
+        assert_eq!(
+            read(r#"{"api_key":"k","environments":[],"step":"references","x":1}"#).unwrap(),
+            Step::References {
+                api_key: "k".into(),
+                branch: None,
+                environments: vec![]
+            }
+        );
+        for step in [Step::Start, Step::Drain, Step::SecondPass, Step::Verify] {
+            assert_eq!(read(&serde_json::to_string(&step).unwrap()).unwrap(), step);
+        }
+        assert!(read(r#"{"step":"collect","api_key":"k","environments":[]}"#).is_err());
+        assert!(read(r#"{"step":"nope"}"#).is_err());
+        assert!(read(r#"{"skip":1}"#).is_err());
     }
 
     #[test]

@@ -168,7 +168,7 @@ async fn check_stack(
         .filter(|w| delivers_here(w, cfg.public_url.as_deref()))
     {
         let mut failed = failed_executions(&client, budget, &w.uid, &from, &to).await?;
-        failed.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        crate::sorted::sort_by(&mut failed, |a, b| a.created_at.cmp(&b.created_at));
         let last_failure_at = failed
             .last()
             .map(|e| e.created_at.clone())

@@ -321,7 +321,7 @@ fn base_url(name: &str, value: String, errors: &mut Vec<String>, allow_path: boo
     v
 }
 
-fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+fn number<T: SettingNumber>(
     raw: &RawConfig,
     name: &str,
     default: T,
@@ -332,7 +332,7 @@ fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
 }
 
 /// [`number`] with a reason appended to the range in the error message.
-fn number_why<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+fn number_why<T: SettingNumber>(
     raw: &RawConfig,
     name: &str,
     default: T,
@@ -344,7 +344,7 @@ fn number_why<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
 }
 
 /// A number in `range`, `None` when absent or wrong (then an error is recorded).
-fn number_opt<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+fn number_opt<T: SettingNumber>(
     raw: &RawConfig,
     name: &str,
     range: (T, T),
@@ -352,15 +352,47 @@ fn number_opt<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     errors: &mut Vec<String>,
 ) -> Option<T> {
     let s = text(raw, name)?;
-    match s.parse::<T>() {
-        Ok(v) if v >= range.0 && v <= range.1 => Some(v),
+    match T::parse_setting(&s) {
+        Some(v) if v >= range.0 && v <= range.1 => Some(v),
         _ => {
             errors.push(format!(
                 "{name} must be a number from {} to {}{why}",
-                range.0, range.1
+                range.0.show(),
+                range.1.show()
             ));
             None
         }
+    }
+}
+
+/// A setting's number type: parsed as `str::parse` parses it and shown as `Display` shows it,
+/// with `f64` going through [`crate::decimal`] (the same results without the standard
+/// library's float parsing and formatting code in the .wasm).
+trait SettingNumber: Copy + PartialOrd {
+    fn parse_setting(s: &str) -> Option<Self>;
+    fn show(self) -> String;
+}
+
+macro_rules! integer_setting {
+    ($($t:ty),*) => {$(
+        impl SettingNumber for $t {
+            fn parse_setting(s: &str) -> Option<Self> {
+                s.parse().ok()
+            }
+            fn show(self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+integer_setting!(u32, u64, usize);
+
+impl SettingNumber for f64 {
+    fn parse_setting(s: &str) -> Option<Self> {
+        crate::decimal::parse_f64(s)
+    }
+    fn show(self) -> String {
+        crate::decimal::show_f64(self)
     }
 }
 
@@ -719,7 +751,7 @@ impl Config {
         if self.management_tokens.default.is_some() {
             stacks.extend(self.api_keys.iter().cloned());
         }
-        stacks.sort();
+        crate::sorted::sort(&mut stacks);
         stacks.dedup();
         stacks
     }

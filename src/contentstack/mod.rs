@@ -197,7 +197,7 @@ pub fn resolve_environments(
             None => unknown.push(w),
         }
     }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::sorted::sort_by(&mut found, |a, b| a.name.cmp(&b.name));
     (found, unknown)
 }
 

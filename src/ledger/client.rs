@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Result};
+use worker::{Env, Method, Result};
 
 use super::ops::*;
 use super::JobRecord;
@@ -26,24 +26,34 @@ impl LedgerClient {
         })
     }
 
-    /// Sends one operation and decodes its answer.
+    /// Sends one operation and decodes its answer (as `Response::json` would).
     async fn call<T: DeserializeOwned>(&self, op: LedgerOp) -> Result<T> {
-        let body =
-            serde_json::to_string(&op).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-        let req = Request::new_with_init("https://ledger/op", &init)?;
-        let mut resp = self.stub.fetch_with_request(req).await?;
-        if resp.status_code() != 200 {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(worker::Error::RustError(format!(
-                "ledger answered {}: {}",
-                resp.status_code(),
-                text
-            )));
-        }
-        resp.json().await
+        let text = self.send(op).await?;
+        serde_json::from_str(&text).map_err(worker::Error::from)
+    }
+
+    /// Sends one operation and reads its answer's text. Boxed, so that the request code is one
+    /// function rather than a copy inlined into `call` for every answer type.
+    fn send(
+        &self,
+        op: LedgerOp,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + '_>> {
+        Box::pin(async move {
+            let body =
+                serde_json::to_string(&op).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let req =
+                crate::net::new_request("https://ledger/op", Method::Post, None, Some(&body))?;
+            let mut resp = self.stub.fetch_with_request(req).await?;
+            if resp.status_code() != 200 {
+                let text = resp.text().await.unwrap_or_default();
+                return Err(worker::Error::RustError(format!(
+                    "ledger answered {}: {}",
+                    resp.status_code(),
+                    text
+                )));
+            }
+            resp.text().await
+        })
     }
 
     /// Records a delivery (and dedupes it).

@@ -83,7 +83,9 @@ impl DurableObject for Ledger {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let op: LedgerOp = match req.json().await {
+        // Text through serde_json (not `req.json()`, which goes through serde_wasm_bindgen
+        // and would link a second deserializer for every operation type).
+        let op: LedgerOp = match serde_json::from_str(&req.text().await.unwrap_or_default()) {
             Ok(op) => op,
             Err(e) => return Response::error(format!("bad ledger op: {e}"), 400),
         };

@@ -160,7 +160,9 @@ pub fn claim(sql: &SqlStorage, rec: &mut JobRecord, op: &ClaimLookupsOp) -> Resu
             });
         }
     }
-    answer.lookups.sort_by_key(|l| (l.depth, l.id));
+    crate::sorted::sort_by(&mut answer.lookups, |a, b| {
+        (a.depth, a.id).cmp(&(b.depth, b.id))
+    });
     answer.fall_back = summary.on_failure_pending.clone();
     Ok(answer)
 }

@@ -305,7 +305,7 @@ impl JobRecord {
             max_invocation_subrequests: 0,
             history: Vec::new(),
             payload,
-            scopes: [(scope, Scope::default())].into_iter().collect(),
+            scopes: crate::sorted::map_of([(scope, Scope::default())]),
             passes: BTreeMap::new(),
             first_pass_at: None,
             second_pass_at: None,
@@ -599,7 +599,7 @@ impl JobRecord {
                 self.skipped.push(r.clone());
             }
         }
-        self.skipped.sort();
+        crate::sorted::sort(&mut self.skipped);
     }
 }
 

@@ -11,9 +11,11 @@ use crate::ledger::JobStatus;
 use crate::plan::Skipped;
 use crate::purge::{ActionResult, ClaimedAction, NewAction};
 
-/// One operation, as sent (tagged by `op`).
+/// One operation, as sent: externally tagged (`{"accept":{…}}`, `"get_health"`), which
+/// serde_json reads without buffering the body (an internally tagged enum pulls in serde's
+/// `Content` deserializer, a large share of the .wasm). Only this Worker reads it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum LedgerOp {
     Accept(AcceptOp),
     Rollback(RollbackOp),

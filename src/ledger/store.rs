@@ -636,7 +636,7 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
 fn add_work(sql: &SqlStorage, rec: &mut JobRecord, actions: &[NewAction]) -> Result<()> {
     rec.batches += 1;
     insert_actions(sql, rec, actions, rec.batches, PASS_FIRST)?;
-    let envs: std::collections::BTreeSet<&str> = actions.iter().map(|a| a.env.as_str()).collect();
+    let envs = crate::sorted::set_of(actions.iter().map(|a| a.env.as_str()));
     for env in envs {
         let passed = rec
             .passes

@@ -12,9 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
-};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 pub use super::Pace;
 use super::{reserve_in_window, take_slots, window_of, BucketState, ACCOUNT_API_BUCKET};
@@ -82,7 +80,8 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let r: ReserveRequest = match req.json().await {
+        // Text through serde_json, like the ledger (no serde_wasm_bindgen copy).
+        let r: ReserveRequest = match serde_json::from_str(&req.text().await.unwrap_or_default()) {
             Ok(r) => r,
             Err(e) => return Response::error(format!("bad reserve request: {e}"), 400),
         };
@@ -123,12 +122,8 @@ pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Res
     let stub = env.durable_object("LIMITER")?.get_by_name(key)?;
     let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let mut resp = stub
-        .fetch_with_request(Request::new_with_init("https://limiter/reserve", &init)?)
-        .await?;
+    let req = crate::net::new_request("https://limiter/reserve", Method::Post, None, Some(&body))?;
+    let mut resp = stub.fetch_with_request(req).await?;
     let a: ReserveAnswer = resp.json().await?;
     Ok(a.waits_ms)
 }

@@ -59,7 +59,8 @@ pub fn parse_retry_after(v: &str) -> Option<u64> {
     if v.is_empty() || v.len() > 12 {
         return None;
     }
-    let secs: f64 = v.parse().ok()?;
+    // As `v.parse::<f64>()` (without the standard float parser in the .wasm).
+    let secs = crate::decimal::parse_f64(v)?;
     if !(0.0..=86_400.0).contains(&secs) {
         return None;
     }
@@ -142,14 +143,47 @@ pub fn max_in_window(starts: &[f64], window_ms: f64) -> usize {
     best
 }
 
-/// How a limiter paces the calls it hands slots out for.
+/// How a limiter paces the calls it hands slots out for. Written internally tagged
+/// (`{"mode":"bucket","bucket":…}`); read through [`PaceFields`], the same shape without serde's
+/// buffering of internally tagged enums.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
+#[serde(tag = "mode", rename_all = "snake_case", try_from = "PaceFields")]
 pub enum Pace {
     /// At most `rate_per_second` starts in any one-second window (Contentstack).
     Window { rate_per_second: f64 },
     /// A token bucket, together with [`ACCOUNT_API_BUCKET`] (Cloudflare purge calls).
     Bucket { bucket: TokenBucket },
+}
+
+/// The pace modes.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PaceMode {
+    Window,
+    Bucket,
+}
+
+/// A [`Pace`] as written: its mode and the fields of every mode.
+#[derive(Deserialize)]
+struct PaceFields {
+    mode: PaceMode,
+    rate_per_second: Option<f64>,
+    bucket: Option<TokenBucket>,
+}
+
+impl TryFrom<PaceFields> for Pace {
+    type Error = &'static str;
+
+    fn try_from(f: PaceFields) -> Result<Pace, &'static str> {
+        Ok(match f.mode {
+            PaceMode::Window => Pace::Window {
+                rate_per_second: f.rate_per_second.ok_or("missing field `rate_per_second`")?,
+            },
+            PaceMode::Bucket => Pace::Bucket {
+                bucket: f.bucket.ok_or("missing field `bucket`")?,
+            },
+        })
+    }
 }
 
 /// A token bucket: holds up to `burst` tokens, refills `rate_per_second`, one token per call.

@@ -106,10 +106,8 @@ pub async fn dry_run(
         .sum();
     // The URLs each environment's verification would probe after the purge.
     let samples = verify_samples(cfg, api_key, &resolved.with_rules);
-    let verification: BTreeMap<&String, Value> = samples
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(env, n)| {
+    let verification: BTreeMap<&String, Value> =
+        crate::sorted::map_of(samples.iter().filter(|(_, n)| **n > 0).map(|(env, n)| {
             let urls: Vec<&str> = actions
                 .iter()
                 .filter(|a| &a.env == env && a.kind == ActionKind::File && probeable(&a.value))
@@ -117,8 +115,7 @@ pub async fn dry_run(
                 .collect();
             let urls = spread(&urls, *n as usize);
             (env, serde_json::json!({"verify_sample": n, "urls": urls}))
-        })
-        .collect();
+        }));
     Ok(serde_json::json!({
         "job_id": job_id,
         "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },

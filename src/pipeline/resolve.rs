@@ -202,17 +202,14 @@ pub(super) fn verify_samples(
     api_key: &str,
     environments: &[PlanEnvironment],
 ) -> std::collections::BTreeMap<String, u32> {
-    environments
-        .iter()
-        .map(|e| {
-            let n = cfg
-                .rules
-                .rule_for_stack(Some(api_key), &e.name)
-                .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
-                .map_or(0, |r| r.verify_sample);
-            (e.name.clone(), n)
-        })
-        .collect()
+    crate::sorted::map_of(environments.iter().map(|e| {
+        let n = cfg
+            .rules
+            .rule_for_stack(Some(api_key), &e.name)
+            .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
+            .map_or(0, |r| r.verify_sample);
+        (e.name.clone(), n)
+    }))
 }
 
 pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) -> bool {
@@ -273,7 +270,7 @@ pub fn failure_environments(
     } else {
         record.scopes.keys().cloned().collect()
     };
-    names.sort();
+    crate::sorted::sort(&mut names);
     names.dedup();
     names
         .into_iter()

@@ -11,7 +11,7 @@
 //! - The dead-letter queue is the queue named by `DEAD_LETTER_QUEUE`.
 
 use serde_json::Value;
-use worker::{Env, Message, MessageBatch, MessageExt};
+use worker::{Env, MessageBatch, MessageExt, RawMessage};
 
 use super::collect::{collect, start};
 use super::dead_letter::dead_letter;
@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::ledger::client::LedgerClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
-use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
+use crate::queue::{enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::runtime::{self, log, now_ms};
 use futures_util::future::join_all;
 
@@ -167,11 +167,13 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
         return Ok(());
     };
     let dead = batch.queue() == cfg.dead_letter_queue;
+    // Raw bodies, read as JSON text by serde_json: `batch.messages()` would convert each body
+    // through serde_wasm_bindgen (a second deserializer in the .wasm).
     let mut jobs = Vec::new();
-    for msg in batch.messages()? {
-        match decode_message(msg.body()) {
-            Ok(job) => jobs.push((msg, job)),
-            Err(_) => {
+    for msg in batch.raw_iter() {
+        match decode_raw(&msg.body()) {
+            Some(job) => jobs.push((msg, job)),
+            None => {
                 log("bad_message", serde_json::json!({"queue": batch.queue()}));
                 msg.ack();
             }
@@ -218,10 +220,22 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     log("invocation", summary);
 }
 
+/// A raw queue message body: JSON text (as [`crate::queue::send_to`] sends it), or an object
+/// (read as its `JSON.stringify` text), as [`crate::queue::decode_message`] reads the same body
+/// as a `serde_json::Value`; `None` when it is neither or not a job message.
+fn decode_raw(body: &wasm_bindgen::JsValue) -> Option<JobMessage> {
+    let text = match body.as_string() {
+        Some(text) => text,
+        None if body.is_object() => String::from(js_sys::JSON::stringify(body).ok()?),
+        None => return None,
+    };
+    serde_json::from_str(&text).ok()
+}
+
 pub(super) async fn run_message(
     cfg: &Config,
     env: &Env,
-    msg: &Message<Value>,
+    msg: &RawMessage,
     job: JobMessage,
     share: (usize, usize),
 ) {

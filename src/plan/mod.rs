@@ -235,7 +235,8 @@ impl EnvPlan {
 
     fn merge(&mut self, other: EnvPlan) {
         fn union(into: &mut Vec<String>, from: Vec<String>) {
-            let set: BTreeSet<String> = std::mem::take(into).into_iter().chain(from).collect();
+            let set: BTreeSet<String> =
+                crate::sorted::set_of(std::mem::take(into).into_iter().chain(from));
             *into = set.into_iter().collect();
         }
         if self.environment_uid.is_empty()
@@ -368,10 +369,11 @@ impl Plan {
                 }
             }
         }
-        let skipped: BTreeSet<Skipped> = std::mem::take(&mut self.skipped)
-            .into_iter()
-            .chain(other.skipped)
-            .collect();
+        let skipped: BTreeSet<Skipped> = crate::sorted::set_of(
+            std::mem::take(&mut self.skipped)
+                .into_iter()
+                .chain(other.skipped),
+        );
         self.skipped = skipped.into_iter().collect();
         self.items.considered += other.items.considered;
         self.items.purged += other.items.purged;
@@ -383,10 +385,11 @@ impl Plan {
 /// is limited to) according to `rules`.
 pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: &Rules) -> Plan {
     let targets = targets(job, envs, rules);
-    let mut acc: BTreeMap<&str, Acc> = targets
-        .iter()
-        .map(|t| (t.env.name.as_str(), Acc::new(t.env, t.rule)))
-        .collect();
+    let mut acc: BTreeMap<&str, Acc> = crate::sorted::map_of(
+        targets
+            .iter()
+            .map(|t| (t.env.name.as_str(), Acc::new(t.env, t.rule))),
+    );
     let mut skipped = BTreeSet::new();
     let mut counts = PlannedItems {
         considered: items.len(),
@@ -443,10 +446,10 @@ pub fn plan(job: &PlanJob, items: &[PlanItem], envs: &[PlanEnvironment], rules: 
     }
 
     Plan {
-        environments: acc
-            .into_iter()
-            .map(|(name, a)| (name.to_owned(), a.finish()))
-            .collect(),
+        environments: crate::sorted::map_of(
+            acc.into_iter()
+                .map(|(name, a)| (name.to_owned(), a.finish())),
+        ),
         skipped: skipped.into_iter().collect(),
         items: counts,
     }

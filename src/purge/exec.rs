@@ -254,18 +254,14 @@ async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
             return result;
         };
         budget.spend(Sub::Kv, 1);
-        let mut list = store.list().prefix(a.value.clone()).limit(limit);
-        if let Some(c) = &result.cursor {
-            list = list.cursor(c.clone());
-        }
-        let page = match list.execute().await {
+        let page = match kv_list(env, &a.target, &a.value, limit, result.cursor.as_deref()).await {
             Ok(p) => p,
             Err(e) => {
                 result.error = Some(format!("KV list failed: {e}"));
                 return result;
             }
         };
-        let names: Vec<String> = page.keys.into_iter().map(|k| k.name).collect();
+        let names = page.names;
         let mut deleted = 0u64;
         match bulk_ns {
             Some(ns) if bulk && names.len() >= BULK_THRESHOLD => {
@@ -315,6 +311,70 @@ async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
             return result;
         }
     }
+}
+
+/// One page of a KV listing: what worker's `KvStore::list()…execute()` answers, key names only.
+struct KvPage {
+    names: Vec<String>,
+    list_complete: bool,
+    cursor: Option<String>,
+}
+
+/// Lists one page of the KV namespace bound as `binding` (`list({prefix, limit, cursor})`),
+/// reading the answer's fields directly: worker's `ListOptionsBuilder::execute` converts the
+/// answer (with every key's metadata) through serde_wasm_bindgen. Errors read as worker's
+/// `KvError` would display them.
+async fn kv_list(
+    env: &Env,
+    binding: &str,
+    prefix: &str,
+    limit: u64,
+    cursor: Option<&str>,
+) -> Result<KvPage, String> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let js_error = |e: JsValue| format!("js error: {e:?}");
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k));
+    let store = get(env, binding).map_err(js_error)?;
+    let options = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&options, &JsValue::from_str(k), v);
+    set("limit", &JsValue::from_f64(limit as f64)).map_err(js_error)?;
+    if let Some(c) = cursor {
+        set("cursor", &JsValue::from_str(c)).map_err(js_error)?;
+    }
+    set("prefix", &JsValue::from_str(prefix)).map_err(js_error)?;
+    let list: js_sys::Function = get(&store, "list").map_err(js_error)?.unchecked_into();
+    let promise: js_sys::Promise = list
+        .call1(&store, &options)
+        .map_err(js_error)?
+        .unchecked_into();
+    let answer = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(js_error)?;
+    let bad = |what: &str| format!("js error: the KV list answer has no valid {what}");
+    let keys: js_sys::Array = get(&answer, "keys")
+        .ok()
+        .filter(js_sys::Array::is_array)
+        .ok_or_else(|| bad("keys"))?
+        .unchecked_into();
+    let mut names = Vec::with_capacity(keys.length() as usize);
+    for k in keys.iter() {
+        names.push(
+            get(&k, "name")
+                .ok()
+                .and_then(|n| n.as_string())
+                .ok_or_else(|| bad("key name"))?,
+        );
+    }
+    let list_complete = get(&answer, "list_complete")
+        .ok()
+        .and_then(|v| v.as_bool())
+        .ok_or_else(|| bad("list_complete"))?;
+    let cursor = get(&answer, "cursor").ok().and_then(|v| v.as_string());
+    Ok(KvPage {
+        names,
+        list_complete,
+        cursor,
+    })
 }
 
 /// Deletes URLs from this location's Cache API.

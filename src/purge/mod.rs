@@ -199,7 +199,7 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
     }
     // De-duplicated per environment only: each environment's purge calls wait for that
     // environment's KV work (docs/ARCHITECTURE.md, "Order").
-    out.sort();
+    crate::sorted::sort(&mut out);
     out.dedup();
     out
 }
@@ -237,8 +237,9 @@ pub fn purge_batches(
 ) -> Vec<(String, ActionKind, Vec<ClaimedAction>)> {
     let mut sorted: Vec<&ClaimedAction> =
         actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
-    sorted
-        .sort_by(|a, b| (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id)));
+    crate::sorted::sort_by(&mut sorted, |a, b| {
+        (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id))
+    });
     let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
     for a in sorted {
         let limit = batch.for_kind(a.kind);

@@ -401,7 +401,7 @@ impl Rules {
             .map(|k| split_key(k).1)
             .filter(|env| *env != WILDCARD)
             .collect();
-        names.sort_unstable();
+        crate::sorted::sort(&mut names);
         names.dedup();
         names
     }
@@ -409,7 +409,7 @@ impl Rules {
     /// The stack api keys named by stack-scoped keys, sorted and without duplicates.
     pub fn stacks(&self) -> Vec<&str> {
         let mut stacks: Vec<&str> = self.rules.keys().filter_map(|k| split_key(k).0).collect();
-        stacks.sort_unstable();
+        crate::sorted::sort(&mut stacks);
         stacks.dedup();
         stacks
     }
