@@ -24,6 +24,7 @@ pub mod plan;
 pub mod probe;
 pub mod purge;
 pub mod queue;
+pub mod request;
 pub mod rules;
 pub mod runtime;
 pub mod sorted;

@@ -3,7 +3,7 @@
 
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use worker::{web_sys, Delay, Env, Fetch, Headers, Method, Request};
+use worker::{Delay, Env, Fetch, Headers, Method};
 
 use crate::budget::{Budget, Sub};
 use crate::pace::{self, durable::reserve_slots, Pace};
@@ -93,41 +93,12 @@ pub struct Call<'a> {
     pub rate_limited: Option<fn(u16, &[u8]) -> bool>,
 }
 
-/// A request, as `Request::new_with_init` with a `worker::RequestInit` builds it (method,
-/// headers when there are any, `redirect: "follow"`, body) but straight through web_sys: the
-/// conversion of `worker::RequestInit` links the serialization of every `cf` option (image
-/// resizing and all), which no request here sets.
-pub fn new_request(
-    url: &str,
-    method: Method,
-    headers: Option<&Headers>,
-    body: Option<&str>,
-) -> worker::Result<Request> {
-    let init = web_sys::RequestInit::new();
-    if let Some(h) = headers.filter(|h| !h.is_empty()) {
-        init.set_headers(h.0.as_ref());
-    }
-    init.set_method(method.as_ref());
-    init.set_redirect(web_sys::RequestRedirect::Follow);
-    if let Some(b) = body {
-        init.set_body(&wasm_bindgen::JsValue::from_str(b));
-    }
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map(Request::from)
-        .map_err(|e| {
-            worker::Error::JsError(
-                e.as_string()
-                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-            )
-        })
-}
-
 async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
     let headers = Headers::new();
     for (k, v) in &call.headers {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
-    let req = new_request(
+    let req = crate::request::new_request(
         &call.url,
         call.method.clone(),
         Some(&headers),

@@ -42,7 +42,7 @@ impl LedgerClient {
             let body =
                 serde_json::to_string(&op).map_err(|e| worker::Error::RustError(e.to_string()))?;
             let req =
-                crate::net::new_request("https://ledger/op", Method::Post, None, Some(&body))?;
+                crate::request::new_request("https://ledger/op", Method::Post, None, Some(&body))?;
             let mut resp = self.stub.fetch_with_request(req).await?;
             if resp.status_code() != 200 {
                 let text = resp.text().await.unwrap_or_default();

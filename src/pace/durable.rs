@@ -122,7 +122,8 @@ pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Res
     let stub = env.durable_object("LIMITER")?.get_by_name(key)?;
     let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let req = crate::net::new_request("https://limiter/reserve", Method::Post, None, Some(&body))?;
+    let req =
+        crate::request::new_request("https://limiter/reserve", Method::Post, None, Some(&body))?;
     let mut resp = stub.fetch_with_request(req).await?;
     let a: ReserveAnswer = resp.json().await?;
     Ok(a.waits_ms)
