@@ -91,12 +91,14 @@ const NOT_MEASURED = 'not measured in this run';
 
 // Why a missed issue-13 target is missed, from what the measurements showed (benches/improvements.md
 // has the before/after of each change made for these figures).
-const SIZE_WHY = 'This crate\'s own code is about a quarter of the module (section 6); the rest is the Rust standard library, ' +
-  'the JS glue wasm-bindgen generates around every async entry point (the handlers\' and Durable Objects\' bodies are ' +
-  'inlined into it), serde and serde_json instantiated for every message type, and string data (SQL, error messages). ' +
-  'What it would take: fewer serde-derived types on the Worker ↔ Durable Object paths (hand-written JSON for the ' +
-  'ledger operations), one shared async entry point instead of one per handler and Durable Object method, and moving ' +
-  'cold paths (dashboard API, dry run, health check) into a second Worker bound by a service binding.';
+const SIZE_WHY = 'Issue 13 took the module from about 597 KB to the figure above (section 7 lists each change and what it saved); ' +
+  'what is left is mostly code the crate needs, not duplication. The largest items (section 6): the handlers\' and ' +
+  'Durable Objects\' async bodies inlined into wasm-bindgen\'s `future_to_promise` closures, `serde_json` and the ' +
+  'serde derives of every record and operation type, `BTreeMap` code for many key and value types, and string data ' +
+  '(SQL, error texts, field names). What it would take to reach 250 KB, about 200 KB more: fewer serde-derived types ' +
+  '(hand-written JSON for the ledger operations and the job record), one small sorted map type in place of the ' +
+  '`BTreeMap`s, handling the raw request without worker\'s wrapper (which links `url`), and moving cold paths (the ' +
+  'dashboard API, the dry run, the health check) into a second Worker reached by a service binding.';
 const JOB_10K_WHY = 'The Contentstack window is planned 10 % longer than a second, so the job\'s 101 calls (job status and 100 item ' +
   'pages) cannot finish before about 11.0 s; after the last page come that window\'s KV deletes and the purge calls they ' +
   'unblock, at the purge bucket\'s rate (0.3–0.5 s). A 5 % or 8 % margin met the target in some runs and drew 429s in ' +
@@ -457,6 +459,8 @@ const SIZE_HISTORY = [
   ['last `BENCHMARKS.md` before issue 13 (2026-11-30 02:28 UTC, commit ad3091a)', 1_249_577, 507_562, '14.04×'],
   ['issue 13 work, with the `rsa` crate (measured by hand)', null, 625_828, null],
   ['issue 13 work, RSA-PSS through WebCrypto, `rsa` removed (measured by hand)', null, 587_003, null],
+  ['`BENCHMARKS.md` of 2026-11-30 05:38 UTC (commit 9e520c6)', 1_508_976, 597_117, '16.52×'],
+  ['issue 13 size work, before merging this round\'s pipeline changes (measured by hand, section 7)', 1_118_001, 449_362, null],
 ];
 
 function sizeHistory(s) {
