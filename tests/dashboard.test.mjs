@@ -296,6 +296,9 @@ step('dry run by job ID: the plan matches the API\'s and lists the KV keys', asy
     assert.deepEqual(await section.locator(tid('plan-tag')).allTextContents(), p.tags, `${env} tags`);
   }
   assert.equal(await result.locator(tid('plan-skipped-row')).count(), apiPlan.body.plan.skipped.length);
+  // Only an environment whose rule samples URLs shows what the verification would probe.
+  const sampling = Object.values(apiPlan.body.verification ?? {}).filter((c) => c.verify_sample > 0).length;
+  assert.equal(await result.locator(tid('plan-verification')).count(), sampling);
   await page.screenshot({ path: path.join(OUT, 'dashboard-plan.png'), fullPage: true });
   await page.setViewportSize({ width: 375, height: 800 });
   await assertNoHorizontalScroll('dry run at 375 px');
@@ -674,6 +677,23 @@ step('verification: a URL pinned in the cache is listed in red, the others fresh
   assert.ok((await text(section.locator(tid('job-verification-note')))).includes(`A probe sees ${v.scope} only`));
   assert.ok((await jobView().locator(tid('job-error-row')).allTextContents()).some((e) => e.includes(pinned)), 'the error names the URL');
   await section.screenshot({ path: path.join(OUT, 'dashboard-verification.png') });
+});
+
+step('the dry run lists the URLs the verification would probe', async () => {
+  const plan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: verified.jobId }) });
+  assert.equal(plan.status, 200, JSON.stringify(plan.body));
+  const check = plan.body.verification && plan.body.verification.preview;
+  assert.ok(check && check.verify_sample === 10 && check.urls.length >= 2, JSON.stringify(plan.body.verification));
+  await page.evaluate(() => { location.hash = '#/plan'; });
+  await page.locator(tid('plan-input')).fill(verified.jobId);
+  await page.locator(tid('plan-submit')).click();
+  const env = page.locator(`${tid('plan-result')} ${tid('plan-env')}[data-env="preview"]`);
+  await env.waitFor({ state: 'visible', timeout: 20000 });
+  assert.deepEqual(await env.locator(tid('plan-verify-url')).allTextContents(), check.urls);
+  assert.equal(await page.locator(`${tid('plan-result')} ${tid('plan-verification')}`).count(), 1, 'one environment, one verification');
+  // Back to the job, where the next step continues.
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, verified.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${verified.jobId}")`).waitFor();
 });
 
 step('timeline: inline SVG with its lanes, markers, legend and "where the time went"; fits 390 px', async () => {

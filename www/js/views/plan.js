@@ -117,7 +117,8 @@ function renderPlan(data) {
       el('span', { class: 'stat-label', text: label })))),
     data.truncated ? el('p', { class: 'notice notice-warn', testid: 'plan-truncated', text: 'The job is too large to plan in one request: this plan covers only its first pages.' }) : null);
 
-  const envSections = Object.keys(envs).map((name) => planEnv(name, envs[name]));
+  const checks = data.verification && typeof data.verification === 'object' ? data.verification : {};
+  const envSections = Object.keys(envs).map((name) => planEnv(name, envs[name], checks[name]));
   if (!envSections.length) {
     envSections.push(el('p', { class: 'card empty', text: 'No environment of this job has a purge rule, so nothing would be purged.' }));
   }
@@ -139,7 +140,19 @@ function planReferences(refs) {
     el('div', {}, referencesBlock(refs, { id: 'plan-references', rowTestid: 'plan-referrer-row', planned: true })));
 }
 
-function planEnv(name, env) {
+/** The URLs the verification would probe after each purge pass; null when the rule samples none. */
+function planVerification(check) {
+  const sample = Number(check?.verify_sample) || 0;
+  if (!sample) return null;
+  const urls = Array.isArray(check.urls) ? check.urls : [];
+  return el('div', { class: 'plan-verify', testid: 'plan-verification' },
+    el('p', { class: 'muted small', text: urls.length
+      ? `Verified after each purge pass: ${n(urls.length)} of the purged URLs (verify_sample ${n(sample)}) are fetched once each and must not come back as stale cache hits.`
+      : `verify_sample is ${n(sample)}, but this plan purges no URL that could be checked.` }),
+    urls.length ? codeList('URLs checked', urls, 'plan-verify-url', 'verify_urls') : null);
+}
+
+function planEnv(name, env, check) {
   env = env || {};
   const meta = [
     ['Environment UID', env.environment_uid],
@@ -156,7 +169,8 @@ function planEnv(name, env) {
       el('dd', {}, v ? el('code', { class: 'break', text: String(v) }) : el('span', { class: 'muted', text: 'none' }))])),
     env.purge_everything ? el('p', { class: 'notice notice-warn', text: 'Purges everything cached in this zone.' }) : null,
     full.length ? el('div', { class: 'plan-lists' }, full.map((l) => codeList(l.label, l.values, l.testid, l.key))) : null,
-    empty.length ? el('p', { class: 'muted small plan-nothing', text: `Nothing to do for: ${empty.join(', ')}.` }) : null);
+    empty.length ? el('p', { class: 'muted small plan-nothing', text: `Nothing to do for: ${empty.join(', ')}.` }) : null,
+    planVerification(check));
 }
 
 function codeList(label, values, testid, key) {
