@@ -212,30 +212,37 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
     Ok(())
 }
 
+/// What the per-isolate cache has for a caller: a slot still in time, or how many to reserve.
+enum Cached {
+    Slot(f64),
+    Reserve(u32),
+}
+
 /// Takes a start slot (cached, or reserved from the limiter) and waits for it; returns it.
 async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64, NetError> {
     let now = crate::runtime::now_ms() as f64;
-    let (cached, window_count) = SLOTS.with(|s| {
+    let cached = SLOTS.with(|s| {
         let mut s = s.borrow_mut();
         let q = s.entry(p.key.clone()).or_default();
         while let Some(t) = q.starts.pop_front() {
             if t + stale_ms >= now {
-                return (Some(t), 0);
+                return Cached::Slot(t);
             }
             q.next_count = (q.next_count / 2).max(1);
         }
-        let count = q.next_count.clamp(1, WINDOW_SLOTS_PER_RESERVE);
-        q.next_count = (count * 2).min(WINDOW_SLOTS_PER_RESERVE);
-        (None, count)
+        Cached::Reserve(match p.pace {
+            Pace::Window { .. } => {
+                let count = q.next_count.clamp(1, WINDOW_SLOTS_PER_RESERVE);
+                q.next_count = (count * 2).min(WINDOW_SLOTS_PER_RESERVE);
+                count
+            }
+            Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
+        })
     });
     let slot = match cached {
-        Some(t) => t,
-        None => {
+        Cached::Slot(t) => t,
+        Cached::Reserve(count) => {
             budget.spend(Sub::Limiter, 1);
-            let count = match p.pace {
-                Pace::Window { .. } => window_count,
-                Pace::Bucket { .. } => p.upcoming.get().clamp(1, SLOTS_PER_RESERVE),
-            };
             let waits = reserve_slots(p.env, &p.key, &p.pace, count)
                 .await
                 .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;

@@ -355,6 +355,14 @@ impl Progress {
     pub fn is_final(&self) -> bool {
         self.status.is_some_and(JobStatus::is_final)
     }
+
+    /// Whether the step that got this answer goes on draining: the attempt is current, no
+    /// verification is due, no second pass is being waited for and work is pending. Only then
+    /// does a `report` with `then_claim` claim the next round (the step would otherwise leave
+    /// the actions leased).
+    pub fn goes_on(&self) -> bool {
+        self.current && !self.verify && self.second_pass_in_s.is_none() && self.pending > 0
+    }
 }
 
 /// Answer to `list`: one page of records, newest first.

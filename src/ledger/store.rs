@@ -774,10 +774,8 @@ pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Repo
     let then_claim = op.then_claim;
     let (job_id, attempt, now_ms) = (op.job_id.clone(), op.attempt, op.now_ms);
     let progress = settle_report(sql, op, settings)?;
-    let p = &progress;
-    let goes_on = p.current && !p.verify && p.second_pass_in_s.is_none() && p.pending > 0;
     let next = match then_claim {
-        Some(c) if goes_on => claim(
+        Some(c) if progress.goes_on() => claim(
             sql,
             ClaimOp {
                 job_id,

@@ -190,11 +190,11 @@ async fn collect_pages(
         };
         // Stored now: held long enough, or the purges alongside are out of budget (this
         // invocation hands on after storing).
-        let held_long = window
+        let store_now = window
             .first_page_ms
             .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
             || purges_spent.get();
-        if more && !handing_off && window.items.len() < window_max && !held_long {
+        if more && !handing_off && window.items.len() < window_max && !store_now {
             skip = next_skip;
             continue;
         }

@@ -190,6 +190,16 @@ async fn drain_round(
     })
 }
 
+/// Whether `budget` holds another round: `fetches` beyond the reserve, and the reserve's
+/// operations plus a few. `reporting` counts the report about to be sent, not spent yet (a
+/// report that claims the next round is asked for before it goes out).
+fn room_for_round(budget: &Budget, fetches: usize, reporting: bool) -> bool {
+    budget.allows(
+        RESERVE_FETCHES + fetches,
+        RESERVE_OPS + 8 + usize::from(reporting),
+    )
+}
+
 /// The claim size that fits the rest of the budget.
 fn claim_limit(budget: &Budget) -> u32 {
     (budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
@@ -200,7 +210,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
     // Rounds follow one another at once: each report claims the next round's actions while the
     // budget allows another round (one ledger call for the report and the next claim).
     let chain = |b: &Budget, _unblocked: bool| {
-        b.allows(RESERVE_FETCHES, RESERVE_OPS + 9)
+        room_for_round(b, 0, true)
             .then(|| Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX))
     };
     let mut ready: Option<Claim> = None;
@@ -208,7 +218,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         let claim = match ready.take() {
             Some(c) => c,
             None => {
-                if !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS + 8) {
+                if !room_for_round(&ctx.budget, 0, false) {
                     return Ok(Next::Queue(Step::Drain, 0));
                 }
                 Claim::fresh(claim_limit(&ctx.budget), usize::MAX)
@@ -321,8 +331,8 @@ pub(super) async fn with_purges_alongside(
     work: impl std::future::Future<Output = Result<Next, StepError>>,
 ) -> Result<Next, StepError> {
     let busy = Cell::new(true);
-    // Reading costs few service operations (a limiter and a ledger call per page or round),
-    // KV deletes one each: the purges get all of the operations but `WORK_OPS`.
+    // Reading costs few service operations (a limiter call per several pages, a ledger call per
+    // stored window), KV deletes one each: the purges get all of the operations but `WORK_OPS`.
     let ops_left = ctx.budget.remaining_ops().saturating_sub(keep.1);
     let slice = ctx.budget.split(
         ctx.budget.remaining_fetches().saturating_sub(keep.0) / 2,
@@ -374,8 +384,7 @@ pub(super) async fn drain_alongside(
 ) -> bool {
     // The purge calls a round's KV deletes unblocked go next, at once: its report claims them.
     let chain = |b: &Budget, unblocked: bool| {
-        (unblocked && b.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 9))
-            .then(|| alongside_claim(ctx, b))
+        (unblocked && room_for_round(b, 4, true)).then(|| alongside_claim(ctx, b))
     };
     let mut ready: Option<Claim> = None;
     // A claimed round runs even when collection has just ended (its actions are leased).
@@ -383,7 +392,7 @@ pub(super) async fn drain_alongside(
         let claim = match ready.take() {
             Some(c) => c,
             None => {
-                if !budget.allows(RESERVE_FETCHES + 4, RESERVE_OPS + 8) {
+                if !room_for_round(budget, 4, false) {
                     return true;
                 }
                 alongside_claim(ctx, budget)

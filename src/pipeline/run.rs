@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::ledger::client::LedgerClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
-use crate::queue::{enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
+use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::runtime::{self, log, now_ms};
 use futures_util::future::join_all;
 
@@ -221,15 +221,15 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
 }
 
 /// A raw queue message body: JSON text (as [`crate::queue::send_to`] sends it), or an object
-/// (read as its `JSON.stringify` text), as [`crate::queue::decode_message`] reads the same body
-/// as a `serde_json::Value`; `None` when it is neither or not a job message.
+/// (read as its `JSON.stringify` text), through [`decode_message`]; `None` when it is neither or
+/// not a job message.
 fn decode_raw(body: &wasm_bindgen::JsValue) -> Option<JobMessage> {
     let text = match body.as_string() {
         Some(text) => text,
         None if body.is_object() => String::from(js_sys::JSON::stringify(body).ok()?),
         None => return None,
     };
-    serde_json::from_str(&text).ok()
+    decode_message(&text).ok()
 }
 
 pub(super) async fn run_message(
