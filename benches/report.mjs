@@ -333,7 +333,7 @@ function jobCost() {
     `One signed webhook per job (RSA), the job's items all successful entries in one environment and locale. Rule:`,
     `a zone, one KV key (\`${r.rule.entry.kv_keys[0]}\`) and one cache tag (\`${r.rule.entry.tags[0]}\`) per entry.`,
     `Fake Contentstack limited to ${r.contentstack_rate_per_second} requests per second per stack; job items ${r.page_size} per page;`,
-    `\`PURGE_BATCH_SIZE\` = ${r.purge_batch_size} (the default; Cloudflare accepts up to 100), \`PURGE_RATE_PER_SECOND\` = ${r.purge_rate_per_second},`,
+    `\`PURGE_BATCH_SIZE\` = ${r.purge_batch_size} (the default, Cloudflare's per-call limit), \`PURGE_RATE_PER_SECOND\` = ${r.purge_rate_per_second},`,
     `\`SUBREQUEST_BUDGET\` = ${r.subrequest_budget} (the default). KV operations and subrequests are the sums of the Worker's`,
     '`invocation` log lines for the job (queue invocations only; the webhook\'s own invocation is section 2).',
     '',

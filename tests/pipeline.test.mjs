@@ -140,10 +140,10 @@ describe('a 250-item job across two environments and two locales', () => {
     assert.equal(files.length, exp.files.size, 'no URL purged twice');
     for (const p of cf.purges) {
       assert.equal(p.zoneId, ZONE);
-      assert.ok(p.items.length <= 30, `a call with ${p.items.length} items`);
+      assert.ok(p.items.length <= 100, `a call with ${p.items.length} items`);
     }
     const calls = cf.purges.filter((p) => p.status === 200);
-    assert.equal(calls.length, Math.ceil(exp.tags.size / 30) + Math.ceil(exp.files.size / 30));
+    assert.equal(calls.length, Math.ceil(exp.tags.size / 100) + Math.ceil(exp.files.size / 100));
 
     // The record mirrors what was sent.
     assert.deepEqual(rec.environments.sort(), ['production', 'staging']);

@@ -104,7 +104,7 @@ const vars = {
   CLOUDFLARE_API_BASE: cf.url,
   CLOUDFLARE_API_TOKEN: 'demo-cloudflare-token',
   PURGE_RATE_PER_SECOND: '20',
-  PURGE_BATCH_SIZE: '30',
+  PURGE_BATCH_SIZE: '100',
   RETRY_BASE_SECONDS: '2',
   // The second purge pass after 10 s instead of 60, so the demo job ends soon (README).
   REPURGE_DELAY_SECONDS: '10',

@@ -18,6 +18,9 @@
 //!   applies to URL purges only ([`Config::purge_batch_for`]).
 //! - `REPURGE_DELAY_SECONDS` is at most 43200 (the longest queue message delay).
 //! - `PROGRESS_TIMEOUT_SECONDS` is 2–86400, default 900 (15 minutes).
+//! - `LEDGER_RETENTION_DAYS` is whole days, 1–3650, default 90. `LEDGER_RETENTION_SECONDS`
+//!   (undocumented for users, like `PROGRESS_TIMEOUT_SECONDS`) overrides it in seconds, so that a
+//!   test can watch a finished job expire.
 //! - `DEAD_LETTER_QUEUE` must be a name without whitespace or control characters.
 //! - `PUBLIC_URL` is checked like the other base URLs (`scheme://host[:port]`, no path), and a
 //!   trailing `/` is dropped.
@@ -60,6 +63,8 @@ pub const NAMES: &[&str] = &[
     "REPURGE_DELAY_SECONDS",
     "DEAD_LETTER_QUEUE",
     "PROGRESS_TIMEOUT_SECONDS",
+    "LEDGER_RETENTION_DAYS",
+    "LEDGER_RETENTION_SECONDS",
     "PUBLIC_URL",
     "ENVIRONMENTS",
     "ADMIN_TOKEN",
@@ -258,6 +263,8 @@ pub struct Config {
     pub dead_letter_queue: String,
     /// A job with no progress this long is driven again by the ledger alarm.
     pub progress_timeout_seconds: u32,
+    /// How long a finished job's record is kept (`LEDGER_RETENTION_DAYS`), in seconds.
+    pub retention_seconds: u64,
     /// This Worker's public base URL, when set.
     pub public_url: Option<String>,
     pub rules: Rules,
@@ -512,7 +519,7 @@ impl Config {
         let purge_batch_size = number_why(
             raw,
             "PURGE_BATCH_SIZE",
-            30usize,
+            100usize,
             (1, cloudflare_plan.max_purge_batch()),
             if cloudflare_plan == CloudflarePlan::Enterprise {
                 " (Cloudflare's Enterprise limit for URLs per purge call)"
@@ -548,6 +555,16 @@ impl Config {
             (2, 86_400),
             &mut errors,
         );
+        let retention_days = number(raw, "LEDGER_RETENTION_DAYS", 90u32, (1, 3650), &mut errors);
+        // Tests only: a retention in seconds, so that a test can watch a job expire.
+        let retention_seconds = number_opt(
+            raw,
+            "LEDGER_RETENTION_SECONDS",
+            (1u64, 3650 * 86_400),
+            "",
+            &mut errors,
+        )
+        .unwrap_or(retention_days as u64 * 86_400);
         let dead_letter_queue =
             text(raw, "DEAD_LETTER_QUEUE").unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.into());
         if dead_letter_queue
@@ -718,6 +735,7 @@ impl Config {
                 repurge_delay_seconds,
                 dead_letter_queue,
                 progress_timeout_seconds,
+                retention_seconds,
                 public_url,
                 rules,
                 admin_token,
@@ -797,9 +815,10 @@ mod tests {
             c.cloudflare_api_base,
             "https://api.cloudflare.com/client/v4"
         );
-        assert_eq!(c.purge_batch_size, 30);
-        assert_eq!(c.purge_batch_for(true), 30);
-        assert_eq!(c.purge_batch_for(false), 30);
+        assert_eq!(c.purge_batch_size, 100);
+        assert_eq!(c.purge_batch_for(true), 100);
+        assert_eq!(c.purge_batch_for(false), 100);
+        assert_eq!(c.retention_seconds, 90 * 86_400);
         assert_eq!(c.cloudflare_plan, CloudflarePlan::Pro);
         assert_eq!(
             c.purge_bucket,
@@ -973,6 +992,19 @@ mod tests {
         assert_eq!(c.public_url.as_deref(), Some("https://purge.example.com"));
 
         let mut r = hmac_only();
+        r.push(("LEDGER_RETENTION_DAYS", json!("7")));
+        assert_eq!(
+            Config::parse(&raw(&r)).unwrap().retention_seconds,
+            7 * 86_400
+        );
+        r.push(("LEDGER_RETENTION_SECONDS", json!(3)));
+        assert_eq!(Config::parse(&raw(&r)).unwrap().retention_seconds, 3);
+        let mut r = hmac_only();
+        r.push(("LEDGER_RETENTION_DAYS", json!(3651)));
+        let e = Config::parse(&raw(&r)).unwrap_err().to_string();
+        assert!(e.contains("LEDGER_RETENTION_DAYS"), "{e}");
+
+        let mut r = hmac_only();
         r.push(("PUBLIC_URL", json!("https://purge.example.com/hook")));
         let e = Config::parse(&raw(&r)).unwrap_err().to_string();
         assert!(e.contains("PUBLIC_URL must be scheme://host[:port]"), "{e}");
@@ -993,11 +1025,12 @@ mod tests {
             ("DEAD_LETTER_QUEUE", json!("dead letters")),
             ("PROGRESS_TIMEOUT_SECONDS", json!(1)),
             ("PUBLIC_URL", json!("purge.example.com")),
+            ("LEDGER_RETENTION_DAYS", json!(0)),
         ] {
             r.push((name, bad));
         }
         let ConfigError(errors) = Config::parse(&raw(&r)).unwrap_err();
-        assert_eq!(errors.len(), 11, "{errors:#?}");
+        assert_eq!(errors.len(), 12, "{errors:#?}");
         for name in [
             "WORKERS_PLAN",
             "SUBREQUEST_BUDGET",
@@ -1010,6 +1043,7 @@ mod tests {
             "DEAD_LETTER_QUEUE",
             "PROGRESS_TIMEOUT_SECONDS",
             "PUBLIC_URL",
+            "LEDGER_RETENTION_DAYS",
         ] {
             assert!(errors.iter().any(|e| e.starts_with(name)), "{name}");
         }

@@ -17,11 +17,24 @@ fn settings(env: &Env) -> Settings {
             repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
             progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
             max_drives: cfg.retry.max_tries,
+            retention_ms: cfg.retention_seconds as i64 * 1000,
+            batch: crate::purge::BatchSize {
+                files: cfg.purge_batch_for(true),
+                other: cfg.purge_batch_for(false),
+            },
+            page_size: crate::contentstack::PAGE_SIZE,
         },
+        // A broken configuration stops the pipeline; the ledger still answers with defaults.
         Err(_) => Settings {
             repurge_delay_ms: 60_000,
             progress_timeout_ms: 900_000,
             max_drives: 5,
+            retention_ms: 90 * 86_400_000,
+            batch: crate::purge::BatchSize {
+                files: crate::config::MAX_PURGE_BATCH,
+                other: crate::config::MAX_PURGE_BATCH,
+            },
+            page_size: crate::contentstack::PAGE_SIZE,
         },
     }
 }
@@ -47,15 +60,17 @@ impl DurableObject for Ledger {
         Ledger { state, env }
     }
 
-    /// Drives jobs that made no progress for `PROGRESS_TIMEOUT_SECONDS` again, and keeps
-    /// watching while any job is unfinished.
+    /// Forgets the jobs past their retention, drives jobs that made no progress for
+    /// `PROGRESS_TIMEOUT_SECONDS` again, and keeps watching while any job is unfinished (or
+    /// until the next kept job expires).
     async fn alarm(&self) -> Result<Response> {
         let settings = settings(&self.env);
         let sql = self.state.storage().sql();
         let now = js_sys::Date::now() as i64;
+        let next_expiry = store::expire(&sql, now, settings.retention_ms)?;
         let rows: Vec<store::RecordRow> = sql
             .exec(
-                "SELECT record, seq, collected FROM jobs ORDER BY seq DESC LIMIT 500",
+                "SELECT record, seq, collected FROM jobs WHERE finished_ms IS NULL ORDER BY seq DESC LIMIT 500",
                 None,
             )?
             .to_array()?;
@@ -73,10 +88,16 @@ impl DurableObject for Ledger {
             }
             self.drive(&sql, &mut rec, settings, now).await?;
         }
-        if unfinished {
+        let watch = unfinished.then(|| now + settings.alarm_every_ms() as i64);
+        let next = match (watch, next_expiry) {
+            (Some(w), Some(e)) => Some(w.min(e)),
+            (w, e) => w.or(e),
+        };
+        if let Some(at) = next {
+            let wait = (at - now).max(1_000) as u64;
             self.state
                 .storage()
-                .set_alarm(std::time::Duration::from_millis(settings.alarm_every_ms()))
+                .set_alarm(std::time::Duration::from_millis(wait))
                 .await?;
         }
         Response::ok("")
@@ -92,6 +113,16 @@ impl DurableObject for Ledger {
         let settings = settings(&self.env);
         let sql = self.state.storage().sql();
         let watch = matches!(op, LedgerOp::Accept(_) | LedgerOp::Replay(_));
+        // Retention is applied before anything reads or takes in a job, so an expired job is
+        // gone at once, whenever the alarm runs.
+        if matches!(
+            op,
+            LedgerOp::Accept(_) | LedgerOp::Replay(_) | LedgerOp::Get(_) | LedgerOp::List(_)
+        ) {
+            if let Err(e) = store::expire(&sql, js_sys::Date::now() as i64, settings.retention_ms) {
+                return Response::error(e.to_string(), 500);
+            }
+        }
         match dispatch(&sql, op, settings) {
             Ok(answer) => {
                 // Watch new work: the alarm drives a job whose messages were lost.
@@ -121,7 +152,7 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::Replay(o) => answer(store::replay(sql, o)),
         LedgerOp::Start(o) => answer(store::start(sql, o, settings)),
         LedgerOp::AddActions(o) => answer(store::add_actions(sql, o, settings)),
-        LedgerOp::Claim(o) => answer(store::claim(sql, o)),
+        LedgerOp::Claim(o) => answer(store::claim(sql, o, settings)),
         LedgerOp::Report(o) => answer(store::report(sql, o, settings)),
         LedgerOp::SecondPass(o) => answer(store::second_pass(sql, o, settings)),
         LedgerOp::Fail(o) => answer(store::fail(sql, o, settings)),

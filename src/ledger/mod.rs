@@ -166,6 +166,9 @@ pub struct Scope {
     pub collected: bool,
     /// The next item page to read (`skip`).
     pub next_skip: u64,
+    /// Every item page has been read and stored (reference look-ups may still add work).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_all: bool,
 }
 
 /// One environment's purge passes (docs/CONTRACT.md, "Second pass").

@@ -109,6 +109,12 @@ pub struct AddActionsOp {
     /// Environments whose reference `on_failure` purge is among `actions`.
     #[serde(default)]
     pub fell_back: Vec<String>,
+    /// The purge group of `actions` (`purge::group_of_skip`, or `purge::REFERRERS_GROUP`).
+    #[serde(default)]
+    pub group: u64,
+    /// Every job-items page of the scope is stored (reference look-ups may still add work).
+    #[serde(default)]
+    pub read_all: bool,
     pub subrequests: u64,
     pub now: String,
     pub now_ms: i64,

@@ -12,10 +12,10 @@ use super::timeline::{Event, EventKind};
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
 use crate::health::HealthState;
-use crate::purge::{ActionKind, ActionResult, ClaimedAction, NewAction, Outcome};
-
-/// Jobs kept before the oldest records are dropped.
-const MAX_JOBS: i64 = 5000;
+use crate::purge::{
+    claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize, ClaimedAction,
+    NewAction, Outcome, SECOND_PASS_GROUP,
+};
 
 /// Settings the ledger takes from the configuration (defaults when it is broken).
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,12 @@ pub struct Settings {
     pub repurge_delay_ms: i64,
     pub progress_timeout_ms: i64,
     pub max_drives: u32,
+    /// How long a finished job is kept (`LEDGER_RETENTION_DAYS`).
+    pub retention_ms: i64,
+    /// Items per purge call, by kind.
+    pub batch: BatchSize,
+    /// Items per job-items page (purge groups are counted in pages).
+    pub page_size: u64,
 }
 
 impl Settings {
@@ -34,13 +40,19 @@ impl Settings {
 
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, job_id TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL)",
+    // `finished_ms`: when a final job ended (retention counts from it); NULL while it runs.
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER)",
     "CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs(seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs(finished_ms)",
+    "CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries(job_id)",
     // Purge actions per job attempt. `pass`: 1 first pass, 2 second pass, 3 on_failure.
-    // `batch`: the AddActions call that last wanted the action (purge calls wait for the KV
-    // work of their batch and earlier ones). `counted`: times it was settled done (what it
-    // purged is counted the first time only).
-    "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value))",
+    // `batch`: the action's purge group (`purge::group_of_skip`): purge calls wait for the KV
+    // work of their group and earlier ones, and never mix groups. KV actions are stored once per
+    // value (in the first group that wants them); the others once per value and group, `dup` = 1
+    // on every row but a value's first (what a value purged is counted once). `counted`: times
+    // it was settled done (counted the first time only).
+    "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, dup INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value, batch))",
+    "CREATE INDEX IF NOT EXISTS work_by_value ON work(job_id, attempt, env, kind, target, value)",
     "CREATE INDEX IF NOT EXISTS work_by_state ON work(job_id, attempt, state, id)",
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
@@ -140,15 +152,61 @@ pub fn load(sql: &SqlStorage, job_id: &str) -> Result<Option<JobRecord>> {
 
 pub fn store(sql: &SqlStorage, rec: &JobRecord) -> Result<()> {
     let json = serde_json::to_string(rec).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let finished_ms = rec
+        .finished_at
+        .as_deref()
+        .filter(|_| rec.status.is_final())
+        .and_then(crate::time::parse_iso8601_utc_millis)
+        .map_or(SqlStorageValue::Null, i);
     sql.exec(
-        "UPDATE jobs SET record = ?, collected = ? WHERE job_id = ?",
+        "UPDATE jobs SET record = ?, collected = ?, finished_ms = ? WHERE job_id = ?",
         vec![
             s(json),
             i(rec.all_collected() as i64),
+            finished_ms,
             s(rec.job_id.clone()),
         ],
     )?;
     Ok(())
+}
+
+/// Retention: forgets every job that ended more than `retention_ms` before `now_ms`, with all
+/// that is stored for it (deliveries included, so a new delivery of it is a new job). Answers
+/// when the next kept job expires.
+pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Expired {
+        job_id: String,
+    }
+    let cutoff = now_ms - retention_ms;
+    let gone: Vec<Expired> = sql
+        .exec(
+            "DELETE FROM jobs WHERE finished_ms IS NOT NULL AND finished_ms < ? RETURNING job_id",
+            vec![i(cutoff)],
+        )?
+        .to_array()?;
+    for g in gone {
+        sql.exec(
+            "DELETE FROM deliveries WHERE job_id = ?",
+            vec![s(g.job_id.clone())],
+        )?;
+        sql.exec(
+            "DELETE FROM work WHERE job_id = ?",
+            vec![s(g.job_id.clone())],
+        )?;
+        lookups::forget(sql, &g.job_id, None)?;
+    }
+    #[derive(Deserialize)]
+    struct Next {
+        first: Option<i64>,
+    }
+    let next: Vec<Next> = sql
+        .exec(
+            "SELECT MIN(finished_ms) AS first FROM jobs WHERE finished_ms IS NOT NULL",
+            None,
+        )?
+        .to_array()?;
+    Ok(next.first().and_then(|n| n.first).map(|f| f + retention_ms))
 }
 
 #[derive(Deserialize)]
@@ -313,6 +371,7 @@ struct Settled {
     env: String,
     kind: String,
     counted: i64,
+    dup: i64,
 }
 
 /// Counts what one settled action adds to the record: what it purged the first time it is
@@ -323,7 +382,7 @@ fn count_settled(rec: &mut JobRecord, row: Settled, outcome: Outcome, swept: u64
     };
     let mut delta = PurgedCounts::default();
     match outcome {
-        Outcome::Done if row.counted == 1 || kind == ActionKind::KvPrefix => {
+        Outcome::Done if (row.counted == 1 && row.dup == 0) || kind == ActionKind::KvPrefix => {
             kind.count_result(&mut delta, outcome, swept)
         }
         _ if swept > 0 => kind.count_result(&mut delta, outcome, swept),
@@ -363,7 +422,7 @@ fn settle_results(
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let query = format!(
-                "UPDATE work SET state = ?1, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE job_id = ?2 AND attempt = ?3 AND state = {PENDING} AND id IN ({marks}) RETURNING env, kind, counted"
+                "UPDATE work SET state = ?1, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE job_id = ?2 AND attempt = ?3 AND state = {PENDING} AND id IN ({marks}) RETURNING env, kind, counted, dup"
             );
             let mut binds = vec![
                 i(ActionState::from(outcome) as i64),
@@ -383,7 +442,7 @@ fn settle_results(
     for r in detailed {
         let rows: Vec<Settled> = sql
             .exec(
-                &format!("UPDATE work SET state = ?1, cursor = ?2, swept = swept + ?3, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE id = ?4 AND job_id = ?5 AND attempt = ?6 AND state = {PENDING} RETURNING env, kind, counted"),
+                &format!("UPDATE work SET state = ?1, cursor = ?2, swept = swept + ?3, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE id = ?4 AND job_id = ?5 AND attempt = ?6 AND state = {PENDING} RETURNING env, kind, counted, dup"),
                 vec![
                     i(ActionState::from(r.outcome) as i64),
                     r.cursor.clone().map(s).unwrap_or(SqlStorageValue::Null),
@@ -402,27 +461,26 @@ fn settle_results(
     Ok(settled)
 }
 
-/// Stores actions for an attempt. An action wanted again by a later batch moves to that batch
-/// (its purge call then waits for the later batch's KV work); a purge action already sent in
-/// the first pass is sent again after that KV work, while the environment's first pass runs.
+/// Stores actions for an attempt in purge group `group`. A KV action is stored once per value,
+/// in the first group that wants it (a later group's purge calls wait for it all the same); any
+/// other action once per value and group, so each group's purge calls are the same whenever
+/// its actions arrive (docs/ARCHITECTURE.md, "Purge groups").
 fn insert_actions(
     sql: &SqlStorage,
     rec: &JobRecord,
     actions: &[NewAction],
-    batch: u64,
+    group: u64,
     pass: i64,
 ) -> Result<()> {
+    const SAME_VALUE: &str = "SELECT 1 FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind = ?4 AND target = ?5 AND value = ?6";
     for a in actions {
-        let in_first_pass = rec
-            .passes
-            .get(&a.env)
-            .is_none_or(|p| p.first_pass_at.is_none());
-        let resend = (!a.kind.is_kv() && in_first_pass && pass == PASS_FIRST) as i64;
+        let query = if a.kind.is_kv() {
+            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS ({SAME_VALUE})")
+        } else {
+            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, dup) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, EXISTS ({SAME_VALUE}) WHERE NOT EXISTS ({SAME_VALUE} AND batch = ?7)")
+        };
         sql.exec(
-            &format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT(job_id, attempt, env, kind, target, value) DO UPDATE SET batch = excluded.batch, lease = 0, \
-             state = CASE WHEN work.state = {DONE} AND ?9 = 1 AND work.pass = {PASS_FIRST} THEN {PENDING} ELSE work.state END \
-             WHERE work.state = {PENDING} OR (work.state = {DONE} AND ?9 = 1 AND work.pass = {PASS_FIRST})"),
+            &query,
             vec![
                 s(rec.job_id.clone()),
                 i(rec.attempts as i64),
@@ -430,9 +488,8 @@ fn insert_actions(
                 s(a.kind.as_str()),
                 s(a.target.clone()),
                 s(a.value.clone()),
-                i(batch as i64),
+                i(group as i64),
                 i(pass),
-                i(resend),
             ],
         )?;
     }
@@ -474,10 +531,6 @@ pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
                     "INSERT INTO jobs (job_id, seq, collected, record) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?)",
                     vec![s(record.job_id.clone()), s(json)],
                 )?;
-            sql.exec(
-                "DELETE FROM jobs WHERE seq <= (SELECT MAX(seq) FROM jobs) - ?",
-                vec![i(MAX_JOBS)],
-            )?;
             Ok(AcceptAnswer {
                 accepted: true,
                 attempt: 1,
@@ -601,6 +654,8 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         collected,
         lookups: to_look_up,
         fell_back,
+        group,
+        read_all,
         subrequests,
         now,
         now_ms,
@@ -609,7 +664,7 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
         Ok(rec) => rec,
         Err(answer) => return Ok(answer),
     };
-    add_work(sql, &mut rec, &actions)?;
+    add_work(sql, &mut rec, &actions, group)?;
     lookups::add(sql, &rec, &to_look_up)?;
     if !fell_back.is_empty() {
         if let Some(r) = rec.references.as_mut() {
@@ -624,6 +679,7 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
             .add(now_ms, Event::new(EventKind::Pages).count(items));
     }
     sc.collected |= collected;
+    sc.read_all |= read_all || collected;
     rec.progress_ms = now_ms;
     rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
     let p = progress(sql, &mut rec, settings, &now, now_ms)?;
@@ -631,11 +687,16 @@ pub fn add_actions(sql: &SqlStorage, op: AddActionsOp, settings: Settings) -> Re
     Ok(p)
 }
 
-/// Stores one batch of first-pass actions. An environment with new work after its first pass
-/// ended runs its passes again.
-fn add_work(sql: &SqlStorage, rec: &mut JobRecord, actions: &[NewAction]) -> Result<()> {
+/// Stores one batch of first-pass actions in purge group `group`. An environment with new work
+/// after its first pass ended runs its passes again.
+fn add_work(
+    sql: &SqlStorage,
+    rec: &mut JobRecord,
+    actions: &[NewAction],
+    group: u64,
+) -> Result<()> {
     rec.batches += 1;
-    insert_actions(sql, rec, actions, rec.batches, PASS_FIRST)?;
+    insert_actions(sql, rec, actions, group, PASS_FIRST)?;
     let envs = crate::sorted::set_of(actions.iter().map(|a| a.env.as_str()));
     for env in envs {
         let passed = rec
@@ -687,7 +748,7 @@ pub fn report_lookups(
         );
     }
     let actions = lookups::settle(sql, &mut rec, done)?;
-    add_work(sql, &mut rec, &actions)?;
+    add_work(sql, &mut rec, &actions, crate::purge::REFERRERS_GROUP)?;
     rec.add_skipped(&skipped);
     push_errors(&mut rec.errors, errors);
     rec.progress_ms = now_ms;
@@ -697,7 +758,29 @@ pub fn report_lookups(
     Ok(p)
 }
 
-pub fn claim(sql: &SqlStorage, op: ClaimOp) -> Result<Vec<ClaimedAction>> {
+/// The first purge group still open per environment: `(env, group)` pairs for environments
+/// named by a scope, and the group for every other environment (from the `*` scope).
+fn open_groups(rec: &JobRecord, page_size: u64) -> (Vec<(String, u64)>, Option<u64>) {
+    let mut named = Vec::new();
+    let mut any = None;
+    for (name, sc) in &rec.scopes {
+        let open = first_open_group(sc.collected, sc.read_all, sc.next_skip, page_size);
+        if name == crate::event::ANY_SCOPE {
+            any = open;
+        } else if let Some(g) = open {
+            named.push((name.clone(), g));
+        }
+    }
+    // An environment named by its own scope is also collected by a `*` scope, if any.
+    if let Some(a) = any {
+        for (_, g) in named.iter_mut() {
+            *g = (*g).min(a);
+        }
+    }
+    (named, any)
+}
+
+pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<ClaimedAction>> {
     let ClaimOp {
         job_id,
         attempt,
@@ -713,36 +796,70 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp) -> Result<Vec<ClaimedAction>> {
         target: String,
         value: String,
         cursor: Option<String>,
+        batch: i64,
     }
-    match load(sql, &job_id)? {
-        Some(rec) if workable(&rec, attempt) => {}
+    let rec = match load(sql, &job_id)? {
+        Some(rec) if workable(&rec, attempt) => rec,
         _ => return Ok(Vec::<ClaimedAction>::new()),
-    }
+    };
     let kv = kv_kinds_sql();
-    // KV work first in each environment: anything else waits until no KV action of
-    // its environment, batch or an earlier one, is pending. Then rate-limited purge
-    // calls first, so they start early and overlap the rest; within a kind, by zone or
-    // binding, so batches fill.
+    let cf = cloudflare_kinds_sql();
+    // A purge action's group must be closed (every page of it stored): `batch < open`.
+    let (named, any) = open_groups(&rec, settings.page_size);
+    let mut binds = vec![
+        s(job_id.clone()),
+        i(attempt as i64),
+        i(now_ms),
+        SqlStorageValue::Null,
+    ];
+    let mut open = String::new();
+    for (env, g) in &named {
+        binds.push(s(env.clone()));
+        binds.push(i(*g as i64));
+        open.push_str(&format!(" WHEN ?{} THEN ?{}", binds.len() - 1, binds.len()));
+    }
+    binds.push(i(any.map_or(i64::MAX, |g| g as i64)));
+    let open = if open.is_empty() {
+        format!("?{}", binds.len())
+    } else {
+        format!("CASE w.env{open} ELSE ?{} END", binds.len())
+    };
+    let limit = limit.clamp(1, 10_000) as usize;
+    let fetch = limit + crate::config::MAX_ENTERPRISE_URL_BATCH;
+    binds[3] = i(fetch as i64);
+    // KV work first in each environment: anything else waits until no KV action of its
+    // environment, group or an earlier one, is pending; purge calls also wait for their group
+    // to close. Then rate-limited purge calls first, so they start early and overlap the rest,
+    // sorted by call (environment, zone, kind, group), so each is whole.
     let query = format!(
             "WITH kv_left AS (SELECT env, MIN(batch) AS first FROM work WHERE job_id = ?1 AND attempt = ?2 AND state = {PENDING} AND kind IN {kv} GROUP BY env) \
-             SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
+             SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor, w.batch FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
              WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.state = {PENDING} AND w.lease <= ?3 \
-             AND (w.kind IN {kv} OR kv_left.first IS NULL OR w.batch < kv_left.first) \
-             ORDER BY CASE w.kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, w.kind, w.target, w.id LIMIT ?4"
+             AND (w.kind IN {kv} OR ((kv_left.first IS NULL OR w.batch < kv_left.first) AND (w.kind NOT IN {cf} OR w.batch < ({open})))) \
+             ORDER BY CASE w.kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, w.env, w.target, w.kind, w.batch, w.id LIMIT ?4"
         );
-    let rows: Vec<Row> = sql
-        .exec(
-            &query,
-            vec![
-                s(job_id),
-                i(attempt as i64),
-                i(now_ms),
-                i(limit.clamp(1, 10_000) as i64),
-            ],
-        )?
-        .to_array()?;
-    let mut out = Vec::with_capacity(rows.len());
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let rows: Vec<Row> = sql.exec(&query, binds)?.to_array()?;
+    let complete = rows.len() < fetch
+        || rows
+            .last()
+            .and_then(|r| ActionKind::parse(&r.kind))
+            .is_none_or(|k| !k.is_cloudflare());
+    let rows: Vec<ClaimedAction> = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(ClaimedAction {
+                id: r.id,
+                env: r.env,
+                kind: ActionKind::parse(&r.kind)?,
+                target: r.target,
+                value: r.value,
+                cursor: r.cursor,
+                group: r.batch.max(0) as u64,
+            })
+        })
+        .collect();
+    let out = claim_by_calls(rows, complete, limit, settings.batch);
+    let ids: Vec<i64> = out.iter().map(|r| r.id).collect();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let mut binds = vec![i(now_ms + lease_ms)];
@@ -751,18 +868,6 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp) -> Result<Vec<ClaimedAction>> {
             &format!("UPDATE work SET lease = ? WHERE id IN ({marks})"),
             binds,
         )?;
-    }
-    for r in rows {
-        if let Some(kind) = ActionKind::parse(&r.kind) {
-            out.push(ClaimedAction {
-                id: r.id,
-                env: r.env,
-                kind,
-                target: r.target,
-                value: r.value,
-                cursor: r.cursor,
-            });
-        }
     }
     Ok(out)
 }
@@ -784,6 +889,7 @@ pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Repo
                 now_ms,
                 lease_ms: c.lease_ms,
             },
+            settings,
         )?,
         _ => Vec::new(),
     };
@@ -855,7 +961,7 @@ pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Re
             for env in envs {
                 sql.exec(
                         &format!(
-                            "UPDATE work SET state = {PENDING}, pass = {PASS_SECOND}, lease = 0 WHERE job_id = ? AND attempt = ? AND env = ? AND pass = {PASS_FIRST} AND state = {DONE} AND kind IN {cf}",
+                            "UPDATE work SET state = {PENDING}, pass = {PASS_SECOND}, lease = 0, batch = {SECOND_PASS_GROUP} WHERE id IN (SELECT MIN(w.id) FROM work w WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.env = ?3 AND w.pass = {PASS_FIRST} AND w.state = {DONE} AND w.kind IN {cf} AND NOT EXISTS (SELECT 1 FROM work v WHERE v.job_id = ?1 AND v.attempt = ?2 AND v.env = ?3 AND v.kind = w.kind AND v.target = w.target AND v.value = w.value AND v.pass = {PASS_SECOND}) GROUP BY w.kind, w.target, w.value)",
                             cf = cloudflare_kinds_sql()
                         ),
                         vec![s(job_id.clone()), i(attempt as i64), s(env)],
@@ -895,7 +1001,13 @@ pub fn fail(sql: &SqlStorage, op: FailOp, settings: Settings) -> Result<Progress
     push_errors(&mut rec.errors, [error]);
     sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
     lookups::forget(sql, &job_id, None)?;
-    insert_actions(sql, &rec, &actions, 0, PASS_ON_FAILURE)?;
+    insert_actions(
+        sql,
+        &rec,
+        &actions,
+        crate::purge::ON_FAILURE_GROUP,
+        PASS_ON_FAILURE,
+    )?;
     rec.on_failure_running = !actions.is_empty();
     if rec.on_failure_running {
         rec.status = JobStatus::Processing;
@@ -944,7 +1056,7 @@ pub fn claim_verification(sql: &SqlStorage, op: ClaimVerificationOp) -> Result<V
         let rows: Vec<Row> = sql
             .exec(
                 &format!(
-                    "SELECT target, value FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND kind = '{file}' AND state = {DONE} ORDER BY id",
+                    "SELECT target, value FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND kind = '{file}' AND state = {DONE} GROUP BY target, value ORDER BY MIN(id)",
                     file = ActionKind::File.as_str()
                 ),
                 vec![s(op.job_id.clone()), i(op.attempt as i64), s(env.clone())],

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use super::drain::with_purges_alongside;
+use super::drain::{log_if_ended, with_purges_alongside};
 use super::resolve::{
     any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, verify_samples,
     window_cost, WINDOW_ITEMS,
@@ -14,7 +14,7 @@ use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
 use crate::ledger::ops::{AddActionsOp, NewLookup, Progress, StartOp};
 use crate::plan::{PlanEnvironment, PlanItem, PlanJob, Skipped};
-use crate::purge::{actions_from_plan, NewAction};
+use crate::purge::{actions_from_plan, group_end, group_of_skip, NewAction};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
@@ -149,7 +149,16 @@ async fn collect_pages(
                         // storing fails too, the retry reads them again.
                         if window.pages > 0 {
                             let stored = window
-                                .store(ctx, job, &client, &plan_job, &environments, skip, false)
+                                .store(
+                                    ctx,
+                                    job,
+                                    &client,
+                                    &plan_job,
+                                    &environments,
+                                    skip,
+                                    false,
+                                    false,
+                                )
                                 .await;
                             if let Err(also) = stored {
                                 log(
@@ -165,6 +174,9 @@ async fn collect_pages(
                 more = page.more;
                 window.items.extend(page.items);
                 window.lookups.extend(page.lookups);
+                if window.pages == 0 {
+                    window.group = group_of_skip(skip, PAGE_SIZE);
+                }
                 window.pages += 1;
                 window.first_page_ms.get_or_insert_with(now_ms);
             } else if window.pages == 0 {
@@ -190,10 +202,13 @@ async fn collect_pages(
         };
         // Stored now: held long enough, or the purges alongside are out of budget (this
         // invocation hands on after storing).
+        // A window never spans two purge groups: it is stored before the next group's first page.
+        let group_full = next_skip >= group_end(skip, PAGE_SIZE);
         let store_now = window
             .first_page_ms
             .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
-            || purges_spent.get();
+            || purges_spent.get()
+            || group_full;
         if more && !handing_off && window.items.len() < window_max && !store_now {
             skip = next_skip;
             continue;
@@ -206,6 +221,7 @@ async fn collect_pages(
                 &plan_job,
                 &environments,
                 next_skip,
+                !more,
                 !more && !looks_up,
             )
             .await?;
@@ -260,6 +276,8 @@ struct Window {
     items: Vec<PlanItem>,
     lookups: Vec<NewLookup>,
     pages: usize,
+    /// The purge group of its pages.
+    group: u64,
     /// When its first page was read.
     first_page_ms: Option<i64>,
 }
@@ -275,6 +293,7 @@ impl Window {
         plan_job: &PlanJob,
         environments: &[PlanEnvironment],
         next_skip: u64,
+        read_all: bool,
         collected: bool,
     ) -> Result<Progress, StepError> {
         let plan = plan_window(ctx.cfg, client, plan_job, &mut self.items, environments).await?;
@@ -288,6 +307,8 @@ impl Window {
                 lookups: self.lookups,
                 next_skip,
                 collected,
+                group: self.group,
+                read_all,
                 ..Batch::default()
             },
         )
@@ -306,6 +327,10 @@ pub(super) struct Batch {
     pub fell_back: Vec<String>,
     pub next_skip: u64,
     pub collected: bool,
+    /// The purge group of `actions` (`purge::group_of_skip`, or `purge::REFERRERS_GROUP`).
+    pub group: u64,
+    /// Every job-items page of the scope is stored.
+    pub read_all: bool,
 }
 
 /// Stores one batch of the job's work in the ledger.
@@ -314,23 +339,28 @@ pub(super) async fn store_batch(
     job: &JobMessage,
     b: Batch,
 ) -> Result<Progress, StepError> {
-    ctx.counted(
-        &ctx.budget,
-        ctx.ledger.add_actions(AddActionsOp {
-            job_id: job.job_id.clone(),
-            attempt: job.attempt,
-            scope: job.scope.clone(),
-            items: b.items,
-            actions: b.actions,
-            skipped: b.skipped,
-            next_skip: b.next_skip,
-            collected: b.collected,
-            lookups: b.lookups,
-            fell_back: b.fell_back,
-            subrequests: ctx.budget.used() as u64 + 1,
-            now: now_iso(),
-            now_ms: now_ms(),
-        }),
-    )
-    .await
+    let progress = ctx
+        .counted(
+            &ctx.budget,
+            ctx.ledger.add_actions(AddActionsOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                scope: job.scope.clone(),
+                items: b.items,
+                actions: b.actions,
+                skipped: b.skipped,
+                next_skip: b.next_skip,
+                collected: b.collected,
+                lookups: b.lookups,
+                fell_back: b.fell_back,
+                group: b.group,
+                read_all: b.read_all,
+                subrequests: ctx.budget.used() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
+        .await?;
+    log_if_ended(ctx, job, &progress);
+    Ok(progress)
 }

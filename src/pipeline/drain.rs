@@ -13,7 +13,7 @@ use super::run::{
 };
 use crate::budget::Budget;
 use crate::ledger::ops::{ClaimOp, NextClaim, Progress, ReportOp, Reported, SecondPassOp};
-use crate::purge::{cap_kv, exec, hold_back_partial_batch, BatchSize, ClaimedAction, Outcome};
+use crate::purge::{cap_kv, exec, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
@@ -68,8 +68,8 @@ impl Claim {
 type Chain<'c> = &'c dyn Fn(&Budget, bool) -> Option<Claim>;
 
 /// Claims pending actions (or takes those claimed already), executes them and reports the
-/// results. `more_coming` says that more actions may still be added (collection is running),
-/// so a partial purge batch at the end of the claim waits for them.
+/// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
+/// "Purge groups"), so every call this round makes is one the schedule makes.
 #[allow(clippy::too_many_arguments)]
 async fn drain_round(
     ctx: &Run<'_>,
@@ -78,7 +78,6 @@ async fn drain_round(
     job: &JobMessage,
     api_key: Option<&str>,
     claim: Claim,
-    more_coming: bool,
     chain: Chain<'_>,
 ) -> Result<Round, StepError> {
     let invocation_total = || {
@@ -104,18 +103,9 @@ async fn drain_round(
             .await?
         }
     };
-    let truncated = claimed.len() == claim.limit as usize;
-    let (claimed, over_cap) = cap_kv(claimed, claim.kv_cap);
-    let sizes = BatchSize {
-        files: ctx.cfg.purge_batch_for(true),
-        other: ctx.cfg.purge_batch_for(false),
-    };
-    // KV work in this claim unblocks more purge actions of its batches for the next round, so
-    // partial purge batches wait for them then, as they do while collection adds actions.
+    let (claimed, held) = cap_kv(claimed, claim.kv_cap);
+    // KV work in this claim may unblock purge actions of its groups for the next round.
     let unblocking = claimed.iter().any(|a| a.kind.is_kv());
-    let (claimed, mut held) =
-        hold_back_partial_batch(claimed, truncated, more_coming || unblocking, sizes);
-    held.extend(over_cap);
     let (mut out, err) = if claimed.is_empty() {
         (exec::ExecOutcome::default(), None)
     } else {
@@ -168,6 +158,7 @@ async fn drain_round(
         )
         .await?;
     let progress = reported.progress;
+    log_if_ended(ctx, job, &progress);
     if progress.current && !(progress.is_final() && progress.pending == 0) {
         if let Some(e) = err {
             return Err(e.into());
@@ -231,12 +222,11 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
             job,
             api_key.as_deref(),
             claim,
-            false,
             &chain,
         )
         .await?;
         let p = &round.progress;
-        if let Some(next) = next_after(ctx, job, p) {
+        if let Some(next) = next_after(job, p) {
             return Ok(next);
         }
         let nothing_next = round.next.as_ref().is_some_and(Claim::came_back_empty);
@@ -254,7 +244,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
 
 /// Where the attempt goes after a ledger answer that settled work: stop (over, or ended), verify,
 /// or wait for the second pass; `None` while purge work remains.
-pub(super) fn next_after(ctx: &Run<'_>, job: &JobMessage, p: &Progress) -> Option<Next> {
+pub(super) fn next_after(job: &JobMessage, p: &Progress) -> Option<Next> {
     if !p.current {
         return Some(Next::Stop);
     }
@@ -269,13 +259,20 @@ pub(super) fn next_after(ctx: &Run<'_>, job: &JobMessage, p: &Progress) -> Optio
         return Some(Next::Queue(Step::SecondPass, delay));
     }
     if p.is_final() && p.pending == 0 {
+        return Some(Next::Stop);
+    }
+    None
+}
+
+/// Logs `purged` when `p` is the answer of the ledger operation that ended the attempt (only
+/// that operation answers an ended attempt as current; later ones answer it as over).
+pub(super) fn log_if_ended(ctx: &Run<'_>, job: &JobMessage, p: &Progress) {
+    if p.current && p.is_final() && p.pending == 0 {
         log(
             "purged",
             serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
         );
-        return Some(Next::Stop);
     }
-    None
 }
 
 /// Starts the second purge pass (or waits longer when it is not due yet), then drains it.
@@ -291,6 +288,7 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
             }),
         )
         .await?;
+    log_if_ended(ctx, job, &p);
     if !p.current || (p.is_final() && p.pending == 0) {
         return Ok(Next::Stop);
     }
@@ -399,18 +397,7 @@ pub(super) async fn drain_alongside(
             }
         };
         let kv = claim.kv_cap;
-        match drain_round(
-            ctx,
-            budget,
-            RoundBudget::Slice,
-            job,
-            api_key,
-            claim,
-            true,
-            &chain,
-        )
-        .await
-        {
+        match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, claim, &chain).await {
             Ok(r) if !r.progress.current => return false,
             // This round could delete no KV key: it sent the purges earlier deletes unblocked,
             // and the KV work waits for a fresh invocation.

@@ -18,7 +18,7 @@ use crate::ledger::ops::{ClaimedLookup, NewLookup};
 use crate::ledger::references::{PulledIn, ReferenceSummary};
 use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::probe::{probeable, spread};
-use crate::purge::{actions_from_plan, ActionKind};
+use crate::purge::{actions_from_plan, group_end, ActionKind};
 
 /// Why a dry run could not be made.
 #[derive(Debug)]
@@ -60,8 +60,17 @@ pub async fn dry_run(
     let mut skip = 0;
     let mut truncated = false;
     let mut refs = DryReferences::default();
+    // The run's purge calls, group by group (docs/ARCHITECTURE.md, "Purge groups"): each group
+    // of pages, then what the reference look-ups add, purged in whole calls of its own.
+    let (files, other) = (cfg.purge_batch_for(true), cfg.purge_batch_for(false));
+    let calls_of = |p: &Plan| -> usize {
+        p.environments
+            .values()
+            .map(|e| e.cloudflare_calls(files, other))
+            .sum()
+    };
+    let mut purge_calls = 0;
     if !resolved.with_rules.is_empty() {
-        // The whole job is one window: its URLs are looked up together.
         let mut items = Vec::new();
         loop {
             let (cost_f, cost_o) = window_cost(cfg, api_key, &resolved.with_rules, items.len());
@@ -72,22 +81,39 @@ pub async fn dry_run(
             let page = read_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
             items.extend(page.items);
             refs.queue_items(page.lookups);
+            let next = skip + PAGE_SIZE;
+            if !page.more || next >= group_end(skip, PAGE_SIZE) {
+                let group =
+                    plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?;
+                purge_calls += calls_of(&group);
+                total.merge(group);
+                items.clear();
+            }
             if !page.more {
                 break;
             }
-            skip += PAGE_SIZE;
+            skip = next;
         }
-        total.merge(plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?);
+        if !items.is_empty() {
+            let group = plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?;
+            purge_calls += calls_of(&group);
+            total.merge(group);
+        }
+        let mut referrers = Plan::default();
         truncated |= refs
-            .run(cfg, &budget, &client, &pj, &resolved.with_rules, &mut total)
+            .run(
+                cfg,
+                &budget,
+                &client,
+                &pj,
+                &resolved.with_rules,
+                &mut referrers,
+            )
             .await?;
+        purge_calls += calls_of(&referrers);
+        total.merge(referrers);
     }
     let actions = actions_from_plan(&total);
-    let purge_calls: usize = total
-        .environments
-        .values()
-        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
-        .sum();
     // The second pass repeats the purge calls of environments that change KV and purge.
     let repurged: Vec<&String> = if cfg.repurge_delay_seconds > 0 {
         total
@@ -102,7 +128,7 @@ pub async fn dry_run(
     let second_pass_calls: usize = repurged
         .iter()
         .filter_map(|n| total.environments.get(*n))
-        .map(|e| e.cloudflare_calls(cfg.purge_batch_for(false)))
+        .map(|e| e.cloudflare_calls(files, other))
         .sum();
     // The URLs each environment's verification would probe after the purge.
     let samples = verify_samples(cfg, api_key, &resolved.with_rules);

@@ -26,6 +26,7 @@ use crate::ledger::ops::{
 use crate::net::NetError;
 use crate::plan::{plan, plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::purge::actions_from_plan;
+use crate::purge::REFERRERS_GROUP;
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
@@ -258,6 +259,8 @@ async fn rounds(
                     actions: actions_from_plan(&p),
                     skipped: p.skipped,
                     fell_back: claim.fall_back,
+                    group: REFERRERS_GROUP,
+                    read_all: true,
                     ..Batch::default()
                 };
                 let progress = store_batch(ctx, job, batch).await?;
@@ -272,6 +275,8 @@ async fn rounds(
             }
             let batch = Batch {
                 collected: true,
+                group: REFERRERS_GROUP,
+                read_all: true,
                 ..Batch::default()
             };
             let progress = store_batch(ctx, job, batch).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use worker::Delay;
 
-use super::drain::next_after;
+use super::drain::{log_if_ended, next_after};
 use super::resolve::stack_key;
 use super::run::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Budget;
@@ -84,7 +84,8 @@ pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, Step
         )
         .await?;
     // Another environment's verification, the second pass, the end, or purge work left.
-    Ok(next_after(ctx, job, &p).unwrap_or(Next::Inline(Step::Drain)))
+    log_if_ended(ctx, job, &p);
+    Ok(next_after(job, &p).unwrap_or(Next::Inline(Step::Drain)))
 }
 
 /// Probes one environment's sample, purges the stale URLs once more and probes them again.
@@ -117,6 +118,7 @@ async fn verify_environment(
                 target: zone.clone(),
                 value: url.clone(),
                 cursor: None,
+                group: 0,
             })
             .collect();
         let (out, err) = exec::execute(cfg, env, budget, api_key, &actions).await;

@@ -221,15 +221,19 @@ impl EnvPlan {
         self.kv_binding.is_some()
             && !(self.kv_keys.is_empty() && self.kv_prefixes.is_empty())
             && self.zone_id.is_some()
-            && self.cloudflare_calls(1) > 0
+            && self.cloudflare_calls(1, 1) > 0
     }
 
-    /// Cloudflare purge API calls needed with `batch` items per call (one mode per call).
-    pub fn cloudflare_calls(&self, batch: usize) -> usize {
-        purge_calls(self.tags.len(), batch)
-            + purge_calls(self.files.len(), batch)
-            + purge_calls(self.prefixes.len(), batch)
-            + purge_calls(self.hosts.len(), batch)
+    /// Cloudflare purge API calls needed with `files` URLs and `other` tags, prefixes or hosts
+    /// per call (one mode per call); none without a zone.
+    pub fn cloudflare_calls(&self, files: usize, other: usize) -> usize {
+        if self.zone_id.is_none() {
+            return 0;
+        }
+        purge_calls(self.tags.len(), other)
+            + purge_calls(self.files.len(), files)
+            + purge_calls(self.prefixes.len(), other)
+            + purge_calls(self.hosts.len(), other)
             + usize::from(self.purge_everything)
     }
 
@@ -1365,7 +1369,7 @@ mod tests {
         let prod = &p.environments["production"];
         assert_eq!(prod.cache_urls, strings(&["https://www.example.com/a"]));
         assert!(!prod.has_cloudflare_work());
-        assert_eq!(prod.cloudflare_calls(30), 0);
+        assert_eq!(prod.cloudflare_calls(30, 30), 0);
         let f = plan_failure(&job(), &envs(), &rules);
         let prod = &f.environments["production"];
         assert!(!prod.purge_everything);
@@ -1404,7 +1408,7 @@ mod tests {
             assert!(e.tags.is_empty() && e.files.is_empty());
             assert_eq!(e.cache_urls, strings(&["https://x.com/"]));
             assert_eq!(e.kv_prefixes, vec![format!("{uid}:")]);
-            assert_eq!(e.cloudflare_calls(30), 1);
+            assert_eq!(e.cloudflare_calls(30, 30), 1);
         }
     }
 
@@ -1466,8 +1470,8 @@ mod tests {
         assert_eq!(p.action_count(), 21);
         assert_eq!(p.total_counts().kv_keys, 6);
         assert!(!p.is_empty());
-        assert_eq!(p.environments["production"].cloudflare_calls(30), 2);
-        assert_eq!(p.environments["production"].cloudflare_calls(2), 3 + 2);
+        assert_eq!(p.environments["production"].cloudflare_calls(30, 30), 2);
+        assert_eq!(p.environments["production"].cloudflare_calls(2, 2), 3 + 2);
         assert!(p.environments["production"].has_cloudflare_work());
     }
 

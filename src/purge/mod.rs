@@ -137,6 +137,10 @@ pub struct ClaimedAction {
     /// KV list cursor where an interrupted prefix sweep resumes.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// The purge group the action belongs to ([`group_of_skip`]): a purge call never mixes
+    /// groups.
+    #[serde(default)]
+    pub group: u64,
 }
 
 /// What happened to one claimed action.
@@ -229,8 +233,55 @@ impl BatchSize {
     }
 }
 
-/// Groups Cloudflare actions into purge calls: one mode and one zone per call, at most
-/// `batch` items each. Returns (zone, kind, actions) in a stable order.
+/// Job-item pages per purge group. The run's purge schedule is a function of the job's items
+/// only (docs/ARCHITECTURE.md, "Purge groups"): the items of pages `[8g, 8g+8)` form group
+/// `g + 1`, whose purge calls go out once every page of the group is stored and its KV work is
+/// done, in `⌈n ÷ batch⌉` calls per environment, zone and kind. How fast pages arrive changes
+/// when those calls go out, never which calls are made.
+pub const GROUP_PAGES: u64 = 8;
+/// The group of everything the reference look-ups add (referrers, their `on_failure` fallback):
+/// closed when the scope is collected.
+pub const REFERRERS_GROUP: u64 = 1 << 40;
+/// The group of the second pass's calls (each first-pass item once more).
+pub const SECOND_PASS_GROUP: u64 = REFERRERS_GROUP + 1;
+/// The group of a failing job's `on_failure` purge.
+pub const ON_FAILURE_GROUP: u64 = 0;
+
+/// The purge group of the page read at `skip` (pages of `page_size` items).
+pub fn group_of_skip(skip: u64, page_size: u64) -> u64 {
+    skip / (GROUP_PAGES * page_size.max(1)) + 1
+}
+
+/// The first item (`skip`) after the group of the page at `skip`.
+pub fn group_end(skip: u64, page_size: u64) -> u64 {
+    group_of_skip(skip, page_size) * GROUP_PAGES * page_size.max(1)
+}
+
+/// The groups still open for a scope: every group from the returned one on may still gain
+/// actions (`next_skip` is the next page to read; `read_all` once the last page is stored, while
+/// reference look-ups may still add referrers; `None` once the scope is collected).
+pub fn first_open_group(
+    collected: bool,
+    read_all: bool,
+    next_skip: u64,
+    page_size: u64,
+) -> Option<u64> {
+    if collected {
+        None
+    } else if read_all {
+        Some(REFERRERS_GROUP)
+    } else {
+        Some(group_of_skip(next_skip, page_size))
+    }
+}
+
+/// The key of the purge call an action goes into (one environment, zone, kind and group).
+fn call_key(a: &ClaimedAction) -> (&str, &str, ActionKind, u64) {
+    (&a.env, &a.target, a.kind, a.group)
+}
+
+/// Groups Cloudflare actions into purge calls: one environment, zone, mode and group per call,
+/// at most `batch` items each. Returns (zone, kind, actions) in a stable order.
 pub fn purge_batches(
     actions: &[ClaimedAction],
     batch: BatchSize,
@@ -238,17 +289,15 @@ pub fn purge_batches(
     let mut sorted: Vec<&ClaimedAction> =
         actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
     crate::sorted::sort_by(&mut sorted, |a, b| {
-        (&a.env, &a.target, a.kind, a.id).cmp(&(&b.env, &b.target, b.kind, b.id))
+        (call_key(a), a.id).cmp(&(call_key(b), b.id))
     });
     let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
     for a in sorted {
         let limit = batch.for_kind(a.kind);
         match out.last_mut() {
-            Some((zone, kind, items))
-                if *zone == a.target
-                    && *kind == a.kind
-                    && items.len() < limit
-                    && items.first().is_some_and(|f| f.env == a.env) =>
+            Some((_, _, items))
+                if items.len() < limit
+                    && items.first().is_some_and(|f| call_key(f) == call_key(a)) =>
             {
                 items.push(a.clone())
             }
@@ -258,54 +307,56 @@ pub fn purge_batches(
     out
 }
 
-/// Keeps purge calls full. When a claim was cut off at its limit, its last group of Cloudflare
-/// actions may end in a partial batch although more are pending; while collection is still
-/// adding actions (`more_coming`), every group may grow. Holds back those partial tails (returned
-/// second) so every purge call but a job's last per zone and mode carries a full batch. A group
-/// smaller than one batch is held back only while more are coming.
-pub fn hold_back_partial_batch(
-    claimed: Vec<ClaimedAction>,
-    truncated: bool,
-    more_coming: bool,
+/// Picks a claim from pending actions so that every purge call it makes is the one the schedule
+/// says: `rows` are the claimable actions in claim order (purge actions first, sorted by call
+/// key, then the rest), `complete` says whether they are all the claimable ones (else the last
+/// purge call key may continue past them). Purge actions are taken a whole call at a time (a
+/// full batch, or the rest of its key), at least one call even past `limit`; a call that may
+/// continue past the rows is left for a later claim unless it is the only one. The rest fills
+/// `limit`.
+pub fn claim_by_calls(
+    rows: Vec<ClaimedAction>,
+    complete: bool,
+    limit: usize,
     batch: BatchSize,
-) -> (Vec<ClaimedAction>, Vec<ClaimedAction>) {
-    let holdable = |a: &ClaimedAction| a.kind.is_cloudflare() && a.kind != ActionKind::Everything;
-    // Group sizes by (kind, target), and the last group of the claim.
-    let mut sizes: std::collections::BTreeMap<(ActionKind, &str), usize> = Default::default();
-    for a in claimed.iter().filter(|a| holdable(a)) {
-        *sizes.entry((a.kind, a.target.as_str())).or_default() += 1;
-    }
-    let last = claimed
-        .last()
-        .filter(|a| holdable(a))
-        .map(|a| (a.kind, a.target.as_str()));
-    let mut hold: std::collections::BTreeMap<(ActionKind, String), usize> = Default::default();
-    for (key, n) in sizes {
-        let size = batch.for_kind(key.0);
-        let tail = n % size;
-        let cut_off = truncated && Some(key) == last && n >= size;
-        if tail > 0 && (more_coming || cut_off) {
-            hold.insert((key.0, key.1.to_string()), tail);
-        }
-    }
-    if hold.is_empty() {
-        return (claimed, Vec::new());
-    }
-    // Hold back the newest actions of each group (the claim is in id order within a group).
-    let mut run = Vec::with_capacity(claimed.len());
-    let mut held = Vec::new();
-    for a in claimed.into_iter().rev() {
-        match hold.get_mut(&(a.kind, a.target.clone())) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                held.push(a);
+) -> Vec<ClaimedAction> {
+    let (purge, rest): (Vec<ClaimedAction>, Vec<ClaimedAction>) =
+        rows.into_iter().partition(|a| a.kind.is_cloudflare());
+    // Cut the purge rows into calls.
+    let mut calls: Vec<Vec<ClaimedAction>> = Vec::new();
+    for a in purge {
+        match calls.last_mut() {
+            Some(c)
+                if c.len() < batch.for_kind(a.kind)
+                    && c.first().is_some_and(|f| call_key(f) == call_key(&a)) =>
+            {
+                c.push(a)
             }
-            _ => run.push(a),
+            _ => calls.push(vec![a]),
         }
     }
-    run.reverse();
-    held.reverse();
-    (run, held)
+    if !complete && calls.len() > 1 {
+        if let Some(last) = calls.last() {
+            if last.len() < batch.for_kind(last[0].kind) {
+                calls.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for c in calls {
+        if !out.is_empty() && out.len() + c.len() > limit {
+            break;
+        }
+        out.extend(c);
+    }
+    let room = limit.saturating_sub(out.len());
+    out.extend(rest.into_iter().take(room));
+    out
+}
+
+/// Purge calls for `n` items of one kind with `batch` items per call.
+pub fn calls_for(n: usize, batch: usize) -> usize {
+    n.div_ceil(batch.max(1))
 }
 
 /// Keeps the first `cap` KV actions of a claim and returns the rest second (to go back to
@@ -344,6 +395,7 @@ mod tests {
             target: zone.into(),
             value: v.into(),
             cursor: None,
+            group: 1,
         }
     }
 
@@ -405,58 +457,72 @@ mod tests {
         assert_eq!(total, 71, "the KV action is not a purge call");
     }
 
+    fn grouped(id: i64, kind: ActionKind, group: u64, v: &str) -> ClaimedAction {
+        ClaimedAction {
+            group,
+            ..claimed(id, kind, "z1", v)
+        }
+    }
+
     #[test]
-    fn a_cut_off_claim_holds_back_its_partial_purge_batch() {
-        let mut all: Vec<ClaimedAction> = (0..5)
-            .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
+    fn calls_never_mix_groups() {
+        let mut actions: Vec<ClaimedAction> = (0..5)
+            .map(|i| grouped(i, ActionKind::Tag, 1, &format!("t{i}")))
             .collect();
-        all.extend((0..65).map(|i| claimed(10 + i, ActionKind::Tag, "z1", &format!("t{i}"))));
-        let (run, held) = hold_back_partial_batch(all.clone(), true, false, BatchSize::uniform(30));
-        assert_eq!(run.len(), 5 + 60);
-        assert_eq!(held.len(), 5);
-        assert!(held.iter().all(|a| a.kind == ActionKind::Tag));
-        assert_eq!(
-            purge_batches(&run, BatchSize::uniform(30)).len(),
-            2,
-            "two full calls"
-        );
-        // Not cut off: the tail is the job's last batch and goes out now.
-        let (run, held) =
-            hold_back_partial_batch(all.clone(), false, false, BatchSize::uniform(30));
-        assert_eq!((run.len(), held.len()), (70, 0));
-        // While collection is still adding actions, every partial group waits.
-        let mut growing = all;
-        growing.extend(
-            (0..7).map(|i| claimed(100 + i, ActionKind::File, "z1", &format!("https://a/{i}"))),
-        );
-        let (run, held) = hold_back_partial_batch(growing, false, true, BatchSize::uniform(30));
-        assert_eq!(run.iter().filter(|a| a.kind == ActionKind::Tag).count(), 60);
-        assert_eq!(run.iter().filter(|a| a.kind == ActionKind::File).count(), 0);
-        assert_eq!(held.len(), 5 + 7);
-        assert!(
-            run.iter().any(|a| a.kind == ActionKind::KvKey),
-            "KV work is never held"
-        );
-        // A group smaller than one batch always runs (progress over packing).
-        let small: Vec<ClaimedAction> = (0..7)
-            .map(|i| claimed(i, ActionKind::File, "z", &format!("https://a/{i}")))
+        actions.extend((0..5).map(|i| grouped(10 + i, ActionKind::Tag, 2, &format!("t{i}"))));
+        let sizes: Vec<usize> = purge_batches(&actions, BatchSize::uniform(100))
+            .iter()
+            .map(|b| b.2.len())
             .collect();
         assert_eq!(
-            hold_back_partial_batch(small, true, false, BatchSize::uniform(30))
-                .1
-                .len(),
-            0
+            sizes,
+            vec![5, 5],
+            "the same tags in two groups are two calls"
         );
-        // A KV group at the end is never held back.
-        let kv: Vec<ClaimedAction> = (0..40)
-            .map(|i| claimed(i, ActionKind::KvKey, "KV", &format!("k{i}")))
+    }
+
+    #[test]
+    fn claims_take_whole_calls() {
+        let b = BatchSize::uniform(30);
+        let mut rows: Vec<ClaimedAction> = (0..65)
+            .map(|i| grouped(i, ActionKind::Tag, 1, &format!("t{i}")))
             .collect();
+        rows.extend((0..3).map(|i| grouped(100 + i, ActionKind::Tag, 2, &format!("u{i}"))));
+        rows.extend((0..5).map(|i| claimed(200 + i, ActionKind::KvKey, "KV", &format!("k{i}"))));
+        // All rows, room for everything: every call whole, the KV keys too.
+        let all = claim_by_calls(rows.clone(), true, 1000, b);
+        assert_eq!(all.len(), 73);
+        // A limit inside the third call of group 1 stops after two whole calls.
+        let some = claim_by_calls(rows.clone(), true, 62, b);
+        assert_eq!(some.len(), 62, "two calls, then two KV keys");
         assert_eq!(
-            hold_back_partial_batch(kv, true, false, BatchSize::uniform(30))
-                .1
-                .len(),
-            0
+            purge_batches(&some, b)
+                .iter()
+                .map(|c| c.2.len())
+                .collect::<Vec<_>>(),
+            vec![30, 30]
         );
+        // A limit below one call still takes one call (progress).
+        assert_eq!(claim_by_calls(rows.clone(), true, 3, b).len(), 30);
+        // Rows cut off inside a call key: its partial tail waits for a later claim.
+        let cut: Vec<ClaimedAction> = rows.iter().take(64).cloned().collect();
+        let taken = claim_by_calls(cut, false, 1000, b);
+        assert_eq!(taken.len(), 60);
+        // A lone partial call is taken when the rows are complete.
+        let lone: Vec<ClaimedAction> = rows.iter().skip(65).take(3).cloned().collect();
+        assert_eq!(claim_by_calls(lone, true, 1000, b).len(), 3);
+    }
+
+    #[test]
+    fn groups_follow_pages() {
+        assert_eq!(group_of_skip(0, 100), 1);
+        assert_eq!(group_of_skip(700, 100), 1);
+        assert_eq!(group_of_skip(800, 100), 2);
+        assert_eq!(group_end(0, 100), 800);
+        assert_eq!(group_end(800, 100), 1600);
+        assert_eq!(first_open_group(true, true, 0, 100), None);
+        assert_eq!(first_open_group(false, true, 0, 100), Some(REFERRERS_GROUP));
+        assert_eq!(first_open_group(false, false, 1600, 100), Some(3));
     }
 
     #[test]
