@@ -219,8 +219,9 @@ pub(super) fn resolves_urls(cfg: &Config, api_key: &str, e: &PlanEnvironment) ->
 }
 
 /// Items planned together at most: up to this many are read before their URLs are looked up
-/// (when a rule resolves URLs; otherwise each page is planned as it is read).
-pub const WINDOW_ITEMS: usize = 1_000;
+/// (when a rule resolves URLs). One purge group (`purge::GROUP_PAGES` pages), which a window
+/// never spans anyway.
+pub const WINDOW_ITEMS: usize = 800;
 
 /// What reading one more page and planning a window of `held` items plus that page may cost:
 /// (external fetches, service operations). The page; where a rule resolves URLs, one query
