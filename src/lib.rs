@@ -6,6 +6,10 @@
 //! [`event`], [`template`], [`rules`], [`plan`], [`pace`], [`contentstack`] (shapes),
 //! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`pipeline`], [`net`],
 //! [`runtime`] and the Durable Objects in [`ledger::durable`] and [`pace::durable`].
+//!
+//! `clippy.toml` forbids the standard sorts and `worker::RequestInit` outside [`sorted`] and
+//! [`request`] (they keep the .wasm small); tests may use them.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod budget;
 pub mod config;

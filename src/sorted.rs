@@ -36,6 +36,7 @@ pub fn sort<T: Ord>(v: &mut [T]) {
 /// The one copy of the standard stable sort: indices compared through `cmp`. Ties keep index
 /// order, so sorting the elements by these indices is stable.
 #[inline(never)]
+#[allow(clippy::disallowed_methods)] // the one copy clippy.toml points everyone else to
 fn sort_indices(order: &mut [usize], cmp: &mut dyn FnMut(usize, usize) -> Ordering) {
     order.sort_by(|a, b| cmp(*a, *b));
 }
