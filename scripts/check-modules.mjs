@@ -1,7 +1,9 @@
-// Checks that the crate's top-level modules form a graph without cycles: no module uses a
-// module that (directly or through others) uses it back. Reads `crate::<module>` paths in the
-// code of src/ (comments and strings left out), prints the graph in layers, and exits 1 on a
-// cycle. Run by `npm test`; `node scripts/check-modules.mjs` alone prints the layers.
+// Checks that the crate's modules, file by file, form a graph without cycles: no module uses a
+// module that (directly or through others) uses it back. Reads `crate::…` and `super::…` paths
+// in the code of src/ (comments and strings left out; a folder's mod.rs naming its children
+// does not count), prints the graph in layers, and exits 1 on a cycle. Run by `npm test`;
+// `node scripts/check-modules.mjs` alone prints the layers; `--top` checks top-level modules
+// only.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,12 +11,12 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
 
-/** Top-level module of a file under src/: `src/a/b.rs` → `a`, `src/a.rs` → `a`. */
+/** Module path of a file under src/: `src/a/b.rs` → `a::b`, `src/a/mod.rs` → `a`, `src/a.rs` → `a`. */
 function moduleOf(file) {
-  const rel = path.relative(src, file).split(path.sep);
-  return rel[0].replace(/\.rs$/, '');
+  const rel = path.relative(src, file).replace(/\.rs$/, '').split(path.sep);
+  if (rel[rel.length - 1] === 'mod') rel.pop();
+  return rel.join('::');
 }
-
 /** The code of a Rust file without comments, string and char literals. */
 export function codeOnly(text) {
   let out = '';
@@ -58,16 +60,62 @@ function rustFiles(dir) {
   return out;
 }
 
+// Every module (file) of the crate, so that a path can be cut at the module it names.
+const files = rustFiles(src);
+const modules = new Set(files.map(moduleOf).filter((m) => m !== 'lib'));
+/** The longest module that `segments` starts with (`["a", "b", "Item"]` → `a::b`), if any. */
+function moduleIn(segments) {
+  for (let n = segments.length; n > 0; n--) {
+    const m = segments.slice(0, n).join('::');
+    if (modules.has(m)) return m;
+  }
+  return null;
+}
+const TOP = process.argv.includes('--top');
+
+/**
+ * Every `crate::…` and `super::…` path in a file's code, as segment lists relative to the crate:
+ * `use super::{a, b::c}` in `x::y` gives `["x", "a"]`, `["x", "b", "c"]`. One level of braces
+ * (all the crate uses).
+ */
+function pathsIn(code, from) {
+  const out = [];
+  // `super` of module `a::b` (a/b.rs or a/b/mod.rs) is `a`.
+  const base = from.split('::');
+  const parentOf = (segs) => segs.slice(0, -1);
+  for (const m of code.matchAll(/\b(crate|(?:super::)*super)::(?:\{([^}]*)\}|([a-z_][a-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*))/g)) {
+    let prefix;
+    if (m[1] === 'crate') prefix = [];
+    else {
+      const ups = m[1].split('::').length;
+      prefix = base;
+      for (let k = 0; k < ups; k++) prefix = parentOf(prefix);
+    }
+    const tails = m[2] !== undefined ? m[2].split(',').map((s) => s.trim()).filter(Boolean) : [m[3]];
+    for (const tail of tails) {
+      const segs = tail.split('::').filter((s) => s && s !== 'self');
+      out.push([...prefix, ...segs]);
+    }
+  }
+  return out;
+}
+
 const edges = new Map();
-for (const file of rustFiles(src)) {
-  const from = moduleOf(file);
+for (const file of files) {
+  let from = moduleOf(file);
   if (from === 'lib') continue;
+  if (TOP) from = from.split('::')[0];
   if (!edges.has(from)) edges.set(from, new Set());
   const code = codeOnly(fs.readFileSync(file, 'utf8'));
-  // `crate::x` and `crate::{x, y::z}` (one level of braces is all the crate uses).
-  for (const m of code.matchAll(/crate::\{([^}]*)\}|crate::([a-z_][a-z0-9_]*)/g)) {
-    const names = m[1] ? m[1].split(',').map((s) => s.trim().split('::')[0]).filter(Boolean) : [m[2]];
-    for (const to of names) if (to !== from && to !== 'self') edges.get(from).add(to);
+  for (const segs of pathsIn(code, moduleOf(file))) {
+    let to = moduleIn(segs);
+    if (!to) continue;
+    if (TOP) to = to.split('::')[0];
+    // A module using its own parent's items, or a folder's mod.rs naming its children
+    // (re-exports), are not edges between files; everything else is.
+    if (to === from) continue;
+    if (!TOP && to.startsWith(`${from}::`) && file.endsWith(`${path.sep}mod.rs`)) continue;
+    edges.get(from).add(to);
   }
 }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::ops::LedgerOp;
-use super::store::{self, finish_times, s, Settings, SCHEMA};
+use super::sql::s;
+use super::store::{self, finish_times, Settings, SCHEMA};
 use super::{push_errors, JobRecord, JobStatus};
 
 /// Settings from the configuration (defaults when it is broken).

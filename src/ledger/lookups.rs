@@ -8,7 +8,7 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::ops::{ClaimLookupsOp, ClaimedLookup, LookupClaim, LookupDone, NewLookup};
 use super::references::PulledIn;
-use super::store::{count, s};
+use super::sql::{count, s};
 use super::JobRecord;
 use crate::contentstack::references::Subject;
 use crate::purge::NewAction;

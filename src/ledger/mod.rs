@@ -21,6 +21,7 @@ pub mod durable;
 mod lookups;
 pub mod ops;
 pub mod references;
+mod sql;
 pub mod store;
 pub mod timeline;
 

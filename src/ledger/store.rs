@@ -8,6 +8,7 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::lookups;
 use super::ops::*;
+use super::sql::{count, i, s};
 use super::timeline::{Event, EventKind};
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
@@ -118,13 +119,6 @@ fn kinds_sql(pick: impl Fn(ActionKind) -> bool) -> String {
     format!("({})", names.join(", "))
 }
 
-pub(super) fn s(v: impl Into<String>) -> SqlStorageValue {
-    SqlStorageValue::String(v.into())
-}
-fn i(v: i64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v)
-}
-
 #[derive(Deserialize)]
 pub struct RecordRow {
     pub record: String,
@@ -207,16 +201,6 @@ pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<Option
         )?
         .to_array()?;
     Ok(next.first().and_then(|n| n.first).map(|f| f + retention_ms))
-}
-
-#[derive(Deserialize)]
-struct CountRow {
-    n: i64,
-}
-
-pub(super) fn count(sql: &SqlStorage, q: &str, binds: Vec<SqlStorageValue>) -> Result<i64> {
-    let rows: Vec<CountRow> = sql.exec(q, binds)?.to_array()?;
-    Ok(rows.first().map(|r| r.n).unwrap_or(0))
 }
 
 fn pending(sql: &SqlStorage, job_id: &str, attempt: u32) -> Result<i64> {

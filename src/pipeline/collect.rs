@@ -8,7 +8,7 @@ use super::resolve::{
     any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, verify_samples,
     window_cost, WINDOW_ITEMS,
 };
-use super::run::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
+use super::step::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
 use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::event::ANY_SCOPE;

@@ -5,7 +5,7 @@ use worker::Env;
 
 use super::drain::drain;
 use super::resolve::{failure_environments, stack_key};
-use super::run::{log_invocation, retry_delay_seconds, Next, Run, StepError};
+use super::step::{log_invocation, retry_delay_seconds, Next, Run, StepError};
 use crate::budget::Sub;
 use crate::config::Config;
 use crate::contentstack::client::Client;

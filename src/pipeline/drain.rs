@@ -8,7 +8,7 @@ use futures_util::future::join;
 use worker::Delay;
 
 use super::resolve::stack_key;
-use super::run::{
+use super::step::{
     Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, OVERLAP_ROUND_MS, RESERVE_FETCHES, RESERVE_OPS,
 };
 use crate::budget::Budget;

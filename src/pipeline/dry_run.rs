@@ -10,7 +10,7 @@ use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
 use super::resolve::{
     plan_window, read_page, referencing, resolve_job, verify_samples, window_cost,
 };
-use super::run::StepError;
+use super::step::StepError;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::contentstack::{client::Client, PAGE_SIZE};

@@ -15,4 +15,5 @@ pub mod dry_run;
 mod references;
 pub mod resolve;
 pub mod run;
+mod step;
 mod verify;

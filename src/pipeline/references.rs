@@ -15,7 +15,7 @@
 use super::collect::{store_batch, Batch};
 use super::drain::with_purges_alongside;
 use super::resolve::{referencing, resolve_item_urls};
-use super::run::{Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, RESERVE_FETCHES, RESERVE_OPS};
+use super::step::{Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Sub;
 use crate::config::Config;
 use crate::contentstack::client::Client;

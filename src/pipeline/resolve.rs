@@ -14,7 +14,7 @@ use crate::queue::JobMessage;
 use crate::rules::References;
 use crate::runtime::log;
 
-use super::run::{permanent, StepError};
+use super::step::{permanent, StepError};
 
 /// Picks the stack: the webhook's api_key, else the only one configured.
 pub fn stack_key(cfg: &Config, job: &JobMessage) -> Option<String> {

@@ -9,7 +9,7 @@ use worker::Delay;
 
 use super::drain::{log_if_ended, next_after};
 use super::resolve::stack_key;
-use super::run::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
+use super::step::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::ledger::ops::{ClaimVerificationOp, ReportVerificationOp, VerificationWork};

@@ -1,0 +1,209 @@
+//! What every pipeline step shares: the invocation's context ([`Run`]), where a step goes next
+//! ([`Next`]), its error ([`StepError`]: transient, permanent or paced, by type), the budget
+//! reserves and leases, and the `invocation` log line. A leaf of `pipeline`: the steps use it,
+//! and [`super::run`] runs them.
+
+use crate::budget::{Budget, Sub};
+use crate::config::Config;
+use crate::ledger::client::LedgerClient;
+use crate::net::NetError;
+use crate::pace::queue_delay_seconds;
+use crate::queue::enqueue;
+use crate::queue::{JobMessage, Step};
+use crate::runtime::{log, now_ms};
+use worker::Env;
+
+/// How long claimed actions stay reserved for one invocation.
+pub(super) const LEASE_MS: i64 = 5 * 60 * 1000;
+/// Pause between purge rounds that run alongside the page reads.
+pub(super) const OVERLAP_ROUND_MS: u64 = 500;
+/// Service operations kept in reserve for the ledger calls and the queue send that close a step.
+pub(super) const RESERVE_OPS: usize = 12;
+/// External fetches kept in reserve (the retries of a call already started).
+pub(super) const RESERVE_FETCHES: usize = 6;
+/// Seconds before a drain looks again at actions another invocation holds.
+pub(super) const LEASED_RETRY_S: u32 = 10;
+
+/// Why a step stopped early. Whether it is worth trying again is decided by its cause's type.
+#[derive(Debug)]
+pub enum StepError {
+    /// Worth trying again later (429, 5xx, timeouts, budget), not before `retry_after_s`.
+    Transient {
+        message: String,
+        retry_after_s: Option<u32>,
+    },
+    /// Not a failure: the shared rate limiter's next start is this far away.
+    Paced { wait_s: u32 },
+    /// Retrying cannot help (a refused token, a configuration problem): the job fails now.
+    Permanent { message: String },
+}
+
+impl StepError {
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Transient { message, .. } | StepError::Permanent { message } => message,
+            StepError::Paced { .. } => "waiting for the shared rate limiter",
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, StepError::Permanent { .. })
+    }
+
+    pub(super) fn retry_after_s(&self) -> u32 {
+        match self {
+            StepError::Transient { retry_after_s, .. } => retry_after_s.unwrap_or(0),
+            StepError::Paced { wait_s } => *wait_s,
+            StepError::Permanent { .. } => 0,
+        }
+    }
+}
+
+impl From<NetError> for StepError {
+    fn from(e: NetError) -> Self {
+        if let NetError::Paced { wait_ms } = e {
+            return StepError::Paced {
+                wait_s: wait_ms.div_ceil(1000) as u32,
+            };
+        }
+        if e.is_transient() {
+            StepError::Transient {
+                message: e.to_string(),
+                retry_after_s: e.retry_after_ms().map(|ms| ms.div_ceil(1000) as u32),
+            }
+        } else {
+            StepError::Permanent {
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+impl From<worker::Error> for StepError {
+    fn from(e: worker::Error) -> Self {
+        StepError::Transient {
+            message: format!("runtime: {e}"),
+            retry_after_s: None,
+        }
+    }
+}
+
+pub(super) fn permanent(message: String) -> StepError {
+    StepError::Permanent { message }
+}
+
+/// The delay before a failed step's next try: exponential backoff, never shorter than what
+/// the server asked for.
+pub fn retry_delay_seconds(tries: u32, base_seconds: u32, retry_after_s: u32) -> u32 {
+    queue_delay_seconds(tries, base_seconds).max(retry_after_s)
+}
+
+pub(super) struct Run<'a> {
+    pub(super) cfg: &'a Config,
+    pub(super) env: &'a Env,
+    pub(super) budget: Budget,
+    pub(super) ledger: LedgerClient,
+}
+
+impl Run<'_> {
+    /// A step run with `share` (fetches, service operations) of the invocation's budgets.
+    pub(super) fn new<'a>(
+        cfg: &'a Config,
+        env: &'a Env,
+        ledger: LedgerClient,
+        share: (usize, usize),
+    ) -> Run<'a> {
+        Run {
+            cfg,
+            env,
+            budget: Budget::new(share.0, share.1),
+            ledger,
+        }
+    }
+
+    /// A ledger call, counted against `budget` (the invocation's, or a slice of it).
+    pub(super) async fn counted<T>(
+        &self,
+        budget: &Budget,
+        call: impl std::future::Future<Output = worker::Result<T>>,
+    ) -> Result<T, StepError> {
+        budget.spend(Sub::Durable, 1);
+        Ok(call.await?)
+    }
+
+    /// Sends a message to the jobs queue, counted as a service operation.
+    pub(super) async fn enqueue(&self, msg: &JobMessage, delay: u32) -> worker::Result<()> {
+        self.budget.spend(Sub::Queue, 1);
+        enqueue(self.env, msg, delay).await
+    }
+}
+
+/// What a step asks for next.
+pub(super) enum Next {
+    Inline(Step),
+    Queue(Step, u32),
+    Stop,
+}
+
+/// One JSON line per invocation with what it used of both budgets.
+pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
+    let mut summary = ctx.budget.summary();
+    summary["job_id"] = serde_json::json!(job.job_id);
+    summary["step"] = serde_json::json!(step_name(&job.step));
+    summary["scope"] = serde_json::json!(job.scope);
+    summary["started_ms"] = serde_json::json!(started);
+    summary["duration_ms"] = serde_json::json!(now_ms() - started);
+    log("invocation", summary);
+}
+
+pub(super) fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Start => "start",
+        Step::Collect { .. } => "collect",
+        Step::References { .. } => "references",
+        Step::Drain => "drain",
+        Step::SecondPass => "second_pass",
+        Step::Verify => "verify",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_retry_after_becomes_the_delay_and_never_shortens_it() {
+        assert_eq!(retry_delay_seconds(1, 10, 45), 45);
+        assert_eq!(retry_delay_seconds(3, 10, 5), 40);
+        assert_eq!(retry_delay_seconds(1, 0, 0), 0);
+    }
+
+    #[test]
+    fn net_errors_are_classified_by_type() {
+        let rejected = |status| NetError::Rejected {
+            what: "x".into(),
+            status,
+            detail: String::new(),
+        };
+        for status in [400, 401, 403, 412, 422] {
+            assert!(
+                !StepError::from(rejected(status)).is_transient(),
+                "{status}"
+            );
+        }
+        for status in [404, 408] {
+            assert!(StepError::from(rejected(status)).is_transient(), "{status}");
+        }
+        let slow = NetError::Exhausted {
+            what: "purge".into(),
+            tries: 1,
+            last: "HTTP 429".into(),
+            retry_after_ms: Some(45_000),
+        };
+        let e = StepError::from(slow);
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after_s(), 45);
+        assert!(!StepError::from(NetError::Config("no token".into())).is_transient());
+        assert!(StepError::from(NetError::Budget { what: "x".into() }).is_transient());
+    }
+}
