@@ -309,6 +309,13 @@ fn secret(raw: &RawConfig, name: &str) -> Option<Secret> {
     text(raw, name).map(Secret::new)
 }
 
+/// `ADMIN_TOKEN`, the one place it is read. [`Config::parse`] keeps it, and the admin API reads
+/// it through here on its own: `/api/*` must keep answering (jobs, health, replays) while the
+/// rest of the configuration is broken, so that an operator can see what the Worker did.
+pub fn admin_token(raw: &RawConfig) -> Option<Secret> {
+    secret(raw, "ADMIN_TOKEN")
+}
+
 fn base_url(name: &str, value: String, errors: &mut Vec<String>, allow_path: bool) -> String {
     let v = value.trim_end_matches('/').to_string();
     let rest = v
@@ -714,7 +721,7 @@ impl Config {
         .map_err(|e| errors.push(e.to_string()))
         .ok();
 
-        let admin_token = secret(raw, "ADMIN_TOKEN");
+        let admin_token = admin_token(raw);
         let branch = text(raw, "CONTENTSTACK_BRANCH").filter(|b| b != "main");
 
         match verifier {

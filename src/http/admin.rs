@@ -34,18 +34,12 @@ pub fn token_matches(expected: &str, authorization: Option<&str>) -> bool {
 }
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
-    let raw = runtime::raw_config(env);
-    let token = raw
-        .get("ADMIN_TOKEN")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    let Some(token) = token else {
+    // Read apart from the parsed configuration (see `config::admin_token`).
+    let Some(token) = crate::config::admin_token(&runtime::raw_config(env)) else {
         return Err(AppError::NotFound);
     };
     let auth = req.headers().get("authorization").ok().flatten();
-    if !token_matches(&token, auth.as_deref()) {
+    if !token_matches(token.expose(), auth.as_deref()) {
         return Err(AppError::Unauthorized);
     }
     let path = req.path();
