@@ -65,4 +65,28 @@ describe('retention', () => {
     assert.ok(await getJob(w, running.jobId, ADMIN), 'kept right after it ended');
     await waitFor(async () => (await getJob(w, running.jobId, ADMIN)) === null, { what: 'the ended job to expire', timeoutMs: 20000, intervalMs: 500 });
   });
+
+  test('a new job is watched by the alarm even while the alarm waits for a finished job to expire', async () => {
+    // The default retention (90 days): once the first job is done, the ledger's alarm is set for
+    // its expiry. A second job that then hangs must still be driven within PROGRESS_TIMEOUT_SECONDS.
+    const sys = await startSystem({
+      rules: KV_ONLY_RULES,
+      adminToken: ADMIN,
+      vars: { QUEUE_MAX_ATTEMPTS: 5, RETRY_BASE_SECONDS: 0, PROGRESS_TIMEOUT_SECONDS: 3, HTTP_TIMEOUT_MS: 60000 },
+    });
+    closers.push(() => sys.close());
+    const { w, stack } = sys;
+    const first = addJob(stack, { entries: 2 });
+    await sys.deliver(first, 'production');
+    assert.equal((await waitForFinal(w, first.jobId, { token: ADMIN })).status, 'done');
+    // Let the alarm run once with no job unfinished (every second with this timeout): it then
+    // re-arms for the first job's expiry, 90 days away.
+    await sleep(2500);
+    const stuck = addJob(stack, { entries: 2 });
+    const hang = sys.cs.hang('/items', 10000);
+    await sys.deliver(stuck, 'production');
+    await waitFor(() => w.events('redriven').some((e) => e.job_id === stuck.jobId), { what: 'the stuck job to be driven again', timeoutMs: 30000 });
+    assert.equal(hang.hits, 1, 'the items call hung');
+    assert.equal((await waitForFinal(w, stuck.jobId, { token: ADMIN, timeoutMs: 60000 })).status, 'done');
+  });
 });

@@ -19,11 +19,7 @@ fn settings(env: &Env) -> Settings {
             progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
             max_drives: cfg.retry.max_tries,
             retention_ms: cfg.retention_seconds as i64 * 1000,
-            batch: crate::purge::BatchSize {
-                files: cfg.purge_batch_for(true),
-                other: cfg.purge_batch_for(false),
-            },
-            page_size: crate::contentstack::PAGE_SIZE,
+            batch: crate::purge::BatchSize::of(cfg),
         },
         // A broken configuration stops the pipeline; the ledger still answers with defaults.
         Err(_) => Settings {
@@ -35,7 +31,6 @@ fn settings(env: &Env) -> Settings {
                 files: crate::config::MAX_PURGE_BATCH,
                 other: crate::config::MAX_PURGE_BATCH,
             },
-            page_size: crate::contentstack::PAGE_SIZE,
         },
     }
 }
@@ -68,7 +63,8 @@ impl DurableObject for Ledger {
         let settings = settings(&self.env);
         let sql = self.state.storage().sql();
         let now = js_sys::Date::now() as i64;
-        let next_expiry = store::expire(&sql, now, settings.retention_ms)?;
+        store::expire(&sql, now, settings.retention_ms)?;
+        let next_expiry = store::next_expiry(&sql, settings.retention_ms)?;
         let rows: Vec<store::RecordRow> = sql
             .exec(
                 "SELECT record, seq, collected FROM jobs WHERE finished_ms IS NULL ORDER BY seq DESC LIMIT 500",
@@ -126,8 +122,17 @@ impl DurableObject for Ledger {
         }
         match dispatch(&sql, op, settings) {
             Ok(answer) => {
-                // Watch new work: the alarm drives a job whose messages were lost.
-                if watch && self.state.storage().get_alarm().await?.is_none() {
+                // Watch new work: the alarm drives a job whose messages were lost. An alarm set
+                // only for the next expiry (days away) is brought forward.
+                let due = js_sys::Date::now() as i64 + settings.alarm_every_ms() as i64;
+                if watch
+                    && self
+                        .state
+                        .storage()
+                        .get_alarm()
+                        .await?
+                        .is_none_or(|at| at > due)
+                {
                     self.state
                         .storage()
                         .set_alarm(std::time::Duration::from_millis(settings.alarm_every_ms()))

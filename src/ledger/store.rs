@@ -28,8 +28,6 @@ pub struct Settings {
     pub retention_ms: i64,
     /// Items per purge call, by kind.
     pub batch: BatchSize,
-    /// Items per job-items page (purge groups are counted in pages).
-    pub page_size: u64,
 }
 
 impl Settings {
@@ -165,9 +163,8 @@ pub fn store(sql: &SqlStorage, rec: &JobRecord) -> Result<()> {
 }
 
 /// Retention: forgets every job that ended more than `retention_ms` before `now_ms`, with all
-/// that is stored for it (deliveries included, so a new delivery of it is a new job). Answers
-/// when the next kept job expires.
-pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<Option<i64>> {
+/// that is stored for it (deliveries included, so a new delivery of it is a new job).
+pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<()> {
     #[derive(Deserialize)]
     struct Expired {
         job_id: String,
@@ -190,6 +187,11 @@ pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<Option
         )?;
         lookups::forget(sql, &g.job_id, None)?;
     }
+    Ok(())
+}
+
+/// When the next kept job expires, if any job has ended.
+pub fn next_expiry(sql: &SqlStorage, retention_ms: i64) -> Result<Option<i64>> {
     #[derive(Deserialize)]
     struct Next {
         first: Option<i64>,
@@ -789,7 +791,7 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
     let kv = kv_kinds_sql();
     let cf = cloudflare_kinds_sql();
     // A purge action's group must be closed (every page of it stored): `batch < open`.
-    let (named, any) = open_groups(&rec, settings.page_size);
+    let (named, any) = open_groups(&rec, crate::contentstack::PAGE_SIZE);
     let mut binds = vec![
         s(job_id.clone()),
         i(attempt as i64),

@@ -18,7 +18,7 @@ use crate::ledger::ops::{ClaimedLookup, NewLookup};
 use crate::ledger::references::{PulledIn, ReferenceSummary};
 use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::probe::{probeable, spread};
-use crate::purge::{actions_from_plan, group_end, ActionKind};
+use crate::purge::{actions_from_plan, group_end, ActionKind, BatchSize};
 
 /// Why a dry run could not be made.
 #[derive(Debug)]
@@ -62,11 +62,11 @@ pub async fn dry_run(
     let mut refs = DryReferences::default();
     // The run's purge calls, group by group (docs/ARCHITECTURE.md, "Purge groups"): each group
     // of pages, then what the reference look-ups add, purged in whole calls of its own.
-    let (files, other) = (cfg.purge_batch_for(true), cfg.purge_batch_for(false));
+    let batch = BatchSize::of(cfg);
     let calls_of = |p: &Plan| -> usize {
         p.environments
             .values()
-            .map(|e| e.cloudflare_calls(files, other))
+            .map(|e| e.cloudflare_calls(batch.files, batch.other))
             .sum()
     };
     let mut purge_calls = 0;
@@ -74,30 +74,28 @@ pub async fn dry_run(
         let mut items = Vec::new();
         loop {
             let (cost_f, cost_o) = window_cost(cfg, api_key, &resolved.with_rules, items.len());
-            if !budget.allows(cost_f, cost_o) {
+            // The last page read: no more pages, or no budget for one (`truncated`).
+            let last = if budget.allows(cost_f, cost_o) {
+                let page = read_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
+                items.extend(page.items);
+                refs.queue_items(page.lookups);
+                !page.more
+            } else {
                 truncated = true;
-                break;
-            }
-            let page = read_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
-            items.extend(page.items);
-            refs.queue_items(page.lookups);
+                true
+            };
             let next = skip + PAGE_SIZE;
-            if !page.more || next >= group_end(skip, PAGE_SIZE) {
+            if last || next >= group_end(skip, PAGE_SIZE) {
                 let group =
                     plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?;
                 purge_calls += calls_of(&group);
                 total.merge(group);
                 items.clear();
             }
-            if !page.more {
+            if last {
                 break;
             }
             skip = next;
-        }
-        if !items.is_empty() {
-            let group = plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?;
-            purge_calls += calls_of(&group);
-            total.merge(group);
         }
         let mut referrers = Plan::default();
         truncated |= refs
@@ -128,7 +126,7 @@ pub async fn dry_run(
     let second_pass_calls: usize = repurged
         .iter()
         .filter_map(|n| total.environments.get(*n))
-        .map(|e| e.cloudflare_calls(files, other))
+        .map(|e| e.cloudflare_calls(batch.files, batch.other))
         .sum();
     // The URLs each environment's verification would probe after the purge.
     let samples = verify_samples(cfg, api_key, &resolved.with_rules);

@@ -418,11 +418,7 @@ async fn cloudflare(
     out: &mut ExecOutcome,
 ) -> Result<(), NetError> {
     let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
-    let sizes = BatchSize {
-        files: cfg.purge_batch_for(true),
-        other: cfg.purge_batch_for(false),
-    };
-    let batches = purge_batches(actions, sizes);
+    let batches = purge_batches(actions, BatchSize::of(cfg));
     if batches.is_empty() {
         return Ok(());
     }

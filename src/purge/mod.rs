@@ -223,6 +223,14 @@ impl BatchSize {
         BatchSize { files: n, other: n }
     }
 
+    /// The configured sizes: `PURGE_BATCH_SIZE` for URLs, at most 100 for the other kinds.
+    pub fn of(cfg: &crate::config::Config) -> BatchSize {
+        BatchSize {
+            files: cfg.purge_batch_for(true),
+            other: cfg.purge_batch_for(false),
+        }
+    }
+
     /// Items per call for one kind (at least 1; `everything` is always alone).
     pub fn for_kind(self, kind: ActionKind) -> usize {
         match kind {
