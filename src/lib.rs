@@ -5,7 +5,7 @@
 //! Pure modules (no `worker` types, unit-tested on the host): [`config`], [`verify`],
 //! [`event`], [`template`], [`rules`], [`plan`], [`pace`], [`contentstack`] (shapes),
 //! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`pipeline`], [`net`],
-//! [`runtime`] and the Durable Objects in [`ledger::durable`] and [`pace::durable`].
+//! [`runtime`] and the Durable Objects in [`ledger::job_object`], [`ledger::index_object`] and [`pace::durable`].
 //!
 //! `clippy.toml` forbids the standard sorts and `worker::RequestInit` outside [`sorted`] and
 //! [`request`] (they keep the .wasm small); tests may use them.
@@ -41,7 +41,8 @@ use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
-pub use ledger::durable::Ledger;
+pub use ledger::index_object::JobIndex;
+pub use ledger::job_object::Job;
 pub use pace::durable::RateLimiter;
 
 #[event(fetch)]

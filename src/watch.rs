@@ -26,7 +26,7 @@ use crate::health::{
     PAGE_LIMIT,
 };
 use crate::http::intake::{take_in, TakenIn};
-use crate::ledger::client::LedgerClient;
+use crate::ledger::client::IndexClient;
 use crate::ledger::SOURCE_RECOVERED;
 use crate::runtime::{self, iso_of, log, now_ms};
 
@@ -47,7 +47,7 @@ pub async fn check(env: &Env) {
         );
         return;
     };
-    let ledger = match LedgerClient::new(env) {
+    let ledger = match IndexClient::new(env) {
         Ok(l) => l,
         Err(e) => {
             log(

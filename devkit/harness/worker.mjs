@@ -15,7 +15,7 @@ export const DLQ = 'contentstack-purge-dead-letters';
  * @param {string[]} [o.kv]                   KV binding names
  * @param {boolean|'producers'} [o.queues=true] bind the queues (false: simulate an unavailable
  *   queue; 'producers': no consumer, so messages stay queued — for measuring intake alone)
- * @param {boolean} [o.ledger=true]           bind the ledger Durable Object
+ * @param {boolean} [o.ledger=true]           bind the ledger's Durable Objects (jobs and index)
  * @param {number} [o.maxRetries=3]           queue retries before the dead-letter queue
  */
 export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3 } = {}) {
@@ -25,7 +25,10 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
     if (v !== undefined) bindings[k] = v;
   }
   const durableObjects = { LIMITER: { className: 'RateLimiter', useSQLite: true } };
-  if (ledger) durableObjects.LEDGER = { className: 'Ledger', useSQLite: true };
+  if (ledger) {
+    durableObjects.JOB_OBJECTS = { className: 'Job', useSQLite: true };
+    durableObjects.JOB_INDEX = { className: 'JobIndex', useSQLite: true };
+  }
   const opts = {
     modules: true,
     scriptPath: path.join(root, 'build/worker/shim.mjs'),

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::event::{self, Recognition};
 use crate::http::{json, read_capped};
-use crate::ledger::client::LedgerClient;
+use crate::ledger::client::{IndexClient, JobClient};
 use crate::ledger::ops::{ListOp, ReplayOp, RollbackOp};
 use crate::pipeline::dry_run::DryRunError;
 use crate::pipeline::resolve::stack_key;
@@ -83,9 +83,17 @@ fn decode_segment(seg: &str) -> Result<String, AppError> {
     Ok(s)
 }
 
-fn ledger(env: &Env) -> Result<LedgerClient, AppError> {
-    LedgerClient::new(env).map_err(|e| AppError::Unavailable(format!("ledger: {e}")))
+fn job(env: &Env, job_id: &str) -> Result<JobClient, AppError> {
+    JobClient::new(env, job_id).map_err(|e| AppError::Unavailable(format!("ledger: {e}")))
 }
+
+fn index(env: &Env) -> Result<IndexClient, AppError> {
+    IndexClient::new(env).map_err(|e| AppError::Unavailable(format!("ledger: {e}")))
+}
+
+/// Unfinished jobs of a list page read live from their own objects (the index's copy is as
+/// of their last status change); the rest of the page keeps the index's copy.
+const LIVE_PER_PAGE: usize = 10;
 
 #[derive(Deserialize, Default)]
 struct ListQuery {
@@ -110,16 +118,43 @@ async fn list(req: &Request, env: &Env) -> Result<Response, AppError> {
                 .map_err(|_| AppError::BadRequest("bad cursor".into()))?,
         ),
     };
-    let v = ledger(env)?
+    let mut v = index(env)?
         .list(ListOp { limit, cursor })
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    refresh_unfinished(env, &mut v.jobs).await;
     json(200, &v)
+}
+
+/// Replaces the index's copy of up to [`LIVE_PER_PAGE`] unfinished jobs with their live
+/// records, read concurrently; a job whose object does not answer keeps the copy.
+async fn refresh_unfinished(env: &Env, jobs: &mut [Value]) {
+    let unfinished: Vec<(usize, String)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(n, j)| {
+            let status = j.get("status").and_then(Value::as_str)?;
+            let running = !matches!(status, "done" | "partial" | "failed");
+            let id = j.get("job_id").and_then(Value::as_str)?;
+            running.then(|| (n, id.to_string()))
+        })
+        .take(LIVE_PER_PAGE)
+        .collect();
+    let reads = unfinished.iter().map(|(_, id)| async move {
+        let client = JobClient::new(env, id).ok()?;
+        client.get(id).await.ok().flatten()
+    });
+    let live = futures_util::future::join_all(reads).await;
+    for ((n, _), rec) in unfinished.iter().zip(live) {
+        if let Some(v) = rec.and_then(|r| serde_json::to_value(r).ok()) {
+            jobs[*n] = v;
+        }
+    }
 }
 
 /// Webhook health and what the last check recovered (docs/CONTRACT.md, "Webhook health").
 async fn health(env: &Env) -> Result<Response, AppError> {
-    let state = ledger(env)?
+    let state = index(env)?
         .health()
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
@@ -127,7 +162,7 @@ async fn health(env: &Env) -> Result<Response, AppError> {
 }
 
 async fn get(env: &Env, job_id: &str) -> Result<Response, AppError> {
-    match ledger(env)?
+    match job(env, job_id)?
         .get(job_id)
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?
@@ -138,7 +173,7 @@ async fn get(env: &Env, job_id: &str) -> Result<Response, AppError> {
 }
 
 async fn replay(env: &Env, job_id: &str) -> Result<Response, AppError> {
-    let l = ledger(env)?;
+    let l = job(env, job_id)?;
     let answer = l
         .replay(ReplayOp {
             job_id: job_id.to_string(),

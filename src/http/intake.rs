@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::event::{self, scope_of, Action, Recognition};
 use crate::http::{is_json_content_type, json, read_capped};
-use crate::ledger::client::{accept_op, LedgerClient};
+use crate::ledger::client::{accept_op, JobClient};
 use crate::ledger::ops::RollbackOp;
 use crate::ledger::{dedupe_key, SOURCE_WEBHOOK};
 use crate::queue::JobMessage;
@@ -166,7 +166,7 @@ pub async fn take_in(
     }
 
     // Record (dedupe) before answering, then enqueue; undo the record when the queue fails.
-    let ledger = LedgerClient::new(env).map_err(unavailable)?;
+    let ledger = JobClient::new(env, &ev.job_id).map_err(unavailable)?;
     let key = dedupe_key(
         api_key.as_deref(),
         &ev.job_id,

@@ -1,59 +1,68 @@
-//! The Worker's typed handle on the ledger Durable Object: one method per operation, each
-//! with its own request and answer type ([`super::ops`]).
+//! The Worker's typed handles on the ledger's Durable Objects: [`JobClient`] for one job's
+//! object and [`IndexClient`] for the job index, one method per operation, each with its own
+//! request and answer type ([`super::ops`], [`super::index`]).
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Method, Result};
 
+use super::index::{IndexEntry, IndexOp};
 use super::ops::*;
 use super::JobRecord;
 
-/// Binding name of the ledger namespace.
-pub const LEDGER_BINDING: &str = "LEDGER";
-/// Name of the single ledger instance.
-pub const LEDGER_NAME: &str = "ledger";
+/// Binding of the per-job Durable Object namespace ([`super::job_object::Job`]).
+pub const JOBS_BINDING: &str = "JOB_OBJECTS";
+/// Binding of the job index namespace ([`super::index_object::JobIndex`]).
+pub const INDEX_BINDING: &str = "JOB_INDEX";
+/// Name of the single index instance.
+pub const INDEX_NAME: &str = "index";
 
-/// Worker-side handle on the ledger instance.
-pub struct LedgerClient {
+/// Sends one operation to a Durable Object and reads its answer's text. One function (boxed)
+/// for both clients and every operation, so the request code is not inlined per answer type.
+fn send<'a, O: Serialize + 'a>(
+    stub: &'a worker::Stub,
+    op: &'a O,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + 'a>> {
+    let body = serde_json::to_string(op).map_err(|e| worker::Error::RustError(e.to_string()));
+    Box::pin(async move {
+        let req =
+            crate::request::new_request("https://ledger/op", Method::Post, None, Some(&body?))?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        if resp.status_code() != 200 {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(worker::Error::RustError(format!(
+                "ledger answered {}: {}",
+                resp.status_code(),
+                text
+            )));
+        }
+        resp.text().await
+    })
+}
+
+/// Sends one operation and decodes its answer (as `Response::json` would).
+async fn call<T: DeserializeOwned, O: Serialize>(stub: &worker::Stub, op: O) -> Result<T> {
+    let text = send(stub, &op).await?;
+    serde_json::from_str(&text).map_err(worker::Error::from)
+}
+
+/// Worker-side handle on one job's object.
+pub struct JobClient {
     stub: worker::Stub,
 }
 
-impl LedgerClient {
-    pub fn new(env: &Env) -> Result<LedgerClient> {
-        let ns = env.durable_object(LEDGER_BINDING)?;
-        Ok(LedgerClient {
-            stub: ns.get_by_name(LEDGER_NAME)?,
+impl JobClient {
+    /// The object of job `job_id` (its name is the job id).
+    pub fn new(env: &Env, job_id: &str) -> Result<JobClient> {
+        let ns = env.durable_object(JOBS_BINDING)?;
+        Ok(JobClient {
+            stub: ns.get_by_name(job_id)?,
         })
     }
 
-    /// Sends one operation and decodes its answer (as `Response::json` would).
     async fn call<T: DeserializeOwned>(&self, op: LedgerOp) -> Result<T> {
-        let text = self.send(op).await?;
-        serde_json::from_str(&text).map_err(worker::Error::from)
-    }
-
-    /// Sends one operation and reads its answer's text. Boxed, so that the request code is one
-    /// function rather than a copy inlined into `call` for every answer type.
-    fn send(
-        &self,
-        op: LedgerOp,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + '_>> {
-        Box::pin(async move {
-            let body =
-                serde_json::to_string(&op).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let req =
-                crate::request::new_request("https://ledger/op", Method::Post, None, Some(&body))?;
-            let mut resp = self.stub.fetch_with_request(req).await?;
-            if resp.status_code() != 200 {
-                let text = resp.text().await.unwrap_or_default();
-                return Err(worker::Error::RustError(format!(
-                    "ledger answered {}: {}",
-                    resp.status_code(),
-                    text
-                )));
-            }
-            resp.text().await
-        })
+        call(&self.stub, op).await
     }
 
     /// Records a delivery (and dedupes it).
@@ -72,11 +81,6 @@ impl LedgerClient {
             job_id: job_id.to_string(),
         }))
         .await
-    }
-
-    /// A page of records, newest first.
-    pub async fn list(&self, op: ListOp) -> Result<JobList> {
-        self.call(LedgerOp::List(op)).await
     }
 
     /// Starts a new attempt of a known job.
@@ -123,15 +127,41 @@ impl LedgerClient {
     pub async fn report_verification(&self, op: ReportVerificationOp) -> Result<Progress> {
         self.call(LedgerOp::ReportVerification(op)).await
     }
+}
+
+/// Worker-side handle on the job index: the dashboard's list and the webhook health state.
+pub struct IndexClient {
+    stub: worker::Stub,
+}
+
+impl IndexClient {
+    pub fn new(env: &Env) -> Result<IndexClient> {
+        let ns = env.durable_object(INDEX_BINDING)?;
+        Ok(IndexClient {
+            stub: ns.get_by_name(INDEX_NAME)?,
+        })
+    }
+
+    /// A page of records, newest first.
+    pub async fn list(&self, op: ListOp) -> Result<JobList> {
+        call(&self.stub, IndexOp::List(op)).await
+    }
+
+    /// Tells the index what one job's object holds now (its record, or nothing).
+    pub async fn put(&self, entry: IndexEntry) -> Result<()> {
+        call::<Value, _>(&self.stub, IndexOp::Put(Box::new(entry)))
+            .await
+            .map(|_| ())
+    }
 
     /// The webhook health check's state.
     pub async fn health(&self) -> Result<crate::health::HealthState> {
-        self.call(LedgerOp::GetHealth).await
+        call(&self.stub, IndexOp::GetHealth).await
     }
 
     /// Replaces the webhook health check's state.
     pub async fn put_health(&self, state: crate::health::HealthState) -> Result<()> {
-        self.call::<Value>(LedgerOp::PutHealth(Box::new(state)))
+        call::<Value, _>(&self.stub, IndexOp::PutHealth(Box::new(state)))
             .await
             .map(|_| ())
     }

@@ -17,7 +17,9 @@
 //!   takes its `still cached` error back.
 
 pub mod client;
-pub mod durable;
+pub mod index;
+pub mod index_object;
+pub mod job_object;
 mod lookups;
 pub mod ops;
 pub mod references;
@@ -55,6 +57,17 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The status as the record spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Accepted => "accepted",
+            JobStatus::Processing => "processing",
+            JobStatus::Done => "done",
+            JobStatus::Partial => "partial",
+            JobStatus::Failed => "failed",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,

@@ -11,7 +11,7 @@ use crate::ledger::JobStatus;
 use crate::plan::Skipped;
 use crate::purge::{ActionResult, ClaimedAction, NewAction};
 
-/// One operation, as sent: externally tagged (`{"accept":{…}}`, `"get_health"`), which
+/// One operation on a job's object, as sent: externally tagged (`{"accept":{…}}`), which
 /// serde_json reads without buffering the body (an internally tagged enum pulls in serde's
 /// `Content` deserializer, a large share of the .wasm). Only this Worker reads it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,7 +20,6 @@ pub enum LedgerOp {
     Accept(AcceptOp),
     Rollback(RollbackOp),
     Get(GetOp),
-    List(ListOp),
     Replay(ReplayOp),
     Start(StartOp),
     AddActions(AddActionsOp),
@@ -32,8 +31,6 @@ pub enum LedgerOp {
     ReportLookups(ReportLookupsOp),
     ClaimVerification(ClaimVerificationOp),
     ReportVerification(ReportVerificationOp),
-    GetHealth,
-    PutHealth(Box<crate::health::HealthState>),
 }
 
 /// The `accept` operation.

@@ -3,16 +3,15 @@
 //! follows it cannot interleave with another delivery. Pure but for `worker`'s SQL binding.
 
 use serde::Deserialize;
-use serde_json::Value;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
+use super::index::IndexEntry;
 use super::lookups;
 use super::ops::*;
 use super::sql::{count, i, s};
 use super::timeline::{Event, EventKind};
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
-use crate::health::HealthState;
 use crate::purge::{
     claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize, ClaimedAction,
     NewAction, Outcome, SECOND_PASS_GROUP,
@@ -31,6 +30,30 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings of a configuration; defaults when it is broken (a broken configuration
+    /// stops the pipeline, the ledger still answers).
+    pub fn of(cfg: Option<&crate::config::Config>) -> Settings {
+        match cfg {
+            Some(cfg) => Settings {
+                repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
+                progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
+                max_drives: cfg.retry.max_tries,
+                retention_ms: cfg.retention_seconds as i64 * 1000,
+                batch: BatchSize::of(cfg),
+            },
+            None => Settings {
+                repurge_delay_ms: 60_000,
+                progress_timeout_ms: 900_000,
+                max_drives: 5,
+                retention_ms: 90 * 86_400_000,
+                batch: BatchSize {
+                    files: crate::config::MAX_PURGE_BATCH,
+                    other: crate::config::MAX_PURGE_BATCH,
+                },
+            },
+        }
+    }
+
     /// How often the alarm looks for stalled jobs.
     pub fn alarm_every_ms(self) -> u64 {
         (self.progress_timeout_ms / 3).clamp(1_000, 300_000) as u64
@@ -40,8 +63,8 @@ impl Settings {
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, job_id TEXT NOT NULL)",
     // `finished_ms`: when a final job ended (retention counts from it); NULL while it runs.
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER)",
-    "CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs(seq)",
+    // `attempts` and `status` repeat the record's, for the index (`index_change`).
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs(finished_ms)",
     "CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries(job_id)",
     // Purge actions per job attempt. `pass`: 1 first pass, 2 second pass, 3 on_failure.
@@ -56,8 +79,8 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
     "DROP TABLE IF EXISTS actions",
-    // The webhook health check's state: one row (docs/CONTRACT.md, "Webhook health").
-    "CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, state TEXT NOT NULL)",
+    // What the job index was last told of this job (`attempts`, `status`); no row: nothing.
+    "CREATE TABLE IF NOT EXISTS indexed (job_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, status TEXT NOT NULL)",
 ];
 
 /// Action states in the `work` table.
@@ -151,11 +174,13 @@ pub fn store(sql: &SqlStorage, rec: &JobRecord) -> Result<()> {
         .and_then(crate::time::parse_iso8601_utc_millis)
         .map_or(SqlStorageValue::Null, i);
     sql.exec(
-        "UPDATE jobs SET record = ?, collected = ?, finished_ms = ? WHERE job_id = ?",
+        "UPDATE jobs SET record = ?, collected = ?, finished_ms = ?, attempts = ?, status = ? WHERE job_id = ?",
         vec![
             s(json),
             i(rec.all_collected() as i64),
             finished_ms,
+            i(rec.attempts as i64),
+            s(rec.status.as_str()),
             s(rec.job_id.clone()),
         ],
     )?;
@@ -514,8 +539,8 @@ pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
             let json = serde_json::to_string(&record)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             sql.exec(
-                    "INSERT INTO jobs (job_id, seq, collected, record) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?)",
-                    vec![s(record.job_id.clone()), s(json)],
+                    "INSERT INTO jobs (job_id, seq, collected, record, attempts, status) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?, ?, ?)",
+                    vec![s(record.job_id.clone()), s(json), i(record.attempts as i64), s(record.status.as_str())],
                 )?;
             Ok(AcceptAnswer {
                 accepted: true,
@@ -549,31 +574,6 @@ pub fn rollback(sql: &SqlStorage, op: RollbackOp) -> Result<()> {
 pub fn get(sql: &SqlStorage, op: GetOp) -> Result<Option<JobRecord>> {
     let GetOp { job_id } = op;
     load(sql, &job_id)
-}
-
-pub fn list(sql: &SqlStorage, op: ListOp) -> Result<JobList> {
-    let ListOp { limit, cursor } = op;
-    let limit = limit.clamp(1, 200) as i64;
-    let rows: Vec<RecordRow> = sql
-        .exec(
-            "SELECT record, seq, collected FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-            vec![i(cursor.unwrap_or(i64::MAX)), i(limit + 1)],
-        )?
-        .to_array()?;
-    let more = rows.len() as i64 > limit;
-    let mut jobs = Vec::new();
-    let mut last_seq = None;
-    for r in rows.into_iter().take(limit as usize) {
-        last_seq = Some(r.seq);
-        let v: Value = serde_json::from_str(&r.record).unwrap_or(Value::Null);
-        jobs.push(v);
-    }
-    let cursor = if more {
-        last_seq.map(|s| s.to_string())
-    } else {
-        None
-    };
-    Ok(JobList { jobs, cursor })
 }
 
 pub fn replay(sql: &SqlStorage, op: ReplayOp) -> Result<Option<ReplayAnswer>> {
@@ -1110,27 +1110,62 @@ pub fn report_verification(
     Ok(p)
 }
 
-/// The webhook health check's state (empty before the first check).
-pub fn get_health(sql: &SqlStorage) -> Result<HealthState> {
+/// What the job index should be told so that it agrees with this object: the job's record
+/// when its attempt or status changed since the index last heard (or the index never did), a
+/// forget when the job is gone (rolled back or expired) but the index still lists it; `None`
+/// when the index is up to date (docs/ARCHITECTURE.md, "Where state lives").
+pub fn index_change(sql: &SqlStorage) -> Result<Option<IndexEntry>> {
     #[derive(Deserialize)]
     struct Row {
-        state: String,
+        job_id: String,
+        attempts: i64,
+        status: String,
+        told_attempts: Option<i64>,
+        told_status: Option<String>,
+        record: String,
+        finished_ms: Option<i64>,
     }
     let rows: Vec<Row> = sql
-        .exec("SELECT state FROM health WHERE id = 1", None)?
+        .exec(
+            "SELECT j.job_id, j.attempts, j.status, x.attempts AS told_attempts, x.status AS told_status, j.record, j.finished_ms FROM jobs j LEFT JOIN indexed x ON x.job_id = j.job_id",
+            None,
+        )?
         .to_array()?;
-    Ok(rows
-        .first()
-        .and_then(|r| serde_json::from_str(&r.state).ok())
-        .unwrap_or_default())
+    if let Some(r) = rows.into_iter().next() {
+        if r.told_attempts == Some(r.attempts) && r.told_status.as_deref() == Some(&r.status) {
+            return Ok(None);
+        }
+        return Ok(Some(IndexEntry {
+            job_id: r.job_id,
+            told: Some((r.attempts, r.status)),
+            record: Some(r.record),
+            finished_ms: r.finished_ms,
+        }));
+    }
+    #[derive(Deserialize)]
+    struct Told {
+        job_id: String,
+    }
+    let told: Vec<Told> = sql.exec("SELECT job_id FROM indexed", None)?.to_array()?;
+    Ok(told.into_iter().next().map(|t| IndexEntry {
+        job_id: t.job_id,
+        told: None,
+        record: None,
+        finished_ms: None,
+    }))
 }
 
-/// Replaces the webhook health check's state.
-pub fn put_health(sql: &SqlStorage, state: &HealthState) -> Result<()> {
-    let text = serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    sql.exec(
-        "INSERT INTO health (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state",
-        vec![s(text)],
-    )?;
+/// Records that the index now holds `entry`.
+pub fn index_told(sql: &SqlStorage, entry: &IndexEntry) -> Result<()> {
+    match &entry.told {
+        Some((attempts, status)) => sql.exec(
+            "INSERT INTO indexed (job_id, attempts, status) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET attempts = excluded.attempts, status = excluded.status",
+            vec![s(entry.job_id.clone()), i(*attempts), s(status.clone())],
+        )?,
+        None => sql.exec(
+            "DELETE FROM indexed WHERE job_id = ?",
+            vec![s(entry.job_id.clone())],
+        )?,
+    };
     Ok(())
 }

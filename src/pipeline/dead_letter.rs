@@ -9,7 +9,7 @@ use super::step::{log_invocation, retry_delay_seconds, Next, Run, StepError};
 use crate::budget::Sub;
 use crate::config::Config;
 use crate::contentstack::client::Client;
-use crate::ledger::client::LedgerClient;
+use crate::ledger::client::JobClient;
 use crate::ledger::ops::{FailOp, Progress};
 use crate::ledger::JobStatus;
 use crate::plan::{plan_failure, PlanJob};
@@ -27,7 +27,7 @@ pub(super) async fn dead_letter(
     job: &JobMessage,
     share: (usize, usize),
 ) -> bool {
-    let Ok(ledger) = LedgerClient::new(env) else {
+    let Ok(ledger) = JobClient::new(env, &job.job_id) else {
         return false;
     };
     let ctx = Run::new(cfg, env, ledger, share);

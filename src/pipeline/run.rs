@@ -21,7 +21,7 @@ use super::step::*;
 use super::verify::verify;
 use crate::budget::{share_batch, Sub};
 use crate::config::Config;
-use crate::ledger::client::LedgerClient;
+use crate::ledger::client::JobClient;
 use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
 use crate::runtime::{self, log, now_ms};
 use futures_util::future::join_all;
@@ -95,7 +95,7 @@ pub(super) async fn run_message(
     job: JobMessage,
     share: (usize, usize),
 ) {
-    let ledger = match LedgerClient::new(env) {
+    let ledger = match JobClient::new(env, &job.job_id) {
         Ok(l) => l,
         Err(_) => {
             msg.retry();

@@ -5,7 +5,7 @@
 
 use crate::budget::{Budget, Sub};
 use crate::config::Config;
-use crate::ledger::client::LedgerClient;
+use crate::ledger::client::JobClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
 use crate::queue::enqueue;
@@ -102,7 +102,7 @@ pub(super) struct Run<'a> {
     pub(super) cfg: &'a Config,
     pub(super) env: &'a Env,
     pub(super) budget: Budget,
-    pub(super) ledger: LedgerClient,
+    pub(super) ledger: JobClient,
 }
 
 impl Run<'_> {
@@ -110,7 +110,7 @@ impl Run<'_> {
     pub(super) fn new<'a>(
         cfg: &'a Config,
         env: &'a Env,
-        ledger: LedgerClient,
+        ledger: JobClient,
         share: (usize, usize),
     ) -> Run<'a> {
         Run {

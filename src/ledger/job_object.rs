@@ -1,7 +1,11 @@
-//! The ledger Durable Object: one instance (`"ledger"`) holding deliveries (dedupe), job records
-//! and the per-attempt purge actions in SQLite ([`super::store`]), and the alarm that drives
-//! jobs without progress. A thin shell: each request decodes one operation, runs its store
-//! function and answers its typed result.
+//! One job's Durable Object, named by the job id: its deliveries (dedupe), record, purge
+//! actions and reference look-ups in SQLite ([`super::store`]), and the alarm that drives the
+//! job when it makes no progress and forgets it after `LEDGER_RETENTION_DAYS`. A thin shell:
+//! each request decodes one operation, runs its store function, tells the job index when the
+//! job's attempt or status changed ([`store::index_change`]), and answers the typed result.
+//!
+//! The index learns of a new job off the webhook's path (`wait_until` after the answer); when
+//! telling it fails, the next operation or the alarm tells it again.
 
 use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
@@ -12,37 +16,18 @@ use super::store::{self, finish_times, Settings, SCHEMA};
 use super::{push_errors, JobRecord, JobStatus};
 
 /// Settings from the configuration (defaults when it is broken).
-fn settings(env: &Env) -> Settings {
-    match crate::runtime::config(env).as_ref() {
-        Ok(cfg) => Settings {
-            repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
-            progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
-            max_drives: cfg.retry.max_tries,
-            retention_ms: cfg.retention_seconds as i64 * 1000,
-            batch: crate::purge::BatchSize::of(cfg),
-        },
-        // A broken configuration stops the pipeline; the ledger still answers with defaults.
-        Err(_) => Settings {
-            repurge_delay_ms: 60_000,
-            progress_timeout_ms: 900_000,
-            max_drives: 5,
-            retention_ms: 90 * 86_400_000,
-            batch: crate::purge::BatchSize {
-                files: crate::config::MAX_PURGE_BATCH,
-                other: crate::config::MAX_PURGE_BATCH,
-            },
-        },
-    }
+pub(super) fn settings(env: &Env) -> Settings {
+    Settings::of(crate::runtime::config(env).as_ref().as_ref().ok())
 }
 
 /// The Durable Object class.
 #[durable_object]
-pub struct Ledger {
+pub struct Job {
     state: State,
     env: Env,
 }
 
-impl DurableObject for Ledger {
+impl DurableObject for Job {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for stmt in SCHEMA.iter().chain(super::lookups::SCHEMA) {
@@ -53,7 +38,7 @@ impl DurableObject for Ledger {
                 );
             }
         }
-        Ledger { state, env }
+        Job { state, env }
     }
 
     /// Forgets the jobs past their retention, drives jobs that made no progress for
@@ -85,7 +70,10 @@ impl DurableObject for Ledger {
             }
             self.drive(&sql, &mut rec, settings, now).await?;
         }
-        let watch = unfinished.then(|| now + settings.alarm_every_ms() as i64);
+        // Untold changes (an expiry above, or a report that failed) are told now, or retried
+        // at the next watch.
+        let told = tell_index(&self.env, &sql).await;
+        let watch = (unfinished || !told).then(|| now + settings.alarm_every_ms() as i64);
         let next = match (watch, next_expiry) {
             (Some(w), Some(e)) => Some(w.min(e)),
             (w, e) => w.or(e),
@@ -114,14 +102,25 @@ impl DurableObject for Ledger {
         // gone at once, whenever the alarm runs.
         if matches!(
             op,
-            LedgerOp::Accept(_) | LedgerOp::Replay(_) | LedgerOp::Get(_) | LedgerOp::List(_)
+            LedgerOp::Accept(_) | LedgerOp::Replay(_) | LedgerOp::Get(_)
         ) {
             if let Err(e) = store::expire(&sql, js_sys::Date::now() as i64, settings.retention_ms) {
                 return Response::error(e.to_string(), 500);
             }
         }
+        let new_job = matches!(op, LedgerOp::Accept(_));
         match dispatch(&sql, op, settings) {
             Ok(answer) => {
+                if new_job {
+                    // Off the webhook's path: answered first, the index told after.
+                    let env = self.env.clone();
+                    let storage = self.state.storage();
+                    self.state.wait_until(async move {
+                        tell_index(&env, &storage.sql()).await;
+                    });
+                } else {
+                    tell_index(&self.env, &sql).await;
+                }
                 // Watch new work: the alarm drives a job whose messages were lost. An alarm set
                 // only for the next expiry (days away) is brought forward.
                 let due = js_sys::Date::now() as i64 + settings.alarm_every_ms() as i64;
@@ -145,6 +144,35 @@ impl DurableObject for Ledger {
     }
 }
 
+/// Tells the job index what changed since it last heard ([`store::index_change`]), until it
+/// agrees (a change made while the index was being told is told next). Returns false when the
+/// index could not be told; the next operation or the alarm tries again.
+async fn tell_index(env: &Env, sql: &SqlStorage) -> bool {
+    for _ in 0..3 {
+        let change = match store::index_change(sql) {
+            Ok(None) => return true,
+            Ok(Some(c)) => c,
+            Err(_) => return false,
+        };
+        let told = match super::client::IndexClient::new(env) {
+            Ok(index) => index.put(change.clone()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = told.and_then(|_| store::index_told(sql, &change)) {
+            crate::runtime::log(
+                "index_failed",
+                serde_json::json!({"job_id": change.job_id, "error": e.to_string()}),
+            );
+            return false;
+        }
+        crate::runtime::log(
+            "index_told",
+            serde_json::json!({"job_id": change.job_id, "status": change.told.as_ref().map(|t| t.1.as_str())}),
+        );
+    }
+    false
+}
+
 /// Runs one operation and answers its result as JSON.
 fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Response> {
     fn answer<T: Serialize>(v: Result<T>) -> Result<Response> {
@@ -154,7 +182,6 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::Accept(o) => answer(store::accept(sql, o)),
         LedgerOp::Rollback(o) => answer(store::rollback(sql, o)),
         LedgerOp::Get(o) => answer(store::get(sql, o)),
-        LedgerOp::List(o) => answer(store::list(sql, o)),
         LedgerOp::Replay(o) => answer(store::replay(sql, o)),
         LedgerOp::Start(o) => answer(store::start(sql, o, settings)),
         LedgerOp::AddActions(o) => answer(store::add_actions(sql, o, settings)),
@@ -166,12 +193,10 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::ReportLookups(o) => answer(store::report_lookups(sql, o, settings)),
         LedgerOp::ClaimVerification(o) => answer(store::claim_verification(sql, o)),
         LedgerOp::ReportVerification(o) => answer(store::report_verification(sql, o, settings)),
-        LedgerOp::GetHealth => answer(store::get_health(sql)),
-        LedgerOp::PutHealth(state) => answer(store::put_health(sql, &state)),
     }
 }
 
-impl Ledger {
+impl Job {
     /// Sends a stalled job's next messages again; after `QUEUE_MAX_ATTEMPTS` drives it goes to
     /// the dead-letter queue (which fails it and runs `on_failure`), and one drive later it is
     /// marked failed here if even that did not happen.
