@@ -15,10 +15,10 @@ use super::{push_errors, JobRecord, JobStatus};
 fn settings(env: &Env) -> Settings {
     match crate::runtime::config(env).as_ref() {
         Ok(cfg) => Settings {
-            repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
-            progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
-            max_drives: cfg.retry.max_tries,
-            retention_ms: cfg.retention_seconds as i64 * 1000,
+            repurge_delay_ms: cfg.timing.repurge_delay_seconds as i64 * 1000,
+            progress_timeout_ms: cfg.timing.progress_timeout_seconds as i64 * 1000,
+            max_drives: cfg.pacing.retry.max_tries,
+            retention_ms: cfg.timing.retention_seconds as i64 * 1000,
             batch: crate::purge::BatchSize::of(cfg),
         },
         // A broken configuration stops the pipeline; the ledger still answers with defaults.
