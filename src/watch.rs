@@ -67,12 +67,12 @@ pub async fn check(env: &Env) {
             return;
         }
     };
-    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
+    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
     let now = now_ms();
     let mut errors = Vec::new();
     let mut webhooks = Vec::new();
     let mut recovered = Vec::new();
-    let stacks = cfg.watched_stacks();
+    let stacks = cfg.contentstack.watched_stacks();
     if stacks.is_empty() {
         errors.push(
             "no stack to check: list the stacks in CONTENTSTACK_API_KEYS (with CONTENTSTACK_MANAGEMENT_TOKEN) or give each a token in CONTENTSTACK_MANAGEMENT_TOKENS"
@@ -165,7 +165,7 @@ async fn check_stack(
     let mut out = Vec::new();
     for w in listed
         .into_iter()
-        .filter(|w| delivers_here(w, cfg.public_url.as_deref()))
+        .filter(|w| delivers_here(w, cfg.deployment.public_url.as_deref()))
     {
         let mut failed = failed_executions(&client, budget, &w.uid, &from, &to).await?;
         crate::sorted::sort_by(&mut failed, |a, b| a.created_at.cmp(&b.created_at));

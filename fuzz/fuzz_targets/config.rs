@@ -107,8 +107,8 @@ fuzz_target!(|data: &[u8]| {
     let parsed = Config::parse(&raw);
     check_errors(&parsed, &text);
     if let Ok(cfg) = parsed {
-        let _ = cfg.stack_allowed(Some("blt0123456789abcdef"));
-        let _ = cfg.stack_allowed(None);
-        let _ = cfg.management_tokens.for_stack("blt0123456789abcdef");
+        let _ = cfg.contentstack.stack_allowed(Some("blt0123456789abcdef"));
+        let _ = cfg.contentstack.stack_allowed(None);
+        let _ = cfg.contentstack.management_tokens.for_stack("blt0123456789abcdef");
     }
 });

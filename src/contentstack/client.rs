@@ -46,7 +46,7 @@ impl<'a> Client<'a> {
         api_key: &str,
     ) -> Result<Self, NetError> {
         let token = cfg
-            .management_tokens
+            .contentstack.management_tokens
             .for_stack(api_key)
             .ok_or_else(|| {
                 NetError::Config(format!(
@@ -61,7 +61,7 @@ impl<'a> Client<'a> {
             budget,
             api_key: api_key.to_string(),
             token,
-            branch: cfg.branch.clone(),
+            branch: cfg.contentstack.branch.clone(),
             queries_refused: std::cell::Cell::new(false),
         })
     }
@@ -79,7 +79,7 @@ impl<'a> Client<'a> {
             env: self.env,
             key: format!("contentstack:{}", self.api_key),
             pace: Pace::Window {
-                rate_per_second: self.cfg.contentstack_rate_per_second,
+                rate_per_second: self.cfg.contentstack.rate_per_second,
             },
             upcoming: std::cell::Cell::new(1),
         }
@@ -99,10 +99,10 @@ impl<'a> Client<'a> {
         let call = Call {
             what,
             method: Method::Get,
-            url: format!("{}{}", self.cfg.contentstack_api_base, path),
+            url: format!("{}{}", self.cfg.contentstack.api_base, path),
             headers,
             body: None,
-            timeout_ms: self.cfg.http_timeout_ms,
+            timeout_ms: self.cfg.pacing.http_timeout_ms,
             rate_limited: None,
         };
         let a = net::send(&call, Some(&self.pacing()), self.budget).await?;

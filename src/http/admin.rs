@@ -222,7 +222,7 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         .as_ref()
         .as_ref()
         .map_err(|e| AppError::Misconfigured(e.to_string()))?;
-    let raw = read_capped(req, cfg.max_body_bytes).await?;
+    let raw = read_capped(req, cfg.webhook.max_body_bytes).await?;
     let body = event::parse_body(&raw)?;
     let (job_id, action, api_key, channel_env, hinted) = match event::recognize(&body)? {
         Recognition::Job(ev) => (

@@ -43,11 +43,11 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
             ))
         }
     };
-    let raw = read_capped(req, cfg.max_body_bytes).await?;
+    let raw = read_capped(req, cfg.webhook.max_body_bytes).await?;
 
     // Signatures and auth over the raw bytes.
-    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
-    let key = if cfg.verifier.needs_public_key() {
+    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
+    let key = if cfg.webhook.verifier.needs_public_key() {
         Some(
             super::public_key::public_key(cfg, &budget)
                 .await
@@ -58,7 +58,7 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     };
     let headers = req.headers();
     let lookup = |name: &str| headers.get(name).ok().flatten();
-    let verified = cfg.verifier.verify(&lookup, &raw, key.as_deref())?;
+    let verified = cfg.webhook.verifier.verify(&lookup, &raw, key.as_deref())?;
     let rsa_valid =
         match &verified.rsa {
             Some(pending) => Some(super::webcrypto::verify_pss(pending, &raw).await.map_err(
@@ -74,11 +74,11 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     // JSON, then the replay window, then the stack allow-list.
     let body = event::parse_body(&raw)?;
     let now = runtime::now_ms() / 1000;
-    cfg.verifier.check_replay_window(
+    cfg.webhook.verifier.check_replay_window(
         &outcome,
         event::triggered_at(&body),
         now,
-        cfg.replay_tolerance_seconds,
+        cfg.webhook.replay_tolerance_seconds,
     )?;
     match take_in(env, cfg, &raw, &body, SOURCE_WEBHOOK).await? {
         TakenIn::Ignored { job_id, reason } => json(
@@ -137,7 +137,7 @@ pub async fn take_in(
         .get("api_key")
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    if !cfg.stack_allowed(api_key.as_deref()) {
+    if !cfg.contentstack.stack_allowed(api_key.as_deref()) {
         return Err(AppError::StackNotAllowed);
     }
 

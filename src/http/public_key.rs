@@ -15,7 +15,7 @@ thread_local! {
 
 /// The RSA public key: configured, or fetched from the app host once per isolate.
 pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, String> {
-    let url = format!("{}/.well-known/public-keys.json", cfg.contentstack_app_base);
+    let url = format!("{}/.well-known/public-keys.json", cfg.contentstack.app_base);
     if let Some(k) = PUBLIC_KEY.with(|p| {
         p.borrow()
             .as_ref()
@@ -30,7 +30,7 @@ pub async fn public_key(cfg: &Config, budget: &Budget) -> Result<Rc<PublicKey>, 
         url: url.clone(),
         headers: vec![("accept", "application/json".to_string())],
         body: None,
-        timeout_ms: cfg.http_timeout_ms.min(10_000),
+        timeout_ms: cfg.pacing.http_timeout_ms.min(10_000),
         rate_limited: None,
     };
     let answer = crate::net::send(&call, None, budget)

@@ -35,10 +35,10 @@ impl Settings {
     pub fn of(cfg: Option<&crate::config::Config>) -> Settings {
         match cfg {
             Some(cfg) => Settings {
-                repurge_delay_ms: cfg.repurge_delay_seconds as i64 * 1000,
-                progress_timeout_ms: cfg.progress_timeout_seconds as i64 * 1000,
-                max_drives: cfg.retry.max_tries,
-                retention_ms: cfg.retention_seconds as i64 * 1000,
+                repurge_delay_ms: cfg.timing.repurge_delay_seconds as i64 * 1000,
+                progress_timeout_ms: cfg.timing.progress_timeout_seconds as i64 * 1000,
+                max_drives: cfg.pacing.retry.max_tries,
+                retention_ms: cfg.timing.retention_seconds as i64 * 1000,
                 batch: BatchSize::of(cfg),
             },
             None => Settings {

@@ -64,7 +64,7 @@ pub(super) async fn dead_letter(
         &PlanJob {
             job_id: job.job_id.clone(),
             api_key: api_key.clone().unwrap_or_default(),
-            branch: cfg.branch.clone(),
+            branch: cfg.contentstack.branch.clone(),
         },
         &envs,
         &cfg.rules,
@@ -105,7 +105,7 @@ pub(super) async fn dead_letter(
                 );
                 Some((
                     Step::Drain,
-                    retry_delay_seconds(1, cfg.retry.base_seconds, e.retry_after_s()),
+                    retry_delay_seconds(1, cfg.pacing.retry.base_seconds, e.retry_after_s()),
                 ))
             }
         };

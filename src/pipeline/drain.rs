@@ -357,15 +357,16 @@ pub(super) async fn with_purges_alongside(
 /// (so it ends soon after collection does), and its KV deletes leave [`PURGE_OPS`] for the
 /// purge calls they unblock.
 fn alongside_claim(ctx: &Run<'_>, budget: &Budget) -> Claim {
-    let per_round = (ctx.cfg.purge_bucket.rate_per_second * OVERLAP_ROUND_MS as f64 * 1.5 / 1000.0)
-        .ceil()
-        .max(2.0) as usize;
+    let per_round =
+        (ctx.cfg.cloudflare.purge_bucket.rate_per_second * OVERLAP_ROUND_MS as f64 * 1.5 / 1000.0)
+            .ceil()
+            .max(2.0) as usize;
     let batches =
         (budget.remaining_fetches().saturating_sub(RESERVE_FETCHES) * 3 / 4).min(per_round);
     let kv = budget
         .remaining_ops()
         .saturating_sub(RESERVE_OPS + PURGE_OPS);
-    let limit = (batches * ctx.cfg.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
+    let limit = (batches * ctx.cfg.cloudflare.purge_batch_for(false) + kv).clamp(1, 3000) as u32;
     Claim::fresh(limit, kv)
 }
 

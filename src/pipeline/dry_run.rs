@@ -46,7 +46,7 @@ pub async fn dry_run(
     channel_env: Option<&str>,
     hinted: &[String],
 ) -> Result<Value, DryRunError> {
-    let budget = Budget::new(cfg.subrequest_budget, cfg.service_ops_budget);
+    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
     let client =
         Client::new(cfg, env, &budget, api_key).map_err(|e| DryRunError::Stack(e.to_string()))?;
     let resolved = resolve_job(cfg, &client, api_key, job_id, channel_env, hinted).await?;
@@ -113,7 +113,7 @@ pub async fn dry_run(
     }
     let actions = actions_from_plan(&total);
     // The second pass repeats the purge calls of environments that change KV and purge.
-    let repurged: Vec<&String> = if cfg.repurge_delay_seconds > 0 {
+    let repurged: Vec<&String> = if cfg.timing.repurge_delay_seconds > 0 {
         total
             .environments
             .iter()
@@ -144,7 +144,7 @@ pub async fn dry_run(
         "job_id": job_id,
         "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },
         "second_pass": {
-            "delay_seconds": cfg.repurge_delay_seconds,
+            "delay_seconds": cfg.timing.repurge_delay_seconds,
             "environments": repurged,
             "purge_calls": second_pass_calls,
         },

@@ -21,11 +21,13 @@ pub fn stack_key(cfg: &Config, job: &JobMessage) -> Option<String> {
     if let Some(k) = &job.api_key {
         return Some(k.clone());
     }
-    if cfg.api_keys.len() == 1 {
-        return cfg.api_keys.first().cloned();
+    let contentstack = &cfg.contentstack;
+    if contentstack.api_keys.len() == 1 {
+        return contentstack.api_keys.first().cloned();
     }
-    if cfg.management_tokens.per_stack.len() == 1 && cfg.management_tokens.default.is_none() {
-        return cfg.management_tokens.per_stack.keys().next().cloned();
+    let tokens = &contentstack.management_tokens;
+    if tokens.per_stack.len() == 1 && tokens.default.is_none() {
+        return tokens.per_stack.keys().next().cloned();
     }
     None
 }
@@ -83,7 +85,7 @@ pub async fn resolve_job(
             .body
             .branch
             .filter(|b| !b.is_empty())
-            .or_else(|| cfg.branch.clone()),
+            .or_else(|| cfg.contentstack.branch.clone()),
     })
 }
 
@@ -206,7 +208,7 @@ pub(super) fn verify_samples(
         let n = cfg
             .rules
             .rule_for_stack(Some(api_key), &e.name)
-            .filter(|r| r.zone_id.is_some() && cfg.cloudflare_api_token.is_some())
+            .filter(|r| r.zone_id.is_some() && cfg.cloudflare.api_token.is_some())
             .map_or(0, |r| r.verify_sample);
         (e.name.clone(), n)
     }))

@@ -33,7 +33,7 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
         batch.retry_all();
         return Ok(());
     };
-    let dead = batch.queue() == cfg.dead_letter_queue;
+    let dead = batch.queue() == cfg.deployment.dead_letter_queue;
     // Raw bodies, read as JSON text by serde_json: `batch.messages()` would convert each body
     // through serde_wasm_bindgen (a second deserializer in the .wasm).
     let mut jobs = Vec::new();
@@ -49,7 +49,11 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
     // The batch's messages run at once, each with its share of the invocation's budgets
     // (docs/ARCHITECTURE.md, "Budgets per invocation"); those the budgets cannot share go back
     // to the queue as new messages (a retry would count toward the dead-letter limit).
-    let (now, share) = share_batch(cfg.subrequest_budget, cfg.service_ops_budget, jobs.len());
+    let (now, share) = share_batch(
+        cfg.pacing.subrequest_budget,
+        cfg.pacing.service_ops_budget,
+        jobs.len(),
+    );
     for (msg, job) in jobs.split_off(now) {
         let sent = if dead {
             send_to(env, DEAD_LETTER_QUEUE, &job, 0).await
@@ -162,8 +166,8 @@ pub(super) async fn run_message(
     again.tries = tries;
     again.last_error = Some(e.message().to_string());
     ctx.budget.spend(Sub::Queue, 1);
-    let sent = if e.is_transient() && tries < cfg.retry.max_tries {
-        let delay = retry_delay_seconds(tries, cfg.retry.base_seconds, e.retry_after_s());
+    let sent = if e.is_transient() && tries < cfg.pacing.retry.max_tries {
+        let delay = retry_delay_seconds(tries, cfg.pacing.retry.base_seconds, e.retry_after_s());
         enqueue(env, &again, delay).await
     } else {
         send_to(env, DEAD_LETTER_QUEUE, &again, 0).await

@@ -161,7 +161,7 @@ async fn probe_all(
         let answers = join_all(
             chunk
                 .iter()
-                .map(|u| crate::net::probe(u, cfg.http_timeout_ms, budget)),
+                .map(|u| crate::net::probe(u, cfg.pacing.http_timeout_ms, budget)),
         )
         .await;
         for (url, a) in chunk.iter().zip(answers) {

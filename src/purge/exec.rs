@@ -78,8 +78,8 @@ fn bulk_namespace<'c>(
     env_name: &str,
     binding: &str,
 ) -> Option<&'c str> {
-    cfg.cloudflare_account_id.as_ref()?;
-    cfg.cloudflare_api_token.as_ref()?;
+    cfg.cloudflare.account_id.as_ref()?;
+    cfg.cloudflare.api_token.as_ref()?;
     let rule = cfg.rules.rule_for_stack(api_key, env_name)?;
     (rule.kv_binding.as_deref() == Some(binding))
         .then_some(rule.kv_namespace_id.as_deref())
@@ -94,7 +94,7 @@ async fn rest_bulk_delete(
     namespace: &str,
     keys: &[&str],
 ) -> Result<Vec<String>, NetError> {
-    let (Some(account), Some(token)) = (&cfg.cloudflare_account_id, &cfg.cloudflare_api_token)
+    let (Some(account), Some(token)) = (&cfg.cloudflare.account_id, &cfg.cloudflare.api_token)
     else {
         return Err(NetError::Config(
             "REST bulk delete is not configured".into(),
@@ -111,14 +111,14 @@ async fn rest_bulk_delete(
             method: Method::Post,
             url: format!(
                 "{}/accounts/{}/storage/kv/namespaces/{}/bulk/delete",
-                cfg.cloudflare_api_base, account, namespace
+                cfg.cloudflare.api_base, account, namespace
             ),
             headers: vec![
                 ("authorization", format!("Bearer {}", token.expose())),
                 ("content-type", "application/json".into()),
             ],
             body: Some(body),
-            timeout_ms: cfg.http_timeout_ms,
+            timeout_ms: cfg.pacing.http_timeout_ms,
             rate_limited: None,
         };
         let a = net::send(&call, None, budget).await?;
@@ -422,7 +422,7 @@ async fn cloudflare(
     if batches.is_empty() {
         return Ok(());
     }
-    let Some(token) = &cfg.cloudflare_api_token else {
+    let Some(token) = &cfg.cloudflare.api_token else {
         let msg = "CLOUDFLARE_API_TOKEN is not set; purge calls cannot be sent".to_string();
         out.errors.push(msg.clone());
         for (_, _, items) in &batches {
@@ -434,7 +434,7 @@ async fn cloudflare(
         env,
         key: "cloudflare-purge".into(),
         pace: Pace::Bucket {
-            bucket: cfg.purge_bucket,
+            bucket: cfg.cloudflare.purge_bucket,
         },
         upcoming: std::cell::Cell::new(1),
     };
@@ -454,13 +454,13 @@ async fn cloudflare(
         let call = Call {
             what: "Cloudflare purge",
             method: Method::Post,
-            url: format!("{}/zones/{}/{}", cfg.cloudflare_api_base, zone, endpoint),
+            url: format!("{}/zones/{}/{}", cfg.cloudflare.api_base, zone, endpoint),
             headers: vec![
                 ("authorization", format!("Bearer {}", token.expose())),
                 ("content-type", "application/json".into()),
             ],
             body: Some(purge_body(*kind, items).to_string()),
-            timeout_ms: cfg.http_timeout_ms,
+            timeout_ms: cfg.pacing.http_timeout_ms,
             rate_limited: Some(is_purge_rate_limited),
         };
         let sent = net::send(&call, Some(&pacing), budget).await;

@@ -226,8 +226,8 @@ impl BatchSize {
     /// The configured sizes: `PURGE_BATCH_SIZE` for URLs, at most 100 for the other kinds.
     pub fn of(cfg: &crate::config::Config) -> BatchSize {
         BatchSize {
-            files: cfg.purge_batch_for(true),
-            other: cfg.purge_batch_for(false),
+            files: cfg.cloudflare.purge_batch_for(true),
+            other: cfg.cloudflare.purge_batch_for(false),
         }
     }
 
