@@ -2,7 +2,8 @@
 //!
 //! Each variant carries a stable machine code (docs/CONTRACT.md, "Intake answers") and a human message that never
 //! contains a secret or signature material. `status()` and `code()` are the only place where
-//! errors become status codes.
+//! errors become status codes. Admission's errors (`AdmissionError`) become these variants in
+//! `http::intake`, so this module stays below admission.
 
 use crate::event::EventError;
 use crate::verify::VerifyError;

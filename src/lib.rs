@@ -4,13 +4,15 @@
 //!
 //! Pure modules (no `worker` types, unit-tested on the host): [`config`], [`verify`],
 //! [`event`], [`template`], [`rules`], [`plan`], [`pace`], [`contentstack`] (shapes),
-//! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`pipeline`], [`net`],
+//! [`purge`] (actions), [`ledger`] (records). Thin shell: [`http`], [`admission`] (taking in a
+//! delivery, for the webhook and the health check), [`pipeline`], [`net`],
 //! [`runtime`] and the Durable Objects in [`ledger::job_object`], [`ledger::index_object`] and [`pace::durable`].
 //!
 //! `clippy.toml` forbids the standard sorts and `worker::RequestInit` outside [`sorted`] and
 //! [`request`] (they keep the .wasm small); tests may use them.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod admission;
 pub mod budget;
 pub mod config;
 pub mod contentstack;

@@ -1,8 +1,8 @@
 //! The webhook health check, run by the cron trigger every 10 minutes (docs/CONTRACT.md,
 //! "Webhook health"; docs/ARCHITECTURE.md). For each stack with a management token it lists
 //! the webhooks that deliver to this Worker, reads their failed executions since the last
-//! check, and takes in each job-completion delivery the ledger does not know, through the
-//! same path as a webhook (`source: "recovered"`). It changes nothing in Contentstack. The
+//! check, and takes in each job-completion delivery the ledger does not know through
+//! [`crate::admission`], the same path as a webhook (`source: "recovered"`). It changes nothing in Contentstack. The
 //! decisions (which webhooks, which executions, the window) are in [`crate::health`].
 //!
 //! Choices where the contract is silent:
@@ -17,15 +17,14 @@
 use serde_json::Value;
 use worker::Env;
 
+use crate::admission::{take_in, AdmissionError, TakenIn};
 use crate::budget::{Budget, Sub};
 use crate::config::Config;
 use crate::contentstack::client::Client;
-use crate::error::AppError;
 use crate::health::{
     delivers_here, executions_of, webhooks_of, window, Execution, Recovered, WebhookHealth,
     PAGE_LIMIT,
 };
-use crate::http::intake::{take_in, TakenIn};
 use crate::ledger::client::IndexClient;
 use crate::ledger::SOURCE_RECOVERED;
 use crate::runtime::{self, iso_of, log, now_ms};
@@ -257,14 +256,20 @@ async fn recover(
             Ok(())
         }
         Ok(TakenIn::Duplicate { .. } | TakenIn::Ignored { .. }) => Ok(()),
-        Err(AppError::Unavailable(m)) => Err(m),
-        Err(other) => {
-            // Not a delivery this Worker would take (another stack, a malformed event).
-            log(
-                "not_recovered",
-                serde_json::json!({"execution": e.uid, "error": other.code()}),
-            );
-            Ok(())
-        }
+        Err(not_taken) => not_taken_in(&e.uid, not_taken),
     }
+}
+
+/// A delivery that admission did not take: an unavailable ledger or queue (transient) fails
+/// the stack's check, so the next check reads the delivery again; a refusal (another stack, a
+/// malformed event) is logged and left alone, since it would be refused again.
+fn not_taken_in(execution: &str, e: AdmissionError) -> Result<(), String> {
+    if e.is_transient() {
+        return Err(e.to_string());
+    }
+    log(
+        "not_recovered",
+        serde_json::json!({"execution": execution, "error": e.code()}),
+    );
+    Ok(())
 }

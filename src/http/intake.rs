@@ -1,18 +1,19 @@
-//! `POST /webhooks/contentstack`: checks, verification, recognition, dedupe and enqueue —
-//! answering without waiting for Contentstack or for any purge (docs/ARCHITECTURE.md; docs/CONTRACT.md, "Intake answers" and "Verification").
+//! `POST /webhooks/contentstack`: the HTTP part of the intake — method, content type, body
+//! cap, verification and the replay window — then [`crate::admission::take_in`] (allow-list,
+//! recognition, rule, dedupe, enqueue) and the answer, without waiting for Contentstack or for
+//! any purge (docs/ARCHITECTURE.md; docs/CONTRACT.md, "Intake answers" and "Verification").
+//! Admission's errors become HTTP errors here ([`AppError`]'s `From<AdmissionError>`), with the
+//! status, code and message the contract gives them.
 
-use serde_json::Value;
 use worker::{Env, Method, Request, Response};
 
+use crate::admission::{take_in, AdmissionError, TakenIn};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::event::{self, scope_of, Action, Recognition};
+use crate::event;
 use crate::http::{is_json_content_type, json, read_capped};
-use crate::ledger::client::{accept_op, JobClient};
-use crate::ledger::ops::RollbackOp;
-use crate::ledger::{dedupe_key, SOURCE_WEBHOOK};
-use crate::queue::JobMessage;
+use crate::ledger::SOURCE_WEBHOOK;
 use crate::runtime::{self, log};
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, AppError> {
@@ -105,118 +106,56 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     }
 }
 
-/// What taking in a delivery came to.
-pub enum TakenIn {
-    /// Not a job event, or an environment without a rule.
-    Ignored {
-        job_id: Option<String>,
-        reason: String,
-    },
-    /// This job, action and environment is already in the ledger.
-    Duplicate { job_id: String, action: Action },
-    /// Recorded and queued.
-    Accepted {
-        job_id: String,
-        action: Action,
-        environments: Vec<String>,
-    },
-}
-
-/// Takes in a delivery whose authenticity is settled (a verified webhook, or a failed
-/// delivery read back from the Management API): the stack allow-list, recognition, the rule
-/// for the channel's environment, then the ledger (dedupe) and the queue. `source` goes into a
-/// new record.
-pub async fn take_in(
-    env: &Env,
-    cfg: &Config,
-    raw: &[u8],
-    body: &Value,
-    source: &str,
-) -> Result<TakenIn, AppError> {
-    let api_key = body
-        .get("api_key")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    if !cfg.contentstack.stack_allowed(api_key.as_deref()) {
-        return Err(AppError::StackNotAllowed);
-    }
-
-    let ev = match event::recognize(body)? {
-        Recognition::NotJob { reason } => {
-            log("ignored", serde_json::json!({"reason": reason}));
-            return Ok(TakenIn::Ignored {
-                job_id: None,
-                reason: reason.to_string(),
-            });
-        }
-        Recognition::Job(ev) => ev,
-    };
-    if let Some(name) = &ev.channel_environment {
-        if cfg.rules.rule_for_stack(api_key.as_deref(), name).is_none() {
-            let reason = format!("no purge rule for environment {name:?}");
-            log(
-                "ignored",
-                serde_json::json!({"job_id": ev.job_id, "reason": reason}),
-            );
-            return Ok(TakenIn::Ignored {
-                job_id: Some(ev.job_id),
-                reason,
-            });
+/// An admission failure as the webhook's answer: 403 `stack_not_allowed`, 400 with the event's
+/// code, or 503 `unavailable` (docs/CONTRACT.md, "Intake answers").
+impl From<AdmissionError> for AppError {
+    fn from(e: AdmissionError) -> Self {
+        match e {
+            AdmissionError::StackNotAllowed => AppError::StackNotAllowed,
+            AdmissionError::Event(e) => AppError::Event(e),
+            AdmissionError::Unavailable => AppError::Unavailable(e.to_string()),
         }
     }
-
-    // Record (dedupe) before answering, then enqueue; undo the record when the queue fails.
-    let ledger = JobClient::new(env, &ev.job_id).map_err(unavailable)?;
-    let key = dedupe_key(
-        api_key.as_deref(),
-        &ev.job_id,
-        ev.action,
-        ev.channel_environment.as_deref(),
-    );
-    let received_at = runtime::now_iso();
-    let answer = ledger
-        .accept(accept_op(key.clone(), &ev, received_at, raw, body, source))
-        .await
-        .map_err(unavailable)?;
-    if !answer.accepted {
-        log(
-            "duplicate",
-            serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str(), "source": source}),
-        );
-        return Ok(TakenIn::Duplicate {
-            job_id: ev.job_id,
-            action: ev.action,
-        });
-    }
-    let mut msg = JobMessage::start(&ev.job_id, ev.action, ev.api_key.clone(), answer.attempt);
-    msg.scope = scope_of(ev.channel_environment.as_deref()).to_string();
-    if let Err(e) = crate::queue::enqueue(env, &msg, 0).await {
-        let rollback = ledger
-            .rollback(RollbackOp {
-                key: Some(key),
-                job_id: ev.job_id.clone(),
-                previous: answer.previous,
-            })
-            .await;
-        log(
-            "enqueue_failed",
-            serde_json::json!({"job_id": ev.job_id, "rolled_back": rollback.is_ok()}),
-        );
-        return Err(unavailable(e));
-    }
-    let environments: Vec<String> = ev.channel_environment.iter().cloned().collect();
-    log(
-        "accepted",
-        serde_json::json!({"job_id": ev.job_id, "action": ev.action.as_str(), "environments": environments, "attempt": answer.attempt, "source": source}),
-    );
-    Ok(TakenIn::Accepted {
-        job_id: ev.job_id,
-        action: ev.action,
-        environments,
-    })
 }
 
-fn unavailable(e: worker::Error) -> AppError {
-    log("unavailable", serde_json::json!({"error": e.to_string()}));
-    AppError::Unavailable("the job ledger or queue is unavailable; retry later".into())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventError;
+
+    #[test]
+    fn admission_errors_answer_as_before() {
+        let cases = [
+            (AdmissionError::StackNotAllowed, 403, "stack_not_allowed"),
+            (
+                AdmissionError::Event(EventError::MissingJobId),
+                400,
+                "missing_job_id",
+            ),
+            (
+                AdmissionError::Event(EventError::InvalidJobId),
+                400,
+                "invalid_job_id",
+            ),
+            (AdmissionError::Unavailable, 503, "unavailable"),
+        ];
+        for (err, status, code) in cases {
+            let message = err.to_string();
+            let answer = AppError::from(err.clone());
+            assert_eq!(answer.status(), status, "{err:?}");
+            assert_eq!(answer.code(), code, "{err:?}");
+            assert_eq!(answer.code(), err.code(), "{err:?}");
+            let body = answer.body();
+            assert_eq!(body["error"], code);
+            assert_eq!(body["message"], message.as_str());
+        }
+        assert_eq!(
+            AppError::from(AdmissionError::Unavailable).to_string(),
+            "the job ledger or queue is unavailable; retry later"
+        );
+        assert_eq!(
+            AppError::from(AdmissionError::StackNotAllowed).to_string(),
+            "this stack's api_key is not allowed"
+        );
+    }
 }
