@@ -23,6 +23,7 @@ pub mod event;
 pub mod health;
 pub mod http;
 pub mod ledger;
+pub mod lifecycle;
 pub mod net;
 pub mod pace;
 pub mod pipeline;

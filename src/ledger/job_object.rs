@@ -11,9 +11,9 @@ use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::ops::LedgerOp;
-use super::sql::s;
-use super::store::{self, finish_times, Settings, SCHEMA};
-use super::{push_errors, JobRecord, JobStatus};
+use super::store::{self, Settings, SCHEMA};
+use super::{push_errors, JobRecord};
+use crate::lifecycle::Next;
 
 /// Settings from the configuration (defaults when it is broken).
 pub(super) fn settings(env: &Env) -> Settings {
@@ -215,15 +215,8 @@ impl Job {
         let mut sent = true;
         let mut what = "drive";
         let fail_here = |rec: &mut JobRecord, why: String| -> Result<()> {
-            rec.on_failure_running = false;
-            rec.status = JobStatus::Failed;
             push_errors(&mut rec.errors, [why]);
-            finish_times(rec, &now_iso, now);
-            sql.exec(
-                "DELETE FROM work WHERE job_id = ?",
-                vec![s(rec.job_id.clone())],
-            )?;
-            Ok(())
+            store::end_failed(sql, rec, &now_iso, now)
         };
         if rec.on_failure_running && rec.drives > settings.max_drives {
             fail_here(
@@ -260,12 +253,13 @@ impl Job {
                     m.scope = scope;
                     messages.push(m);
                 }
-            } else if rec.verifying() {
-                messages.push(base.at(Step::Verify));
-            } else if rec.awaiting_second_pass() {
-                messages.push(base.at(Step::SecondPass));
             } else {
-                messages.push(base.at(Step::Drain));
+                // The same answer the steps obey ([`crate::lifecycle::Next`]).
+                messages.push(base.at(match rec.next() {
+                    Next::Verify => Step::Verify,
+                    Next::SecondPassAt { .. } => Step::SecondPass,
+                    Next::Work | Next::Plan | Next::Finish => Step::Drain,
+                }));
             }
             for m in &messages {
                 sent &= enqueue(&self.env, m, 0).await.is_ok();

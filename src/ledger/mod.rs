@@ -34,6 +34,8 @@ use serde_json::Value;
 
 use crate::counts::{JobItems, PurgedCounts};
 use crate::event::{scope_of, Action, ANY_SCOPE};
+use crate::lifecycle::{Effect, Event as PhaseEvent, Next, PassNo, Phase};
+pub use crate::lifecycle::{EnvPasses, VerifyDue};
 use crate::plan::Skipped;
 use crate::probe::{still_cached, Verification};
 use timeline::{Event, EventKind, Timeline};
@@ -183,39 +185,6 @@ pub struct Scope {
     /// Every item page has been read and stored (reference look-ups may still add work).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_all: bool,
-}
-
-/// One environment's purge passes (docs/CONTRACT.md, "Second pass").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvPasses {
-    pub first_pass_at: Option<String>,
-    /// When the second pass is due (ms since the epoch); unset when it gets none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub second_due_ms: Option<i64>,
-    #[serde(default)]
-    pub second_started: bool,
-    pub second_pass_at: Option<String>,
-    /// The environment's last KV change (ms since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_kv_ms: Option<i64>,
-    /// A verification that has to run before the environment moves on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify_due: Option<VerifyDue>,
-    /// Whether the second pass was decided on (after the first pass and its verification).
-    #[serde(default)]
-    pub second_planned: bool,
-}
-
-/// An environment's verification waiting to run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyDue {
-    /// After the first pass (1) or the second (2).
-    pub pass: u8,
-    /// The end of that pass (ms since the epoch): a cached copy older than this is stale.
-    pub since_ms: i64,
-    /// Handed out to an invocation until then.
-    #[serde(default)]
-    pub lease_until_ms: i64,
 }
 
 /// What closing the passes of an attempt whose work is all settled decided.
@@ -391,31 +360,13 @@ impl JobRecord {
         now_ms: i64,
     ) -> PassOutcome {
         for (env, _) in envs {
-            let verifies = self.verify_sample.get(env).is_some_and(|n| *n > 0);
-            let p = self.passes.entry(env.clone()).or_default();
-            if p.first_pass_at.is_none() {
-                p.first_pass_at = Some(now.to_string());
-                self.timeline
-                    .add(now_ms, Event::new(EventKind::FirstPass).env(env));
-                if verifies {
-                    p.verify_due = Some(VerifyDue {
-                        pass: 1,
-                        since_ms: now_ms,
-                        lease_until_ms: 0,
-                    });
-                }
-            }
+            self.passes.entry(env.clone()).or_default();
         }
         for (env, p) in self.passes.iter_mut() {
-            if p.second_started && p.second_pass_at.is_none() {
-                p.second_pass_at = Some(now.to_string());
-                if self.verify_sample.get(env).is_some_and(|n| *n > 0) {
-                    p.verify_due = Some(VerifyDue {
-                        pass: 2,
-                        since_ms: now_ms,
-                        lease_until_ms: 0,
-                    });
-                }
+            let probe = self.verify_sample.get(env).is_some_and(|n| *n > 0);
+            if p.apply(PhaseEvent::Settled { now_ms, probe }, now) == Effect::FirstPassEnded {
+                self.timeline
+                    .add(now_ms, Event::new(EventKind::FirstPass).env(env));
             }
         }
         self.first_pass_at = self
@@ -428,31 +379,30 @@ impl JobRecord {
             .values()
             .filter_map(|p| p.second_pass_at.clone())
             .max();
-        if self.verifying() {
-            self.progress_ms = now_ms;
-            return PassOutcome::Verify;
-        }
         let mut newly = false;
-        for (env, needs_second) in envs {
-            let p = self.passes.entry(env.clone()).or_default();
-            if !p.second_planned && p.second_due_ms.is_none() {
-                p.second_planned = true;
-                if *needs_second && delay_ms > 0 {
-                    p.second_due_ms = Some(p.last_kv_ms.unwrap_or(now_ms) + delay_ms);
-                    newly = true;
+        loop {
+            match crate::lifecycle::next(self.passes.values().map(|p| &p.phase)) {
+                Next::Verify => {
+                    self.progress_ms = now_ms;
+                    return PassOutcome::Verify;
                 }
+                Next::Plan => {
+                    for (env, p) in self.passes.iter_mut() {
+                        let needs = envs.iter().any(|(e, n)| e == env && *n);
+                        let due_ms = (needs && delay_ms > 0)
+                            .then(|| p.last_kv_ms.unwrap_or(now_ms) + delay_ms);
+                        let planned = p.apply(PhaseEvent::Plan { due_ms }, now);
+                        newly |= matches!(planned, Effect::SecondScheduled { .. });
+                    }
+                }
+                Next::SecondPassAt { due_ms } => {
+                    // Waiting is progress until the pass is due.
+                    self.progress_ms = self.progress_ms.max(due_ms);
+                    return PassOutcome::SecondPassDue { due_ms, newly };
+                }
+                // Every environment applied `Settled` above, so none is in a pass.
+                Next::Work | Next::Finish => break,
             }
-        }
-        let due = self
-            .passes
-            .values()
-            .filter(|p| !p.second_started)
-            .filter_map(|p| p.second_due_ms)
-            .max();
-        if let Some(due_ms) = due {
-            // Waiting is progress until the pass is due.
-            self.progress_ms = self.progress_ms.max(due_ms);
-            return PassOutcome::SecondPassDue { due_ms, newly };
         }
         let mut status = final_status(done, failed);
         if status == JobStatus::Done && self.verification.values().any(|v| !v.stale.is_empty()) {
@@ -468,7 +418,12 @@ impl JobRecord {
 
     /// Whether some environment's verification has not run yet.
     pub fn verifying(&self) -> bool {
-        self.passes.values().any(|p| p.verify_due.is_some())
+        self.passes.values().any(|p| p.phase.verifying())
+    }
+
+    /// What the attempt does next by its environments' phases ([`crate::lifecycle::next`]).
+    pub fn next(&self) -> Next {
+        crate::lifecycle::next(self.passes.values().map(|p| &p.phase))
     }
 
     /// Hands out the first due verification not leased to another invocation, leased until
@@ -479,16 +434,15 @@ impl JobRecord {
         lease_ms: i64,
     ) -> (Option<(String, VerifyDue)>, bool) {
         let mut waiting = false;
+        let lease = PhaseEvent::Lease {
+            now_ms,
+            until_ms: now_ms + lease_ms,
+        };
         for (env, p) in self.passes.iter_mut() {
-            let Some(due) = p.verify_due.as_mut() else {
-                continue;
-            };
-            if due.lease_until_ms > now_ms {
-                waiting = true;
-                continue;
+            if p.apply(lease, "") == Effect::Leased {
+                return (p.verify_due().map(|d| (env.clone(), d)), false);
             }
-            due.lease_until_ms = now_ms + lease_ms;
-            return (Some((env.clone(), *due)), false);
+            waiting |= p.phase.verifying();
         }
         (None, waiting)
     }
@@ -499,10 +453,12 @@ impl JobRecord {
         let Some(p) = self.passes.get_mut(env) else {
             return false;
         };
-        if p.verify_due.map(|d| d.pass) != Some(v.pass) {
+        let Some(pass) = PassNo::from_u8(v.pass) else {
+            return false;
+        };
+        if p.apply(PhaseEvent::Verified { pass }, "") != Effect::Verified {
             return false;
         }
-        p.verify_due = None;
         let mut event = Event::new(EventKind::Verify)
             .env(env)
             .count(v.checked as u64);
@@ -524,25 +480,31 @@ impl JobRecord {
         true
     }
 
-    /// Environments whose second pass is due by `now_ms` (with `slack_ms` of tolerance) and
-    /// not started; marks them started. Returns them, or the time to wait when the latest
-    /// waiting one is not due yet.
+    /// Starts the second passes together once the latest is due by `now_ms` (with `slack_ms`
+    /// of tolerance). Returns the environments started, or the time to wait.
     pub fn start_second_pass(&mut self, now_ms: i64, slack_ms: i64) -> Result<Vec<String>, i64> {
-        let waiting: Vec<(&String, i64)> = self
+        let latest = self
             .passes
-            .iter()
-            .filter(|(_, p)| !p.second_started)
-            .filter_map(|(e, p)| p.second_due_ms.map(|d| (e, d)))
-            .collect();
-        if let Some(latest) = waiting.iter().map(|(_, d)| *d).max() {
-            if latest > now_ms + slack_ms {
-                return Err(latest - now_ms);
-            }
+            .values()
+            .filter_map(|p| match p.phase {
+                Phase::AwaitingSecond { due_ms } => Some(due_ms),
+                _ => None,
+            })
+            .max();
+        let Some(latest) = latest else {
+            self.progress_ms = now_ms;
+            return Ok(Vec::new());
+        };
+        if latest > now_ms + slack_ms {
+            return Err(latest - now_ms);
         }
-        let names: Vec<String> = waiting.into_iter().map(|(e, _)| e.clone()).collect();
-        for n in &names {
-            if let Some(p) = self.passes.get_mut(n) {
-                p.second_started = true;
+        let start = PhaseEvent::Start { now_ms: latest };
+        let mut names = Vec::new();
+        for (env, p) in self.passes.iter_mut() {
+            let was = p.phase;
+            p.apply(start, "");
+            if p.phase != was {
+                names.push(env.clone());
             }
         }
         self.progress_ms = now_ms;
@@ -553,7 +515,13 @@ impl JobRecord {
     pub fn awaiting_second_pass(&self) -> bool {
         self.passes
             .values()
-            .any(|p| p.second_due_ms.is_some() && !p.second_started)
+            .any(|p| matches!(p.phase, Phase::AwaitingSecond { .. }))
+    }
+
+    /// New work for `env` after its first pass ended (a late delivery): its passes run again.
+    /// (The phase [`PhaseEvent::NewWork`] leads to is the default one, so the entry goes.)
+    pub fn new_work(&mut self, env: &str) {
+        self.passes.remove(env);
     }
 
     /// Whether this job should make progress and has made none for `timeout_ms`: the ledger's
@@ -815,7 +783,8 @@ mod tests {
         assert_eq!(out, PassOutcome::Verify, "verified before anything else");
         assert!(r.verifying());
         assert_eq!(
-            r.passes["production"].second_due_ms, None,
+            r.passes["production"].phase.second_due_ms(),
+            None,
             "not scheduled yet"
         );
         // Handed out once, under a lease; a second claim waits.
@@ -859,7 +828,7 @@ mod tests {
             PassOutcome::Verify,
             "verified again after the second pass"
         );
-        assert_eq!(r.passes["production"].verify_due.unwrap().pass, 2);
+        assert_eq!(r.passes["production"].verify_due().unwrap().pass, 2);
         let (claimed, _) = r.claim_verification(t0() + 62_000, 60_000);
         assert_eq!(claimed.unwrap().1.since_ms, t0() + 62_000);
         assert!(r.settle_verification("production", verification(2, &[]), t0() + 63_000));
@@ -893,7 +862,7 @@ mod tests {
             PassOutcome::Verify
         );
         assert!(
-            r.passes["staging"].verify_due.is_none(),
+            r.passes["staging"].verify_due().is_none(),
             "sample 0: no verification"
         );
         assert!(r.settle_verification("production", verification(1, &["u"]), t0()));

@@ -283,15 +283,8 @@ fn progress(
     if rec.on_failure_running {
         // A failing job is `failed` once its on_failure purge has run.
         if left == 0 {
-            rec.on_failure_running = false;
-            rec.status = JobStatus::Failed;
-            finish_times(rec, now, now_ms);
+            end_failed(sql, rec, now, now_ms)?;
             answer.status = Some(rec.status);
-            sql.exec(
-                "DELETE FROM work WHERE job_id = ?",
-                vec![s(rec.job_id.clone())],
-            )?;
-            lookups::forget(sql, &rec.job_id, None)?;
         }
         return Ok(answer);
     }
@@ -361,6 +354,20 @@ fn progress(
         }
     }
     Ok(answer)
+}
+
+/// Ends a job `failed` where it stands (its `on_failure` purge ran, or was given up), with
+/// its work and reference look-ups forgotten: the one way a failing job ends, for the steps
+/// and the alarm alike.
+pub fn end_failed(sql: &SqlStorage, rec: &mut JobRecord, now: &str, now_ms: i64) -> Result<()> {
+    rec.on_failure_running = false;
+    rec.status = JobStatus::Failed;
+    finish_times(rec, now, now_ms);
+    sql.exec(
+        "DELETE FROM work WHERE job_id = ?",
+        vec![s(rec.job_id.clone())],
+    )?;
+    lookups::forget(sql, &rec.job_id, None)
 }
 
 pub fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {
@@ -690,7 +697,7 @@ fn add_work(
             .get(env)
             .is_some_and(|p| p.first_pass_at.is_some());
         if passed && pending_in_env(sql, rec, env)? {
-            rec.passes.remove(env);
+            rec.new_work(env);
         }
     }
     Ok(())
