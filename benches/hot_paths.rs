@@ -2,7 +2,7 @@
 //!
 //! Each group holds the crate's function (`crate`) and the least work that could produce the
 //! same answer (`floor`); scripts/bench.sh reads criterion's estimates and reports the ratio.
-//! - `hmac/1KiB`, `hmac/64KiB`: `verify::verify_hmac` on a valid `t=…,v1=…` header against one
+//! - `hmac/1KiB`, `hmac/64KiB`: `signature::verify_hmac` on a valid `t=…,v1=…` header against one
 //!   HMAC-SHA256 of the same signed bytes (`"{t}." + body`) with the same `hmac`/`sha2` crates.
 //! - `payload/job`, `payload/64KiB`: `event::parse_body` + `event::recognize` against
 //!   `serde_json::from_slice::<Value>` of the same bytes.
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use contentstack_edge_purge::event::{self, Recognition};
 use contentstack_edge_purge::plan::{self, ItemType, PlanEnvironment, PlanItem, PlanJob};
 use contentstack_edge_purge::rules::Rules;
-use contentstack_edge_purge::verify::{self, Secret};
+use contentstack_edge_purge::signature::{self, Secret};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
@@ -69,10 +69,10 @@ fn bench_hmac(c: &mut Criterion) {
     for (name, len) in [("1KiB", 1024), ("64KiB", 64 * 1024)] {
         let body = body_of_len(len);
         let header = format!("t={T},v1={}", hmac_hex(&body));
-        assert!(verify::verify_hmac(&header, &body, &secrets).is_ok());
+        assert!(signature::verify_hmac(&header, &body, &secrets).is_ok());
         g.throughput(Throughput::Bytes(len as u64));
         g.bench_function(format!("{name}/crate"), |b| {
-            b.iter(|| verify::verify_hmac(black_box(&header), black_box(&body), &secrets))
+            b.iter(|| signature::verify_hmac(black_box(&header), black_box(&body), &secrets))
         });
         g.bench_function(format!("{name}/floor"), |b| {
             b.iter(|| {

@@ -283,7 +283,7 @@ try {
     },
     durable_objects: {
       // The invocation lines count every Durable Object call in `durable_object` and the
-      // rate limiters' share of them in `limiter` (src/budget.rs Sub::Limiter).
+      // rate limiters' share of them in `limiter` (src/budget.rs Spend::Limiter).
       calls: doCalls,
       limiter_calls: sum(inv, 'limiter'),
       ledger_calls: doCalls - sum(inv, 'limiter'),

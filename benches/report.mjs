@@ -257,7 +257,7 @@ function criterionResults() {
 }
 
 const HOT = [
-  ['hmac/1KiB', 'HMAC verification, 1 KiB body (`verify::verify_hmac`, valid `t=…,v1=…` header, one secret)', 'HMAC-SHA256 of the same signed bytes (`hmac` + `sha2`)'],
+  ['hmac/1KiB', 'HMAC verification, 1 KiB body (`signature::verify_hmac`, valid `t=…,v1=…` header, one secret)', 'HMAC-SHA256 of the same signed bytes (`hmac` + `sha2`)'],
   ['hmac/64KiB', 'HMAC verification, 64 KiB body', 'HMAC-SHA256 of the same signed bytes'],
   ['payload/job', 'Job payload (~0.4 KiB): `event::parse_body` + `event::recognize`', '`serde_json::from_slice::<Value>`'],
   ['payload/64KiB', '64 KiB payload: `parse_body` + `recognize`', '`serde_json::from_slice::<Value>`'],

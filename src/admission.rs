@@ -5,7 +5,7 @@
 //! intake to `done`").
 //!
 //! Two callers take deliveries in: the webhook ([`crate::http::intake`], after its HTTP checks,
-//! the signatures and the replay window) and the webhook health check ([`crate::watch`], for
+//! the signatures and the replay window) and the webhook health check ([`crate::cron`], for
 //! failed deliveries read back from the Management API). Admission lives here, beside neither,
 //! so both meet the same rules and neither depends on the other; its errors are its own
 //! ([`AdmissionError`], which says by its variant whether a failure is worth retrying), and the

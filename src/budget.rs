@@ -5,9 +5,10 @@ use std::cell::Cell;
 
 use serde_json::Value;
 
-/// Kinds of work an invocation does, counted separately for the logs and benchmarks.
+/// What one unit of an invocation's spending is: an external fetch or an operation on one
+/// Cloudflare service, counted by kind against the budgets for the logs and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sub {
+pub enum Spend {
     /// An outbound HTTP call (Contentstack, Cloudflare, public key): an external fetch.
     Fetch,
     /// A KV operation (delete, list page).
@@ -22,12 +23,12 @@ pub enum Sub {
     Queue,
 }
 
-impl Sub {
+impl Spend {
     /// Whether this is an operation on a Cloudflare service (KV, Durable Object, Cache API,
     /// Queue) rather than an external fetch. The two are budgeted separately.
     #[cfg(test)]
     pub fn is_service_op(self) -> bool {
-        !matches!(self, Sub::Fetch)
+        !matches!(self, Spend::Fetch)
     }
 }
 
@@ -95,17 +96,17 @@ impl Budget {
             .set(self.ops_limit.get() + child.ops_limit.get());
     }
     /// Records `n` operations of a kind.
-    pub fn spend(&self, kind: Sub, n: usize) {
+    pub fn spend(&self, kind: Spend, n: usize) {
         let c = &self.counts[kind as usize];
         c.set(c.get() + n);
     }
     /// Operations of one kind so far.
-    pub fn count(&self, kind: Sub) -> usize {
+    pub fn count(&self, kind: Spend) -> usize {
         self.counts[kind as usize].get()
     }
     /// External fetches so far.
     pub fn fetches(&self) -> usize {
-        self.count(Sub::Fetch)
+        self.count(Spend::Fetch)
     }
     /// Cloudflare-service operations so far.
     pub fn ops(&self) -> usize {
@@ -131,12 +132,12 @@ impl Budget {
             "subrequests": self.used(),
             "fetch": self.fetches(),
             "service_ops": self.ops(),
-            "kv": self.count(Sub::Kv),
+            "kv": self.count(Spend::Kv),
             "budget": [self.fetch_limit.get(), self.ops_limit.get()],
-            "durable_object": self.count(Sub::Durable) + self.count(Sub::Limiter),
-            "limiter": self.count(Sub::Limiter),
-            "cache": self.count(Sub::Cache),
-            "queue": self.count(Sub::Queue),
+            "durable_object": self.count(Spend::Durable) + self.count(Spend::Limiter),
+            "limiter": self.count(Spend::Limiter),
+            "cache": self.count(Spend::Cache),
+            "queue": self.count(Spend::Queue),
         })
     }
 }
@@ -166,38 +167,38 @@ mod tests {
     #[test]
     fn fetches_and_service_operations_have_separate_budgets() {
         let b = Budget::new(10, 5);
-        b.spend(Sub::Fetch, 3);
-        b.spend(Sub::Kv, 4);
+        b.spend(Spend::Fetch, 3);
+        b.spend(Spend::Kv, 4);
         assert_eq!(b.remaining_fetches(), 7);
         assert_eq!(b.remaining_ops(), 1);
         assert!(b.allows(7, 1));
         assert!(!b.allows(0, 2), "service ops are used up first");
         assert!(!b.allows(8, 0));
-        b.spend(Sub::Durable, 1);
-        b.spend(Sub::Queue, 1);
+        b.spend(Spend::Durable, 1);
+        b.spend(Spend::Queue, 1);
         assert_eq!(b.remaining_ops(), 0, "never negative");
         let s = b.summary();
         assert_eq!(s["fetch"], 3);
         assert_eq!(s["service_ops"], 6);
         assert_eq!(s["queue"], 1);
         assert_eq!(s["subrequests"], 9);
-        assert!(Sub::Cache.is_service_op() && !Sub::Fetch.is_service_op());
+        assert!(Spend::Cache.is_service_op() && !Spend::Fetch.is_service_op());
     }
 
     #[test]
     fn a_split_budget_cannot_eat_into_the_parent_and_is_counted_back() {
         let b = Budget::new(100, 50);
-        b.spend(Sub::Fetch, 10);
+        b.spend(Spend::Fetch, 10);
         let child = b.split(60, 20);
         assert_eq!(b.remaining_fetches(), 30, "the slice is set aside");
         assert_eq!(b.remaining_ops(), 30);
-        child.spend(Sub::Kv, 15);
+        child.spend(Spend::Kv, 15);
         assert!(!child.allows(0, 6));
-        b.spend(Sub::Fetch, 30);
+        b.spend(Spend::Fetch, 30);
         assert!(!b.allows(1, 0));
         b.absorb(child);
         assert_eq!(b.used(), 55);
-        assert_eq!(b.count(Sub::Kv), 15);
+        assert_eq!(b.count(Spend::Kv), 15);
         assert_eq!(
             b.remaining_fetches(),
             60,

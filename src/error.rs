@@ -6,7 +6,7 @@
 //! `http::intake`, so this module stays below admission.
 
 use crate::event::EventError;
-use crate::verify::VerifyError;
+use crate::signature::VerifyError;
 
 /// Everything that can end a request early.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{Delay, Env, Fetch, Headers, Method};
 
-use crate::budget::{Budget, Sub};
+use crate::budget::{Budget, Spend};
 use crate::pace::{self, durable::reserve_slots, Pace};
 
 /// An answer that arrived.
@@ -105,7 +105,7 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
         call.body.as_deref(),
     )
     .map_err(|e| e.to_string())?;
-    budget.spend(Sub::Fetch, 1);
+    budget.spend(Spend::Fetch, 1);
     let fetch = Box::pin(async move {
         let mut resp = Fetch::Request(req)
             .send()
@@ -242,7 +242,7 @@ async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64
     let slot = match cached {
         Cached::Slot(t) => t,
         Cached::Reserve(count) => {
-            budget.spend(Sub::Limiter, 1);
+            budget.spend(Spend::Limiter, 1);
             let waits = reserve_slots(p.env, &p.key, &p.pace, count)
                 .await
                 .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;

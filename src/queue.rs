@@ -36,8 +36,8 @@ pub enum Step {
     Drain,
     /// The second purge pass, sent `REPURGE_DELAY_SECONDS` after the first.
     SecondPass,
-    /// Probing a sample of purged URLs after a pass (docs/CONTRACT.md, "Verified
-    /// invalidation").
+    /// The probe step (`pipeline::probe`; serialized as `verify`): probing a sample of purged
+    /// URLs after a pass (docs/CONTRACT.md, "Verified invalidation").
     Verify,
 }
 

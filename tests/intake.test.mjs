@@ -278,7 +278,7 @@ describe('intake with rsa (the default)', () => {
 });
 
 // The RSA-PSS math runs in workerd's WebCrypto. These are the vectors the native tests of
-// src/verify/ read (written by Node's crypto, tests/fixtures/gen-verify.mjs): every case is sent
+// src/signature/ read (written by Node's crypto, tests/fixtures/gen-verify.mjs): every case is sent
 // as a real delivery, with the key configured in both PEM forms. The fixture body's
 // `triggered_at` is months old, so a signature that verifies then meets the replay window
 // (`stale_timestamp`): that answer proves the signature passed.

@@ -1,4 +1,4 @@
-//! `verify::verify_hmac` on arbitrary `x-contentstack-hmac-signature` values and bodies.
+//! `signature::verify_hmac` on arbitrary `x-contentstack-hmac-signature` values and bodies.
 //!
 //! Input framing (so seeds stay readable): everything before the first `\n` is the header
 //! value (invalid UTF-8 replaced), everything after it is the raw body.
@@ -14,7 +14,7 @@
 //! 4. The same header over a different body is rejected.
 #![no_main]
 
-use contentstack_edge_purge::verify::{verify_hmac, Secret, VerifyError};
+use contentstack_edge_purge::signature::{verify_hmac, Secret, VerifyError};
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;

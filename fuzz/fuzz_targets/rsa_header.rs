@@ -1,4 +1,4 @@
-//! `verify::rsa_signatures` (the header side of the RSA check; the signature math runs in the
+//! `signature::rsa_signatures` (the header side of the RSA check; the signature math runs in the
 //! runtime's WebCrypto) and `PublicKey::from_pem` on arbitrary input, with the fixed 2048-bit
 //! test key from `tests/fixtures/verify/rsa.json`.
 //!
@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use contentstack_edge_purge::verify::{rsa_signatures, PublicKey, MAX_SIGNATURES};
+use contentstack_edge_purge::signature::{rsa_signatures, PublicKey, MAX_SIGNATURES};
 use libfuzzer_sys::fuzz_target;
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/verify/rsa.json");

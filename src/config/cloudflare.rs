@@ -9,7 +9,7 @@
 
 use super::raw::{base_url, choice, number_opt, number_why, secret, text, RawConfig};
 use crate::pace::TokenBucket;
-use crate::verify::Secret;
+use crate::signature::Secret;
 
 /// Most items in one purge call by tag, host or prefix, on every Cloudflare plan.
 pub const MAX_PURGE_BATCH: usize = 100;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::raw::{base_url, choice, number, secret, text, RawConfig};
-use crate::verify::Secret;
+use crate::signature::Secret;
 
 /// Contentstack regions and their hosts (docs/CONTRACT.md, "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,7 +46,7 @@ pub use timing::Timing;
 pub use webhook::Webhook;
 
 use crate::rules::Rules;
-use crate::verify::{Check, Secret};
+use crate::signature::{Check, Secret};
 
 /// Smallest subrequest budget that fits a page of items with one URL lookup each.
 pub const MIN_BUDGET_WITH_URLS: usize = 300;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::verify::Secret;
+use crate::signature::Secret;
 
 /// Raw configuration values by name, as the runtime handed them over.
 pub type RawConfig = BTreeMap<String, Value>;

@@ -6,7 +6,7 @@
 //! cannot be built from the rest.
 
 use super::raw::{boolean, number, text, RawConfig};
-use crate::verify::{self, BasicCredentials, Check, HeaderCheck, Verifier};
+use crate::signature::{self, BasicCredentials, Check, HeaderCheck, Verifier};
 
 /// How a webhook delivery is read and verified.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct Webhook {
 pub(super) fn checks(raw: &RawConfig, errors: &mut Vec<String>) -> Vec<Check> {
     match text(raw, "WEBHOOK_VERIFY") {
         None => vec![Check::Rsa],
-        Some(s) => verify::parse_checks(&s).unwrap_or_else(|e| {
+        Some(s) => signature::parse_checks(&s).unwrap_or_else(|e| {
             errors.push(format!("WEBHOOK_VERIFY: {e}"));
             vec![Check::Rsa]
         }),
@@ -38,7 +38,7 @@ impl Webhook {
         errors: &mut Vec<String>,
     ) -> Option<Webhook> {
         let hmac_secrets = text(raw, "CONTENTSTACK_HMAC_SECRETS")
-            .map(|s| verify::parse_hmac_secrets(&s))
+            .map(|s| signature::parse_hmac_secrets(&s))
             .unwrap_or_default();
         let basic = match text(raw, "WEBHOOK_BASIC_AUTH") {
             None => None,

@@ -121,7 +121,7 @@ impl<'a> Client<'a> {
 
     /// One page of the stack's webhooks (docs/CONTRACT.md, "Webhook health").
     pub async fn webhooks_page(&self, skip: u64) -> Result<Value, NetError> {
-        let path = crate::health::webhooks_path(skip);
+        let path = crate::webhook_health::webhooks_path(skip);
         Ok(self.get("webhooks", &path).await?.unwrap_or(Value::Null))
     }
 
@@ -133,7 +133,7 @@ impl<'a> Client<'a> {
         to: &str,
         skip: u64,
     ) -> Result<Value, NetError> {
-        let path = crate::health::executions_path(webhook_uid, from, to, skip);
+        let path = crate::webhook_health::executions_path(webhook_uid, from, to, skip);
         Ok(self
             .get("webhook executions", &path)
             .await?

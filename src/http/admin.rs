@@ -14,7 +14,7 @@ use crate::http::{json, read_capped};
 use crate::ledger::client::{IndexClient, JobClient};
 use crate::ledger::ops::{ListOp, ReplayOp, RollbackOp};
 use crate::pipeline::dry_run::DryRunError;
-use crate::pipeline::resolve::stack_key;
+use crate::pipeline::job_items::stack_key;
 use crate::queue::{enqueue, JobMessage};
 use crate::runtime::{self, log};
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::runtime::log;
-use crate::verify::PublicKey;
+use crate::signature::PublicKey;
 
 thread_local! {
     static PUBLIC_KEY: RefCell<Option<(String, Rc<PublicKey>)>> = const { RefCell::new(None) };

@@ -1,5 +1,5 @@
 //! RSA-PSS verification with the runtime's WebCrypto (`crypto.subtle`), for the signature
-//! check that [`crate::verify::Verifier::verify`] leaves pending: SHA-256, salt length 32, the
+//! check that [`crate::signature::Verifier::verify`] leaves pending: SHA-256, salt length 32, the
 //! key imported from its SPKI DER once per isolate and reused.
 
 use std::cell::RefCell;
@@ -8,7 +8,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::verify::{PendingRsa, PSS_SALT_LEN};
+use crate::signature::{PendingRsa, PSS_SALT_LEN};
 
 /// Imported keys kept per isolate (a key rotation adds one; the oldest goes).
 const KEYS_KEPT: usize = 4;

@@ -155,12 +155,12 @@ impl IndexClient {
     }
 
     /// The webhook health check's state.
-    pub async fn health(&self) -> Result<crate::health::HealthState> {
+    pub async fn health(&self) -> Result<crate::webhook_health::HealthState> {
         call(&self.stub, IndexOp::GetHealth).await
     }
 
     /// Replaces the webhook health check's state.
-    pub async fn put_health(&self, state: crate::health::HealthState) -> Result<()> {
+    pub async fn put_health(&self, state: crate::webhook_health::HealthState) -> Result<()> {
         call::<Value, _>(&self.stub, IndexOp::PutHealth(Box::new(state)))
             .await
             .map(|_| ())

@@ -15,7 +15,7 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::ops::{JobList, ListOp};
 use super::sql::{i, s};
-use crate::health::HealthState;
+use crate::webhook_health::HealthState;
 
 pub const SCHEMA: &[&str] = &[
     // `record`: the job's record as its object last reported it; `finished_ms`: when a final

@@ -333,7 +333,7 @@ pub struct Progress {
     /// runs it after this many seconds.
     #[serde(default)]
     pub second_pass_in_s: Option<u32>,
-    /// Some environment's verification is due: run the `verify` step.
+    /// Some environment's verification is due: run the probe step (queued as `verify`).
     #[serde(default)]
     pub verify: bool,
 }

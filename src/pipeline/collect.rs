@@ -4,12 +4,11 @@
 use std::cell::Cell;
 
 use super::drain::{log_if_ended, with_purges_alongside};
-use super::resolve::{
-    any_resolves, plan_window, read_page, referencing, resolve_job, stack_key, verify_samples,
-    window_cost, WINDOW_ITEMS,
-};
+use super::job_items::{read_page, referencing, resolve_job, stack_key};
+use super::probe::probe_samples;
 use super::step::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
-use crate::budget::Sub;
+use super::windows::{any_resolves, plan_window, window_cost, WINDOW_ITEMS};
+use crate::budget::Spend;
 use crate::contentstack::{client::Client, PAGE_SIZE};
 use crate::event::ANY_SCOPE;
 use crate::ledger::ops::{AddActionsOp, NewLookup, Progress, StartOp};
@@ -19,7 +18,7 @@ use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
 pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
-    ctx.budget.spend(Sub::Durable, 1);
+    ctx.budget.spend(Spend::Durable, 1);
     let Some(record) = ctx.ledger.get(&job.job_id).await? else {
         log("record_missing", serde_json::json!({"job_id": job.job_id}));
         return Ok(Next::Stop);
@@ -56,7 +55,7 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 now_ms: now_ms(),
                 environments: r.names.clone(),
                 items: r.items,
-                verify_sample: verify_samples(ctx.cfg, &api_key, &r.with_rules),
+                verify_sample: probe_samples(ctx.cfg, &api_key, &r.with_rules),
                 subrequests: ctx.budget.used() as u64,
             }),
         )

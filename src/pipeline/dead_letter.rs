@@ -4,15 +4,16 @@
 use worker::Env;
 
 use super::drain::drain;
-use super::resolve::{failure_environments, stack_key};
+use super::job_items::stack_key;
 use super::step::{log_invocation, retry_delay_seconds, Next, Run, StepError};
-use crate::budget::Sub;
+use crate::budget::Spend;
 use crate::config::Config;
 use crate::contentstack::client::Client;
+use crate::event::ANY_SCOPE;
 use crate::ledger::client::JobClient;
 use crate::ledger::ops::{FailOp, Progress};
-use crate::ledger::JobStatus;
-use crate::plan::{plan_failure, PlanJob};
+use crate::ledger::{JobRecord, JobStatus};
+use crate::plan::{plan_failure, PlanEnvironment, PlanJob};
 use crate::purge::actions_from_plan;
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
@@ -32,7 +33,7 @@ pub(super) async fn dead_letter(
     };
     let ctx = Run::new(cfg, env, ledger, share);
     let started = now_ms();
-    ctx.budget.spend(Sub::Durable, 1);
+    ctx.budget.spend(Spend::Durable, 1);
     let record = match ctx.ledger.get(&job.job_id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -121,4 +122,126 @@ pub(super) async fn dead_letter(
     }
     log_invocation(&ctx, job, started);
     true
+}
+
+/// Environments for the `on_failure` purge: those the job's deliveries named, or, when one
+/// named none, every environment with a rule for the stack plus those the job had resolved
+/// (over-purging is safe, staleness is not).
+fn failure_environments(
+    cfg: &Config,
+    api_key: Option<&str>,
+    record: &JobRecord,
+    stack: &[PlanEnvironment],
+) -> Vec<PlanEnvironment> {
+    let any = record.scopes.is_empty() || record.scopes.contains_key(ANY_SCOPE);
+    let mut names: Vec<String> = if any {
+        let mut v: Vec<String> = cfg
+            .rules
+            .environment_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        v.extend(record.environments.iter().cloned());
+        v
+    } else {
+        record.scopes.keys().cloned().collect()
+    };
+    crate::sorted::sort(&mut names);
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| cfg.rules.rule_for_stack(api_key, n).is_some())
+        .map(|n| {
+            stack
+                .iter()
+                .find(|e| e.name == n)
+                .cloned()
+                .unwrap_or(PlanEnvironment {
+                    name: n,
+                    uid: String::new(),
+                    base_urls: Default::default(),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+    use serde_json::Value;
+
+    fn cfg(rules: Value) -> Config {
+        let raw: crate::config::RawConfig = [
+            ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
+            (
+                "CONTENTSTACK_HMAC_SECRETS".to_string(),
+                serde_json::json!("s"),
+            ),
+            (
+                "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
+                serde_json::json!({"k1": "t1", "k2": "t2"}),
+            ),
+            ("ENVIRONMENTS".to_string(), rules),
+        ]
+        .into_iter()
+        .collect();
+        Config::parse(&raw).unwrap()
+    }
+
+    fn record(scopes: &[&str], resolved: &[&str]) -> JobRecord {
+        let mut r = JobRecord::accepted(
+            "j".into(),
+            Action::Publish,
+            "2026-01-01T00:00:00Z".into(),
+            None,
+            vec![],
+            Some("k1".into()),
+            serde_json::json!({}),
+        );
+        r.scopes.clear();
+        for s in scopes {
+            r.scopes.insert(s.to_string(), Default::default());
+        }
+        r.environments = resolved.iter().map(|s| s.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn on_failure_reaches_the_named_environments_or_every_ruled_one() {
+        let c = cfg(serde_json::json!({
+            "production": {"on_failure": ["everything"]},
+            "staging": {"on_failure": ["everything"]},
+            "k2/preview": {"on_failure": ["everything"]},
+        }));
+        let names = |v: Vec<PlanEnvironment>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["staging"], &[]),
+                &[]
+            )),
+            vec!["staging"]
+        );
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k1"),
+                &record(&["*"], &[]),
+                &[]
+            )),
+            vec!["production", "staging"],
+            "another stack's scoped rule is not this stack's"
+        );
+        assert_eq!(
+            names(failure_environments(
+                &c,
+                Some("k2"),
+                &record(&["*"], &[]),
+                &[]
+            )),
+            vec!["preview", "production", "staging"]
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join;
 use worker::Delay;
 
-use super::resolve::stack_key;
+use super::job_items::stack_key;
 use super::step::{
     Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, OVERLAP_ROUND_MS, RESERVE_FETCHES, RESERVE_OPS,
 };

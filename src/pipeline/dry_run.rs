@@ -6,11 +6,11 @@ use worker::Env;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use super::job_items::{read_page, referencing, resolve_job};
+use super::probe::probe_samples;
 use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
-use super::resolve::{
-    plan_window, read_page, referencing, resolve_job, verify_samples, window_cost,
-};
 use super::step::StepError;
+use super::windows::{plan_window, window_cost};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::contentstack::{client::Client, PAGE_SIZE};
@@ -129,7 +129,7 @@ pub async fn dry_run(
         .map(|e| e.cloudflare_calls(batch.files, batch.other))
         .sum();
     // The URLs each environment's verification would probe after the purge.
-    let samples = verify_samples(cfg, api_key, &resolved.with_rules);
+    let samples = probe_samples(cfg, api_key, &resolved.with_rules);
     let verification: BTreeMap<&String, Value> =
         crate::sorted::map_of(samples.iter().filter(|(_, n)| **n > 0).map(|(env, n)| {
             let urls: Vec<&str> = actions

@@ -6,7 +6,8 @@
 //!
 //! Choices where the contract is silent:
 //! - Look-ups of one round run one after another, paced by the stack's shared rate limiter
-//!   (which hands out start slots in fours; concurrent calls would waste them).
+//!   (a caller that waits for the window reserves several starts per limiter call, see
+//!   [`crate::net::wait_slot`]; concurrent calls would each reserve their own and drop most).
 //! - A look-up answered 404 (the item is gone) finds no referrers; a look-up refused (another
 //!   4xx) is an error on the record and runs the environment's `on_failure` purge.
 //! - Referrers' URLs (for `{url}` templates) are resolved like job items', batched per content
@@ -14,9 +15,10 @@
 
 use super::collect::{store_batch, Batch};
 use super::drain::with_purges_alongside;
-use super::resolve::{referencing, resolve_item_urls};
+use super::job_items::referencing;
 use super::step::{Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, RESERVE_FETCHES, RESERVE_OPS};
-use crate::budget::Sub;
+use super::windows::resolve_item_urls;
+use crate::budget::Spend;
 use crate::config::Config;
 use crate::contentstack::client::Client;
 use crate::contentstack::references::{published_referrers, Referrer};
@@ -94,8 +96,8 @@ pub(super) async fn look_up_round(
     lookups: &[ClaimedLookup],
 ) -> Result<(Vec<Looked>, Vec<String>), StepError> {
     let ruled = referencing(cfg, &job.api_key, environments);
-    // One after another: the stack's pacing hands this invocation start slots in fours, which
-    // concurrent calls would each reserve and mostly drop.
+    // One after another: a caller waiting for the stack's window reserves several start slots
+    // per limiter call, which concurrent calls would each reserve and mostly drop.
     let mut answers = Vec::with_capacity(lookups.len());
     for l in lookups {
         answers.push(client.references(&l.subject).await);
@@ -227,7 +229,7 @@ async fn rounds(
         if room == 0 || !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS * 2) {
             return Ok(Next::Queue(again(), 0));
         }
-        ctx.budget.spend(Sub::Durable, 1);
+        ctx.budget.spend(Spend::Durable, 1);
         let claim = ctx
             .ledger
             .claim_lookups(ClaimLookupsOp {

@@ -16,10 +16,10 @@ use worker::{Env, MessageBatch, MessageExt, RawMessage};
 use super::collect::{collect, start};
 use super::dead_letter::dead_letter;
 use super::drain::{drain, second_pass};
+use super::probe::probe;
 use super::references::references;
 use super::step::*;
-use super::verify::verify;
-use crate::budget::{share_batch, Sub};
+use crate::budget::{share_batch, Spend};
 use crate::config::Config;
 use crate::ledger::client::JobClient;
 use crate::queue::{decode_message, enqueue, send_to, JobMessage, Step, DEAD_LETTER_QUEUE};
@@ -165,7 +165,7 @@ pub(super) async fn run_message(
     let mut again = job.at(resume);
     again.tries = tries;
     again.last_error = Some(e.message().to_string());
-    ctx.budget.spend(Sub::Queue, 1);
+    ctx.budget.spend(Spend::Queue, 1);
     let sent = if e.is_transient() && tries < cfg.pacing.retry.max_tries {
         let delay = retry_delay_seconds(tries, cfg.pacing.retry.base_seconds, e.retry_after_s());
         enqueue(env, &again, delay).await
@@ -200,6 +200,6 @@ pub(super) async fn run_step(
         } => references(ctx, job, api_key, branch, environments).await,
         Step::Drain => drain(ctx, job).await,
         Step::SecondPass => second_pass(ctx, job).await,
-        Step::Verify => verify(ctx, job).await,
+        Step::Verify => probe(ctx, job).await,
     }
 }

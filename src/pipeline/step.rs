@@ -3,7 +3,7 @@
 //! reserves and leases, and the `invocation` log line. A leaf of `pipeline`: the steps use it,
 //! and [`super::run`] runs them.
 
-use crate::budget::{Budget, Sub};
+use crate::budget::{Budget, Spend};
 use crate::config::Config;
 use crate::ledger::client::JobClient;
 use crate::net::NetError;
@@ -127,13 +127,13 @@ impl Run<'_> {
         budget: &Budget,
         call: impl std::future::Future<Output = worker::Result<T>>,
     ) -> Result<T, StepError> {
-        budget.spend(Sub::Durable, 1);
+        budget.spend(Spend::Durable, 1);
         Ok(call.await?)
     }
 
     /// Sends a message to the jobs queue, counted as a service operation.
     pub(super) async fn enqueue(&self, msg: &JobMessage, delay: u32) -> worker::Result<()> {
-        self.budget.spend(Sub::Queue, 1);
+        self.budget.spend(Spend::Queue, 1);
         enqueue(self.env, msg, delay).await
     }
 }

@@ -20,7 +20,7 @@ use worker::{Cache, Env, Method};
 use super::{
     purge_batches, purge_body, ActionKind, ActionResult, BatchSize, ClaimedAction, Outcome,
 };
-use crate::budget::{Budget, Sub};
+use crate::budget::{Budget, Spend};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
@@ -200,7 +200,7 @@ async fn kv_keys(x: &Exec<'_>, actions: &[ClaimedAction], out: &mut ExecOutcome)
                 out.settle(&rest, Outcome::Pending, None);
                 continue;
             }
-            budget.spend(Sub::Kv, chunk.len());
+            budget.spend(Spend::Kv, chunk.len());
             let deletes = chunk.iter().map(|a| store.delete(&a.value));
             for (a, r) in chunk.iter().zip(join_all(deletes).await) {
                 match r {
@@ -253,7 +253,7 @@ async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
         let Some(limit) = sweep_page_limit(budget.remaining_ops(), bulk) else {
             return result;
         };
-        budget.spend(Sub::Kv, 1);
+        budget.spend(Spend::Kv, 1);
         let page = match kv_list(env, &a.target, &a.value, limit, result.cursor.as_deref()).await {
             Ok(p) => p,
             Err(e) => {
@@ -286,7 +286,7 @@ async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
             }
             _ => {
                 for chunk in names.chunks(KV_CONCURRENCY) {
-                    budget.spend(Sub::Kv, chunk.len());
+                    budget.spend(Spend::Kv, chunk.len());
                     let results = join_all(chunk.iter().map(|n| store.delete(n))).await;
                     deleted += results.iter().filter(|r| r.is_ok()).count() as u64;
                     if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
@@ -385,7 +385,7 @@ async fn cache_urls(budget: &Budget, actions: &[ClaimedAction], out: &mut ExecOu
             out.settle(std::slice::from_ref(a), Outcome::Pending, None);
             continue;
         }
-        budget.spend(Sub::Cache, 1);
+        budget.spend(Spend::Cache, 1);
         match cache.delete(a.value.as_str(), true).await {
             Ok(_) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
             Err(e) => {

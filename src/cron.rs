@@ -3,7 +3,7 @@
 //! the webhooks that deliver to this Worker, reads their failed executions since the last
 //! check, and takes in each job-completion delivery the ledger does not know through
 //! [`crate::admission`], the same path as a webhook (`source: "recovered"`). It changes nothing in Contentstack. The
-//! decisions (which webhooks, which executions, the window) are in [`crate::health`].
+//! decisions (which webhooks, which executions, the window) are in [`crate::webhook_health`].
 //!
 //! Choices where the contract is silent:
 //! - Failed executions are taken in oldest first; a delivery the ledger already has (same job,
@@ -18,16 +18,16 @@ use serde_json::Value;
 use worker::Env;
 
 use crate::admission::{take_in, AdmissionError, TakenIn};
-use crate::budget::{Budget, Sub};
+use crate::budget::{Budget, Spend};
 use crate::config::Config;
 use crate::contentstack::client::Client;
-use crate::health::{
-    delivers_here, executions_of, webhooks_of, window, Execution, Recovered, WebhookHealth,
-    PAGE_LIMIT,
-};
 use crate::ledger::client::IndexClient;
 use crate::ledger::SOURCE_RECOVERED;
 use crate::runtime::{self, iso_of, log, now_ms};
+use crate::webhook_health::{
+    delivers_here, executions_of, webhooks_of, window, Execution, Recovered, WebhookHealth,
+    PAGE_LIMIT,
+};
 
 /// Most pages of webhooks read per stack.
 const MAX_WEBHOOK_PAGES: u64 = 20;
@@ -237,8 +237,8 @@ async fn recover(
     if !budget.allows(RESERVE, RESERVE + 2) {
         return Err(OUT_OF_BUDGET.into());
     }
-    budget.spend(Sub::Durable, 1);
-    budget.spend(Sub::Queue, 1);
+    budget.spend(Spend::Durable, 1);
+    budget.spend(Spend::Queue, 1);
     let raw = serde_json::to_vec(payload).unwrap_or_default();
     match take_in(env, cfg, &raw, payload, SOURCE_RECOVERED).await {
         Ok(TakenIn::Accepted {

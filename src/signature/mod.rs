@@ -1,4 +1,4 @@
-//! Webhook verification (docs/CONTRACT.md, "Verification"), as plain Rust with no Worker types.
+//! Webhook signature checks (docs/CONTRACT.md, "Verification"), as plain Rust with no Worker types.
 //!
 //! This module owns:
 //! - parsing the verification settings (`WEBHOOK_VERIFY`, `CONTENTSTACK_HMAC_SECRETS`,

@@ -1,6 +1,7 @@
-//! The `verify` step (docs/CONTRACT.md, "Verified invalidation"): after a purge pass, probe a
-//! sample of the purged URLs, purge the ones still cached once more, probe those again, and
-//! store what was found. The decisions (sample, staleness, summary) are in [`crate::probe`].
+//! The probe step (queued as `Step::Verify`, `"step":"verify"`; docs/CONTRACT.md, "Verified
+//! invalidation"): after a purge pass, probe a sample of the purged URLs, purge the ones still
+//! cached once more, probe those again, and store what was found. The decisions (sample,
+//! staleness, summary) are in [`crate::probe`].
 
 use std::time::Duration;
 
@@ -8,18 +9,19 @@ use futures_util::future::join_all;
 use worker::Delay;
 
 use super::drain::{log_if_ended, next_after};
-use super::resolve::stack_key;
+use super::job_items::stack_key;
 use super::step::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::ledger::ops::{ClaimVerificationOp, ReportVerificationOp, VerificationWork};
+use crate::plan::PlanEnvironment;
 use crate::probe::{classify, summarise, Probe};
 use crate::purge::{exec, ActionKind, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
 
 /// How long a verification stays handed out to one invocation.
-const VERIFY_LEASE_MS: i64 = 60_000;
+const PROBE_LEASE_MS: i64 = 60_000;
 /// Probes in flight at once (Workers allow six open connections).
 const PROBES_AT_ONCE: usize = 6;
 /// Pause between the extra purge and the probe after it, for the purge to reach the edge.
@@ -27,7 +29,7 @@ const REPROBE_DELAY_MS: u64 = 1_000;
 /// Fetches kept for the extra purge calls of one verification.
 const EXTRA_PURGE_FETCHES: usize = 4;
 
-pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
+pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     let api_key = stack_key(ctx.cfg, job);
     // Each URL may be probed twice; the extra purge and the report need a few more.
     let room = ctx
@@ -47,7 +49,7 @@ pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, Step
                 max_urls: room as u32,
                 now: now_iso(),
                 now_ms: now_ms(),
-                lease_ms: VERIFY_LEASE_MS,
+                lease_ms: PROBE_LEASE_MS,
             }),
         )
         .await?;
@@ -58,11 +60,11 @@ pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, Step
         if claim.waiting {
             return Ok(Next::Queue(Step::Verify, LEASED_RETRY_S));
         }
-        // Nothing left to verify: the next drain round moves the attempt on.
+        // Nothing left to probe: the next drain round moves the attempt on.
         return Ok(Next::Inline(Step::Drain));
     };
     let (verification, api_calls, errors) =
-        verify_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
+        probe_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
     log(
         "verified",
         serde_json::json!({"job_id": job.job_id, "environment": work.env, "pass": work.pass, "checked": verification.checked, "fresh": verification.fresh, "stale": verification.stale.len(), "repurged": verification.repurged.len(), "unreachable": verification.unreachable.len()}),
@@ -90,7 +92,7 @@ pub(super) async fn verify(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, Step
 
 /// Probes one environment's sample, purges the stale URLs once more and probes them again.
 /// Returns the verification, the extra purge calls made and their errors.
-async fn verify_environment(
+async fn probe_environment(
     cfg: &Config,
     env: &worker::Env,
     budget: &Budget,
@@ -179,4 +181,21 @@ async fn probe_all(
         }
     }
     out
+}
+
+/// Per environment: how many purged URLs the probe step samples (0 when nothing is purged
+/// through the Cloudflare API there).
+pub(super) fn probe_samples(
+    cfg: &Config,
+    api_key: &str,
+    environments: &[PlanEnvironment],
+) -> std::collections::BTreeMap<String, u32> {
+    crate::sorted::map_of(environments.iter().map(|e| {
+        let n = cfg
+            .rules
+            .rule_for_stack(Some(api_key), &e.name)
+            .filter(|r| r.zone_id.is_some() && cfg.cloudflare.api_token.is_some())
+            .map_or(0, |r| r.verify_sample);
+        (e.name.clone(), n)
+    }))
 }
