@@ -46,6 +46,7 @@ pub mod purge;
 
 // Platform adapters: outbound HTTP, requests, queue sends, bindings and logs.
 pub mod net;
+pub mod ports;
 pub mod queue;
 pub mod request;
 pub mod runtime;

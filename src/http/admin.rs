@@ -276,6 +276,7 @@ async fn dry_run(req: &mut Request, env: &Env) -> Result<Response, AppError> {
         cfg,
         env,
         &job_id,
+        action.unwrap_or(crate::event::Action::Publish),
         &api_key,
         channel_env.as_deref(),
         &hinted,

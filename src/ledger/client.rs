@@ -70,6 +70,11 @@ impl JobClient {
         self.call(LedgerOp::Accept(op)).await
     }
 
+    /// Deletes a dry run's throwaway job.
+    pub async fn discard(&self) -> Result<()> {
+        self.call::<Value>(LedgerOp::Discard).await.map(|_| ())
+    }
+
     /// Undoes an accept or replay whose queue message could not be sent.
     pub async fn rollback(&self, op: RollbackOp) -> Result<()> {
         self.call::<Value>(LedgerOp::Rollback(op)).await.map(|_| ())
@@ -189,5 +194,6 @@ pub fn accept_op(
     AcceptOp {
         key,
         record: Box::new(record),
+        scratch: false,
     }
 }

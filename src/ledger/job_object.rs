@@ -47,6 +47,11 @@ impl DurableObject for Job {
     async fn alarm(&self) -> Result<Response> {
         let settings = settings(&self.env);
         let sql = self.state.storage().sql();
+        if store::is_scratch(&sql)? {
+            // A dry run that did not discard its job (its request died): nothing to keep.
+            self.state.storage().delete_all().await?;
+            return Response::ok("");
+        }
         let now = js_sys::Date::now() as i64;
         store::expire(&sql, now, settings.retention_ms)?;
         let next_expiry = store::next_expiry(&sql, settings.retention_ms)?;
@@ -97,6 +102,10 @@ impl DurableObject for Job {
         };
         let settings = settings(&self.env);
         let sql = self.state.storage().sql();
+        if matches!(op, LedgerOp::Discard) {
+            self.state.storage().delete_all().await?;
+            return Response::from_json(&());
+        }
         let watch = matches!(op, LedgerOp::Accept(_) | LedgerOp::Replay(_));
         // Retention is applied before anything reads or takes in a job, so an expired job is
         // gone at once, whenever the alarm runs.
@@ -193,6 +202,8 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::ReportLookups(o) => answer(store::report_lookups(sql, o, settings)),
         LedgerOp::ClaimVerification(o) => answer(store::claim_verification(sql, o)),
         LedgerOp::ReportVerification(o) => answer(store::report_verification(sql, o, settings)),
+        // Handled before dispatch (it deletes the storage).
+        LedgerOp::Discard => answer(Ok(())),
     }
 }
 

@@ -31,6 +31,8 @@ pub enum LedgerOp {
     ReportLookups(ReportLookupsOp),
     ClaimVerification(ClaimVerificationOp),
     ReportVerification(ReportVerificationOp),
+    /// Deletes everything a dry run's throwaway job stored.
+    Discard,
 }
 
 /// The `accept` operation.
@@ -38,6 +40,10 @@ pub enum LedgerOp {
 pub struct AcceptOp {
     pub key: String,
     pub record: Box<JobRecord>,
+    /// A dry run's throwaway job (docs/ARCHITECTURE.md, "The dry run"): never told to the
+    /// index, never driven, deleted by `Discard` or its alarm.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scratch: bool,
 }
 
 /// Undoes an `Accept` or `Replay` whose queue message could not be sent: forgets the

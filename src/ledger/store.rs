@@ -79,6 +79,8 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
     "DROP TABLE IF EXISTS actions",
+    // A dry run's throwaway job (one row when it is one).
+    "CREATE TABLE IF NOT EXISTS scratch (id INTEGER PRIMARY KEY)",
     // What the job index was last told of this job (`attempts`, `status`); no row: nothing.
     "CREATE TABLE IF NOT EXISTS indexed (job_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, status TEXT NOT NULL)",
 ];
@@ -515,7 +517,14 @@ fn insert_actions(
 }
 
 pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
-    let AcceptOp { key, record } = op;
+    let AcceptOp {
+        key,
+        record,
+        scratch,
+    } = op;
+    if scratch {
+        sql.exec("INSERT OR IGNORE INTO scratch (id) VALUES (1)", None)?;
+    }
     // One statement both checks and records the delivery.
     let inserted = sql
         .exec(
@@ -1122,6 +1131,9 @@ pub fn report_verification(
 /// forget when the job is gone (rolled back or expired) but the index still lists it; `None`
 /// when the index is up to date (docs/ARCHITECTURE.md, "Where state lives").
 pub fn index_change(sql: &SqlStorage) -> Result<Option<IndexEntry>> {
+    if is_scratch(sql)? {
+        return Ok(None);
+    }
     #[derive(Deserialize)]
     struct Row {
         job_id: String,
@@ -1175,4 +1187,9 @@ pub fn index_told(sql: &SqlStorage, entry: &IndexEntry) -> Result<()> {
         )?,
     };
     Ok(())
+}
+
+/// Whether this object holds a dry run's throwaway job.
+pub fn is_scratch(sql: &SqlStorage) -> Result<bool> {
+    Ok(count(sql, "SELECT COUNT(*) AS n FROM scratch", Vec::new())? > 0)
 }

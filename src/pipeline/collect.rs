@@ -15,12 +15,12 @@ use crate::ledger::ops::{AddActionsOp, NewLookup, Progress, StartOp};
 use crate::plan::{PlanEnvironment, PlanItem, PlanJob, Skipped};
 use crate::purge::{actions_from_plan, group_end, group_of_skip, NewAction};
 use crate::queue::{JobMessage, Step};
-use crate::runtime::{log, now_iso, now_ms};
+use crate::runtime::{now_iso, now_ms};
 
 pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     ctx.budget.spend(Spend::Durable, 1);
     let Some(record) = ctx.ledger.get(&job.job_id).await? else {
-        log("record_missing", serde_json::json!({"job_id": job.job_id}));
+        ctx.log("record_missing", serde_json::json!({"job_id": job.job_id}));
         return Ok(Next::Stop);
     };
     if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
@@ -63,7 +63,7 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
     if !progress.current {
         return Ok(Next::Stop);
     }
-    log(
+    ctx.log(
         "started",
         serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "scope": job.scope, "environments": r.names, "items": r.items, "branch": r.branch}),
     );
@@ -160,7 +160,7 @@ async fn collect_pages(
                                 )
                                 .await;
                             if let Err(also) = stored {
-                                log(
+                                ctx.log(
                                     "window_not_stored",
                                     serde_json::json!({"job_id": job.job_id, "error": also.message()}),
                                 );
@@ -245,7 +245,7 @@ async fn collect_pages(
             ));
         }
         if !more {
-            log(
+            ctx.log(
                 "items_fetched",
                 serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
             );
@@ -296,6 +296,7 @@ impl Window {
         collected: bool,
     ) -> Result<Progress, StepError> {
         let plan = plan_window(ctx.cfg, client, plan_job, &mut self.items, environments).await?;
+        ctx.effects.planned(&plan, &[]);
         store_batch(
             ctx,
             job,

@@ -31,7 +31,8 @@ pub(super) async fn dead_letter(
     let Ok(ledger) = JobClient::new(env, &job.job_id) else {
         return false;
     };
-    let ctx = Run::new(cfg, env, ledger, share);
+    let live = crate::purge::exec::Live { cfg, env };
+    let ctx = Run::new(cfg, env, ledger, share, &live);
     let started = now_ms();
     ctx.budget.spend(Spend::Durable, 1);
     let record = match ctx.ledger.get(&job.job_id).await {

@@ -15,7 +15,7 @@ use crate::budget::Budget;
 use crate::ledger::ops::{ClaimOp, NextClaim, Progress, ReportOp, Reported, SecondPassOp};
 use crate::purge::{cap_kv, exec, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
-use crate::runtime::{log, now_iso, now_ms};
+use crate::runtime::{now_iso, now_ms};
 
 /// What one claim → execute → report round did.
 struct Round {
@@ -114,7 +114,7 @@ async fn drain_round(
             budget.remaining_fetches(),
             budget.remaining_ops().saturating_sub(RESERVE_OPS),
         );
-        let r = exec::execute(ctx.cfg, ctx.env, &work, api_key, &claimed).await;
+        let r = ctx.effects.execute(&work, api_key, &claimed).await;
         budget.absorb(work);
         r
     };
@@ -226,7 +226,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         )
         .await?;
         let p = &round.progress;
-        if let Some(next) = next_after(job, p) {
+        if let Some(next) = next_after(ctx, job, p) {
             return Ok(next);
         }
         let nothing_next = round.next.as_ref().is_some_and(Claim::came_back_empty);
@@ -244,7 +244,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
 
 /// Where the attempt goes after a ledger answer that settled work: stop (over, or ended), verify,
 /// or wait for the second pass; `None` while purge work remains.
-pub(super) fn next_after(job: &JobMessage, p: &Progress) -> Option<Next> {
+pub(super) fn next_after(ctx: &Run<'_>, job: &JobMessage, p: &Progress) -> Option<Next> {
     if !p.current {
         return Some(Next::Stop);
     }
@@ -252,7 +252,7 @@ pub(super) fn next_after(job: &JobMessage, p: &Progress) -> Option<Next> {
         return Some(Next::Inline(Step::Verify));
     }
     if let Some(delay) = p.second_pass_in_s {
-        log(
+        ctx.log(
             "first_pass_done",
             serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "second_pass_in_s": delay}),
         );
@@ -268,7 +268,7 @@ pub(super) fn next_after(job: &JobMessage, p: &Progress) -> Option<Next> {
 /// that operation answers an ended attempt as current; later ones answer it as over).
 pub(super) fn log_if_ended(ctx: &Run<'_>, job: &JobMessage, p: &Progress) {
     if p.current && p.is_final() && p.pending == 0 {
-        log(
+        ctx.log(
             "purged",
             serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "status": p.status, "fetch": ctx.budget.fetches(), "service_ops": ctx.budget.ops()}),
         );
@@ -300,7 +300,7 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
             return Ok(Next::Queue(Step::SecondPass, delay));
         }
     }
-    log(
+    ctx.log(
         "second_pass",
         serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "pending": p.pending}),
     );
@@ -418,7 +418,7 @@ pub(super) async fn drain_alongside(
                 }
             }
             Err(e) => {
-                log(
+                ctx.log(
                     "overlap_drain_stopped",
                     serde_json::json!({"job_id": job.job_id, "error": e.message()}),
                 );

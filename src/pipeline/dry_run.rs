@@ -1,24 +1,39 @@
-//! The dry run: the purge plan a job would get, computed from Contentstack's answers and the
-//! rules with the pipeline's own functions, with nothing purged and nothing recorded.
+//! The dry run (`POST /api/plan`): the run's own steps over a throwaway job object and effects
+//! that record instead of purging ([`crate::ports`]), so the plan it answers is the run's by
+//! construction: the same pages, windows and purge groups, the same reference look-ups, the
+//! same claims in whole calls, and so the same purge calls (docs/ARCHITECTURE.md, "The dry
+//! run"). It runs within one invocation's budgets and stops where the run's first pass ends.
+//!
+//! Choices where the contract is silent:
+//! - The throwaway job lives in a job object of its own (`dry-run:<job id>:<random>`), never
+//!   listed, deleted before the answer (or by its alarm when the request dies first). It is
+//!   the store's own code rather than a copy in memory, so the two cannot drift apart.
+//! - The steps' log lines are not written for a dry run (they would read as the job's).
+//! - Where the run would hand on to a new invocation (the budgets are spent), the dry run
+//!   stops and answers `truncated`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 use worker::Env;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-
-use super::job_items::{read_page, referencing, resolve_job};
-use super::probe::probe_samples;
-use super::references::{look_up_round, FETCHES_PER_LOOKUP, LOOKUPS_PER_ROUND};
-use super::step::StepError;
-use super::windows::{plan_window, window_cost};
-use crate::budget::Budget;
+use super::run::run_step;
+use super::step::{Next, Run, StepError};
 use crate::config::Config;
-use crate::contentstack::{client::Client, PAGE_SIZE};
-use crate::ledger::ops::{ClaimedLookup, NewLookup};
-use crate::ledger::references::{PulledIn, ReferenceSummary};
-use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
+use crate::event::{scope_of, Action};
+use crate::ledger::client::JobClient;
+use crate::ledger::ops::AcceptOp;
+use crate::ledger::JobRecord;
+use crate::net::NetError;
+use crate::plan::Plan;
+use crate::ports::{Effects, Fut};
 use crate::probe::{probeable, spread};
-use crate::purge::{actions_from_plan, group_end, ActionKind, BatchSize};
+use crate::purge::exec::ExecOutcome;
+use crate::purge::{
+    actions_from_plan, purge_batches, ActionKind, BatchSize, ClaimedAction, Outcome,
+};
+use crate::queue::{JobMessage, Step};
 
 /// Why a dry run could not be made.
 #[derive(Debug)]
@@ -36,261 +51,236 @@ impl From<StepError> for DryRunError {
 }
 
 /// The plan for a job of stack `api_key`, limited to `channel_env` when a channel names one,
-/// as the admin API answers it. Reads pages until one invocation's budgets run out
-/// (`truncated` then).
+/// as the admin API answers it.
 pub async fn dry_run(
     cfg: &Config,
     env: &Env,
     job_id: &str,
+    action: Action,
     api_key: &str,
     channel_env: Option<&str>,
     hinted: &[String],
 ) -> Result<Value, DryRunError> {
-    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
-    let client =
-        Client::new(cfg, env, &budget, api_key).map_err(|e| DryRunError::Stack(e.to_string()))?;
-    let resolved = resolve_job(cfg, &client, api_key, job_id, channel_env, hinted).await?;
-    let client = client.with_branch(resolved.branch.clone());
-    let pj = PlanJob {
-        job_id: job_id.to_string(),
-        api_key: api_key.to_string(),
-        branch: resolved.branch.clone(),
-    };
-    let mut total = Plan::default();
-    let mut skip = 0;
-    let mut truncated = false;
-    let mut refs = DryReferences::default();
-    // The run's purge calls, group by group (docs/ARCHITECTURE.md, "Purge groups"): each group
-    // of pages, then what the reference look-ups add, purged in whole calls of its own.
-    let batch = BatchSize::of(cfg);
-    let calls_of = |p: &Plan| -> usize {
-        p.environments
-            .values()
-            .map(|e| e.cloudflare_calls(batch.files, batch.other))
-            .sum()
-    };
-    let mut purge_calls = 0;
-    if !resolved.with_rules.is_empty() {
-        let mut items = Vec::new();
-        loop {
-            let (cost_f, cost_o) = window_cost(cfg, api_key, &resolved.with_rules, items.len());
-            // The last page read: no more pages, or no budget for one (`truncated`).
-            let last = if budget.allows(cost_f, cost_o) {
-                let page = read_page(cfg, &client, &pj, skip, &resolved.with_rules).await?;
-                items.extend(page.items);
-                refs.queue_items(page.lookups);
-                !page.more
-            } else {
-                truncated = true;
-                true
-            };
-            let next = skip + PAGE_SIZE;
-            if last || next >= group_end(skip, PAGE_SIZE) {
-                let group =
-                    plan_window(cfg, &client, &pj, &mut items, &resolved.with_rules).await?;
-                purge_calls += calls_of(&group);
-                total.merge(group);
-                items.clear();
-            }
-            if last {
-                break;
-            }
-            skip = next;
-        }
-        let mut referrers = Plan::default();
-        truncated |= refs
-            .run(
+    if cfg
+        .contentstack
+        .management_tokens
+        .for_stack(api_key)
+        .is_none()
+    {
+        return Err(DryRunError::Stack(format!(
+            "no management token configured for stack {api_key} (CONTENTSTACK_MANAGEMENT_TOKEN or CONTENTSTACK_MANAGEMENT_TOKENS)"
+        )));
+    }
+    let name = format!(
+        "dry-run:{job_id}:{:x}",
+        (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+    );
+    let store = JobClient::new(env, &name).map_err(|e| DryRunError::Failed(e.into()))?;
+    let record = JobRecord::accepted(
+        job_id.to_string(),
+        action,
+        crate::runtime::now_iso(),
+        channel_env.map(str::to_string),
+        hinted.to_vec(),
+        Some(api_key.to_string()),
+        Value::Null,
+    );
+    let accepted = store
+        .accept(AcceptOp {
+            key: name.clone(),
+            record: Box::new(record),
+            scratch: true,
+        })
+        .await;
+    let recorder = Recorder::new(cfg);
+    let answer = match accepted {
+        Ok(_) => {
+            run(
                 cfg,
-                &budget,
-                &client,
-                &pj,
-                &resolved.with_rules,
-                &mut referrers,
+                env,
+                store,
+                &recorder,
+                job_id,
+                action,
+                api_key,
+                channel_env,
             )
-            .await?;
-        purge_calls += calls_of(&referrers);
-        total.merge(referrers);
-    }
-    let actions = actions_from_plan(&total);
-    // The second pass repeats the purge calls of environments that change KV and purge.
-    let repurged: Vec<&String> = if cfg.timing.repurge_delay_seconds > 0 {
-        total
-            .environments
-            .iter()
-            .filter(|(_, e)| e.wants_second_pass())
-            .map(|(name, _)| name)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let second_pass_calls: usize = repurged
-        .iter()
-        .filter_map(|n| total.environments.get(*n))
-        .map(|e| e.cloudflare_calls(batch.files, batch.other))
-        .sum();
-    // The URLs each environment's verification would probe after the purge.
-    let samples = probe_samples(cfg, api_key, &resolved.with_rules);
-    let verification: BTreeMap<&String, Value> =
-        crate::sorted::map_of(samples.iter().filter(|(_, n)| **n > 0).map(|(env, n)| {
-            let urls: Vec<&str> = actions
-                .iter()
-                .filter(|a| &a.env == env && a.kind == ActionKind::File && probeable(&a.value))
-                .map(|a| a.value.as_str())
-                .collect();
-            let urls = spread(&urls, *n as usize);
-            (env, serde_json::json!({"verify_sample": n, "urls": urls}))
-        }));
-    Ok(serde_json::json!({
-        "job_id": job_id,
-        "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },
-        "second_pass": {
-            "delay_seconds": cfg.timing.repurge_delay_seconds,
-            "environments": repurged,
-            "purge_calls": second_pass_calls,
-        },
-        "environments": resolved.names,
-        "items": resolved.items,
-        "plan": total,
-        "actions": actions.len(),
-        "purge_calls": purge_calls,
-        "truncated": truncated,
-        "references": refs.answer(),
-    }))
-}
-
-/// The reference look-ups of a dry run, in memory: breadth first, each subject once per
-/// environment, within each environment's `max_lookups` and the invocation's budget.
-#[derive(Default)]
-struct DryReferences {
-    queue: VecDeque<ClaimedLookup>,
-    seen: HashSet<(String, String)>,
-    summary: ReferenceSummary,
-    any: bool,
-}
-
-impl DryReferences {
-    fn push(&mut self, l: ClaimedLookup) {
-        self.queue.push_back(ClaimedLookup {
-            id: self.seen.len() as i64,
-            ..l
-        });
-    }
-
-    fn queue_items(&mut self, lookups: Vec<NewLookup>) {
-        for l in lookups {
-            self.any = true;
-            if self.seen.insert((l.env.clone(), l.subject.key())) {
-                self.push(ClaimedLookup {
-                    id: 0,
-                    env: l.env,
-                    from: l.subject.clone(),
-                    subject: l.subject,
-                    depth: 0,
-                });
-            }
+            .await
         }
+        Err(e) => Err(DryRunError::Failed(e.into())),
+    };
+    if let Ok(discard) = JobClient::new(env, &name) {
+        // Best effort: the object's alarm deletes it otherwise.
+        let _ = discard.discard().await;
     }
+    answer
+}
 
-    /// Runs the look-ups; true when the budget ran out first. Truncated environments get
-    /// their `on_failure` plan merged in, as the job would.
-    async fn run(
-        &mut self,
-        cfg: &Config,
-        budget: &Budget,
-        client: &Client<'_>,
-        job: &PlanJob,
-        environments: &[PlanEnvironment],
-        total: &mut Plan,
-    ) -> Result<bool, DryRunError> {
-        let limits: Vec<(PlanEnvironment, u32)> = referencing(cfg, &job.api_key, environments)
-            .into_iter()
-            .map(|(e, r)| (e, r.max_lookups))
-            .collect();
-        let mut out_of_budget = false;
-        while !self.queue.is_empty() {
-            let room = budget.remaining_fetches() / FETCHES_PER_LOOKUP;
-            if room == 0 {
-                out_of_budget = true;
+/// Runs the steps from `start` to the end of the first pass, then answers from what they did.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    cfg: &Config,
+    env: &Env,
+    store: JobClient,
+    recorder: &Recorder,
+    job_id: &str,
+    action: Action,
+    api_key: &str,
+    channel_env: Option<&str>,
+) -> Result<Value, DryRunError> {
+    let mut job = JobMessage::start(job_id, action, Some(api_key.to_string()), 1);
+    job.scope = scope_of(channel_env).to_string();
+    let share = (cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
+    let ctx = Run::new(cfg, env, store, share, recorder);
+    let mut step = Step::Start;
+    let mut truncated = false;
+    loop {
+        match run_step(&ctx, &job, step).await? {
+            // The first pass is over: what comes next is the probe, the second pass or nothing.
+            Next::Inline(Step::Verify) | Next::Queue(Step::SecondPass, _) | Next::Stop => break,
+            Next::Inline(next) => step = next,
+            // The run would go on in a new invocation.
+            Next::Queue(_, _) => {
+                truncated = true;
                 break;
             }
-            let mut round = Vec::new();
-            let mut in_round: HashMap<String, u64> = HashMap::new();
-            while round.len() < room.min(LOOKUPS_PER_ROUND) {
-                let Some(l) = self.queue.pop_front() else {
-                    break;
-                };
-                let max = limits
-                    .iter()
-                    .find(|(e, _)| e.name == l.env)
-                    .map_or(0, |x| x.1);
-                let taken = in_round.entry(l.env.clone()).or_default();
-                if self.summary.allowance(&l.env, max, *taken) == 0 {
-                    self.summary.truncate(&l.env);
-                    continue;
-                }
-                *taken += 1;
-                round.push(l);
-            }
-            let (looked, _errors) = look_up_round(cfg, client, job, environments, &round).await?;
-            for l in looked {
-                let Some(asked) = round.iter().find(|r| r.id == l.id) else {
-                    continue;
-                };
-                self.summary.looked_up(&asked.env);
-                if l.too_many {
-                    self.summary.truncate(&asked.env);
-                } else if l.refused {
-                    self.summary.fall_back(&asked.env);
-                }
-                for (r, p) in l.referrers {
-                    let subject = r.subject();
-                    if !self.seen.insert((asked.env.clone(), subject.key())) {
-                        continue;
-                    }
-                    total.merge(p);
-                    self.summary.planned(PulledIn {
-                        environment: asked.env.clone(),
-                        content_type: r.content_type.clone(),
-                        uid: r.uid.clone(),
-                        locale: r.locale.clone(),
-                        version: r.version,
-                        depth: asked.depth + 1,
-                        from: asked.from.clone(),
-                    });
-                    if l.follow {
-                        self.push(ClaimedLookup {
-                            id: 0,
-                            env: asked.env.clone(),
-                            subject,
-                            depth: asked.depth + 1,
-                            from: asked.from.clone(),
-                        });
-                    }
-                }
-            }
         }
-        let fall_back: Vec<PlanEnvironment> = limits
-            .into_iter()
-            .map(|(e, _)| e)
-            .filter(|e| self.summary.on_failure_pending.contains(&e.name))
-            .collect();
-        if !fall_back.is_empty() {
-            total.merge(plan_failure(job, &fall_back, &cfg.rules));
+    }
+    let record = ctx
+        .ledger
+        .get(job_id)
+        .await
+        .map_err(|e| DryRunError::Failed(e.into()))?
+        .ok_or_else(|| {
+            DryRunError::Failed(super::step::permanent("the dry run's job is gone".into()))
+        })?;
+    Ok(recorder.answer(cfg, &record, truncated))
+}
+
+/// The dry run's effects: every action succeeds at once, purge calls are counted as the run
+/// sends them (`purge_batches` of each claim), and each plan is kept.
+struct Recorder {
+    batch: BatchSize,
+    plan: RefCell<Plan>,
+    on_failure: RefCell<Vec<String>>,
+    calls: Cell<usize>,
+    /// URLs purged through the Cloudflare API, per environment, in the order sent.
+    files: RefCell<BTreeMap<String, Vec<String>>>,
+}
+
+impl Recorder {
+    fn new(cfg: &Config) -> Recorder {
+        Recorder {
+            batch: BatchSize::of(cfg),
+            plan: RefCell::new(Plan::default()),
+            on_failure: RefCell::new(Vec::new()),
+            calls: Cell::new(0),
+            files: RefCell::new(BTreeMap::new()),
         }
-        Ok(out_of_budget)
     }
 
-    fn answer(&self) -> Value {
-        if !self.any && self.summary.lookups == 0 {
-            return Value::Null;
-        }
+    /// The answer of `POST /api/plan` (docs/CONTRACT.md, "Dry run").
+    fn answer(&self, cfg: &Config, record: &JobRecord, truncated: bool) -> Value {
+        let total = self.plan.borrow();
+        // The second pass repeats the purge calls of environments that change KV and purge,
+        // each value once.
+        let repurged: Vec<&String> = if cfg.timing.repurge_delay_seconds > 0 {
+            total
+                .environments
+                .iter()
+                .filter(|(_, e)| e.wants_second_pass())
+                .map(|(name, _)| name)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let second_pass_calls: usize = repurged
+            .iter()
+            .filter_map(|n| total.environments.get(*n))
+            .map(|e| e.cloudflare_calls(self.batch.files, self.batch.other))
+            .sum();
+        let files = self.files.borrow();
+        let verification: BTreeMap<&String, Value> =
+            crate::sorted::map_of(record.verify_sample.iter().filter(|(_, n)| **n > 0).map(
+                |(env, n)| {
+                    let urls: Vec<&str> = files
+                        .get(env)
+                        .map(|f| {
+                            f.iter()
+                                .map(String::as_str)
+                                .filter(|u| probeable(u))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let urls = spread(&urls, *n as usize);
+                    (env, serde_json::json!({"verify_sample": n, "urls": urls}))
+                },
+            ));
+        let references = match &record.references {
+            Some(r) => serde_json::json!({
+                "lookups": r.lookups,
+                "referrers": r.referrers,
+                "truncated": r.truncated,
+                "by_environment": r.by_environment,
+                "pulled_in": r.pulled_in,
+                "on_failure": *self.on_failure.borrow(),
+            }),
+            None => Value::Null,
+        };
         serde_json::json!({
-            "lookups": self.summary.lookups,
-            "referrers": self.summary.referrers,
-            "truncated": self.summary.truncated,
-            "by_environment": self.summary.by_environment,
-            "pulled_in": self.summary.pulled_in,
-            "on_failure": self.summary.on_failure_pending,
+            "job_id": record.job_id,
+            "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },
+            "second_pass": {
+                "delay_seconds": cfg.timing.repurge_delay_seconds,
+                "environments": repurged,
+                "purge_calls": second_pass_calls,
+            },
+            "environments": record.environments,
+            "items": record.items,
+            "plan": *total,
+            "actions": actions_from_plan(&total).len(),
+            "purge_calls": self.calls.get(),
+            "truncated": truncated,
+            "references": references,
         })
     }
+}
+
+impl Effects for Recorder {
+    fn execute<'a>(
+        &'a self,
+        _budget: &'a crate::budget::Budget,
+        _api_key: Option<&'a str>,
+        actions: &'a [ClaimedAction],
+    ) -> Fut<'a, (ExecOutcome, Option<NetError>)> {
+        let mut out = ExecOutcome::default();
+        out.settle(actions, Outcome::Done, None);
+        let purged: Vec<ClaimedAction> = actions
+            .iter()
+            .filter(|a| a.kind.is_cloudflare())
+            .cloned()
+            .collect();
+        self.calls
+            .set(self.calls.get() + purge_batches(&purged, self.batch).len());
+        let mut files = self.files.borrow_mut();
+        for a in actions.iter().filter(|a| a.kind == ActionKind::File) {
+            files
+                .entry(a.env.clone())
+                .or_default()
+                .push(a.value.clone());
+        }
+        Box::pin(async move { (out, None) })
+    }
+
+    fn planned(&self, plan: &Plan, on_failure_of: &[String]) {
+        self.plan.borrow_mut().merge(plan.clone());
+        let mut on_failure = self.on_failure.borrow_mut();
+        for e in on_failure_of {
+            if !on_failure.contains(e) {
+                on_failure.push(e.clone());
+            }
+        }
+    }
+
+    fn log(&self, _stage: &str, _fields: Value) {}
 }

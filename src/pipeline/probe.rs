@@ -18,7 +18,7 @@ use crate::plan::PlanEnvironment;
 use crate::probe::{classify, summarise, Probe};
 use crate::purge::{exec, ActionKind, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
-use crate::runtime::{log, now_iso, now_ms};
+use crate::runtime::{now_iso, now_ms};
 
 /// How long a verification stays handed out to one invocation.
 const PROBE_LEASE_MS: i64 = 60_000;
@@ -65,7 +65,7 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
     };
     let (verification, api_calls, errors) =
         probe_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
-    log(
+    ctx.log(
         "verified",
         serde_json::json!({"job_id": job.job_id, "environment": work.env, "pass": work.pass, "checked": verification.checked, "fresh": verification.fresh, "stale": verification.stale.len(), "repurged": verification.repurged.len(), "unreachable": verification.unreachable.len()}),
     );
@@ -87,7 +87,7 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         .await?;
     // Another environment's verification, the second pass, the end, or purge work left.
     log_if_ended(ctx, job, &p);
-    Ok(next_after(job, &p).unwrap_or(Next::Inline(Step::Drain)))
+    Ok(next_after(ctx, job, &p).unwrap_or(Next::Inline(Step::Drain)))
 }
 
 /// Probes one environment's sample, purges the stale URLs once more and probes them again.

@@ -30,7 +30,7 @@ use crate::plan::{plan, plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::purge::actions_from_plan;
 use crate::purge::REFERRERS_GROUP;
 use crate::queue::{JobMessage, Step};
-use crate::runtime::{log, now_iso, now_ms};
+use crate::runtime::{now_iso, now_ms};
 
 /// Look-ups claimed per round at most.
 pub(super) const LOOKUPS_PER_ROUND: usize = 20;
@@ -253,7 +253,8 @@ async fn rounds(
                     .cloned()
                     .collect();
                 let p = plan_failure(&plan_job, &envs, &ctx.cfg.rules);
-                log(
+                ctx.effects.planned(&p, &claim.fall_back);
+                ctx.log(
                     "references_fall_back",
                     serde_json::json!({"job_id": job.job_id, "environments": claim.fall_back}),
                 );
@@ -282,7 +283,7 @@ async fn rounds(
                 ..Batch::default()
             };
             let progress = store_batch(ctx, job, batch).await?;
-            log(
+            ctx.log(
                 "references_done",
                 serde_json::json!({"job_id": job.job_id, "scope": job.scope}),
             );
@@ -290,6 +291,9 @@ async fn rounds(
         }
         let (looked, errors) =
             look_up_round(ctx.cfg, &client, &plan_job, &environments, &claim.lookups).await?;
+        for (_, p) in looked.iter().flat_map(|l| l.referrers.iter()) {
+            ctx.effects.planned(p, &[]);
+        }
         let skipped = looked
             .iter()
             .flat_map(|l| {

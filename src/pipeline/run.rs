@@ -106,7 +106,8 @@ pub(super) async fn run_message(
             return;
         }
     };
-    let ctx = Run::new(cfg, env, ledger, share);
+    let live = crate::purge::exec::Live { cfg, env };
+    let ctx = Run::new(cfg, env, ledger, share, &live);
     let started = now_ms();
     let mut step = job.step.clone();
     // Where a retry resumes: collection resumes through `start`, from the page the ledger

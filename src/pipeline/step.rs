@@ -8,9 +8,10 @@ use crate::config::Config;
 use crate::ledger::client::JobClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
+use crate::ports::Effects;
 use crate::queue::enqueue;
 use crate::queue::{JobMessage, Step};
-use crate::runtime::{log, now_ms};
+use crate::runtime::now_ms;
 use worker::Env;
 
 /// How long claimed actions stay reserved for one invocation.
@@ -98,11 +99,14 @@ pub fn retry_delay_seconds(tries: u32, base_seconds: u32, retry_after_s: u32) ->
     queue_delay_seconds(tries, base_seconds).max(retry_after_s)
 }
 
+/// What a step runs with: the configuration, the bindings, its budget, its job's store and
+/// its effects (the run's, or the dry run's, [`crate::ports`]).
 pub(super) struct Run<'a> {
     pub(super) cfg: &'a Config,
     pub(super) env: &'a Env,
     pub(super) budget: Budget,
     pub(super) ledger: JobClient,
+    pub(super) effects: &'a dyn Effects,
 }
 
 impl Run<'_> {
@@ -112,13 +116,20 @@ impl Run<'_> {
         env: &'a Env,
         ledger: JobClient,
         share: (usize, usize),
+        effects: &'a dyn Effects,
     ) -> Run<'a> {
         Run {
             cfg,
             env,
             budget: Budget::new(share.0, share.1),
             ledger,
+            effects,
         }
+    }
+
+    /// A log line of the job's steps, through the effects (a dry run writes none).
+    pub(super) fn log(&self, stage: &str, fields: serde_json::Value) {
+        self.effects.log(stage, fields);
     }
 
     /// A ledger call, counted against `budget` (the invocation's, or a slice of it).
@@ -153,7 +164,7 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     summary["scope"] = serde_json::json!(job.scope);
     summary["started_ms"] = serde_json::json!(started);
     summary["duration_ms"] = serde_json::json!(now_ms() - started);
-    log("invocation", summary);
+    ctx.log("invocation", summary);
 }
 
 pub(super) fn step_name(s: &Step) -> &'static str {

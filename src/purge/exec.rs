@@ -551,6 +551,23 @@ pub async fn execute(
     (out, err)
 }
 
+/// The run's effects ([`crate::ports::Effects`]): KV, the Cache API and purge calls for real.
+pub struct Live<'a> {
+    pub cfg: &'a Config,
+    pub env: &'a Env,
+}
+
+impl crate::ports::Effects for Live<'_> {
+    fn execute<'a>(
+        &'a self,
+        budget: &'a Budget,
+        api_key: Option<&'a str>,
+        actions: &'a [ClaimedAction],
+    ) -> crate::ports::Fut<'a, (ExecOutcome, Option<NetError>)> {
+        Box::pin(execute(self.cfg, self.env, budget, api_key, actions))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
