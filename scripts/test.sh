@@ -35,7 +35,8 @@ trap stop_build EXIT
 step "cargo fmt --check"
 cargo fmt --check
 step "module graph (no cycles)"
-node scripts/check-modules.mjs --top && node scripts/check-modules.mjs
+node scripts/check-modules.mjs --top
+node scripts/check-modules.mjs
 step "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test"

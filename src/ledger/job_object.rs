@@ -188,7 +188,7 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         Response::from_json(&v?)
     }
     match op {
-        LedgerOp::Accept(o) => answer(store::accept(sql, o)),
+        LedgerOp::Accept(o) => answer(store::accept(sql, o, settings)),
         LedgerOp::Rollback(o) => answer(store::rollback(sql, o)),
         LedgerOp::Get(o) => answer(store::get(sql, o)),
         LedgerOp::Replay(o) => answer(store::replay(sql, o)),

@@ -284,6 +284,9 @@ pub struct VerificationWork {
     pub pass: u8,
     pub since_ms: i64,
     pub urls: Vec<(String, String)>,
+    /// How its URLs were purged (the purge endpoint), to purge them again the same way.
+    #[serde(default)]
+    pub via: String,
 }
 
 /// Answer to `ClaimVerification`.

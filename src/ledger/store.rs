@@ -64,7 +64,8 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, job_id TEXT NOT NULL)",
     // `finished_ms`: when a final job ended (retention counts from it); NULL while it runs.
     // `attempts` and `status` repeat the record's, for the index (`index_change`).
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '')",
+    // `batch_files` / `batch_other`: items per purge call, fixed when the job was accepted.
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '', batch_files INTEGER, batch_other INTEGER)",
     "CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs(finished_ms)",
     "CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries(job_id)",
     // Purge actions per job attempt. `pass`: 1 first pass, 2 second pass, 3 on_failure.
@@ -73,7 +74,7 @@ pub const SCHEMA: &[&str] = &[
     // value (in the first group that wants them); the others once per value and group, `dup` = 1
     // on every row but a value's first (what a value purged is counted once). `counted`: times
     // it was settled done (counted the first time only).
-    "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, dup INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value, batch))",
+    "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, via TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, dup INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value, batch))",
     "CREATE INDEX IF NOT EXISTS work_by_value ON work(job_id, attempt, env, kind, target, value)",
     "CREATE INDEX IF NOT EXISTS work_by_state ON work(job_id, attempt, state, id)",
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
@@ -495,9 +496,9 @@ fn insert_actions(
     const SAME_VALUE: &str = "SELECT 1 FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind = ?4 AND target = ?5 AND value = ?6";
     for a in actions {
         let query = if a.kind.is_kv() {
-            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS ({SAME_VALUE})")
+            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS ({SAME_VALUE})")
         } else {
-            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, dup) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, EXISTS ({SAME_VALUE}) WHERE NOT EXISTS ({SAME_VALUE} AND batch = ?7)")
+            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via, dup) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, EXISTS ({SAME_VALUE}) WHERE NOT EXISTS ({SAME_VALUE} AND batch = ?7)")
         };
         sql.exec(
             &query,
@@ -510,13 +511,14 @@ fn insert_actions(
                 s(a.value.clone()),
                 i(group as i64),
                 i(pass),
+                s(a.via.clone()),
             ],
         )?;
     }
     Ok(())
 }
 
-pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
+pub fn accept(sql: &SqlStorage, op: AcceptOp, settings: Settings) -> Result<AcceptAnswer> {
     let AcceptOp {
         key,
         record,
@@ -555,8 +557,8 @@ pub fn accept(sql: &SqlStorage, op: AcceptOp) -> Result<AcceptAnswer> {
             let json = serde_json::to_string(&record)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             sql.exec(
-                    "INSERT INTO jobs (job_id, seq, collected, record, attempts, status) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?, ?, ?)",
-                    vec![s(record.job_id.clone()), s(json), i(record.attempts as i64), s(record.status.as_str())],
+                    "INSERT INTO jobs (job_id, seq, collected, record, attempts, status, batch_files, batch_other) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), 0, ?, ?, ?, ?, ?)",
+                    vec![s(record.job_id.clone()), s(json), i(record.attempts as i64), s(record.status.as_str()), i(settings.batch.files as i64), i(settings.batch.other as i64)],
                 )?;
             Ok(AcceptAnswer {
                 accepted: true,
@@ -797,6 +799,7 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
         kind: String,
         target: String,
         value: String,
+        via: String,
         cursor: Option<String>,
         batch: i64,
     }
@@ -835,7 +838,7 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
     // sorted by call (environment, zone, kind, group), so each is whole.
     let query = format!(
             "WITH kv_left AS (SELECT env, MIN(batch) AS first FROM work WHERE job_id = ?1 AND attempt = ?2 AND state = {PENDING} AND kind IN {kv} GROUP BY env) \
-             SELECT w.id, w.env, w.kind, w.target, w.value, w.cursor, w.batch FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
+             SELECT w.id, w.env, w.kind, w.target, w.value, w.via, w.cursor, w.batch FROM work w LEFT JOIN kv_left ON kv_left.env = w.env \
              WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.state = {PENDING} AND w.lease <= ?3 \
              AND (w.kind IN {kv} OR ((kv_left.first IS NULL OR w.batch < kv_left.first) AND (w.kind NOT IN {cf} OR w.batch < ({open})))) \
              ORDER BY CASE w.kind WHEN 'kv_key' THEN 2 WHEN 'kv_prefix' THEN 3 WHEN 'cache_url' THEN 1 ELSE 0 END, w.env, w.target, w.kind, w.batch, w.id LIMIT ?4"
@@ -855,12 +858,14 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
                 kind: ActionKind::parse(&r.kind)?,
                 target: r.target,
                 value: r.value,
+                via: r.via,
                 cursor: r.cursor,
                 group: r.batch.max(0) as u64,
+                call: 0,
             })
         })
         .collect();
-    let out = claim_by_calls(rows, complete, limit, settings.batch);
+    let out = claim_by_calls(rows, complete, limit, job_batch(sql, &job_id, settings)?);
     let ids: Vec<i64> = out.iter().map(|r| r.id).collect();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -1044,6 +1049,7 @@ pub fn claim_verification(sql: &SqlStorage, op: ClaimVerificationOp) -> Result<V
     struct Row {
         target: String,
         value: String,
+        via: String,
     }
     let mut answer = VerificationClaim {
         current: true,
@@ -1058,12 +1064,14 @@ pub fn claim_verification(sql: &SqlStorage, op: ClaimVerificationOp) -> Result<V
         let rows: Vec<Row> = sql
             .exec(
                 &format!(
-                    "SELECT target, value FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND kind = '{file}' AND state = {DONE} GROUP BY target, value ORDER BY MIN(id)",
+                    "SELECT target, value, MIN(via) AS via FROM work WHERE job_id = ? AND attempt = ? AND env = ? AND kind = '{file}' AND state = {DONE} GROUP BY target, value ORDER BY MIN(id)",
                     file = ActionKind::File.as_str()
                 ),
                 vec![s(op.job_id.clone()), i(op.attempt as i64), s(env.clone())],
             )?
             .to_array()?;
+        // The environment's purge endpoint, as its actions were planned.
+        let via = rows.first().map(|r| r.via.clone()).unwrap_or_default();
         let urls: Vec<(String, String)> = rows
             .into_iter()
             .filter(|r| crate::probe::probeable(&r.value))
@@ -1087,6 +1095,7 @@ pub fn claim_verification(sql: &SqlStorage, op: ClaimVerificationOp) -> Result<V
             pass: due.pass,
             since_ms: due.since_ms,
             urls: sample,
+            via,
         });
         break;
     }
@@ -1192,4 +1201,30 @@ pub fn index_told(sql: &SqlStorage, entry: &IndexEntry) -> Result<()> {
 /// Whether this object holds a dry run's throwaway job.
 pub fn is_scratch(sql: &SqlStorage) -> Result<bool> {
     Ok(count(sql, "SELECT COUNT(*) AS n FROM scratch", Vec::new())? > 0)
+}
+
+/// Items per purge call for this job: fixed when it was accepted, so a deploy that changes
+/// `PURGE_BATCH_SIZE` changes new jobs only (the configuration's for a job stored without).
+fn job_batch(sql: &SqlStorage, job_id: &str, settings: Settings) -> Result<BatchSize> {
+    #[derive(Deserialize)]
+    struct Row {
+        batch_files: Option<i64>,
+        batch_other: Option<i64>,
+    }
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT batch_files, batch_other FROM jobs WHERE job_id = ?",
+            vec![s(job_id)],
+        )?
+        .to_array()?;
+    Ok(match rows.first() {
+        Some(Row {
+            batch_files: Some(f),
+            batch_other: Some(o),
+        }) if *f > 0 && *o > 0 => BatchSize {
+            files: *f as usize,
+            other: *o as usize,
+        },
+        _ => settings.batch,
+    })
 }

@@ -119,8 +119,10 @@ async fn probe_environment(
                 kind: ActionKind::File,
                 target: zone.clone(),
                 value: url.clone(),
+                via: work.via.clone(),
                 cursor: None,
                 group: 0,
+                call: 0,
             })
             .collect();
         let (out, err) = exec::execute(cfg, env, budget, api_key, &actions).await;

@@ -152,6 +152,10 @@ pub struct EnvPlan {
     pub hosts: Vec<String>,
     /// Purge the whole zone.
     pub purge_everything: bool,
+    /// How the rule asks the zone to drop content, fixed when the plan is made and carried by
+    /// its actions (not part of the dry run's answer).
+    #[serde(skip)]
+    pub purge_mode: Option<crate::rules::PurgeMode>,
 }
 
 /// Sizes of an [`EnvPlan`]'s lists.
@@ -251,6 +255,7 @@ impl EnvPlan {
         self.zone_id = self.zone_id.take().or(other.zone_id);
         self.kv_binding = self.kv_binding.take().or(other.kv_binding);
         self.kv_namespace_id = self.kv_namespace_id.take().or(other.kv_namespace_id);
+        self.purge_mode = self.purge_mode.or(other.purge_mode);
         union(&mut self.kv_keys, other.kv_keys);
         union(&mut self.kv_prefixes, other.kv_prefixes);
         union(&mut self.cache_urls, other.cache_urls);
@@ -569,6 +574,7 @@ struct Acc {
     zone_id: Option<String>,
     kv_binding: Option<String>,
     kv_namespace_id: Option<String>,
+    purge_mode: crate::rules::PurgeMode,
     zone: bool,
     kv_keys: BTreeSet<String>,
     kv_prefixes: BTreeSet<String>,
@@ -586,6 +592,7 @@ impl Acc {
             zone_id: rule.zone_id.clone(),
             kv_binding: rule.kv_binding.clone(),
             kv_namespace_id: rule.kv_namespace_id.clone(),
+            purge_mode: rule.purge_mode,
             zone: rule.zone_id.is_some(),
             kv_keys: BTreeSet::new(),
             kv_prefixes: BTreeSet::new(),
@@ -612,6 +619,7 @@ impl Acc {
             prefixes: self.prefixes.into_iter().collect(),
             hosts: self.hosts.into_iter().collect(),
             purge_everything: self.purge_everything,
+            purge_mode: Some(self.purge_mode),
         };
         if plan.purge_everything {
             plan.clear_covered_by_everything();

@@ -72,18 +72,11 @@ impl ExecOutcome {
 }
 
 /// The namespace id for REST bulk deletes of a binding, when the configuration allows them.
-fn bulk_namespace<'c>(
-    cfg: &'c Config,
-    api_key: Option<&str>,
-    env_name: &str,
-    binding: &str,
-) -> Option<&'c str> {
+/// The namespace id is the one the action was planned with (`via`).
+fn bulk_namespace<'a>(cfg: &Config, via: &'a str) -> Option<&'a str> {
     cfg.cloudflare.account_id.as_ref()?;
     cfg.cloudflare.api_token.as_ref()?;
-    let rule = cfg.rules.rule_for_stack(api_key, env_name)?;
-    (rule.kv_binding.as_deref() == Some(binding))
-        .then_some(rule.kv_namespace_id.as_deref())
-        .flatten()
+    (!via.is_empty()).then_some(via)
 }
 
 /// Deletes keys with the REST bulk API, retrying the keys it reports unsuccessful. Returns the
@@ -149,13 +142,13 @@ async fn kv_keys(x: &Exec<'_>, actions: &[ClaimedAction], out: &mut ExecOutcome)
     let mut by_target: BTreeMap<(&str, &str), Vec<&ClaimedAction>> = BTreeMap::new();
     for a in actions {
         by_target
-            .entry((a.target.as_str(), a.env.as_str()))
+            .entry((a.target.as_str(), a.via.as_str()))
             .or_default()
             .push(a);
     }
-    for ((binding, env_name), group) in by_target {
+    for ((binding, via), group) in by_target {
         if group.len() >= BULK_THRESHOLD {
-            if let Some(ns) = bulk_namespace(cfg, api_key, env_name, binding) {
+            if let Some(ns) = bulk_namespace(cfg, via) {
                 for chunk in group.chunks(BULK_MAX) {
                     let owned: Vec<ClaimedAction> = chunk.iter().map(|a| (*a).clone()).collect();
                     if !budget.allows(1, 1) {
@@ -247,7 +240,7 @@ async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
             return result;
         }
     };
-    let bulk_ns = bulk_namespace(cfg, api_key, &a.env, &a.target);
+    let bulk_ns = bulk_namespace(cfg, &a.via);
     loop {
         let bulk = bulk_ns.is_some() && budget.allows(BULK_TRIES, 1);
         let Some(limit) = sweep_page_limit(budget.remaining_ops(), bulk) else {
@@ -446,10 +439,11 @@ async fn cloudflare(
             }
             return Ok(());
         }
+        // Fixed when the actions were planned (a later deploy changes new jobs only).
         let endpoint = items
             .first()
-            .and_then(|a| cfg.rules.rule_for_stack(api_key, &a.env))
-            .map(|r| r.purge_mode.endpoint())
+            .map(|a| a.via.as_str())
+            .filter(|v| !v.is_empty())
             .unwrap_or("purge_cache");
         let call = Call {
             what: "Cloudflare purge",

@@ -124,6 +124,10 @@ pub struct NewAction {
     /// KV binding name, or zone id, or "" for the Cache API.
     pub target: String,
     pub value: String,
+    /// How it is carried out, fixed when it is planned: the purge endpoint of a purge call,
+    /// the namespace id for REST bulk deletes of a KV key (or "").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
 }
 
 /// An action handed out by the ledger for execution.
@@ -134,6 +138,9 @@ pub struct ClaimedAction {
     pub kind: ActionKind,
     pub target: String,
     pub value: String,
+    /// How it is carried out ([`NewAction::via`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
     /// KV list cursor where an interrupted prefix sweep resumes.
     #[serde(default)]
     pub cursor: Option<String>,
@@ -141,6 +148,14 @@ pub struct ClaimedAction {
     /// groups.
     #[serde(default)]
     pub group: u64,
+    /// The purge call it goes out in, as the claim cut it ([`claim_by_calls`], 1, 2, …; 0
+    /// when not cut by a claim): the executor sends exactly these calls.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub call: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What happened to one claimed action.
@@ -171,32 +186,36 @@ pub enum Outcome {
 pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
     let mut out = Vec::new();
     for (env, p) in &plan.environments {
-        let push = |out: &mut Vec<NewAction>, kind, target: &str, values: &[String]| {
+        let push = |out: &mut Vec<NewAction>, kind, target: &str, via: &str, values: &[String]| {
             for v in values {
                 out.push(NewAction {
                     env: env.clone(),
                     kind,
                     target: target.to_string(),
                     value: v.clone(),
+                    via: via.to_string(),
                 });
             }
         };
         if let Some(binding) = &p.kv_binding {
-            push(&mut out, ActionKind::KvKey, binding, &p.kv_keys);
-            push(&mut out, ActionKind::KvPrefix, binding, &p.kv_prefixes);
+            let bulk = p.kv_namespace_id.as_deref().unwrap_or("");
+            push(&mut out, ActionKind::KvKey, binding, bulk, &p.kv_keys);
+            push(&mut out, ActionKind::KvPrefix, binding, bulk, &p.kv_prefixes);
         }
-        push(&mut out, ActionKind::CacheUrl, "", &p.cache_urls);
+        push(&mut out, ActionKind::CacheUrl, "", "", &p.cache_urls);
         if let Some(zone) = &p.zone_id {
-            push(&mut out, ActionKind::Tag, zone, &p.tags);
-            push(&mut out, ActionKind::File, zone, &p.files);
-            push(&mut out, ActionKind::Prefix, zone, &p.prefixes);
-            push(&mut out, ActionKind::Host, zone, &p.hosts);
+            let endpoint = p.purge_mode.unwrap_or_default().endpoint();
+            push(&mut out, ActionKind::Tag, zone, endpoint, &p.tags);
+            push(&mut out, ActionKind::File, zone, endpoint, &p.files);
+            push(&mut out, ActionKind::Prefix, zone, endpoint, &p.prefixes);
+            push(&mut out, ActionKind::Host, zone, endpoint, &p.hosts);
             if p.purge_everything {
                 out.push(NewAction {
                     env: env.clone(),
                     kind: ActionKind::Everything,
                     target: zone.clone(),
                     value: "*".into(),
+                    via: endpoint.to_string(),
                 });
             }
         }
@@ -288,8 +307,9 @@ fn call_key(a: &ClaimedAction) -> (&str, &str, ActionKind, u64) {
     (&a.env, &a.target, a.kind, a.group)
 }
 
-/// Groups Cloudflare actions into purge calls: one environment, zone, mode and group per call,
-/// at most `batch` items each. Returns (zone, kind, actions) in a stable order.
+/// Groups Cloudflare actions into purge calls: the calls a claim cut them into (`call`), or,
+/// for actions no claim cut, one environment, zone, mode and group per call, at most `batch`
+/// items each. Returns (zone, kind, actions) in a stable order.
 pub fn purge_batches(
     actions: &[ClaimedAction],
     batch: BatchSize,
@@ -297,15 +317,21 @@ pub fn purge_batches(
     let mut sorted: Vec<&ClaimedAction> =
         actions.iter().filter(|a| a.kind.is_cloudflare()).collect();
     crate::sorted::sort_by(&mut sorted, |a, b| {
-        (call_key(a), a.id).cmp(&(call_key(b), b.id))
+        (call_key(a), a.call, a.id).cmp(&(call_key(b), b.call, b.id))
     });
     let mut out: Vec<(String, ActionKind, Vec<ClaimedAction>)> = Vec::new();
     for a in sorted {
-        let limit = batch.for_kind(a.kind);
+        let limit = if a.call > 0 {
+            usize::MAX
+        } else {
+            batch.for_kind(a.kind)
+        };
         match out.last_mut() {
             Some((_, _, items))
                 if items.len() < limit
-                    && items.first().is_some_and(|f| call_key(f) == call_key(a)) =>
+                    && items
+                        .first()
+                        .is_some_and(|f| call_key(f) == call_key(a) && f.call == a.call) =>
             {
                 items.push(a.clone())
             }
@@ -351,9 +377,12 @@ pub fn claim_by_calls(
         }
     }
     let mut out = Vec::new();
-    for c in calls {
+    for (n, mut c) in calls.into_iter().enumerate() {
         if !out.is_empty() && out.len() + c.len() > limit {
             break;
+        }
+        for a in c.iter_mut() {
+            a.call = n as u32 + 1;
         }
         out.extend(c);
     }
