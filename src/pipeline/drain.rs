@@ -13,6 +13,7 @@ use super::step::{
 };
 use crate::budget::Budget;
 use crate::ledger::ops::{ClaimOp, NextClaim, Progress, ReportOp, Reported, SecondPassOp};
+use crate::net::NetError;
 use crate::purge::{cap_kv, exec, ClaimedAction, Outcome};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{now_iso, now_ms};
@@ -67,59 +68,141 @@ impl Claim {
 /// caller would not run it (claimed actions would sit leased).
 type Chain<'c> = &'c dyn Fn(&Budget, bool) -> Option<Claim>;
 
-/// Claims pending actions (or takes those claimed already), executes them and reports the
-/// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
-/// "Purge groups"), so every call this round makes is one the schedule makes.
-#[allow(clippy::too_many_arguments)]
-async fn drain_round(
-    ctx: &Run<'_>,
-    budget: &Budget,
+/// What a drain round runs with: the step's context, the budget it spends (and where that comes
+/// from), the job and its stack.
+struct Drainer<'r> {
+    ctx: &'r Run<'r>,
+    budget: &'r Budget,
     which: RoundBudget,
-    job: &JobMessage,
-    api_key: Option<&str>,
-    claim: Claim,
-    chain: Chain<'_>,
-) -> Result<Round, StepError> {
-    let invocation_total = || {
-        ctx.budget.used()
-            + match which {
-                RoundBudget::Invocation => 0,
-                RoundBudget::Slice => budget.used(),
+    job: &'r JobMessage,
+    api_key: Option<&'r str>,
+}
+
+impl Drainer<'_> {
+    /// Claims pending actions (or takes those claimed already), executes them and reports the
+    /// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
+    /// "Purge groups"), so every call this round makes is one the schedule makes.
+    async fn round(&self, claim: Claim, chain: Chain<'_>) -> Result<Round, StepError> {
+        let claimed = self.claimed(claim.ready, claim.limit).await?;
+        let (claimed, held) = cap_kv(claimed, claim.kv_cap);
+        // KV work in this claim may unblock purge actions of its groups for the next round.
+        let unblocking = claimed.iter().any(|a| a.kind.is_kv());
+        let (mut out, err) = self.execute(&claimed).await;
+        // Held-back actions go back to pending (their lease released) for the next claim.
+        out.settle(&held, Outcome::Pending, None);
+        let stuck = stuck_error(&out);
+        // A round that ends in an error claims nothing for the next.
+        let failing = err.is_some() || stuck.is_some();
+        let next = if failing {
+            None
+        } else {
+            chain(self.budget, unblocking)
+        };
+        let reported = self.report(out, next.as_ref()).await?;
+        let progress = reported.progress;
+        log_if_ended(self.ctx, self.job, &progress);
+        if progress.current && !(progress.is_final() && progress.pending == 0) {
+            if let Some(e) = err {
+                return Err(e.into());
             }
-    };
-    let claimed: Vec<ClaimedAction> = match claim.ready {
-        Some(ready) => ready,
-        None => {
-            ctx.counted(
-                budget,
-                ctx.ledger.claim(ClaimOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    limit: claim.limit,
-                    now_ms: now_ms(),
-                    lease_ms: LEASE_MS,
-                }),
-            )
-            .await?
+            if let Some(e) = stuck {
+                return Err(StepError::Transient {
+                    message: e,
+                    retry_after_s: None,
+                });
+            }
         }
-    };
-    let (claimed, held) = cap_kv(claimed, claim.kv_cap);
-    // KV work in this claim may unblock purge actions of its groups for the next round.
-    let unblocking = claimed.iter().any(|a| a.kind.is_kv());
-    let (mut out, err) = if claimed.is_empty() {
-        (exec::ExecOutcome::default(), None)
-    } else {
-        // The executors never touch the reserve kept for the report below.
+        Ok(Round {
+            progress,
+            claimed: claimed.len(),
+            unblocked: unblocking,
+            next: next.map(|c| Claim {
+                ready: Some(reported.next),
+                ..c
+            }),
+        })
+    }
+
+    /// The actions claimed already (`ready`), else up to `limit` claimed now.
+    async fn claimed(
+        &self,
+        ready: Option<Vec<ClaimedAction>>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedAction>, StepError> {
+        let Some(ready) = ready else {
+            let ctx = self.ctx;
+            return ctx
+                .counted(
+                    self.budget,
+                    ctx.ledger.claim(ClaimOp {
+                        job_id: self.job.job_id.clone(),
+                        attempt: self.job.attempt,
+                        limit,
+                        now_ms: now_ms(),
+                        lease_ms: LEASE_MS,
+                    }),
+                )
+                .await;
+        };
+        Ok(ready)
+    }
+
+    /// Executes `claimed` within the budget the report leaves.
+    async fn execute(&self, claimed: &[ClaimedAction]) -> (exec::ExecOutcome, Option<NetError>) {
+        if claimed.is_empty() {
+            return (exec::ExecOutcome::default(), None);
+        }
+        let budget = self.budget;
+        // The executors never touch the reserve kept for the round's report.
         let work = budget.split(
             budget.remaining_fetches(),
             budget.remaining_ops().saturating_sub(RESERVE_OPS),
         );
-        let r = ctx.effects.execute(&work, api_key, &claimed).await;
+        let r = self.ctx.effects.execute(&work, self.api_key, claimed).await;
         budget.absorb(work);
         r
-    };
-    // Held-back actions go back to pending (their lease released) for the next claim.
-    out.settle(&held, Outcome::Pending, None);
+    }
+
+    /// Reports the round's results; the report claims `next` too, when given.
+    async fn report(
+        &self,
+        out: exec::ExecOutcome,
+        next: Option<&Claim>,
+    ) -> Result<Reported, StepError> {
+        let ctx = self.ctx;
+        let then_claim = next.map(|c| NextClaim {
+            limit: c.limit,
+            lease_ms: LEASE_MS,
+        });
+        ctx.counted(
+            self.budget,
+            ctx.ledger.report(ReportOp {
+                job_id: self.job.job_id.clone(),
+                attempt: self.job.attempt,
+                results: out.results,
+                api_calls: out.api_calls,
+                errors: out.errors,
+                subrequests: self.invocation_total() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
+                then_claim,
+            }),
+        )
+        .await
+    }
+
+    /// The invocation's subrequests so far, a slice's included.
+    fn invocation_total(&self) -> usize {
+        self.ctx.budget.used()
+            + match self.which {
+                RoundBudget::Invocation => 0,
+                RoundBudget::Slice => self.budget.used(),
+            }
+    }
+}
+
+/// The error of an action left pending, when the round settled none (it is stuck).
+fn stuck_error(out: &exec::ExecOutcome) -> Option<String> {
     let settled = out
         .results
         .iter()
@@ -130,55 +213,7 @@ async fn drain_round(
         .iter()
         .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
         .and_then(|r| r.error.clone());
-    // A round that ends in an error claims nothing for the next.
-    let failing = err.is_some() || (stuck_error.is_some() && settled == 0);
-    let next = if failing {
-        None
-    } else {
-        chain(budget, unblocking)
-    };
-    let then_claim = next.as_ref().map(|c| NextClaim {
-        limit: c.limit,
-        lease_ms: LEASE_MS,
-    });
-    let reported: Reported = ctx
-        .counted(
-            budget,
-            ctx.ledger.report(ReportOp {
-                job_id: job.job_id.clone(),
-                attempt: job.attempt,
-                results: out.results,
-                api_calls: out.api_calls,
-                errors: out.errors,
-                subrequests: invocation_total() as u64 + 1,
-                now: now_iso(),
-                now_ms: now_ms(),
-                then_claim,
-            }),
-        )
-        .await?;
-    let progress = reported.progress;
-    log_if_ended(ctx, job, &progress);
-    if progress.current && !(progress.is_final() && progress.pending == 0) {
-        if let Some(e) = err {
-            return Err(e.into());
-        }
-        if let Some(e) = stuck_error.filter(|_| settled == 0) {
-            return Err(StepError::Transient {
-                message: e,
-                retry_after_s: None,
-            });
-        }
-    }
-    Ok(Round {
-        progress,
-        claimed: claimed.len(),
-        unblocked: unblocking,
-        next: next.map(|c| Claim {
-            ready: Some(reported.next),
-            ..c
-        }),
-    })
+    stuck_error.filter(|_| settled == 0)
 }
 
 /// Whether `budget` holds another round: `fetches` beyond the reserve, and the reserve's
@@ -204,6 +239,13 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         room_for_round(b, 0, true)
             .then(|| Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX))
     };
+    let rounds = Drainer {
+        ctx,
+        budget: &ctx.budget,
+        which: RoundBudget::Invocation,
+        job,
+        api_key: api_key.as_deref(),
+    };
     let mut ready: Option<Claim> = None;
     loop {
         let claim = match ready.take() {
@@ -215,16 +257,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 Claim::fresh(claim_limit(&ctx.budget), usize::MAX)
             }
         };
-        let round = drain_round(
-            ctx,
-            &ctx.budget,
-            RoundBudget::Invocation,
-            job,
-            api_key.as_deref(),
-            claim,
-            &chain,
-        )
-        .await?;
+        let round = rounds.round(claim, &chain).await?;
         let p = &round.progress;
         if let Some(next) = next_after(ctx, job, p) {
             return Ok(next);
@@ -385,6 +418,13 @@ pub(super) async fn drain_alongside(
     let chain = |b: &Budget, unblocked: bool| {
         (unblocked && room_for_round(b, 4, true)).then(|| alongside_claim(ctx, b))
     };
+    let rounds = Drainer {
+        ctx,
+        budget,
+        which: RoundBudget::Slice,
+        job,
+        api_key,
+    };
     let mut ready: Option<Claim> = None;
     // A claimed round runs even when collection has just ended (its actions are leased).
     while collecting.get() || ready.is_some() {
@@ -398,7 +438,7 @@ pub(super) async fn drain_alongside(
             }
         };
         let kv = claim.kv_cap;
-        match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, claim, &chain).await {
+        match rounds.round(claim, &chain).await {
             Ok(r) if !r.progress.current => return false,
             // This round could delete no KV key: it sent the purges earlier deletes unblocked,
             // and the KV work waits for a fresh invocation.

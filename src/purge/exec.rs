@@ -24,6 +24,7 @@ use crate::budget::{Budget, Spend};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
+use crate::signature::Secret;
 
 /// KV keys listed per sweep page (the API maximum).
 const LIST_PAGE: u64 = 1000;
@@ -417,7 +418,7 @@ async fn cloudflare(
     actions: &[ClaimedAction],
     out: &mut ExecOutcome,
 ) -> Result<(), NetError> {
-    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
+    let (cfg, env, budget) = (x.cfg, x.env, x.budget);
     let batches = purge_batches(actions, BatchSize::of(cfg));
     if batches.is_empty() {
         return Ok(());
@@ -441,38 +442,11 @@ async fn cloudflare(
     for (idx, (zone, kind, items)) in batches.iter().enumerate() {
         pacing.upcoming.set((batches.len() - idx) as u32);
         if !budget.allows(1, 2) {
-            for (_, _, rest) in &batches[idx..] {
-                out.settle(rest, Outcome::Pending, None);
-            }
+            leave_pending(&batches[idx..], out);
             return Ok(());
         }
-        let endpoint = items
-            .first()
-            .and_then(|a| cfg.rules.rule_for_stack(api_key, &a.env))
-            .map(|r| r.purge_mode.endpoint())
-            .unwrap_or("purge_cache");
-        let call = Call {
-            what: "Cloudflare purge",
-            method: Method::Post,
-            url: format!("{}/zones/{}/{}", cfg.cloudflare.api_base, zone, endpoint),
-            headers: vec![
-                ("authorization", format!("Bearer {}", token.expose())),
-                ("content-type", "application/json".into()),
-            ],
-            body: Some(purge_body(*kind, items).to_string()),
-            timeout_ms: cfg.pacing.http_timeout_ms,
-            rate_limited: Some(is_purge_rate_limited),
-        };
-        let sent = net::send(&call, Some(&pacing), budget).await;
-        let answer = match sent {
-            Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
-                what: "Cloudflare purge".into(),
-                status: a.status,
-                detail: "the API token was refused (it needs the Cache Purge permission)".into(),
-            }),
-            other => other,
-        };
-        let answer = match answer {
+        let call = x.purge_call(token, zone, *kind, items);
+        let answer = match send_purge(&call, &pacing, budget).await {
             Ok(a) => a,
             Err(e) => {
                 // Leave this and later batches pending: the step is retried (or, for a
@@ -481,35 +455,97 @@ async fn cloudflare(
                 if e.retry_after_ms().is_none() {
                     out.errors.push(e.to_string());
                 }
-                for (_, _, rest) in &batches[idx..] {
-                    out.settle(rest, Outcome::Pending, None);
-                }
+                leave_pending(&batches[idx..], out);
                 return Err(e);
             }
         };
-        if let Some(first) = items.first() {
-            *out.api_calls.entry(first.env.clone()).or_default() += 1;
-        }
-        let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);
-        if ok {
-            out.settle(items, Outcome::Done, None);
-        } else {
-            let detail = v
-                .get("errors")
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| net::describe_body(&answer.body));
-            let msg = format!(
-                "Cloudflare purge ({} {}) for zone {zone} failed: HTTP {}: {detail}",
-                items.len(),
-                kind.as_str(),
-                answer.status
-            );
-            out.errors.push(msg.clone());
-            out.settle(items, Outcome::Failed, Some(msg));
-        }
+        settle_purge(out, zone, *kind, items, &answer);
     }
     Ok(())
+}
+
+impl Exec<'_> {
+    /// The purge call of one batch, to the endpoint of its first action's rule.
+    fn purge_call(
+        &self,
+        token: &Secret,
+        zone: &str,
+        kind: ActionKind,
+        items: &[ClaimedAction],
+    ) -> Call<'static> {
+        let cfg = self.cfg;
+        let endpoint = items
+            .first()
+            .and_then(|a| cfg.rules.rule_for_stack(self.api_key, &a.env))
+            .map(|r| r.purge_mode.endpoint())
+            .unwrap_or("purge_cache");
+        Call {
+            what: "Cloudflare purge",
+            method: Method::Post,
+            url: format!("{}/zones/{}/{}", cfg.cloudflare.api_base, zone, endpoint),
+            headers: vec![
+                ("authorization", format!("Bearer {}", token.expose())),
+                ("content-type", "application/json".into()),
+            ],
+            body: Some(purge_body(kind, items).to_string()),
+            timeout_ms: cfg.pacing.http_timeout_ms,
+            rate_limited: Some(is_purge_rate_limited),
+        }
+    }
+}
+
+/// Sends one purge call; a refused token (401/403) is an error.
+async fn send_purge(
+    call: &Call<'_>,
+    pacing: &Pacing<'_>,
+    budget: &Budget,
+) -> Result<net::Answer, NetError> {
+    match net::send(call, Some(pacing), budget).await {
+        Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
+            what: "Cloudflare purge".into(),
+            status: a.status,
+            detail: "the API token was refused (it needs the Cache Purge permission)".into(),
+        }),
+        other => other,
+    }
+}
+
+/// Leaves the actions of `batches` pending.
+fn leave_pending(batches: &[(String, ActionKind, Vec<ClaimedAction>)], out: &mut ExecOutcome) {
+    for (_, _, rest) in batches {
+        out.settle(rest, Outcome::Pending, None);
+    }
+}
+
+/// Counts a purge call sent for `items` and settles them by its answer.
+fn settle_purge(
+    out: &mut ExecOutcome,
+    zone: &str,
+    kind: ActionKind,
+    items: &[ClaimedAction],
+    answer: &net::Answer,
+) {
+    if let Some(first) = items.first() {
+        *out.api_calls.entry(first.env.clone()).or_default() += 1;
+    }
+    let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);
+    if ok {
+        out.settle(items, Outcome::Done, None);
+    } else {
+        let detail = v
+            .get("errors")
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| net::describe_body(&answer.body));
+        let msg = format!(
+            "Cloudflare purge ({} {}) for zone {zone} failed: HTTP {}: {detail}",
+            items.len(),
+            kind.as_str(),
+            answer.status
+        );
+        out.errors.push(msg.clone());
+        out.settle(items, Outcome::Failed, Some(msg));
+    }
 }
 
 /// Executes a claimed set of actions for a job of stack `api_key`. KV work runs first, then the
