@@ -25,8 +25,8 @@ use crate::ledger::client::IndexClient;
 use crate::ledger::SOURCE_RECOVERED;
 use crate::runtime::{self, iso_of, log, now_ms};
 use crate::webhook_health::{
-    delivers_here, executions_of, webhooks_of, window, Execution, Recovered, WebhookHealth,
-    PAGE_LIMIT,
+    delivers_here, executions_of, webhooks_of, window, Execution, HealthState, Recovered,
+    WebhookHealth, PAGE_LIMIT,
 };
 
 /// Most pages of webhooks read per stack.
@@ -46,68 +46,12 @@ pub async fn check(env: &Env) {
         );
         return;
     };
-    let ledger = match IndexClient::new(env) {
-        Ok(l) => l,
-        Err(e) => {
-            log(
-                "health_check_failed",
-                serde_json::json!({"error": e.to_string()}),
-            );
-            return;
-        }
-    };
-    let mut state = match ledger.health().await {
-        Ok(s) => s,
-        Err(e) => {
-            log(
-                "health_check_failed",
-                serde_json::json!({"error": e.to_string()}),
-            );
-            return;
-        }
+    let Some((ledger, mut state)) = last_health(env).await else {
+        return;
     };
     let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
     let now = now_ms();
-    let mut errors = Vec::new();
-    let mut webhooks = Vec::new();
-    let mut recovered = Vec::new();
-    let stacks = cfg.contentstack.watched_stacks();
-    if stacks.is_empty() {
-        errors.push(
-            "no stack to check: list the stacks in CONTENTSTACK_API_KEYS (with CONTENTSTACK_MANAGEMENT_TOKEN) or give each a token in CONTENTSTACK_MANAGEMENT_TOKENS"
-                .to_string(),
-        );
-    }
-    for api_key in stacks {
-        let before: Vec<WebhookHealth> = state
-            .webhooks
-            .iter()
-            .filter(|w| w.api_key == api_key)
-            .cloned()
-            .collect();
-        let last = state.windows.get(&api_key).copied();
-        match check_stack(
-            cfg,
-            env,
-            &budget,
-            &api_key,
-            last,
-            now,
-            &before,
-            &mut recovered,
-        )
-        .await
-        {
-            Ok(found) => {
-                webhooks.extend(found);
-                state.windows.insert(api_key, now);
-            }
-            Err(e) => {
-                errors.push(format!("stack {api_key}: {e}"));
-                webhooks.extend(before);
-            }
-        }
-    }
+    let (webhooks, recovered, errors) = check_stacks(cfg, env, &budget, &mut state, now).await;
     state.checked_at = Some(iso_of(now));
     state.error = (!errors.is_empty()).then(|| errors.join("; "));
     state.webhooks = webhooks;
@@ -129,6 +73,84 @@ pub async fn check(env: &Env) {
             serde_json::json!({"error": e.to_string()}),
         );
     }
+}
+
+/// The index and the health state the last check stored; `None` (logged) when either is
+/// unavailable.
+async fn last_health(env: &Env) -> Option<(IndexClient, HealthState)> {
+    let ledger = match IndexClient::new(env) {
+        Ok(l) => l,
+        Err(e) => {
+            log(
+                "health_check_failed",
+                serde_json::json!({"error": e.to_string()}),
+            );
+            return None;
+        }
+    };
+    match ledger.health().await {
+        Ok(s) => Some((ledger, s)),
+        Err(e) => {
+            log(
+                "health_check_failed",
+                serde_json::json!({"error": e.to_string()}),
+            );
+            None
+        }
+    }
+}
+
+/// Checks every watched stack: the webhooks found (a failed stack keeps those last seen), the
+/// deliveries recovered and the errors. A stack checked moves its window start in `state` to
+/// `now`.
+async fn check_stacks(
+    cfg: &Config,
+    env: &Env,
+    budget: &Budget,
+    state: &mut HealthState,
+    now: i64,
+) -> (Vec<WebhookHealth>, Vec<Recovered>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut webhooks = Vec::new();
+    let mut recovered = Vec::new();
+    let stacks = cfg.contentstack.watched_stacks();
+    if stacks.is_empty() {
+        errors.push(
+            "no stack to check: list the stacks in CONTENTSTACK_API_KEYS (with CONTENTSTACK_MANAGEMENT_TOKEN) or give each a token in CONTENTSTACK_MANAGEMENT_TOKENS"
+                .to_string(),
+        );
+    }
+    for api_key in stacks {
+        let before: Vec<WebhookHealth> = state
+            .webhooks
+            .iter()
+            .filter(|w| w.api_key == api_key)
+            .cloned()
+            .collect();
+        let last = state.windows.get(&api_key).copied();
+        match check_stack(
+            cfg,
+            env,
+            budget,
+            &api_key,
+            last,
+            now,
+            &before,
+            &mut recovered,
+        )
+        .await
+        {
+            Ok(found) => {
+                webhooks.extend(found);
+                state.windows.insert(api_key, now);
+            }
+            Err(e) => {
+                errors.push(format!("stack {api_key}: {e}"));
+                webhooks.extend(before);
+            }
+        }
+    }
+    (webhooks, recovered, errors)
 }
 
 /// Checks one stack: its webhooks that deliver here, and their failed executions since `last`.

@@ -1,5 +1,5 @@
 //! Ports: what a pipeline step does to the world besides reading Contentstack and talking to
-//! its job's store. The run's implementation ([`crate::purge::exec::Live`]) deletes KV keys,
+//! its job's store. The run's implementation (`pipeline::effects::Live`) deletes KV keys,
 //! Cache API entries and sends purge calls; the dry run's ([`crate::pipeline::dry_run`])
 //! records them and purges nothing. The steps are the same code over either, so the dry run
 //! is the run (docs/ARCHITECTURE.md, "The dry run").
@@ -14,8 +14,7 @@ use std::pin::Pin;
 use crate::budget::Budget;
 use crate::net::NetError;
 use crate::plan::Plan;
-use crate::purge::exec::ExecOutcome;
-use crate::purge::ClaimedAction;
+use crate::purge::{ClaimedAction, ExecOutcome};
 
 /// A boxed future (the steps hold the port as `&dyn Effects`, one copy of their code).
 pub type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -23,12 +22,11 @@ pub type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// What the steps do to KV, the Cache API and the purge API.
 pub trait Effects {
     /// Executes claimed actions within `budget`: KV work first, then the Cache API, then purge
-    /// calls. An `Err` beside the outcome is a failure of the step (transient or permanent, by
+    /// calls, each as the action says (`target`, `via`, and the `call` its claim cut). An `Err` beside the outcome is a failure of the step (transient or permanent, by
     /// its type); the results gathered so far are in the outcome either way.
     fn execute<'a>(
         &'a self,
         budget: &'a Budget,
-        api_key: Option<&'a str>,
         actions: &'a [ClaimedAction],
     ) -> Fut<'a, (ExecOutcome, Option<NetError>)>;
 

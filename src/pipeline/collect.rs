@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use super::drain::{log_if_ended, with_purges_alongside};
-use super::job_items::{read_page, referencing, resolve_job, stack_key};
+use super::job_items::{read_page, referencing, resolve_job, stack_key, Page};
 use super::probe::probe_samples;
 use super::step::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
 use super::windows::{any_resolves, plan_window, window_cost, WINDOW_ITEMS};
@@ -86,12 +86,10 @@ pub(super) async fn collect(
     // Half of what is left beyond the next page purges alongside the page reads; the page
     // reads keep the rest, so collection always makes progress.
     let (page_f, page_o) = window_cost(ctx.cfg, &api_key, &environments, 0);
-    let key = api_key.clone();
     let spent = Cell::new(false);
     with_purges_alongside(
         ctx,
         job,
-        &key,
         (page_f + RESERVE_FETCHES, page_o + RESERVE_OPS),
         &spent,
         collect_pages(ctx, job, skip, api_key, branch, environments, &spent),
@@ -114,115 +112,35 @@ async fn collect_pages(
     environments: Vec<PlanEnvironment>,
     purges_spent: &Cell<bool>,
 ) -> Result<Next, StepError> {
-    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
-    let plan_job = PlanJob {
-        job_id: job.job_id.clone(),
-        api_key: api_key.clone(),
-        branch: branch.clone(),
-    };
-    let window_max = if job.tries > 0 {
-        1
-    } else if any_resolves(ctx.cfg, &api_key, &environments) {
-        WINDOW_ITEMS
-    } else {
-        STORE_ITEMS
-    };
+    let c = Collecting::new(ctx, job, api_key, branch, environments)?;
+    let window_max = c.window_max();
     // With reference look-ups to make, the scope is collected once they are done.
-    let looks_up = !referencing(ctx.cfg, &api_key, &environments).is_empty();
+    let looks_up = c.looks_up();
     let mut window = Window::default();
     let mut fetched = 0usize;
     loop {
-        let mut more = false;
-        let mut handing_off = false;
-        if !environments.is_empty() {
-            let (cost_f, cost_o) =
-                window_cost(ctx.cfg, &api_key, &environments, window.items.len());
-            if ctx
-                .budget
-                .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
-            {
-                let page = match read_page(ctx.cfg, &client, &plan_job, skip, &environments).await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        // Keep the pages already read: a retry resumes at the failing one. If
-                        // storing fails too, the retry reads them again.
-                        if window.pages > 0 {
-                            let stored = window
-                                .store(
-                                    ctx,
-                                    job,
-                                    &client,
-                                    &plan_job,
-                                    &environments,
-                                    skip,
-                                    false,
-                                    false,
-                                )
-                                .await;
-                            if let Err(also) = stored {
-                                ctx.log(
-                                    "window_not_stored",
-                                    serde_json::json!({"job_id": job.job_id, "error": also.message()}),
-                                );
-                            }
-                        }
-                        return Err(e);
-                    }
-                };
-                fetched += page.items.len();
-                more = page.more;
-                window.items.extend(page.items);
-                window.lookups.extend(page.lookups);
-                if window.pages == 0 {
-                    window.group = group_of_skip(skip, PAGE_SIZE);
-                }
-                window.pages += 1;
-                window.first_page_ms.get_or_insert_with(now_ms);
-            } else if window.pages == 0 {
-                return Ok(Next::Queue(
-                    Step::Collect {
-                        skip,
-                        api_key,
-                        branch,
-                        environments,
-                    },
-                    0,
-                ));
-            } else {
-                // Store what is held, then go on in a new invocation.
-                handing_off = true;
-                more = true;
+        let (more, handing_off) = match c.read_next(&mut window, skip).await? {
+            Read::Page { items, more } => {
+                fetched += items;
+                (more, false)
             }
-        }
+            Read::Nothing => (false, false),
+            Read::NoRoom if window.pages == 0 => return Ok(Next::Queue(c.resume_at(skip), 0)),
+            // Store what is held, then go on in a new invocation.
+            Read::NoRoom => (true, true),
+        };
         let next_skip = if more && !handing_off {
             skip + PAGE_SIZE
         } else {
             skip
         };
-        // Stored now: held long enough, or the purges alongside are out of budget (this
-        // invocation hands on after storing).
-        // A window never spans two purge groups: it is stored before the next group's first page.
-        let group_full = next_skip >= group_end(skip, PAGE_SIZE);
-        let store_now = window
-            .first_page_ms
-            .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
-            || purges_spent.get()
-            || group_full;
+        let store_now = window.store_now(skip, next_skip, purges_spent);
         if more && !handing_off && window.items.len() < window_max && !store_now {
             skip = next_skip;
             continue;
         }
         let progress = std::mem::take(&mut window)
-            .store(
-                ctx,
-                job,
-                &client,
-                &plan_job,
-                &environments,
-                next_skip,
-                !more,
-                !more && !looks_up,
-            )
+            .store(&c, next_skip, !more, !more && !looks_up)
             .await?;
         if !progress.current {
             return Ok(Next::Stop);
@@ -234,31 +152,147 @@ async fn collect_pages(
         // continues both, so purging keeps pace with the page reads.
         let purges_waiting = purges_spent.get() && more && progress.pending > 0;
         if handing_off || purges_waiting {
-            return Ok(Next::Queue(
-                Step::Collect {
-                    skip: next_skip,
-                    api_key,
-                    branch,
-                    environments,
-                },
-                0,
-            ));
+            return Ok(Next::Queue(c.resume_at(next_skip), 0));
         }
         if !more {
-            ctx.log(
-                "items_fetched",
-                serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
-            );
-            if looks_up {
-                return Ok(Next::Inline(Step::References {
-                    api_key,
-                    branch,
-                    environments,
-                }));
-            }
-            return Ok(Next::Inline(Step::Drain));
+            return Ok(c.read_all(skip, fetched, &progress, looks_up));
         }
         skip = next_skip;
+    }
+}
+
+/// What one `collect` step reads, plans and stores every window with.
+struct Collecting<'r> {
+    ctx: &'r Run<'r>,
+    job: &'r JobMessage,
+    client: Client<'r>,
+    /// The job as plans see it; also the step's `api_key` and `branch`.
+    plan_job: PlanJob,
+    environments: Vec<PlanEnvironment>,
+}
+
+/// What trying to read the next page came to.
+enum Read {
+    /// A page was read into the window: its item count, and whether more pages follow.
+    Page { items: usize, more: bool },
+    /// No environment to read for.
+    Nothing,
+    /// The budget holds no further page.
+    NoRoom,
+}
+
+impl<'r> Collecting<'r> {
+    fn new(
+        ctx: &'r Run<'r>,
+        job: &'r JobMessage,
+        api_key: String,
+        branch: Option<String>,
+        environments: Vec<PlanEnvironment>,
+    ) -> Result<Self, StepError> {
+        let client =
+            Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
+        let plan_job = PlanJob {
+            job_id: job.job_id.clone(),
+            api_key,
+            branch,
+        };
+        Ok(Collecting {
+            ctx,
+            job,
+            client,
+            plan_job,
+            environments,
+        })
+    }
+
+    /// Most items a window holds: page by page on a retry, else by whether a rule resolves URLs.
+    fn window_max(&self) -> usize {
+        if self.job.tries > 0 {
+            1
+        } else if any_resolves(self.ctx.cfg, &self.plan_job.api_key, &self.environments) {
+            WINDOW_ITEMS
+        } else {
+            STORE_ITEMS
+        }
+    }
+
+    /// Whether a rule looks up references of the scope's items.
+    fn looks_up(&self) -> bool {
+        !referencing(self.ctx.cfg, &self.plan_job.api_key, &self.environments).is_empty()
+    }
+
+    /// Reads the page at `skip` into `window`, when the budget holds the window with it.
+    async fn read_next(&self, window: &mut Window, skip: u64) -> Result<Read, StepError> {
+        if self.environments.is_empty() {
+            return Ok(Read::Nothing);
+        }
+        let cfg = self.ctx.cfg;
+        let (cost_f, cost_o) = window_cost(
+            cfg,
+            &self.plan_job.api_key,
+            &self.environments,
+            window.items.len(),
+        );
+        if !self
+            .ctx
+            .budget
+            .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
+        {
+            return Ok(Read::NoRoom);
+        }
+        let read = read_page(cfg, &self.client, &self.plan_job, skip, &self.environments).await;
+        let page = match read {
+            Ok(page) => page,
+            Err(e) => {
+                self.keep_read(window, skip).await;
+                return Err(e);
+            }
+        };
+        let (items, more) = (page.items.len(), page.more);
+        window.add_page(page, skip);
+        Ok(Read::Page { items, more })
+    }
+
+    /// After a failed read: keep the pages already read, so a retry resumes at the failing
+    /// one. If storing fails too, the retry reads them again.
+    async fn keep_read(&self, window: &mut Window, skip: u64) {
+        if window.pages == 0 {
+            return;
+        }
+        let stored = std::mem::take(window).store(self, skip, false, false).await;
+        if let Err(also) = stored {
+            self.ctx.log(
+                "window_not_stored",
+                serde_json::json!({"job_id": self.job.job_id, "error": also.message()}),
+            );
+        }
+    }
+
+    /// The step again, from `skip` (in a new invocation).
+    fn resume_at(self, skip: u64) -> Step {
+        Step::Collect {
+            skip,
+            api_key: self.plan_job.api_key,
+            branch: self.plan_job.branch,
+            environments: self.environments,
+        }
+    }
+
+    /// Every page is read (the last at `last_skip`): on to the reference look-ups, or drain.
+    fn read_all(self, last_skip: u64, fetched: usize, progress: &Progress, looks_up: bool) -> Next {
+        let job = self.job;
+        self.ctx.log(
+            "items_fetched",
+            serde_json::json!({"job_id": job.job_id, "scope": job.scope, "last_skip": last_skip, "items_this_invocation": fetched, "pending_actions": progress.pending}),
+        );
+        if looks_up {
+            return Next::Inline(Step::References {
+                api_key: self.plan_job.api_key,
+                branch: self.plan_job.branch,
+                environments: self.environments,
+            });
+        }
+        Next::Inline(Step::Drain)
     }
 }
 
@@ -282,24 +316,42 @@ struct Window {
 }
 
 impl Window {
+    /// Adds the page read at `skip`.
+    fn add_page(&mut self, page: Page, skip: u64) {
+        self.items.extend(page.items);
+        self.lookups.extend(page.lookups);
+        if self.pages == 0 {
+            self.group = group_of_skip(skip, PAGE_SIZE);
+        }
+        self.pages += 1;
+        self.first_page_ms.get_or_insert_with(now_ms);
+    }
+
+    /// Whether the window is stored now, before reading on from `next_skip`: held long enough,
+    /// or the purges alongside are out of budget (this invocation hands on after storing).
+    /// A window never spans two purge groups: it is stored before the next group's first page.
+    fn store_now(&self, skip: u64, next_skip: u64, purges_spent: &Cell<bool>) -> bool {
+        let group_full = next_skip >= group_end(skip, PAGE_SIZE);
+        self.first_page_ms
+            .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
+            || purges_spent.get()
+            || group_full
+    }
+
     /// Plans the window's items and stores their actions, with the page to resume at.
-    #[allow(clippy::too_many_arguments)]
     async fn store(
         mut self,
-        ctx: &Run<'_>,
-        job: &JobMessage,
-        client: &Client<'_>,
-        plan_job: &PlanJob,
-        environments: &[PlanEnvironment],
+        c: &Collecting<'_>,
         next_skip: u64,
         read_all: bool,
         collected: bool,
     ) -> Result<Progress, StepError> {
-        let plan = plan_window(ctx.cfg, client, plan_job, &mut self.items, environments).await?;
+        let (ctx, envs) = (c.ctx, &c.environments);
+        let plan = plan_window(ctx.cfg, &c.client, &c.plan_job, &mut self.items, envs).await?;
         ctx.effects.planned(&plan, &[]);
         store_batch(
             ctx,
-            job,
+            c.job,
             Batch {
                 items: self.items.len() as u64,
                 actions: actions_from_plan(&plan),

@@ -13,7 +13,7 @@ use crate::event::ANY_SCOPE;
 use crate::ledger::client::JobClient;
 use crate::ledger::ops::{FailOp, Progress};
 use crate::ledger::{JobRecord, JobStatus};
-use crate::plan::{plan_failure, PlanEnvironment, PlanJob};
+use crate::plan::{plan_failure, Plan, PlanEnvironment, PlanJob};
 use crate::purge::actions_from_plan;
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{log, now_iso, now_ms};
@@ -31,46 +31,18 @@ pub(super) async fn dead_letter(
     let Ok(ledger) = JobClient::new(env, &job.job_id) else {
         return false;
     };
-    let live = crate::purge::exec::Live { cfg, env };
+    let live = super::effects::Live { cfg, env };
     let ctx = Run::new(cfg, env, ledger, share, &live);
     let started = now_ms();
-    ctx.budget.spend(Spend::Durable, 1);
-    let record = match ctx.ledger.get(&job.job_id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            log(
-                "dead_letter_without_record",
-                serde_json::json!({"job_id": job.job_id}),
-            );
-            return true;
-        }
-        Err(_) => return false,
+    let record = match record_to_fail(&ctx, job).await {
+        Ok(r) => r,
+        Err(acknowledge) => return acknowledge,
     };
-    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
-        return true;
-    }
     let error = job
         .last_error
         .clone()
         .unwrap_or_else(|| "the queue's retries were exhausted".into());
-    let api_key = stack_key(cfg, job).or_else(|| record.api_key.clone());
-    let stack = match api_key
-        .as_deref()
-        .map(|k| Client::new(cfg, env, &ctx.budget, k))
-    {
-        Some(Ok(c)) => c.environments().await.unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let envs = failure_environments(cfg, api_key.as_deref(), &record, &stack);
-    let p = plan_failure(
-        &PlanJob {
-            job_id: job.job_id.clone(),
-            api_key: api_key.clone().unwrap_or_default(),
-            branch: cfg.contentstack.branch.clone(),
-        },
-        &envs,
-        &cfg.rules,
-    );
+    let (envs, p) = failure_plan(&ctx, job, &record).await;
     let actions = actions_from_plan(&p);
     let n_actions = actions.len();
     let marked: Result<Progress, StepError> = ctx
@@ -96,33 +68,87 @@ pub(super) async fn dead_letter(
         serde_json::json!({"job_id": job.job_id, "attempt": job.attempt, "error": error, "on_failure_environments": env_names, "on_failure_actions": n_actions, "status": JobStatus::Failed}),
     );
     if progress.current && progress.pending > 0 {
-        let drain_job = job.at(Step::Drain);
-        let next = match drain(&ctx, &drain_job).await {
-            Ok(Next::Queue(s, delay)) => Some((s, delay)),
-            Ok(_) => None,
-            Err(e) => {
-                log(
-                    "on_failure_interrupted",
-                    serde_json::json!({"job_id": job.job_id, "error": e.message()}),
-                );
-                Some((
-                    Step::Drain,
-                    retry_delay_seconds(1, cfg.pacing.retry.base_seconds, e.retry_after_s()),
-                ))
-            }
-        };
-        if let Some((s, delay)) = next {
-            // If this send fails, the ledger's alarm drives the purge on.
-            if let Err(e) = ctx.enqueue(&drain_job.at(s), delay).await {
-                log(
-                    "on_failure_not_continued",
-                    serde_json::json!({"job_id": job.job_id, "error": e.to_string()}),
-                );
-            }
-        }
+        run_on_failure(&ctx, job).await;
     }
     log_invocation(&ctx, job, started);
     true
+}
+
+/// The job's record, when its attempt is the one to fail; otherwise whether the message may be
+/// acknowledged (a record gone, or its attempt over or failing already: yes; the ledger
+/// unavailable: no).
+async fn record_to_fail(ctx: &Run<'_>, job: &JobMessage) -> Result<JobRecord, bool> {
+    ctx.budget.spend(Spend::Durable, 1);
+    let record = match ctx.ledger.get(&job.job_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            log(
+                "dead_letter_without_record",
+                serde_json::json!({"job_id": job.job_id}),
+            );
+            return Err(true);
+        }
+        Err(_) => return Err(false),
+    };
+    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
+        return Err(true);
+    }
+    Ok(record)
+}
+
+/// The `on_failure` purge: its environments and its plan.
+async fn failure_plan(
+    ctx: &Run<'_>,
+    job: &JobMessage,
+    record: &JobRecord,
+) -> (Vec<PlanEnvironment>, Plan) {
+    let (cfg, env) = (ctx.cfg, ctx.env);
+    let api_key = stack_key(cfg, job).or_else(|| record.api_key.clone());
+    let stack = match api_key
+        .as_deref()
+        .map(|k| Client::new(cfg, env, &ctx.budget, k))
+    {
+        Some(Ok(c)) => c.environments().await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let envs = failure_environments(cfg, api_key.as_deref(), record, &stack);
+    let p = plan_failure(
+        &PlanJob {
+            job_id: job.job_id.clone(),
+            api_key: api_key.clone().unwrap_or_default(),
+            branch: cfg.contentstack.branch.clone(),
+        },
+        &envs,
+        &cfg.rules,
+    );
+    (envs, p)
+}
+
+/// Drains the recorded `on_failure` purge, and continues it in the jobs queue when it does not
+/// fit this invocation (or was interrupted).
+async fn run_on_failure(ctx: &Run<'_>, job: &JobMessage) {
+    let drain_job = job.at(Step::Drain);
+    let next = match drain(ctx, &drain_job).await {
+        Ok(Next::Queue(s, delay)) => Some((s, delay)),
+        Ok(_) => None,
+        Err(e) => {
+            log(
+                "on_failure_interrupted",
+                serde_json::json!({"job_id": job.job_id, "error": e.message()}),
+            );
+            let base = ctx.cfg.pacing.retry.base_seconds;
+            Some((Step::Drain, retry_delay_seconds(1, base, e.retry_after_s())))
+        }
+    };
+    if let Some((s, delay)) = next {
+        // If this send fails, the ledger's alarm drives the purge on.
+        if let Err(e) = ctx.enqueue(&drain_job.at(s), delay).await {
+            log(
+                "on_failure_not_continued",
+                serde_json::json!({"job_id": job.job_id, "error": e.to_string()}),
+            );
+        }
+    }
 }
 
 /// Environments for the `on_failure` purge: those the job's deliveries named, or, when one

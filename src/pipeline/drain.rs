@@ -7,13 +7,13 @@ use std::time::Duration;
 use futures_util::future::join;
 use worker::Delay;
 
-use super::job_items::stack_key;
 use super::step::{
     Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, OVERLAP_ROUND_MS, RESERVE_FETCHES, RESERVE_OPS,
 };
 use crate::budget::Budget;
 use crate::ledger::ops::{ClaimOp, NextClaim, Progress, ReportOp, Reported, SecondPassOp};
-use crate::purge::{cap_kv, exec, ClaimedAction, Outcome};
+use crate::net::NetError;
+use crate::purge::{cap_kv, ClaimedAction, ExecOutcome, Outcome};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{now_iso, now_ms};
 
@@ -67,59 +67,136 @@ impl Claim {
 /// caller would not run it (claimed actions would sit leased).
 type Chain<'c> = &'c dyn Fn(&Budget, bool) -> Option<Claim>;
 
-/// Claims pending actions (or takes those claimed already), executes them and reports the
-/// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
-/// "Purge groups"), so every call this round makes is one the schedule makes.
-#[allow(clippy::too_many_arguments)]
-async fn drain_round(
-    ctx: &Run<'_>,
-    budget: &Budget,
+/// What a drain round runs with: the step's context, the budget it spends (and where that comes
+/// from) and the job.
+struct Drainer<'r> {
+    ctx: &'r Run<'r>,
+    budget: &'r Budget,
     which: RoundBudget,
-    job: &JobMessage,
-    api_key: Option<&str>,
-    claim: Claim,
-    chain: Chain<'_>,
-) -> Result<Round, StepError> {
-    let invocation_total = || {
-        ctx.budget.used()
-            + match which {
-                RoundBudget::Invocation => 0,
-                RoundBudget::Slice => budget.used(),
+    job: &'r JobMessage,
+}
+
+impl Drainer<'_> {
+    /// Claims pending actions (or takes those claimed already), executes them and reports the
+    /// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
+    /// "Purge groups"), so every call this round makes is one the schedule makes.
+    async fn round(&self, claim: Claim, chain: Chain<'_>) -> Result<Round, StepError> {
+        let claimed = self.claimed(claim.ready, claim.limit).await?;
+        let (claimed, held) = cap_kv(claimed, claim.kv_cap);
+        // KV work in this claim may unblock purge actions of its groups for the next round.
+        let unblocking = claimed.iter().any(|a| a.kind.is_kv());
+        let (mut out, err) = self.execute(&claimed).await;
+        // Held-back actions go back to pending (their lease released) for the next claim.
+        out.settle(&held, Outcome::Pending, None);
+        let stuck = stuck_error(&out);
+        // A round that ends in an error claims nothing for the next.
+        let failing = err.is_some() || stuck.is_some();
+        let next = if failing {
+            None
+        } else {
+            chain(self.budget, unblocking)
+        };
+        let reported = self.report(out, next.as_ref()).await?;
+        let progress = reported.progress;
+        log_if_ended(self.ctx, self.job, &progress);
+        if progress.current && !(progress.is_final() && progress.pending == 0) {
+            if let Some(e) = err {
+                return Err(e.into());
             }
-    };
-    let claimed: Vec<ClaimedAction> = match claim.ready {
-        Some(ready) => ready,
-        None => {
-            ctx.counted(
-                budget,
-                ctx.ledger.claim(ClaimOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    limit: claim.limit,
-                    now_ms: now_ms(),
-                    lease_ms: LEASE_MS,
-                }),
-            )
-            .await?
+            if let Some(e) = stuck {
+                return Err(StepError::Transient {
+                    message: e,
+                    retry_after_s: None,
+                });
+            }
         }
-    };
-    let (claimed, held) = cap_kv(claimed, claim.kv_cap);
-    // KV work in this claim may unblock purge actions of its groups for the next round.
-    let unblocking = claimed.iter().any(|a| a.kind.is_kv());
-    let (mut out, err) = if claimed.is_empty() {
-        (exec::ExecOutcome::default(), None)
-    } else {
-        // The executors never touch the reserve kept for the report below.
+        Ok(Round {
+            progress,
+            claimed: claimed.len(),
+            unblocked: unblocking,
+            next: next.map(|c| Claim {
+                ready: Some(reported.next),
+                ..c
+            }),
+        })
+    }
+
+    /// The actions claimed already (`ready`), else up to `limit` claimed now.
+    async fn claimed(
+        &self,
+        ready: Option<Vec<ClaimedAction>>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedAction>, StepError> {
+        let Some(ready) = ready else {
+            let ctx = self.ctx;
+            return ctx
+                .counted(
+                    self.budget,
+                    ctx.ledger.claim(ClaimOp {
+                        job_id: self.job.job_id.clone(),
+                        attempt: self.job.attempt,
+                        limit,
+                        now_ms: now_ms(),
+                        lease_ms: LEASE_MS,
+                    }),
+                )
+                .await;
+        };
+        Ok(ready)
+    }
+
+    /// Executes `claimed` within the budget the report leaves.
+    async fn execute(&self, claimed: &[ClaimedAction]) -> (ExecOutcome, Option<NetError>) {
+        if claimed.is_empty() {
+            return (ExecOutcome::default(), None);
+        }
+        let budget = self.budget;
+        // The executors never touch the reserve kept for the round's report.
         let work = budget.split(
             budget.remaining_fetches(),
             budget.remaining_ops().saturating_sub(RESERVE_OPS),
         );
-        let r = ctx.effects.execute(&work, api_key, &claimed).await;
+        let r = self.ctx.effects.execute(&work, claimed).await;
         budget.absorb(work);
         r
-    };
-    // Held-back actions go back to pending (their lease released) for the next claim.
-    out.settle(&held, Outcome::Pending, None);
+    }
+
+    /// Reports the round's results; the report claims `next` too, when given.
+    async fn report(&self, out: ExecOutcome, next: Option<&Claim>) -> Result<Reported, StepError> {
+        let ctx = self.ctx;
+        let then_claim = next.map(|c| NextClaim {
+            limit: c.limit,
+            lease_ms: LEASE_MS,
+        });
+        ctx.counted(
+            self.budget,
+            ctx.ledger.report(ReportOp {
+                job_id: self.job.job_id.clone(),
+                attempt: self.job.attempt,
+                results: out.results,
+                api_calls: out.api_calls,
+                errors: out.errors,
+                subrequests: self.invocation_total() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
+                then_claim,
+            }),
+        )
+        .await
+    }
+
+    /// The invocation's subrequests so far, a slice's included.
+    fn invocation_total(&self) -> usize {
+        self.ctx.budget.used()
+            + match self.which {
+                RoundBudget::Invocation => 0,
+                RoundBudget::Slice => self.budget.used(),
+            }
+    }
+}
+
+/// The error of an action left pending, when the round settled none (it is stuck).
+fn stuck_error(out: &ExecOutcome) -> Option<String> {
     let settled = out
         .results
         .iter()
@@ -130,55 +207,7 @@ async fn drain_round(
         .iter()
         .find(|r| r.outcome == Outcome::Pending && r.error.is_some())
         .and_then(|r| r.error.clone());
-    // A round that ends in an error claims nothing for the next.
-    let failing = err.is_some() || (stuck_error.is_some() && settled == 0);
-    let next = if failing {
-        None
-    } else {
-        chain(budget, unblocking)
-    };
-    let then_claim = next.as_ref().map(|c| NextClaim {
-        limit: c.limit,
-        lease_ms: LEASE_MS,
-    });
-    let reported: Reported = ctx
-        .counted(
-            budget,
-            ctx.ledger.report(ReportOp {
-                job_id: job.job_id.clone(),
-                attempt: job.attempt,
-                results: out.results,
-                api_calls: out.api_calls,
-                errors: out.errors,
-                subrequests: invocation_total() as u64 + 1,
-                now: now_iso(),
-                now_ms: now_ms(),
-                then_claim,
-            }),
-        )
-        .await?;
-    let progress = reported.progress;
-    log_if_ended(ctx, job, &progress);
-    if progress.current && !(progress.is_final() && progress.pending == 0) {
-        if let Some(e) = err {
-            return Err(e.into());
-        }
-        if let Some(e) = stuck_error.filter(|_| settled == 0) {
-            return Err(StepError::Transient {
-                message: e,
-                retry_after_s: None,
-            });
-        }
-    }
-    Ok(Round {
-        progress,
-        claimed: claimed.len(),
-        unblocked: unblocking,
-        next: next.map(|c| Claim {
-            ready: Some(reported.next),
-            ..c
-        }),
-    })
+    stuck_error.filter(|_| settled == 0)
 }
 
 /// Whether `budget` holds another round: `fetches` beyond the reserve, and the reserve's
@@ -197,12 +226,17 @@ fn claim_limit(budget: &Budget) -> u32 {
 }
 
 pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
-    let api_key = stack_key(ctx.cfg, job);
     // Rounds follow one another at once: each report claims the next round's actions while the
     // budget allows another round (one ledger call for the report and the next claim).
     let chain = |b: &Budget, _unblocked: bool| {
         room_for_round(b, 0, true)
             .then(|| Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX))
+    };
+    let rounds = Drainer {
+        ctx,
+        budget: &ctx.budget,
+        which: RoundBudget::Invocation,
+        job,
     };
     let mut ready: Option<Claim> = None;
     loop {
@@ -215,16 +249,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 Claim::fresh(claim_limit(&ctx.budget), usize::MAX)
             }
         };
-        let round = drain_round(
-            ctx,
-            &ctx.budget,
-            RoundBudget::Invocation,
-            job,
-            api_key.as_deref(),
-            claim,
-            &chain,
-        )
-        .await?;
+        let round = rounds.round(claim, &chain).await?;
         let p = &round.progress;
         if let Some(next) = next_after(ctx, job, p) {
             return Ok(next);
@@ -323,7 +348,6 @@ const PURGE_OPS: usize = 24;
 pub(super) async fn with_purges_alongside(
     ctx: &Run<'_>,
     job: &JobMessage,
-    api_key: &str,
     keep: (usize, usize),
     spent: &Cell<bool>,
     work: impl std::future::Future<Output = Result<Next, StepError>>,
@@ -342,7 +366,7 @@ pub(super) async fn with_purges_alongside(
         r
     };
     let alongside = async {
-        if drain_alongside(ctx, &slice, job, Some(api_key), &busy).await {
+        if drain_alongside(ctx, &slice, job, &busy).await {
             spent.set(true);
         }
     };
@@ -378,12 +402,17 @@ pub(super) async fn drain_alongside(
     ctx: &Run<'_>,
     budget: &Budget,
     job: &JobMessage,
-    api_key: Option<&str>,
     collecting: &Cell<bool>,
 ) -> bool {
     // The purge calls a round's KV deletes unblocked go next, at once: its report claims them.
     let chain = |b: &Budget, unblocked: bool| {
         (unblocked && room_for_round(b, 4, true)).then(|| alongside_claim(ctx, b))
+    };
+    let rounds = Drainer {
+        ctx,
+        budget,
+        which: RoundBudget::Slice,
+        job,
     };
     let mut ready: Option<Claim> = None;
     // A claimed round runs even when collection has just ended (its actions are leased).
@@ -398,7 +427,7 @@ pub(super) async fn drain_alongside(
             }
         };
         let kv = claim.kv_cap;
-        match drain_round(ctx, budget, RoundBudget::Slice, job, api_key, claim, &chain).await {
+        match rounds.round(claim, &chain).await {
             Ok(r) if !r.progress.current => return false,
             // This round could delete no KV key: it sent the purges earlier deletes unblocked,
             // and the KV work waits for a fresh invocation.

@@ -29,9 +29,8 @@ use crate::net::NetError;
 use crate::plan::Plan;
 use crate::ports::{Effects, Fut};
 use crate::probe::{probeable, spread};
-use crate::purge::exec::ExecOutcome;
 use crate::purge::{
-    actions_from_plan, purge_batches, ActionKind, BatchSize, ClaimedAction, Outcome,
+    actions_from_plan, purge_batches, ActionKind, BatchSize, ClaimedAction, ExecOutcome, Outcome,
 };
 use crate::queue::{JobMessage, Step};
 
@@ -250,7 +249,6 @@ impl Effects for Recorder {
     fn execute<'a>(
         &'a self,
         _budget: &'a crate::budget::Budget,
-        _api_key: Option<&'a str>,
         actions: &'a [ClaimedAction],
     ) -> Fut<'a, (ExecOutcome, Option<NetError>)> {
         let mut out = ExecOutcome::default();

@@ -13,6 +13,7 @@ mod collect;
 mod dead_letter;
 mod drain;
 pub mod dry_run;
+mod effects;
 pub mod job_items;
 mod probe;
 mod references;

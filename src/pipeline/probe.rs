@@ -9,7 +9,6 @@ use futures_util::future::join_all;
 use worker::Delay;
 
 use super::drain::{log_if_ended, next_after};
-use super::job_items::stack_key;
 use super::step::{Next, Run, StepError, LEASED_RETRY_S, RESERVE_FETCHES, RESERVE_OPS};
 use crate::budget::Budget;
 use crate::config::Config;
@@ -30,7 +29,6 @@ const REPROBE_DELAY_MS: u64 = 1_000;
 const EXTRA_PURGE_FETCHES: usize = 4;
 
 pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
-    let api_key = stack_key(ctx.cfg, job);
     // Each URL may be probed twice; the extra purge and the report need a few more.
     let room = ctx
         .budget
@@ -64,7 +62,7 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         return Ok(Next::Inline(Step::Drain));
     };
     let (verification, api_calls, errors) =
-        probe_environment(ctx.cfg, ctx.env, &ctx.budget, api_key.as_deref(), &work).await?;
+        probe_environment(ctx.cfg, ctx.env, &ctx.budget, &work).await?;
     ctx.log(
         "verified",
         serde_json::json!({"job_id": job.job_id, "environment": work.env, "pass": work.pass, "checked": verification.checked, "fresh": verification.fresh, "stale": verification.stale.len(), "repurged": verification.repurged.len(), "unreachable": verification.unreachable.len()}),
@@ -96,7 +94,6 @@ async fn probe_environment(
     cfg: &Config,
     env: &worker::Env,
     budget: &Budget,
-    api_key: Option<&str>,
     work: &VerificationWork,
 ) -> Result<(crate::probe::Verification, u64, Vec<String>), StepError> {
     let urls: Vec<String> = work.urls.iter().map(|(_, u)| u.clone()).collect();
@@ -125,7 +122,7 @@ async fn probe_environment(
                 call: 0,
             })
             .collect();
-        let (out, err) = exec::execute(cfg, env, budget, api_key, &actions).await;
+        let (out, err) = exec::execute(cfg, env, budget, &actions).await;
         if let Some(e) = err {
             // Rate limited or refused: the step is retried (or the job fails) like a drain.
             return Err(e.into());

@@ -23,7 +23,8 @@ use crate::config::Config;
 use crate::contentstack::client::Client;
 use crate::contentstack::references::{published_referrers, Referrer};
 use crate::ledger::ops::{
-    ClaimLookupsOp, ClaimedLookup, FoundReferrer, LookupDone, Progress, ReportLookupsOp,
+    ClaimLookupsOp, ClaimedLookup, FoundReferrer, LookupClaim, LookupDone, Progress,
+    ReportLookupsOp,
 };
 use crate::net::NetError;
 use crate::plan::{plan, plan_failure, Plan, PlanEnvironment, PlanJob};
@@ -183,11 +184,9 @@ pub(super) async fn references(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let key = api_key.clone();
     with_purges_alongside(
         ctx,
         job,
-        &key,
         (
             FETCHES_PER_LOOKUP * LOOKUPS_PER_ROUND + RESERVE_FETCHES,
             RESERVE_OPS * 2,
@@ -205,68 +204,18 @@ async fn rounds(
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
 ) -> Result<Next, StepError> {
-    let client = Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
-    let plan_job = PlanJob {
-        job_id: job.job_id.clone(),
-        api_key: api_key.clone(),
-        branch: branch.clone(),
-    };
-    let limits: Vec<(String, u32)> = referencing(ctx.cfg, &api_key, &environments)
-        .into_iter()
-        .map(|(e, r)| (e.name, r.max_lookups))
-        .collect();
-    let again = || Step::References {
-        api_key: api_key.clone(),
-        branch: branch.clone(),
-        environments: environments.clone(),
-    };
+    let r = Referencing::new(ctx, job, api_key, branch, environments)?;
     loop {
-        let room = ctx
-            .budget
-            .remaining_fetches()
-            .saturating_sub(RESERVE_FETCHES)
-            / FETCHES_PER_LOOKUP;
-        if room == 0 || !ctx.budget.allows(RESERVE_FETCHES, RESERVE_OPS * 2) {
-            return Ok(Next::Queue(again(), 0));
-        }
-        ctx.budget.spend(Spend::Durable, 1);
-        let claim = ctx
-            .ledger
-            .claim_lookups(ClaimLookupsOp {
-                job_id: job.job_id.clone(),
-                attempt: job.attempt,
-                environments: limits.clone(),
-                limit: room.min(LOOKUPS_PER_ROUND) as u32,
-                now_ms: now_ms(),
-                lease_ms: LEASE_MS,
-            })
-            .await?;
+        let Some(room) = r.room() else {
+            return Ok(Next::Queue(r.again(), 0));
+        };
+        let claim = r.claim(room).await?;
         if !claim.current {
             return Ok(Next::Stop);
         }
         if claim.lookups.is_empty() {
             if !claim.fall_back.is_empty() {
-                // Truncated or refused: the environments' on_failure purge, stored once.
-                let envs: Vec<PlanEnvironment> = environments
-                    .iter()
-                    .filter(|e| claim.fall_back.contains(&e.name))
-                    .cloned()
-                    .collect();
-                let p = plan_failure(&plan_job, &envs, &ctx.cfg.rules);
-                ctx.effects.planned(&p, &claim.fall_back);
-                ctx.log(
-                    "references_fall_back",
-                    serde_json::json!({"job_id": job.job_id, "environments": claim.fall_back}),
-                );
-                let batch = Batch {
-                    actions: actions_from_plan(&p),
-                    skipped: p.skipped,
-                    fell_back: claim.fall_back,
-                    group: REFERRERS_GROUP,
-                    read_all: true,
-                    ..Batch::default()
-                };
-                let progress = store_batch(ctx, job, batch).await?;
+                let progress = r.fall_back(claim.fall_back).await?;
                 if !progress.current {
                     return Ok(Next::Stop);
                 }
@@ -274,23 +223,152 @@ async fn rounds(
             }
             if claim.waiting > 0 {
                 // Leased by another invocation: look again when its lease may have run out.
-                return Ok(Next::Queue(again(), LEASED_RETRY_S));
+                return Ok(Next::Queue(r.again(), LEASED_RETRY_S));
             }
-            let batch = Batch {
-                collected: true,
-                group: REFERRERS_GROUP,
-                read_all: true,
-                ..Batch::default()
-            };
-            let progress = store_batch(ctx, job, batch).await?;
-            ctx.log(
-                "references_done",
-                serde_json::json!({"job_id": job.job_id, "scope": job.scope}),
-            );
-            return Ok(after_collection(&progress));
+            return r.collected().await;
         }
-        let (looked, errors) =
-            look_up_round(ctx.cfg, &client, &plan_job, &environments, &claim.lookups).await?;
+        let progress = r.look_up(&claim.lookups).await?;
+        if !progress.current {
+            return Ok(Next::Stop);
+        }
+    }
+}
+
+/// What one `references` step runs its rounds with.
+struct Referencing<'r> {
+    ctx: &'r Run<'r>,
+    job: &'r JobMessage,
+    client: Client<'r>,
+    plan_job: PlanJob,
+    /// Each referencing environment with its rule's `max_lookups`.
+    limits: Vec<(String, u32)>,
+    api_key: String,
+    branch: Option<String>,
+    environments: Vec<PlanEnvironment>,
+}
+
+impl<'r> Referencing<'r> {
+    fn new(
+        ctx: &'r Run<'r>,
+        job: &'r JobMessage,
+        api_key: String,
+        branch: Option<String>,
+        environments: Vec<PlanEnvironment>,
+    ) -> Result<Self, StepError> {
+        let client =
+            Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
+        let plan_job = PlanJob {
+            job_id: job.job_id.clone(),
+            api_key: api_key.clone(),
+            branch: branch.clone(),
+        };
+        let limits: Vec<(String, u32)> = referencing(ctx.cfg, &api_key, &environments)
+            .into_iter()
+            .map(|(e, r)| (e.name, r.max_lookups))
+            .collect();
+        Ok(Referencing {
+            ctx,
+            job,
+            client,
+            plan_job,
+            limits,
+            api_key,
+            branch,
+            environments,
+        })
+    }
+
+    /// The step again (in a new invocation).
+    fn again(&self) -> Step {
+        Step::References {
+            api_key: self.api_key.clone(),
+            branch: self.branch.clone(),
+            environments: self.environments.clone(),
+        }
+    }
+
+    /// Look-ups the budget holds in this round; `None` when it holds no round.
+    fn room(&self) -> Option<usize> {
+        let budget = &self.ctx.budget;
+        let room = budget.remaining_fetches().saturating_sub(RESERVE_FETCHES) / FETCHES_PER_LOOKUP;
+        if room == 0 || !budget.allows(RESERVE_FETCHES, RESERVE_OPS * 2) {
+            return None;
+        }
+        Some(room)
+    }
+
+    /// Claims up to `room` look-ups (at most [`LOOKUPS_PER_ROUND`]).
+    async fn claim(&self, room: usize) -> Result<LookupClaim, StepError> {
+        self.ctx.budget.spend(Spend::Durable, 1);
+        let claim = self
+            .ctx
+            .ledger
+            .claim_lookups(ClaimLookupsOp {
+                job_id: self.job.job_id.clone(),
+                attempt: self.job.attempt,
+                environments: self.limits.clone(),
+                limit: room.min(LOOKUPS_PER_ROUND) as u32,
+                now_ms: now_ms(),
+                lease_ms: LEASE_MS,
+            })
+            .await?;
+        Ok(claim)
+    }
+
+    /// Truncated or refused: the environments' on_failure purge, stored once.
+    async fn fall_back(&self, fall_back: Vec<String>) -> Result<Progress, StepError> {
+        let (ctx, job) = (self.ctx, self.job);
+        let envs: Vec<PlanEnvironment> = self
+            .environments
+            .iter()
+            .filter(|e| fall_back.contains(&e.name))
+            .cloned()
+            .collect();
+        let p = plan_failure(&self.plan_job, &envs, &ctx.cfg.rules);
+        ctx.effects.planned(&p, &fall_back);
+        ctx.log(
+            "references_fall_back",
+            serde_json::json!({"job_id": job.job_id, "environments": fall_back}),
+        );
+        let batch = Batch {
+            actions: actions_from_plan(&p),
+            skipped: p.skipped,
+            fell_back: fall_back,
+            group: REFERRERS_GROUP,
+            read_all: true,
+            ..Batch::default()
+        };
+        store_batch(ctx, job, batch).await
+    }
+
+    /// Nothing is left to look up: the scope is collected.
+    async fn collected(&self) -> Result<Next, StepError> {
+        let (ctx, job) = (self.ctx, self.job);
+        let batch = Batch {
+            collected: true,
+            group: REFERRERS_GROUP,
+            read_all: true,
+            ..Batch::default()
+        };
+        let progress = store_batch(ctx, job, batch).await?;
+        ctx.log(
+            "references_done",
+            serde_json::json!({"job_id": job.job_id, "scope": job.scope}),
+        );
+        Ok(after_collection(&progress))
+    }
+
+    /// Runs the claimed look-ups and reports what they found.
+    async fn look_up(&self, lookups: &[ClaimedLookup]) -> Result<Progress, StepError> {
+        let (ctx, job) = (self.ctx, self.job);
+        let (looked, errors) = look_up_round(
+            ctx.cfg,
+            &self.client,
+            &self.plan_job,
+            &self.environments,
+            lookups,
+        )
+        .await?;
         for (_, p) in looked.iter().flat_map(|l| l.referrers.iter()) {
             ctx.effects.planned(p, &[]);
         }
@@ -302,24 +380,20 @@ async fn rounds(
                     .flat_map(|(_, p)| p.skipped.iter().cloned())
             })
             .collect();
-        let progress: Progress = ctx
-            .counted(
-                &ctx.budget,
-                ctx.ledger.report_lookups(ReportLookupsOp {
-                    job_id: job.job_id.clone(),
-                    attempt: job.attempt,
-                    done: looked.into_iter().map(Looked::into_done).collect(),
-                    skipped,
-                    errors,
-                    subrequests: ctx.budget.used() as u64 + 1,
-                    now: now_iso(),
-                    now_ms: now_ms(),
-                }),
-            )
-            .await?;
-        if !progress.current {
-            return Ok(Next::Stop);
-        }
+        ctx.counted(
+            &ctx.budget,
+            ctx.ledger.report_lookups(ReportLookupsOp {
+                job_id: job.job_id.clone(),
+                attempt: job.attempt,
+                done: looked.into_iter().map(Looked::into_done).collect(),
+                skipped,
+                errors,
+                subrequests: ctx.budget.used() as u64 + 1,
+                now: now_iso(),
+                now_ms: now_ms(),
+            }),
+        )
+        .await
     }
 }
 

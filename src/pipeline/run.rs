@@ -106,7 +106,7 @@ pub(super) async fn run_message(
             return;
         }
     };
-    let live = crate::purge::exec::Live { cfg, env };
+    let live = super::effects::Live { cfg, env };
     let ctx = Run::new(cfg, env, ledger, share, &live);
     let started = now_ms();
     let mut step = job.step.clone();

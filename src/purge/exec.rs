@@ -18,12 +18,14 @@ use serde_json::Value;
 use worker::{Cache, Env, Method};
 
 use super::{
-    purge_batches, purge_body, ActionKind, ActionResult, BatchSize, ClaimedAction, Outcome,
+    purge_batches, purge_body, ActionKind, ActionResult, BatchSize, ClaimedAction, ExecOutcome,
+    Outcome,
 };
 use crate::budget::{Budget, Spend};
 use crate::config::Config;
 use crate::net::{self, Call, NetError, Pacing};
 use crate::pace::Pace;
+use crate::signature::Secret;
 
 /// KV keys listed per sweep page (the API maximum).
 const LIST_PAGE: u64 = 1000;
@@ -38,37 +40,13 @@ const BULK_TRIES: usize = 3;
 /// Cloudflare's error code for "Unable to purge, rate limit reached".
 const PURGE_RATE_LIMITED: i64 = 1134;
 
-/// What every executor works with: the configuration, the bindings, the invocation's budget
-/// and the job's stack (whose rules apply).
+/// What every executor works with: the configuration (credentials, limits), the bindings and
+/// the invocation's budget. What an action does is carried by the action itself (`target`,
+/// `via`), fixed when it was planned; no rule is read here.
 struct Exec<'a> {
     cfg: &'a Config,
     env: &'a Env,
     budget: &'a Budget,
-    api_key: Option<&'a str>,
-}
-
-/// Results of one execution pass.
-#[derive(Debug, Default)]
-pub struct ExecOutcome {
-    pub results: Vec<ActionResult>,
-    /// Purge API calls sent, by the environment of each batch's first action.
-    pub api_calls: BTreeMap<String, u64>,
-    pub errors: Vec<String>,
-}
-
-impl ExecOutcome {
-    /// Records one outcome for each of `actions`.
-    pub fn settle(&mut self, actions: &[ClaimedAction], outcome: Outcome, error: Option<String>) {
-        for a in actions {
-            self.results.push(ActionResult {
-                id: a.id,
-                outcome,
-                swept: 0,
-                cursor: a.cursor.clone(),
-                error: error.clone(),
-            });
-        }
-    }
 }
 
 /// The namespace id for REST bulk deletes of a binding, when the configuration allows them.
@@ -138,7 +116,7 @@ async fn rest_bulk_delete(
 
 /// Deletes single KV keys, by binding or REST bulk.
 async fn kv_keys(x: &Exec<'_>, actions: &[ClaimedAction], out: &mut ExecOutcome) {
-    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
+    let (cfg, env, budget) = (x.cfg, x.env, x.budget);
     let mut by_target: BTreeMap<(&str, &str), Vec<&ClaimedAction>> = BTreeMap::new();
     for a in actions {
         by_target
@@ -224,7 +202,7 @@ pub fn sweep_page_limit(remaining_ops: usize, bulk: bool) -> Option<u64> {
 /// Sweeps one KV prefix: lists from the saved cursor and deletes what it finds, until the list
 /// is complete or the budget runs low (then it stays pending with its cursor).
 async fn kv_prefix(x: &Exec<'_>, a: &ClaimedAction) -> ActionResult {
-    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
+    let (cfg, env, budget) = (x.cfg, x.env, x.budget);
     let mut result = ActionResult {
         id: a.id,
         outcome: Outcome::Pending,
@@ -410,7 +388,7 @@ async fn cloudflare(
     actions: &[ClaimedAction],
     out: &mut ExecOutcome,
 ) -> Result<(), NetError> {
-    let (cfg, env, budget, api_key) = (x.cfg, x.env, x.budget, x.api_key);
+    let (cfg, env, budget) = (x.cfg, x.env, x.budget);
     let batches = purge_batches(actions, BatchSize::of(cfg));
     if batches.is_empty() {
         return Ok(());
@@ -434,39 +412,11 @@ async fn cloudflare(
     for (idx, (zone, kind, items)) in batches.iter().enumerate() {
         pacing.upcoming.set((batches.len() - idx) as u32);
         if !budget.allows(1, 2) {
-            for (_, _, rest) in &batches[idx..] {
-                out.settle(rest, Outcome::Pending, None);
-            }
+            leave_pending(&batches[idx..], out);
             return Ok(());
         }
-        // Fixed when the actions were planned (a later deploy changes new jobs only).
-        let endpoint = items
-            .first()
-            .map(|a| a.via.as_str())
-            .filter(|v| !v.is_empty())
-            .unwrap_or("purge_cache");
-        let call = Call {
-            what: "Cloudflare purge",
-            method: Method::Post,
-            url: format!("{}/zones/{}/{}", cfg.cloudflare.api_base, zone, endpoint),
-            headers: vec![
-                ("authorization", format!("Bearer {}", token.expose())),
-                ("content-type", "application/json".into()),
-            ],
-            body: Some(purge_body(*kind, items).to_string()),
-            timeout_ms: cfg.pacing.http_timeout_ms,
-            rate_limited: Some(is_purge_rate_limited),
-        };
-        let sent = net::send(&call, Some(&pacing), budget).await;
-        let answer = match sent {
-            Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
-                what: "Cloudflare purge".into(),
-                status: a.status,
-                detail: "the API token was refused (it needs the Cache Purge permission)".into(),
-            }),
-            other => other,
-        };
-        let answer = match answer {
+        let call = x.purge_call(token, zone, *kind, items);
+        let answer = match send_purge(&call, &pacing, budget).await {
             Ok(a) => a,
             Err(e) => {
                 // Leave this and later batches pending: the step is retried (or, for a
@@ -475,38 +425,101 @@ async fn cloudflare(
                 if e.retry_after_ms().is_none() {
                     out.errors.push(e.to_string());
                 }
-                for (_, _, rest) in &batches[idx..] {
-                    out.settle(rest, Outcome::Pending, None);
-                }
+                leave_pending(&batches[idx..], out);
                 return Err(e);
             }
         };
-        if let Some(first) = items.first() {
-            *out.api_calls.entry(first.env.clone()).or_default() += 1;
-        }
-        let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);
-        if ok {
-            out.settle(items, Outcome::Done, None);
-        } else {
-            let detail = v
-                .get("errors")
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| net::describe_body(&answer.body));
-            let msg = format!(
-                "Cloudflare purge ({} {}) for zone {zone} failed: HTTP {}: {detail}",
-                items.len(),
-                kind.as_str(),
-                answer.status
-            );
-            out.errors.push(msg.clone());
-            out.settle(items, Outcome::Failed, Some(msg));
-        }
+        settle_purge(out, zone, *kind, items, &answer);
     }
     Ok(())
 }
 
-/// Executes a claimed set of actions for a job of stack `api_key`. KV work runs first, then the
+impl Exec<'_> {
+    /// The purge call of one batch, to the endpoint of its first action's rule.
+    fn purge_call(
+        &self,
+        token: &Secret,
+        zone: &str,
+        kind: ActionKind,
+        items: &[ClaimedAction],
+    ) -> Call<'static> {
+        let cfg = self.cfg;
+        // Fixed when the actions were planned (a later deploy changes new jobs only).
+        let endpoint = items
+            .first()
+            .map(|a| a.via.as_str())
+            .filter(|v| !v.is_empty())
+            .unwrap_or("purge_cache");
+        Call {
+            what: "Cloudflare purge",
+            method: Method::Post,
+            url: format!("{}/zones/{}/{}", cfg.cloudflare.api_base, zone, endpoint),
+            headers: vec![
+                ("authorization", format!("Bearer {}", token.expose())),
+                ("content-type", "application/json".into()),
+            ],
+            body: Some(purge_body(kind, items).to_string()),
+            timeout_ms: cfg.pacing.http_timeout_ms,
+            rate_limited: Some(is_purge_rate_limited),
+        }
+    }
+}
+
+/// Sends one purge call; a refused token (401/403) is an error.
+async fn send_purge(
+    call: &Call<'_>,
+    pacing: &Pacing<'_>,
+    budget: &Budget,
+) -> Result<net::Answer, NetError> {
+    match net::send(call, Some(pacing), budget).await {
+        Ok(a) if a.status == 401 || a.status == 403 => Err(NetError::Rejected {
+            what: "Cloudflare purge".into(),
+            status: a.status,
+            detail: "the API token was refused (it needs the Cache Purge permission)".into(),
+        }),
+        other => other,
+    }
+}
+
+/// Leaves the actions of `batches` pending.
+fn leave_pending(batches: &[(String, ActionKind, Vec<ClaimedAction>)], out: &mut ExecOutcome) {
+    for (_, _, rest) in batches {
+        out.settle(rest, Outcome::Pending, None);
+    }
+}
+
+/// Counts a purge call sent for `items` and settles them by its answer.
+fn settle_purge(
+    out: &mut ExecOutcome,
+    zone: &str,
+    kind: ActionKind,
+    items: &[ClaimedAction],
+    answer: &net::Answer,
+) {
+    if let Some(first) = items.first() {
+        *out.api_calls.entry(first.env.clone()).or_default() += 1;
+    }
+    let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);
+    if ok {
+        out.settle(items, Outcome::Done, None);
+    } else {
+        let detail = v
+            .get("errors")
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| net::describe_body(&answer.body));
+        let msg = format!(
+            "Cloudflare purge ({} {}) for zone {zone} failed: HTTP {}: {detail}",
+            items.len(),
+            kind.as_str(),
+            answer.status
+        );
+        out.errors.push(msg.clone());
+        out.settle(items, Outcome::Failed, Some(msg));
+    }
+}
+
+/// Executes a claimed set of actions. KV work runs first, then the
 /// Cache API, then purge calls. An `Err` is a failure of the step (transient or permanent, by
 /// its type): the results gathered so far are still returned inside the outcome so nothing is
 /// counted twice.
@@ -514,19 +527,13 @@ pub async fn execute(
     cfg: &Config,
     env: &Env,
     budget: &Budget,
-    api_key: Option<&str>,
     actions: &[ClaimedAction],
 ) -> (ExecOutcome, Option<NetError>) {
     let mut out = ExecOutcome::default();
     let of = |k: ActionKind| -> Vec<ClaimedAction> {
         actions.iter().filter(|a| a.kind == k).cloned().collect()
     };
-    let x = Exec {
-        cfg,
-        env,
-        budget,
-        api_key,
-    };
+    let x = Exec { cfg, env, budget };
     kv_keys(&x, &of(ActionKind::KvKey), &mut out).await;
     for a in of(ActionKind::KvPrefix) {
         let r = kv_prefix(&x, &a).await;
@@ -543,23 +550,6 @@ pub async fn execute(
         .collect();
     let err = cloudflare(&x, &cf, &mut out).await.err();
     (out, err)
-}
-
-/// The run's effects ([`crate::ports::Effects`]): KV, the Cache API and purge calls for real.
-pub struct Live<'a> {
-    pub cfg: &'a Config,
-    pub env: &'a Env,
-}
-
-impl crate::ports::Effects for Live<'_> {
-    fn execute<'a>(
-        &'a self,
-        budget: &'a Budget,
-        api_key: Option<&'a str>,
-        actions: &'a [ClaimedAction],
-    ) -> crate::ports::Fut<'a, (ExecOutcome, Option<NetError>)> {
-        Box::pin(execute(self.cfg, self.env, budget, api_key, actions))
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 pub mod exec;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::counts::PurgedCounts;
@@ -200,7 +202,13 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
         if let Some(binding) = &p.kv_binding {
             let bulk = p.kv_namespace_id.as_deref().unwrap_or("");
             push(&mut out, ActionKind::KvKey, binding, bulk, &p.kv_keys);
-            push(&mut out, ActionKind::KvPrefix, binding, bulk, &p.kv_prefixes);
+            push(
+                &mut out,
+                ActionKind::KvPrefix,
+                binding,
+                bulk,
+                &p.kv_prefixes,
+            );
         }
         push(&mut out, ActionKind::CacheUrl, "", "", &p.cache_urls);
         if let Some(zone) = &p.zone_id {
@@ -305,6 +313,30 @@ pub fn first_open_group(
 /// The key of the purge call an action goes into (one environment, zone, kind and group).
 fn call_key(a: &ClaimedAction) -> (&str, &str, ActionKind, u64) {
     (&a.env, &a.target, a.kind, a.group)
+}
+
+/// Results of one execution pass.
+#[derive(Debug, Default)]
+pub struct ExecOutcome {
+    pub results: Vec<ActionResult>,
+    /// Purge API calls sent, by the environment of each batch's first action.
+    pub api_calls: BTreeMap<String, u64>,
+    pub errors: Vec<String>,
+}
+
+impl ExecOutcome {
+    /// Records one outcome for each of `actions`.
+    pub fn settle(&mut self, actions: &[ClaimedAction], outcome: Outcome, error: Option<String>) {
+        for a in actions {
+            self.results.push(ActionResult {
+                id: a.id,
+                outcome,
+                swept: 0,
+                cursor: a.cursor.clone(),
+                error: error.clone(),
+            });
+        }
+    }
 }
 
 /// Groups Cloudflare actions into purge calls: the calls a claim cut them into (`call`), or,
@@ -423,6 +455,8 @@ pub fn purge_body(kind: ActionKind, items: &[ClaimedAction]) -> serde_json::Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::EnvPlan;
+    use std::collections::BTreeSet;
 
     fn claimed(id: i64, kind: ActionKind, zone: &str, v: &str) -> ClaimedAction {
         ClaimedAction {
@@ -431,8 +465,10 @@ mod tests {
             kind,
             target: zone.into(),
             value: v.into(),
+            via: String::new(),
             cursor: None,
             group: 1,
+            call: 0,
         }
     }
 
@@ -590,5 +626,48 @@ mod tests {
             purge_body(ActionKind::Everything, &[]),
             serde_json::json!({"purge_everything": true})
         );
+    }
+
+    #[test]
+    fn the_executor_sends_the_calls_the_claim_cut_whatever_the_batch_now() {
+        // 250 tags claimed with the job's batch of 100: three calls (100, 100, 50).
+        let rows: Vec<ClaimedAction> = (0..250)
+            .map(|i| claimed(i, ActionKind::Tag, "z1", &format!("t{i:03}")))
+            .collect();
+        let claim = claim_by_calls(rows, true, 1000, BatchSize::uniform(100));
+        let calls: BTreeSet<u32> = claim.iter().map(|a| a.call).collect();
+        assert_eq!(calls, BTreeSet::from([1, 2, 3]));
+        // A deploy since then made the batch 30 or 500: the same three calls go out.
+        for now in [30, 500] {
+            let sizes: Vec<usize> = purge_batches(&claim, BatchSize::uniform(now))
+                .iter()
+                .map(|b| b.2.len())
+                .collect();
+            assert_eq!(sizes, vec![100, 100, 50], "batch {now} now");
+        }
+    }
+
+    #[test]
+    fn actions_carry_how_they_are_carried_out() {
+        let mut env = EnvPlan {
+            zone_id: Some("z1".into()),
+            kv_binding: Some("KV".into()),
+            kv_namespace_id: Some("ns1".into()),
+            tags: vec!["a".into()],
+            kv_keys: vec!["k".into()],
+            purge_mode: Some(crate::rules::PurgeMode::Invalidate),
+            ..EnvPlan::default()
+        };
+        let mut plan = Plan::default();
+        plan.environments.insert("production".into(), env.clone());
+        let actions = actions_from_plan(&plan);
+        let via = |k: ActionKind| actions.iter().find(|a| a.kind == k).map(|a| a.via.clone());
+        assert_eq!(via(ActionKind::Tag).as_deref(), Some("invalidate_cache"));
+        assert_eq!(via(ActionKind::KvKey).as_deref(), Some("ns1"));
+        env.purge_mode = None;
+        plan.environments.insert("production".into(), env);
+        let actions = actions_from_plan(&plan);
+        let tag = actions.iter().find(|a| a.kind == ActionKind::Tag);
+        assert_eq!(tag.map(|a| a.via.as_str()), Some("purge_cache"));
     }
 }
