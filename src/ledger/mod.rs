@@ -416,6 +416,15 @@ impl JobRecord {
         PassOutcome::Finished(status)
     }
 
+    /// The attempt guard, the one every step and the ledger use: whether the pipeline may
+    /// still work on `attempt` (it is current and unfinished; `on_failure`: a failing job's
+    /// `on_failure` purge counts as work too).
+    pub fn open_for(&self, attempt: u32, on_failure: bool) -> bool {
+        self.attempts == attempt
+            && !self.status.is_final()
+            && (on_failure || !self.on_failure_running)
+    }
+
     /// Whether some environment's verification has not run yet.
     pub fn verifying(&self) -> bool {
         self.passes.values().any(|p| p.phase.verifying())

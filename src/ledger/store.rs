@@ -253,7 +253,7 @@ fn open_attempt(
     let Some(rec) = load(sql, job_id)? else {
         return Ok(Err(Progress::gone()));
     };
-    if !workable(&rec, attempt) || rec.on_failure_running {
+    if !rec.open_for(attempt, false) {
         return Ok(Err(Progress::stale(rec.status)));
     }
     Ok(Ok(rec))
@@ -262,7 +262,7 @@ fn open_attempt(
 /// Whether the pipeline may still work on this attempt: it is current and unfinished (a
 /// failing job's `on_failure` purge included).
 fn workable(rec: &JobRecord, attempt: u32) -> bool {
-    rec.attempts == attempt && !rec.status.is_final()
+    rec.open_for(attempt, true)
 }
 
 /// After any change: ends the attempt (or schedules its second pass) when every scope is

@@ -23,7 +23,7 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         ctx.log("record_missing", serde_json::json!({"job_id": job.job_id}));
         return Ok(Next::Stop);
     };
-    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
+    if !record.open_for(job.attempt, false) {
         return Ok(Next::Stop);
     }
     let scope = record.scopes.get(&job.scope).cloned().unwrap_or_default();

@@ -90,7 +90,7 @@ async fn record_to_fail(ctx: &Run<'_>, job: &JobMessage) -> Result<JobRecord, bo
         }
         Err(_) => return Err(false),
     };
-    if record.attempts != job.attempt || record.status.is_final() || record.on_failure_running {
+    if !record.open_for(job.attempt, false) {
         return Err(true);
     }
     Ok(record)
