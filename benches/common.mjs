@@ -1,7 +1,7 @@
 // Shared by the Node benchmark drivers: where results go, small statistics, and a Worker started
 // like devkit/harness/worker.mjs but with the job queue's producer only, so that queue consumers do
 // not compete with the intake being measured for the machine's cores.
-import { startWorker } from '../devkit/harness/worker.mjs';
+import { startWorker, LEDGER_OBJECTS, SINGLE_LEDGER_OBJECTS } from '../devkit/harness/worker.mjs';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,8 +29,34 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * The compiled Worker in Miniflare (the tests' harness) with the queue producers bound but no
  * queue consumer, so messages stay queued and only the intake is measured. Returns {url, close}.
+ * `buildDir` and `ledgerObjects` go to startWorker: another build of the Worker (another checkout's
+ * `build/`) with its own Durable Object bindings.
  */
-export async function startIntakeOnly({ vars }) {
-  const w = await startWorker({ vars, queues: 'producers' });
+export async function startIntakeOnly({ vars, buildDir, ledgerObjects }) {
+  const w = await startWorker({ vars, queues: 'producers', ...(buildDir ? { buildDir } : {}), ...(ledgerObjects ? { ledgerObjects } : {}) });
   return { url: w.url, close: () => w.close() };
+}
+
+/**
+ * The Durable Object layout a build needs, by name: 'per-job' (one `Job` object per job and the
+ * `JobIndex`, this code) or 'single' (one `Ledger` object for every job, up to commit 6e8811a).
+ */
+export function ledgerLayout(name) {
+  if (name === undefined || name === '' || name === 'per-job') return LEDGER_OBJECTS;
+  if (name === 'single') return SINGLE_LEDGER_OBJECTS;
+  throw new Error(`unknown ledger layout ${JSON.stringify(name)} (per-job or single)`);
+}
+
+/**
+ * Where a bench's Worker comes from: env BENCH_BUILD_DIR (a checkout with its own `build/`, default
+ * this repository) and BENCH_LEDGER ('per-job' or 'single', as ledgerLayout). Returns the
+ * startWorker options and a label for the results.
+ */
+export function buildFromEnv(env = process.env) {
+  const dir = env.BENCH_BUILD_DIR ? path.resolve(env.BENCH_BUILD_DIR) : null;
+  const layout = env.BENCH_LEDGER || 'per-job';
+  return {
+    worker: { ...(dir ? { buildDir: dir } : {}), ledgerObjects: ledgerLayout(layout) },
+    label: { build_dir: dir ? path.relative(root, dir) || '.' : '.', ledger: layout },
+  };
 }

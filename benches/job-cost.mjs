@@ -10,11 +10,20 @@
 // Writes target/bench/results/<BENCH_RESULT_NAME, default job-cost>.json. Env: BENCH_JOB_SIZES
 // (comma-separated, default 1,100,1000,10000); BENCH_REPURGE_DELAY (REPURGE_DELAY_SECONDS, default
 // 0: the second purge pass off; with it on, every job waits that long and sends its purge calls
-// twice).
-import { waitForFinal } from '../devkit/harness/worker.mjs';
+// twice); BENCH_BUILD_DIR / BENCH_LEDGER run another build, e.g. the single ledger's (common.mjs
+// buildFromEnv).
+//
+// Durable Object calls per instance, rate limiters aside: the job's own object (every ledger call
+// of the job's queue invocations, from their `invocation` lines: `durable_object` − `limiter`),
+// the job index (one call per `index_told` or `index_failed` line of the job: the job's object
+// telling it of a new attempt or status), and the bench's own calls, counted here (it polls
+// GET /api/jobs/{id}, which reads the job's object; it never lists, so it makes no index call).
+// The webhook's own `accept` (fetch handler) is counted from its `accepted` line. With the single
+// ledger (BENCH_LEDGER=single) every one of those calls goes to the one `Ledger`.
+import { waitForFinal, getJob, isFinal, waitFor } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
-import { writeResult } from './common.mjs';
+import { writeResult, buildFromEnv } from './common.mjs';
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '1,100,1000,10000').split(',').map(Number);
 const ADMIN = 'bench-admin-token';
@@ -28,6 +37,8 @@ const SUBREQUEST_BUDGET = 900; // the Worker's default per-invocation budgets
 const SERVICE_OPS_BUDGET = 900;
 const REPURGE_DELAY_SECONDS = Number(process.env.BENCH_REPURGE_DELAY ?? 0);
 const RESULT_NAME = process.env.BENCH_RESULT_NAME ?? 'job-cost';
+const BUILD = buildFromEnv();
+const POLL_MS = 25;
 
 const RULES = {
   production: {
@@ -46,6 +57,7 @@ const sys = await startSystem({
   csRate: CS_RATE,
   cloudflare: { token: CF_TOKEN },
   vars: { PURGE_BATCH_SIZE, PURGE_RATE_PER_SECOND, QUEUE_MAX_ATTEMPTS: 3, RETRY_BASE_SECONDS: 0, REPURGE_DELAY_SECONDS },
+  worker: BUILD.worker,
 });
 const { stack, cs, cf, w } = sys;
 
@@ -68,12 +80,19 @@ try {
     const t0 = performance.now();
     await deliver(job);
     const ackMs = performance.now() - t0;
-    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 400000, intervalMs: 25 });
+    // As waitForFinal, counting the polls (each one GET /api/jobs/{id}: one call to the job's object).
+    let polls = 0;
+    const rec = await waitFor(async () => {
+      polls++;
+      const j = await getJob(w, job.jobId, ADMIN);
+      return isFinal(j) ? j : null;
+    }, { what: `job ${job.jobId} to finish`, timeoutMs: 400000, intervalMs: POLL_MS });
     const wallMs = performance.now() - t0;
     if (rec.status !== 'done') throw new Error(`job of ${n} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
 
     const inv = w.events('invocation').filter((e) => e.job_id === job.jobId);
     const sum = (k) => inv.reduce((a, e) => a + (e[k] ?? 0), 0);
+    const mine = (stage) => w.events(stage).filter((e) => e.job_id === job.jobId).length;
     const csApi = cs.requests.filter((r) => r.path.startsWith('/v3/'));
     const itemPages = csApi.filter((r) => r.path.endsWith('/items')).length;
     const since = (ms) => (ms === undefined ? null : ms - epoch0);
@@ -125,6 +144,17 @@ try {
         kv_ops: sum('kv'),
         kv_keys_deleted: rec.purged.kv_keys,
         durable_object_calls: sum('durable_object'),
+        limiter_calls: sum('limiter'),
+        // Rate limiters aside, per instance (see the header): the job's own object from its queue
+        // invocations, the index as told by the job's object, and the bench's own polls.
+        ledger_calls: sum('durable_object') - sum('limiter'),
+        index_told: mine('index_told'),
+        index_failed: mine('index_failed'),
+        // The webhook's own call to the job's object (its `accept`; the fetch handler's, so not in the
+        // invocation lines), one per `accepted` / `duplicate` line, two when the enqueue failed (the rollback).
+        webhook_ledger_calls: mine('accepted') + mine('duplicate') + 2 * mine('enqueue_failed'),
+        bench_polls: polls,
+        bench_index_calls: 0,
         fetch_subrequests: sum('fetch'),
         subrequests: sum('subrequests'),
         invocations: inv.length,
@@ -147,6 +177,8 @@ try {
 }
 
 writeResult(RESULT_NAME, {
+  build: BUILD.label,
+  poll_ms: POLL_MS,
   repurge_delay_seconds: REPURGE_DELAY_SECONDS,
   service_ops_budget: SERVICE_OPS_BUDGET,
   contentstack_rate_per_second: CS_RATE,

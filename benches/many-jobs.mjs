@@ -6,7 +6,9 @@
 // rate limits set, every job's webhook → done, each stack's Contentstack calls next to its
 // minimum, and the Durable Object calls (ledger and rate limiters) the queue invocations made,
 // from the Worker's `invocation` log lines (src/pipeline/run.rs `log_invocation`: `durable_object`
-// counts both, `limiter` the rate limiters' share).
+// counts both, `limiter` the rate limiters' share). The job index's calls: the jobs' objects telling
+// it of each new attempt or status (`index_told` / `index_failed` lines) and this bench's own list
+// polls (one index call each, which also read up to 10 unfinished jobs live from their objects).
 //
 // Rule: one zone, per entry one KV key, one cache tag and one URL, all from uid templates (no
 // `resolve_urls`, so a job needs only its status and its item pages from Contentstack).
@@ -61,6 +63,8 @@ const sys = await startSystem({
 });
 const { cs, cf, w } = sys;
 
+let listPolls = 0;
+
 /** Polls the job list until every id in `ids` is final; returns {id: {record, seenAt (epoch ms)}}. */
 async function waitAllFinal(ids, timeoutMs) {
   const want = new Set(ids);
@@ -71,7 +75,9 @@ async function waitAllFinal(ids, timeoutMs) {
       const left = [...want].filter((id) => !seen[id]);
       throw new Error(`timed out waiting for ${left.length} job(s): ${left.join(', ')}`);
     }
-    // One request (one ledger call) for all the jobs: the list is newest first, 200 at most.
+    // One request for all the jobs (one call to the job index, and live reads of up to 10 unfinished
+    // jobs from their own objects): the list is newest first, 200 at most.
+    listPolls++;
     const { jobs } = await jobsPage(w, ADMIN, { limit: 50 });
     const now = Date.now();
     for (const rec of jobs) {
@@ -121,6 +127,7 @@ try {
   for (const { job } of jobs) if (job.items.length !== ITEMS) throw new Error(`job of ${job.items.length} items`);
   cs.reset();
   cf.reset();
+  listPolls = 0;
 
   const epoch0 = Date.now();
   const t0 = performance.now();
@@ -134,6 +141,7 @@ try {
 
   const ids = new Set(jobs.map(({ job }) => job.jobId));
   const inv = w.events('invocation').filter((e) => ids.has(e.job_id));
+  const told = (id) => w.events('index_told').filter((e) => e.job_id === id).length + w.events('index_failed').filter((e) => e.job_id === id).length;
   const sum = (lines, k) => lines.reduce((a, e) => a + (e[k] ?? 0), 0);
   const since = (t) => (t === undefined || t === null ? null : t - epoch0);
   const firstSent = Math.min(...sent.map((s) => s.sentAt));
@@ -157,6 +165,8 @@ try {
       started_at_ms: rec.started_at ? since(Date.parse(rec.started_at)) : null,
       invocations: lines.length,
       durable_object_calls: sum(lines, 'durable_object'),
+      limiter_calls: sum(lines, 'limiter'),
+      index_told: told(job.jobId),
       fetches: sum(lines, 'fetch'),
       kv_ops: sum(lines, 'kv'),
       queue_sends: sum(lines, 'queue'),
@@ -289,6 +299,10 @@ try {
       ledger_calls: doCalls - sum(inv, 'limiter'),
       per_second_of_wall: doCalls / (wallMs / 1000),
       per_second_of_invocation_time: doCalls / (invBusyMs / 1000),
+      // The job index: told by the jobs' objects, and this bench's list polls.
+      index_told: perJob.reduce((a, j) => a + j.index_told, 0),
+      index_told_max_per_job: Math.max(...perJob.map((j) => j.index_told)),
+      bench_list_polls: listPolls,
     },
   };
 } finally {

@@ -2,7 +2,10 @@
 // wrangler uploads), raw and gzip (level 9, per file, summed), next to the hello-world Worker in
 // benches/hello-world built with the same profile in the same run.
 //
-// Usage: node benches/size.mjs <worker build dir> <hello-world build dir>
+// With a third directory (another build of the Worker, e.g. the single ledger's at commit 6e8811a,
+// built the same way) also measures that one, as `before`.
+//
+// Usage: node benches/size.mjs <worker build dir> <hello-world build dir> [<before build dir>]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -32,8 +35,12 @@ function measure(dir) {
   return { wasm: sizeOf(wasm), bundle, files: perFile };
 }
 
-const [workerDir = path.join(root, 'build'), helloDir] = process.argv.slice(2);
-if (!helloDir) throw new Error('usage: node benches/size.mjs <worker build dir> <hello-world build dir>');
+const [workerDir = path.join(root, 'build'), helloDir, beforeDir] = process.argv.slice(2);
+if (!helloDir) throw new Error('usage: node benches/size.mjs <worker build dir> <hello-world build dir> [<before build dir>]');
 const result = { worker: measure(workerDir), hello_world: measure(helloDir) };
+if (beforeDir) {
+  result.before = { ...measure(beforeDir), dir: path.relative(root, beforeDir), commit: process.env.BENCH_BEFORE_COMMIT ?? null };
+}
 writeResult('size', result);
-console.error(`size: worker wasm ${result.worker.wasm.raw} B (gzip ${result.worker.wasm.gzip}), hello-world wasm ${result.hello_world.wasm.raw} B (gzip ${result.hello_world.wasm.gzip})`);
+console.error(`size: worker wasm ${result.worker.wasm.raw} B (gzip ${result.worker.wasm.gzip}), hello-world wasm ${result.hello_world.wasm.raw} B (gzip ${result.hello_world.wasm.gzip})` +
+  (result.before ? `, before wasm ${result.before.wasm.raw} B (gzip ${result.before.wasm.gzip})` : ''));

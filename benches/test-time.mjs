@@ -1,4 +1,4 @@
-// Times a command (meant for the test suite) and records it for BENCHMARKS.md's "Targets (issue 13)"
+// Times a command (meant for the test suite) and records it for BENCHMARKS.md's "Targets"
 // table, which reads target/bench/results/test-time.json. Not part of `npm run bench`: the suite
 // takes minutes; scripts/bench.sh keeps the file across its runs, and the table shows when and how
 // it was measured.

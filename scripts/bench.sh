@@ -3,7 +3,13 @@
 # load and job cost against the compiled Worker in Miniflare, and the bundle size next to a
 # hello-world Worker built the same way, with a breakdown by crate (twiggy, if installed). Installs
 # whatever is missing first (scripts/setup.sh).
-# Benchmarks, not tests: nothing here fails on a slow figure. Under 10 minutes on 2 cores.
+# Also builds the code before the ledger was split per job (BENCH_BEFORE_COMMIT, default 6e8811a: one
+# `Ledger` Durable Object for every job) into target/bench/before-src (its own target dir,
+# target/bench/before-target, so later runs are incremental) and measures it in the same run: intake
+# side by side with this build, its 10,000-item job, its .wasm. When that build fails the rest still
+# runs and BENCHMARKS.md says "not measured" for those figures.
+# Benchmarks, not tests: nothing here fails on a slow figure. Under 12 minutes on 2 cores (the first
+# run also compiles the before build's dependencies, unless target/ has them to copy).
 # Intermediate results: target/bench/ (criterion/, results/*.json, logs/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +41,54 @@ step() {
   fi
 }
 
+# As step, but a failure is reported and the run goes on (for the before build's measurements).
+soft_step() {
+  local name=$1
+  shift
+  echo "== $name ($(($(date +%s) - started)) s)"
+  if ! "$@" >"$out/logs/$name.log" 2>&1; then
+    tail -n 20 "$out/logs/$name.log"
+    echo "bench: step '$name' failed (its figures read \"not measured\"); full log in target/bench/logs/$name.log" >&2
+    return 1
+  fi
+}
+
+before_commit=$(git rev-parse --verify --quiet "${BENCH_BEFORE_COMMIT:-6e8811a}^{commit}" || true)
+export BENCH_BEFORE_COMMIT="${before_commit:0:7}"
+before="$out/before-src"
+before_ok=0
+
+build_before() {
+  [ -n "$before_commit" ] || { echo "bench: no commit ${BENCH_BEFORE_COMMIT:-6e8811a} in this repository" >&2; return 1; }
+  # The tree is extracted once per commit (git archive: no worktree registered in .git) and kept, so
+  # its mtimes stay put and both build.sh's up-to-date check and cargo stay incremental.
+  if [ "$(cat "$before/.bench-commit" 2>/dev/null)" != "$before_commit" ]; then
+    rm -rf "$before"
+    mkdir -p "$before"
+    # (`|| return`: set -e does not reach into a function run under `if !`, as steps are.)
+    git archive "$before_commit" | tar -x -C "$before" || return 1
+    echo "$before_commit" >"$before/.bench-commit"
+  fi
+  # Its setup is this checkout's, already run (step setup: the same worker-build and wasm-bindgen,
+  # pinned by the same Cargo.toml; wasm-opt is $WASM_OPT_BIN, this checkout's binaryen). The copy's own
+  # setup.sh would `npm ci` into a node_modules of its own for nothing, so it is replaced there.
+  [ ! -L "$before/node_modules" ] || rm -f "$before/node_modules"
+  printf '#!/usr/bin/env bash\n# Replaced by scripts/bench.sh: the checkout running the bench did the setup.\n' \
+    >"$before/scripts/setup.sh" || return 1
+  local tdir="$out/before-target"
+  # First run: start from a copy of this checkout's compiled dependencies when Cargo.lock is the
+  # same (cargo rebuilds whatever does not match), instead of compiling them all again.
+  if [ ! -d "$tdir" ] && cmp -s Cargo.lock "$before/Cargo.lock" && [ -d target/wasm32-unknown-unknown/release ]; then
+    mkdir -p "$tdir/wasm32-unknown-unknown/release" "$tdir/release"
+    for d in build deps .fingerprint; do
+      [ -d "target/wasm32-unknown-unknown/release/$d" ] && cp -a "target/wasm32-unknown-unknown/release/$d" "$tdir/wasm32-unknown-unknown/release/" || true
+      [ -d "target/release/$d" ] && cp -a "target/release/$d" "$tdir/release/" || true
+    done
+  fi
+  (cd "$before" && CARGO_TARGET_DIR="$tdir" bash scripts/build.sh) || return 1
+  test -f "$before/build/index_bg.wasm" && test -f "$before/build/worker/shim.mjs"
+}
+
 build_hello_world() {
   # Built in a copy under target/ so the repository stays clean; its own target dir keeps
   # later runs incremental. Same env (wasm-bindgen CLI, wasm-opt) as scripts/build.sh.
@@ -47,21 +101,40 @@ build_hello_world() {
 
 step setup bash scripts/setup.sh
 step build bash scripts/build.sh
+soft_step build-before build_before && before_ok=1
 step build-hello-world build_hello_world
-step size node benches/size.mjs build "$out/hello-world/build"
+if [ "$before_ok" = 1 ]; then
+  step size node benches/size.mjs build "$out/hello-world/build" "$before/build"
+else
+  step size node benches/size.mjs build "$out/hello-world/build"
+fi
 # Rebuilds with the names section kept for twiggy, then strips build/ again (records "not measured"
 # when twiggy is not installed: `cargo install twiggy`).
 step size-breakdown node benches/size-breakdown.mjs --build
 step cargo-bench cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
 step intake node benches/intake-load.mjs
+if [ "$before_ok" = 1 ]; then
+  # The single ledger's build and this one side by side, interleaved (RSA): after ÷ before.
+  soft_step intake-compare env BENCH_COMPARE_BUILD_DIR="$before" BENCH_COMPARE_LEDGER=single \
+    BENCH_COMPARE_COMMIT="$BENCH_BEFORE_COMMIT" node benches/intake-load.mjs || true
+fi
 step job-cost node benches/job-cost.mjs
+if [ "$before_ok" = 1 ]; then
+  # The single ledger's 10,000-item job, the same bench (its Worker with the `LEDGER` binding).
+  soft_step job-cost-before env BENCH_JOB_SIZES=10000 BENCH_RESULT_NAME=job-cost-before \
+    BENCH_BUILD_DIR="$before" BENCH_LEDGER=single node benches/job-cost.mjs || true
+fi
 step job-cost-repurge env BENCH_JOB_SIZES=100,1000 BENCH_REPURGE_DELAY=5 BENCH_RESULT_NAME=job-cost-repurge \
   node benches/job-cost.mjs
 step lookup-cost node benches/lookup-cost.mjs
 step many-jobs node benches/many-jobs.mjs
 grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
-  "$out/logs/job-cost.log" "$out/logs/job-cost-repurge.log" "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" || true
+  "$out/logs/intake-compare.log" "$out/logs/job-cost.log" "$out/logs/job-cost-before.log" "$out/logs/job-cost-repurge.log" \
+  "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" 2>/dev/null || true
 
+# The run's end, kept with the results, so that the report can be rendered again from them alone.
+cat /proc/loadavg >"$BENCH_RESULTS_DIR/loadavg-end" 2>/dev/null || true
+date -u +%Y-%m-%dT%H:%M:%SZ >"$BENCH_RESULTS_DIR/finished"
 node benches/report.mjs --seconds $(($(date +%s) - started)) >BENCHMARKS.md.tmp
 mv BENCHMARKS.md.tmp BENCHMARKS.md
 echo "== wrote BENCHMARKS.md in $(($(date +%s) - started)) s"

@@ -6,6 +6,14 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** The ledger's Durable Object bindings (binding → class): one object per job plus the job index. */
+export const LEDGER_OBJECTS = Object.freeze({ JOB_OBJECTS: 'Job', JOB_INDEX: 'JobIndex' });
+/**
+ * The ledger's bindings before it was split per job (up to commit 6e8811a): one `Ledger` object
+ * for every job. For starting a build of that code (`buildDir`), as the benches do to compare.
+ */
+export const SINGLE_LEDGER_OBJECTS = Object.freeze({ LEDGER: 'Ledger' });
+
 export const JOBS_QUEUE = 'contentstack-purge-jobs';
 export const DLQ = 'contentstack-purge-dead-letters';
 
@@ -17,8 +25,13 @@ export const DLQ = 'contentstack-purge-dead-letters';
  *   queue; 'producers': no consumer, so messages stay queued — for measuring intake alone)
  * @param {boolean} [o.ledger=true]           bind the ledger's Durable Objects (jobs and index)
  * @param {number} [o.maxRetries=3]           queue retries before the dead-letter queue
+ * @param {string} [o.buildDir]               the checkout whose `build/worker/shim.mjs` and `www/` to run
+ *   (default: this repository's); for benchmarking another build of the Worker
+ * @param {Record<string, string>} [o.ledgerObjects=LEDGER_OBJECTS] the ledger's Durable Object
+ *   bindings (binding → class name) when `ledger` is true; SINGLE_LEDGER_OBJECTS for a build of
+ *   the single-ledger code. The rate limiter (LIMITER → RateLimiter) is always bound.
  */
-export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3 } = {}) {
+export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS } = {}) {
   const logs = [];
   const bindings = {};
   for (const [k, v] of Object.entries(vars)) {
@@ -26,13 +39,15 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
   }
   const durableObjects = { LIMITER: { className: 'RateLimiter', useSQLite: true } };
   if (ledger) {
-    durableObjects.JOB_OBJECTS = { className: 'Job', useSQLite: true };
-    durableObjects.JOB_INDEX = { className: 'JobIndex', useSQLite: true };
+    for (const [binding, className] of Object.entries(ledgerObjects)) {
+      durableObjects[binding] = { className, useSQLite: true };
+    }
   }
+  const dir = path.resolve(buildDir);
   const opts = {
     modules: true,
-    scriptPath: path.join(root, 'build/worker/shim.mjs'),
-    modulesRoot: root,
+    scriptPath: path.join(dir, 'build/worker/shim.mjs'),
+    modulesRoot: dir,
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
@@ -43,7 +58,7 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
     kvNamespaces: kv,
     durableObjects,
     assets: {
-      directory: path.join(root, 'www'),
+      directory: path.join(dir, 'www'),
       binding: 'ASSETS',
       routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
     },
