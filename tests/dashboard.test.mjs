@@ -35,6 +35,8 @@ const ENVIRONMENTS = [
   { name: 'production', uid: 'blt_env_prod', urls: [{ locale: 'en-us', url: 'https://www.example.com/' }, { locale: 'fr-fr', url: 'https://www.example.com/fr/' }] },
   { name: 'staging', uid: 'blt_env_stg', urls: [{ locale: 'en-us', url: 'https://staging.example.com/' }, { locale: 'fr-fr', url: 'https://staging.example.com/fr/' }] },
   { name: 'preview', uid: 'blt_env_preview', urls: [{ locale: 'en-us', url: 'https://preview.example.com/' }] },
+  // Two domains, two Cloudflare zones (issue 20).
+  { name: 'intl', uid: 'blt_env_intl', urls: [{ locale: 'en-us', url: 'https://intl.example.com/' }, { locale: 'de-de', url: 'https://intl.example.de/' }] },
 ];
 
 const RULES = {
@@ -57,6 +59,13 @@ const RULES = {
     kv_binding: 'CONTENT_KV',
     entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'] },
     asset: { kv_keys: ['{environment}:asset:{uid}'] },
+  },
+  intl: {
+    zones: [
+      { zone_id: 'zone0intl0com000000000000000000000', hosts: ['intl.example.com'] },
+      { zone_id: 'zone0intl0de0000000000000000000000', hosts: ['*.example.de'] },
+    ],
+    entry: { tags: ['intl-{uid}'], urls: ['{base_url}e/{uid}'] },
   },
   // Verified invalidation (issue 12): every purged URL of a job is probed (up to 10).
   preview: {
@@ -785,6 +794,48 @@ step('verification and timeline: markup in a URL stays text; a second pass a min
     await page.unroute(`**/api/jobs/${id}`);
     await page.unroute(`**/api/jobs/${id}-bare`);
   }
+});
+
+step('several zones: the job page and the dry run show each zone with its counts, at desktop and phone width', async () => {
+  const intl = addJob(stack, { environments: ['intl'], locales: ['en-us', 'de-de'], entries: 3 });
+  await deliver(jobPayload({ jobId: intl.jobId, environment: 'intl', apiKey: stack.apiKey }));
+  const irec = await waitForFinal(w, intl.jobId, { token: ADMIN, timeoutMs: 60000 });
+  assert.equal(irec.status, 'done', JSON.stringify(irec.errors));
+  const byZone = irec.purged_by_environment.intl.by_zone;
+  assert.equal(Object.keys(byZone).length, 2, 'the record counts two zones');
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, intl.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${intl.jobId}")`).waitFor();
+  const rows = jobView().locator(tid('zone-table-row'));
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 2, 'one row per zone');
+  for (const [zone, c] of Object.entries(byZone)) {
+    const r = jobView().locator(`${tid('zone-table-row')}[data-zone="${zone}"]`);
+    assert.equal(num(await text(r.locator('[data-field="urls"]'))), c.urls, `${zone} URLs`);
+    assert.equal(num(await text(r.locator('[data-field="tags"]'))), c.tags, `${zone} tags`);
+    assert.equal(num(await text(r.locator('[data-field="api_calls"]'))), c.api_calls, `${zone} calls`);
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertNoHorizontalScroll('job page with zones at 390 px');
+  await jobView().locator(tid('zone-table')).screenshot({ path: path.join(OUT, 'dashboard-zones-phone.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  const apiPlan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: intl.jobId, environment: 'intl' }) });
+  assert.equal(apiPlan.status, 200, JSON.stringify(apiPlan.body));
+  await page.locator(tid('nav-plan')).click();
+  await page.waitForURL((u) => u.hash === '#/plan');
+  await page.locator(tid('plan-input')).fill(intl.jobId);
+  await page.locator(tid('plan-submit')).click();
+  const section = page.locator(`${tid('plan-result')} ${tid('plan-env')}[data-env="intl"]`);
+  await section.waitFor({ state: 'visible', timeout: 20000 });
+  const planRows = section.locator(tid('plan-zone-table-row'));
+  assert.equal(await planRows.count(), 2, 'the dry run shows both zones');
+  for (const [zone, z] of Object.entries(apiPlan.body.plan.environments.intl.zones)) {
+    const r = section.locator(`${tid('plan-zone-table-row')}[data-zone="${zone}"]`);
+    assert.equal(num(await text(r.locator('[data-field="urls"]'))), z.files.length, `${zone} URLs in the plan`);
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertNoHorizontalScroll('dry run with zones at 390 px');
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 step('forget the token: back to the sign-in form, nothing left in session storage', async () => {

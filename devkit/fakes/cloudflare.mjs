@@ -134,6 +134,9 @@ function tokenBucket({ rate, burst }) {
  *   and before the 200 answer, unless `sitePurgeDelayMs` defers it.
  * @param {number} [o.sitePurgeDelayMs=0] apply the purge to the site(s) this long after answering 200 (slow
  *   propagation: a probe right after the answer still sees the old copy)
+ * @param {Record<string, string[]>} [o.zoneHosts] the hosts each zone serves ("host" or "*.host"), the
+ *   unkind choice: a purge naming a URL, prefix or host its zone does not serve answers 400 (code 1004,
+ *   counted in `misrouted`); zones not listed accept any host
  */
 export async function startCloudflare({
   token = 'cf_test_token',
@@ -147,8 +150,22 @@ export async function startCloudflare({
   onPurge,
   site,
   sitePurgeDelayMs: siteDelay = 0,
+  zoneHosts = {},
   port = 0,
 } = {}) {
+  let misrouted = 0;
+  const serves = (zoneId, host) => {
+    const patterns = zoneHosts[zoneId];
+    if (!patterns) return true;
+    const h = String(host).toLowerCase().replace(/\.$/, '');
+    return patterns.some((p) => (p.startsWith('*.') ? h.endsWith(p.slice(1).toLowerCase()) && h.length > p.length - 1 : h === p.toLowerCase()));
+  };
+  const hostOf = (mode, item) => {
+    if (mode === 'files') {
+      try { return new URL(typeof item === 'string' ? item : item.url).hostname; } catch { return ''; }
+    }
+    return String(item).split('/')[0].split(':')[0];
+  };
   const sites = site ? [].concat(site) : [];
   let sitePurgeDelayMs = siteDelay;
   const requests = [];
@@ -286,6 +303,13 @@ export async function startCloudflare({
       if (v.error) return reply(v.error.status, fail(v.error.code, v.error.message));
       purgeRec.mode = v.mode;
       purgeRec.items = v.items;
+      if (['files', 'hosts', 'prefixes'].includes(v.mode)) {
+        const foreign = v.items.find((it) => !serves(purgeRec.zoneId, hostOf(v.mode, it)));
+        if (foreign !== undefined) {
+          misrouted += 1;
+          return reply(400, fail(1004, `${JSON.stringify(foreign)} is not served by zone ${purgeRec.zoneId}`));
+        }
+      }
       if (onPurge) {
         try {
           await onPurge(purgeRec);
@@ -347,6 +371,8 @@ export async function startCloudflare({
     requests,
     hookErrors,
     get rateLimited() { return rateLimited; },
+    /** Purge calls refused because they named a URL, prefix or host their zone does not serve. */
+    get misrouted() { return misrouted; },
     /** Purge calls refused by the token bucket (429, code 1134). */
     get bucketRefusals() { return bucketRefusals; },
     /** Calls refused by the account-wide API limit (429 with retry-after). */

@@ -19,7 +19,7 @@ pub(super) fn parse(raw: &RawConfig, errors: &mut Vec<String>) -> Rules {
         Some(v) => Rules::from_value(v),
     };
     parsed.unwrap_or_else(|e| {
-        errors.push(e.to_string());
+        errors.extend(e.messages());
         Rules::default()
     })
 }

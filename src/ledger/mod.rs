@@ -550,7 +550,7 @@ impl JobRecord {
                 .clone()
                 .unwrap_or_else(|| self.received_at.clone()),
             finished_at: self.finished_at.clone(),
-            purged: self.purged,
+            purged: self.purged.clone(),
             errors: self.errors.clone(),
         });
         if self.history.len() > 20 {

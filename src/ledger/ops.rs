@@ -219,6 +219,9 @@ pub struct ReportOp {
     pub attempt: u32,
     pub results: Vec<ActionResult>,
     pub api_calls: std::collections::BTreeMap<String, u64>,
+    /// The same calls by environment and zone.
+    #[serde(default)]
+    pub zone_calls: Vec<crate::purge::ZoneCalls>,
     pub errors: Vec<String>,
     pub subrequests: u64,
     pub now: String,
@@ -308,6 +311,9 @@ pub struct ReportVerificationOp {
     pub verification: crate::probe::Verification,
     /// Purge API calls of the extra purge.
     pub api_calls: u64,
+    /// The same calls by environment and zone.
+    #[serde(default)]
+    pub zone_calls: Vec<crate::purge::ZoneCalls>,
     pub errors: Vec<String>,
     pub subrequests: u64,
     pub now: String,

@@ -391,8 +391,29 @@ const IDS_PER_STATEMENT: usize = 90;
 struct Settled {
     env: String,
     kind: String,
+    target: String,
     counted: i64,
     dup: i64,
+}
+
+/// Counts purge calls per zone, in the totals and in their environment's.
+fn count_zone_calls(rec: &mut JobRecord, calls: &[crate::purge::ZoneCalls]) {
+    for c in calls {
+        let delta = PurgedCounts {
+            api_calls: c.calls,
+            ..PurgedCounts::default()
+        }
+        .in_zone(&c.zone);
+        let zone_only = PurgedCounts {
+            by_zone: delta.by_zone,
+            ..PurgedCounts::default()
+        };
+        rec.purged.add(&zone_only);
+        rec.purged_by_environment
+            .entry(c.env.clone())
+            .or_default()
+            .add(&zone_only);
+    }
 }
 
 /// Counts what one settled action adds to the record: what it purged the first time it is
@@ -411,6 +432,9 @@ fn count_settled(rec: &mut JobRecord, row: Settled, outcome: Outcome, swept: u64
     }
     if kind.is_kv() && (outcome == Outcome::Done || swept > 0) {
         rec.passes.entry(row.env.clone()).or_default().last_kv_ms = Some(now_ms);
+    }
+    if kind.is_cloudflare() {
+        delta = delta.in_zone(&row.target);
     }
     rec.purged.add(&delta);
     rec.purged_by_environment
@@ -443,7 +467,7 @@ fn settle_results(
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let query = format!(
-                "UPDATE work SET state = ?1, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE job_id = ?2 AND attempt = ?3 AND state = {PENDING} AND id IN ({marks}) RETURNING env, kind, counted, dup"
+                "UPDATE work SET state = ?1, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE job_id = ?2 AND attempt = ?3 AND state = {PENDING} AND id IN ({marks}) RETURNING env, kind, target, counted, dup"
             );
             let mut binds = vec![
                 i(ActionState::from(outcome) as i64),
@@ -463,7 +487,7 @@ fn settle_results(
     for r in detailed {
         let rows: Vec<Settled> = sql
             .exec(
-                &format!("UPDATE work SET state = ?1, cursor = ?2, swept = swept + ?3, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE id = ?4 AND job_id = ?5 AND attempt = ?6 AND state = {PENDING} RETURNING env, kind, counted, dup"),
+                &format!("UPDATE work SET state = ?1, cursor = ?2, swept = swept + ?3, lease = 0, counted = counted + (CASE WHEN ?1 = {DONE} THEN 1 ELSE 0 END) WHERE id = ?4 AND job_id = ?5 AND attempt = ?6 AND state = {PENDING} RETURNING env, kind, target, counted, dup"),
                 vec![
                     i(ActionState::from(r.outcome) as i64),
                     r.cursor.clone().map(s).unwrap_or(SqlStorageValue::Null),
@@ -909,6 +933,7 @@ fn settle_report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<P
         attempt,
         results,
         api_calls,
+        zone_calls,
         errors,
         subrequests,
         now,
@@ -939,6 +964,7 @@ fn settle_report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<P
         rec.purged.api_calls += n;
         rec.purged_by_environment.entry(env).or_default().api_calls += n;
     }
+    count_zone_calls(&mut rec, &zone_calls);
     push_errors(&mut rec.errors, errors);
     if settled > 0 {
         rec.progress_ms = now_ms;
@@ -1115,6 +1141,7 @@ pub fn report_verification(
         env,
         verification,
         api_calls,
+        zone_calls,
         errors,
         subrequests,
         now,
@@ -1128,6 +1155,7 @@ pub fn report_verification(
     if rec.settle_verification(&env, verification, now_ms) {
         rec.purged.api_calls += api_calls;
         rec.purged_by_environment.entry(env).or_default().api_calls += api_calls;
+        count_zone_calls(&mut rec, &zone_calls);
         push_errors(&mut rec.errors, errors);
     }
     let p = progress(sql, &mut rec, settings, &now, now_ms)?;

@@ -175,6 +175,7 @@ impl Drainer<'_> {
                 attempt: self.job.attempt,
                 results: out.results,
                 api_calls: out.api_calls,
+                zone_calls: out.zone_calls,
                 errors: out.errors,
                 subrequests: self.invocation_total() as u64 + 1,
                 now: now_iso(),

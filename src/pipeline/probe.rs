@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::ledger::ops::{ClaimVerificationOp, ReportVerificationOp, VerificationWork};
 use crate::plan::PlanEnvironment;
 use crate::probe::{classify, summarise, Probe};
-use crate::purge::{exec, ActionKind, ClaimedAction, Outcome};
+use crate::purge::{exec, ActionKind, ClaimedAction, Outcome, ZoneCalls};
 use crate::queue::{JobMessage, Step};
 use crate::runtime::{now_iso, now_ms};
 
@@ -61,7 +61,7 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
         // Nothing left to probe: the next drain round moves the attempt on.
         return Ok(Next::Inline(Step::Drain));
     };
-    let (verification, api_calls, errors) =
+    let (verification, (api_calls, zone_calls), errors) =
         probe_environment(ctx.cfg, ctx.env, &ctx.budget, &work).await?;
     ctx.log(
         "verified",
@@ -76,6 +76,7 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 env: work.env.clone(),
                 verification,
                 api_calls,
+                zone_calls,
                 errors,
                 subrequests: ctx.budget.used() as u64 + 1,
                 now: now_iso(),
@@ -89,13 +90,20 @@ pub(super) async fn probe(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
 }
 
 /// Probes one environment's sample, purges the stale URLs once more and probes them again.
-/// Returns the verification, the extra purge calls made and their errors.
+/// Returns the verification, the extra purge calls made (in all, and per zone) and their errors.
 async fn probe_environment(
     cfg: &Config,
     env: &worker::Env,
     budget: &Budget,
     work: &VerificationWork,
-) -> Result<(crate::probe::Verification, u64, Vec<String>), StepError> {
+) -> Result<
+    (
+        crate::probe::Verification,
+        (u64, Vec<ZoneCalls>),
+        Vec<String>,
+    ),
+    StepError,
+> {
     let urls: Vec<String> = work.urls.iter().map(|(_, u)| u.clone()).collect();
     let first = probe_all(cfg, budget, &urls, work.since_ms).await;
     let stale: Vec<&(String, String)> = work
@@ -105,6 +113,7 @@ async fn probe_environment(
         .collect();
     let mut again = Vec::new();
     let mut api_calls = 0;
+    let mut zone_calls = Vec::new();
     let mut errors = Vec::new();
     if !stale.is_empty() {
         let actions: Vec<ClaimedAction> = stale
@@ -128,6 +137,7 @@ async fn probe_environment(
             return Err(e.into());
         }
         api_calls = out.api_calls.values().sum();
+        zone_calls = out.zone_calls;
         errors = out.errors;
         let purged: Vec<String> = out
             .results
@@ -147,7 +157,7 @@ async fn probe_environment(
         }
     }
     let v = summarise(&first, &again, work.pass, &now_iso());
-    Ok((v, api_calls, errors))
+    Ok((v, (api_calls, zone_calls), errors))
 }
 
 /// Probes each URL once, a few at a time.
@@ -193,7 +203,7 @@ pub(super) fn probe_samples(
         let n = cfg
             .rules
             .rule_for_stack(Some(api_key), &e.name)
-            .filter(|r| r.zone_id.is_some() && cfg.cloudflare.api_token.is_some())
+            .filter(|r| !r.zones.is_empty() && cfg.cloudflare.api_token.is_some())
             .map_or(0, |r| r.verify_sample);
         (e.name.clone(), n)
     }))

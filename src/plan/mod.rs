@@ -152,10 +152,60 @@ pub struct EnvPlan {
     pub hosts: Vec<String>,
     /// Purge the whole zone.
     pub purge_everything: bool,
+    /// What goes to each zone (docs/CONTRACT.md, "Several zones"): URLs, prefixes and hosts to
+    /// the zone that serves their host, tags and `everything` to every zone. The flat lists
+    /// above are their union.
+    #[serde(default)]
+    pub zones: BTreeMap<String, ZonePlan>,
     /// How the rule asks the zone to drop content, fixed when the plan is made and carried by
     /// its actions (not part of the dry run's answer).
     #[serde(skip)]
     pub purge_mode: Option<crate::rules::PurgeMode>,
+}
+
+/// What one zone purges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZonePlan {
+    pub tags: Vec<String>,
+    pub files: Vec<String>,
+    pub prefixes: Vec<String>,
+    pub hosts: Vec<String>,
+    pub purge_everything: bool,
+}
+
+impl ZonePlan {
+    /// Purge calls with `files` URLs and `other` tags, prefixes or hosts per call.
+    fn calls(&self, files: usize, other: usize) -> usize {
+        purge_calls(self.tags.len(), other)
+            + purge_calls(self.files.len(), files)
+            + purge_calls(self.prefixes.len(), other)
+            + purge_calls(self.hosts.len(), other)
+            + usize::from(self.purge_everything)
+    }
+
+    fn merge(&mut self, other: ZonePlan) {
+        union(&mut self.tags, other.tags);
+        union(&mut self.files, other.files);
+        union(&mut self.prefixes, other.prefixes);
+        union(&mut self.hosts, other.hosts);
+        self.purge_everything |= other.purge_everything;
+        if self.purge_everything {
+            self.clear_covered_by_everything();
+        }
+    }
+
+    fn clear_covered_by_everything(&mut self) {
+        self.tags.clear();
+        self.files.clear();
+        self.prefixes.clear();
+        self.hosts.clear();
+    }
+}
+
+/// Sorted, duplicate-free union of two sorted lists.
+fn union(into: &mut Vec<String>, from: Vec<String>) {
+    let set: BTreeSet<String> = crate::sorted::set_of(std::mem::take(into).into_iter().chain(from));
+    *into = set.into_iter().collect();
 }
 
 /// Sizes of an [`EnvPlan`]'s lists.
@@ -224,29 +274,17 @@ impl EnvPlan {
     pub fn wants_second_pass(&self) -> bool {
         self.kv_binding.is_some()
             && !(self.kv_keys.is_empty() && self.kv_prefixes.is_empty())
-            && self.zone_id.is_some()
+            && !self.zones.is_empty()
             && self.cloudflare_calls(1, 1) > 0
     }
 
     /// Cloudflare purge API calls needed with `files` URLs and `other` tags, prefixes or hosts
-    /// per call (one mode per call); none without a zone.
+    /// per call (one mode and one zone per call); none without a zone.
     pub fn cloudflare_calls(&self, files: usize, other: usize) -> usize {
-        if self.zone_id.is_none() {
-            return 0;
-        }
-        purge_calls(self.tags.len(), other)
-            + purge_calls(self.files.len(), files)
-            + purge_calls(self.prefixes.len(), other)
-            + purge_calls(self.hosts.len(), other)
-            + usize::from(self.purge_everything)
+        self.zones.values().map(|z| z.calls(files, other)).sum()
     }
 
     fn merge(&mut self, other: EnvPlan) {
-        fn union(into: &mut Vec<String>, from: Vec<String>) {
-            let set: BTreeSet<String> =
-                crate::sorted::set_of(std::mem::take(into).into_iter().chain(from));
-            *into = set.into_iter().collect();
-        }
         if self.environment_uid.is_empty()
             || (!other.environment_uid.is_empty() && other.environment_uid < self.environment_uid)
         {
@@ -264,6 +302,9 @@ impl EnvPlan {
         union(&mut self.prefixes, other.prefixes);
         union(&mut self.hosts, other.hosts);
         self.purge_everything |= other.purge_everything;
+        for (zone, z) in other.zones {
+            self.zones.entry(zone).or_default().merge(z);
+        }
         if self.purge_everything {
             self.clear_covered_by_everything();
         }
@@ -274,6 +315,10 @@ impl EnvPlan {
         self.files.clear();
         self.prefixes.clear();
         self.hosts.clear();
+        for z in self.zones.values_mut() {
+            z.purge_everything = true;
+            z.clear_covered_by_everything();
+        }
     }
 }
 
@@ -568,9 +613,20 @@ fn base_url_for<'a>(env: &'a PlanEnvironment, locale: Option<&str>) -> Option<&'
         .filter(|s| !s.is_empty())
 }
 
+/// One zone's part of an [`Acc`] (tags and `everything` go to every zone, kept once in `Acc`).
+#[derive(Default)]
+struct ZoneAcc {
+    files: BTreeSet<String>,
+    prefixes: BTreeSet<String>,
+    hosts: BTreeSet<String>,
+}
+
 /// Per-environment accumulator.
 struct Acc {
     environment_uid: String,
+    rule_zones: crate::rules::Zones,
+    /// Per zone id: its tags, files, prefixes and hosts.
+    zones: BTreeMap<String, ZoneAcc>,
     zone_id: Option<String>,
     kv_binding: Option<String>,
     kv_namespace_id: Option<String>,
@@ -589,11 +645,17 @@ impl Acc {
     fn new(env: &PlanEnvironment, rule: &EnvRule) -> Acc {
         Acc {
             environment_uid: env.uid.clone(),
-            zone_id: rule.zone_id.clone(),
+            rule_zones: rule.zones.clone(),
+            zones: rule
+                .zones
+                .ids()
+                .map(|z| (z.to_string(), ZoneAcc::default()))
+                .collect(),
+            zone_id: rule.zones.only().map(str::to_string),
             kv_binding: rule.kv_binding.clone(),
             kv_namespace_id: rule.kv_namespace_id.clone(),
             purge_mode: rule.purge_mode,
-            zone: rule.zone_id.is_some(),
+            zone: !rule.zones.is_empty(),
             kv_keys: BTreeSet::new(),
             kv_prefixes: BTreeSet::new(),
             urls: BTreeSet::new(),
@@ -605,7 +667,25 @@ impl Acc {
     }
 
     fn finish(self) -> EnvPlan {
-        let urls: Vec<String> = self.urls.into_iter().collect();
+        let zones: BTreeMap<String, ZonePlan> = self
+            .zones
+            .into_iter()
+            .map(|(id, z)| {
+                let plan = ZonePlan {
+                    tags: self.tags.iter().cloned().collect(),
+                    files: z.files.into_iter().collect(),
+                    prefixes: z.prefixes.into_iter().collect(),
+                    hosts: z.hosts.into_iter().collect(),
+                    purge_everything: self.purge_everything,
+                };
+                (id, plan)
+            })
+            .collect();
+        let routed = |pick: fn(&ZonePlan) -> &Vec<String>| -> Vec<String> {
+            crate::sorted::set_of(zones.values().flat_map(|z| pick(z).iter().cloned()))
+                .into_iter()
+                .collect()
+        };
         let mut plan = EnvPlan {
             environment_uid: self.environment_uid,
             zone_id: self.zone_id,
@@ -613,12 +693,17 @@ impl Acc {
             kv_namespace_id: self.kv_namespace_id,
             kv_keys: self.kv_keys.into_iter().collect(),
             kv_prefixes: self.kv_prefixes.into_iter().collect(),
-            files: if self.zone { urls.clone() } else { Vec::new() },
-            cache_urls: urls,
-            tags: self.tags.into_iter().collect(),
-            prefixes: self.prefixes.into_iter().collect(),
-            hosts: self.hosts.into_iter().collect(),
+            files: routed(|z| &z.files),
+            cache_urls: self.urls.into_iter().collect(),
+            tags: if zones.is_empty() {
+                Vec::new()
+            } else {
+                self.tags.into_iter().collect()
+            },
+            prefixes: routed(|z| &z.prefixes),
+            hosts: routed(|z| &z.hosts),
             purge_everything: self.purge_everything,
+            zones,
             purge_mode: Some(self.purge_mode),
         };
         if plan.purge_everything {
@@ -678,12 +763,40 @@ impl Expansion<'_> {
             ),
             Field::Host => (normalize_host(&expanded), &mut self.acc.hosts, "valid_host"),
         };
-        match value {
-            Some(v) => {
-                set.insert(v);
-            }
-            None => self.skip(template, reason),
+        let Some(v) = value else {
+            return self.skip(template, reason);
+        };
+        set.insert(v.clone());
+        if matches!(kind, Field::Url | Field::Prefix | Field::Host) && self.acc.zone {
+            self.route(kind, v);
         }
+    }
+
+    /// Sends a URL, prefix or host to the zone that serves its host; one that no zone takes
+    /// goes nowhere and is listed in `skipped` (`missing: "zone"`; a URL is still deleted from
+    /// the Cache API).
+    fn route(&mut self, kind: Field, value: String) {
+        let zones = &self.acc.rule_zones;
+        let zone = match kind {
+            Field::Url => zones.route_url(&value),
+            Field::Prefix => zones.route_prefix(&value),
+            _ => zones.route(&value),
+        };
+        let Some(zone) = zone.map(str::to_string) else {
+            self.skipped.insert(Skipped {
+                template: value,
+                uid: self.uid.to_owned(),
+                environment: self.environment.to_owned(),
+                missing: "zone".to_owned(),
+            });
+            return;
+        };
+        let z = self.acc.zones.entry(zone).or_default();
+        match kind {
+            Field::Url => z.files.insert(value),
+            Field::Prefix => z.prefixes.insert(value),
+            _ => z.hosts.insert(value),
+        };
     }
 
     fn skip(&mut self, template: &Template, missing: &str) {
@@ -1009,6 +1122,56 @@ mod tests {
         // The failed item and the item of the other environment left no trace.
         let json = serde_json::to_string(&p).unwrap();
         assert!(!json.contains("e_failed") && !json.contains("e9") && !json.contains("blt_dev"));
+    }
+
+    #[test]
+    fn zones_route_urls_prefixes_and_hosts_and_every_zone_gets_the_tags() {
+        let rules = Rules::from_value(&json!({
+            "production": {
+                "zones": [
+                    {"zone_id": "com", "hosts": ["www.example.com"]},
+                    {"zone_id": "fr", "hosts": ["*.example.fr", "www.example.fr"]}
+                ],
+                "on_failure": ["host:www.example.fr", "prefix:www.example.org/x"],
+                "entry": {
+                    "tags": ["t-{uid}"],
+                    "urls": ["{base_url}{url}"],
+                    "prefixes": ["www.example.com/p/{uid}"]
+                },
+                "asset": {"urls": ["{url}"]}
+            }
+        }))
+        .unwrap();
+        let items = vec![
+            entry("e1", "page", "en-us", "blt_prod", Some("/blog/hello")),
+            entry("e1", "page", "fr-fr", "blt_prod", Some("/blog/bonjour")),
+            asset("a1", "en-us", "blt_prod", Some("https://images.contentstack.io/a1.jpg")),
+        ];
+        let p = plan(&job(), &items, &envs(), &rules);
+        let prod = &p.environments["production"];
+        assert_eq!(prod.zone_id, None, "several zones: no single zone_id");
+        let (com, fr) = (&prod.zones["com"], &prod.zones["fr"]);
+        assert_eq!(com.files, vec!["https://www.example.com/blog/hello"]);
+        assert_eq!(fr.files, vec!["https://www.example.fr/blog/bonjour"]);
+        assert_eq!(com.tags, vec!["t-e1"]);
+        assert_eq!(fr.tags, vec!["t-e1"], "tags go to every zone");
+        assert_eq!(com.prefixes, vec!["www.example.com/p/e1"]);
+        assert!(fr.prefixes.is_empty());
+        assert_eq!(prod.files.len(), 2, "the flat list is the union");
+        // The asset's host is served by no zone: listed in skipped, still in the Cache API list.
+        let zoneless: Vec<&Skipped> = p.skipped.iter().filter(|s| s.missing == "zone").collect();
+        assert_eq!(zoneless.len(), 1, "{:?}", p.skipped);
+        assert_eq!(zoneless[0].template, "https://images.contentstack.io/a1.jpg");
+        assert_eq!(zoneless[0].uid, "a1");
+        assert!(prod.cache_urls.contains(&"https://images.contentstack.io/a1.jpg".to_string()));
+        assert!(!prod.files.contains(&"https://images.contentstack.io/a1.jpg".to_string()));
+        assert_eq!(prod.cloudflare_calls(100, 100), 2 + 1 + 1 + 1, "per zone: tags twice, a URL call each, the prefix");
+        // on_failure is routed the same way.
+        let f = plan_failure(&job(), &envs()[..1], &rules);
+        let fp = &f.environments["production"];
+        assert_eq!(fp.zones["fr"].hosts, vec!["www.example.fr"]);
+        assert!(fp.zones["com"].hosts.is_empty());
+        assert!(f.skipped.iter().any(|s| s.missing == "zone" && s.template == "www.example.org/x"));
     }
 
     #[test]

@@ -497,7 +497,7 @@ fn settle_purge(
     answer: &net::Answer,
 ) {
     if let Some(first) = items.first() {
-        *out.api_calls.entry(first.env.clone()).or_default() += 1;
+        out.called(&first.env, zone);
     }
     let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let ok = answer.status == 200 && v.get("success").and_then(Value::as_bool) == Some(true);

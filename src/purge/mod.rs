@@ -211,13 +211,15 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
             );
         }
         push(&mut out, ActionKind::CacheUrl, "", "", &p.cache_urls);
-        if let Some(zone) = &p.zone_id {
-            let endpoint = p.purge_mode.unwrap_or_default().endpoint();
-            push(&mut out, ActionKind::Tag, zone, endpoint, &p.tags);
-            push(&mut out, ActionKind::File, zone, endpoint, &p.files);
-            push(&mut out, ActionKind::Prefix, zone, endpoint, &p.prefixes);
-            push(&mut out, ActionKind::Host, zone, endpoint, &p.hosts);
-            if p.purge_everything {
+        // One purge action per zone: a tag on two zones is two actions (docs/CONTRACT.md,
+        // "Several zones").
+        let endpoint = p.purge_mode.unwrap_or_default().endpoint();
+        for (zone, z) in &p.zones {
+            push(&mut out, ActionKind::Tag, zone, endpoint, &z.tags);
+            push(&mut out, ActionKind::File, zone, endpoint, &z.files);
+            push(&mut out, ActionKind::Prefix, zone, endpoint, &z.prefixes);
+            push(&mut out, ActionKind::Host, zone, endpoint, &z.hosts);
+            if z.purge_everything {
                 out.push(NewAction {
                     env: env.clone(),
                     kind: ActionKind::Everything,
@@ -321,10 +323,37 @@ pub struct ExecOutcome {
     pub results: Vec<ActionResult>,
     /// Purge API calls sent, by the environment of each batch's first action.
     pub api_calls: BTreeMap<String, u64>,
+    /// The same calls by (environment, zone).
+    pub zone_calls: Vec<ZoneCalls>,
     pub errors: Vec<String>,
 }
 
+/// Purge calls sent to one zone for one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneCalls {
+    pub env: String,
+    pub zone: String,
+    pub calls: u64,
+}
+
 impl ExecOutcome {
+    /// Counts one purge call sent to `zone` for `env`.
+    pub fn called(&mut self, env: &str, zone: &str) {
+        *self.api_calls.entry(env.to_string()).or_default() += 1;
+        match self
+            .zone_calls
+            .iter_mut()
+            .find(|c| c.env == env && c.zone == zone)
+        {
+            Some(c) => c.calls += 1,
+            None => self.zone_calls.push(ZoneCalls {
+                env: env.to_string(),
+                zone: zone.to_string(),
+                calls: 1,
+            }),
+        }
+    }
+
     /// Records one outcome for each of `actions`.
     pub fn settle(&mut self, actions: &[ClaimedAction], outcome: Outcome, error: Option<String>) {
         for a in actions {
@@ -649,12 +678,17 @@ mod tests {
 
     #[test]
     fn actions_carry_how_they_are_carried_out() {
+        let zone = crate::plan::ZonePlan {
+            tags: vec!["a".into()],
+            ..Default::default()
+        };
         let mut env = EnvPlan {
             zone_id: Some("z1".into()),
             kv_binding: Some("KV".into()),
             kv_namespace_id: Some("ns1".into()),
             tags: vec!["a".into()],
             kv_keys: vec!["k".into()],
+            zones: [("z1".to_string(), zone)].into_iter().collect(),
             purge_mode: Some(crate::rules::PurgeMode::Invalidate),
             ..EnvPlan::default()
         };

@@ -47,7 +47,9 @@ use serde_json::{Map, Value};
 use crate::template::{Placeholder, Template, TemplateError};
 
 pub mod references;
+pub mod zones;
 pub use references::References;
+pub use zones::Zones;
 
 /// The name of the variable, used as the root of error paths.
 pub const ROOT: &str = "ENVIRONMENTS";
@@ -59,8 +61,9 @@ pub const WILDCARD: &str = "*";
 /// Separates the stack api key from the environment in a stack-scoped key.
 pub const STACK_SEPARATOR: char = '/';
 
-const ENV_FIELDS: [&str; 10] = [
+const ENV_FIELDS: [&str; 11] = [
     "zone_id",
+    "zones",
     "kv_binding",
     "kv_namespace_id",
     "resolve_urls",
@@ -153,6 +156,9 @@ pub enum RulesError {
     /// A value at `path` is wrong; `message` says why.
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// Several values are wrong (each reported).
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Many(Vec<RulesError>),
 }
 
 impl RulesError {
@@ -168,6 +174,15 @@ impl RulesError {
         match self {
             RulesError::InvalidJson(_) => ROOT,
             RulesError::Invalid { path, .. } => path,
+            RulesError::Many(all) => all.first().map_or(ROOT, RulesError::path),
+        }
+    }
+
+    /// Each problem's message.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            RulesError::Many(all) => all.iter().map(|e| e.to_string()).collect(),
+            one => vec![one.to_string()],
         }
     }
 }
@@ -287,8 +302,8 @@ impl ItemRule {
 /// The rule for one environment key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EnvRule {
-    /// Cloudflare zone for purge API calls.
-    pub zone_id: Option<String>,
+    /// Cloudflare zones for purge API calls (`zone_id` or `zones`; none: no purge calls).
+    pub zones: Zones,
     /// KV namespace binding name.
     pub kv_binding: Option<String>,
     /// KV namespace id, for REST bulk deletes.
@@ -312,9 +327,9 @@ pub struct EnvRule {
 }
 
 impl EnvRule {
-    /// True when the rule has a `zone_id`, so the Cloudflare purge API is used.
+    /// True when the rule has a zone, so the Cloudflare purge API is used.
     pub fn needs_cloudflare_api(&self) -> bool {
-        self.zone_id.is_some()
+        !self.zones.is_empty()
     }
 
     /// True when the rule uses a KV binding.
@@ -588,7 +603,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
     })?;
     check_fields(path, map, &ENV_FIELDS)?;
 
-    let zone_id = opt_id(path, map, "zone_id")?;
+    let zones = zones::parse(path, map)?;
     let kv_binding = opt_id(path, map, "kv_binding")?;
     let kv_namespace_id = opt_id(path, map, "kv_namespace_id")?;
     let resolve_urls = opt_bool(path, map, "resolve_urls")?;
@@ -651,7 +666,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
     }
 
     Ok(EnvRule {
-        zone_id,
+        zones,
         kv_binding,
         kv_namespace_id,
         resolve_urls,
@@ -985,10 +1000,7 @@ mod tests {
         assert!(!rules.has_wildcard());
         assert!(!rules.is_empty());
         let p = rules.rule_for("production").unwrap();
-        assert_eq!(
-            p.zone_id.as_deref(),
-            Some("023e105f4ecef8ad9ca31a8372d0c353")
-        );
+        assert_eq!(p.zones.only(), Some("023e105f4ecef8ad9ca31a8372d0c353"));
         assert_eq!(p.kv_binding.as_deref(), Some("CONTENT_KV"));
         assert_eq!(
             p.kv_namespace_id.as_deref(),
@@ -1059,16 +1071,16 @@ mod tests {
         assert!(rules.has_wildcard());
         assert_eq!(rules.names(), vec!["*", "production"]);
         assert_eq!(
-            rules.rule_for("production").unwrap().zone_id.as_deref(),
+            rules.rule_for("production").unwrap().zones.only(),
             Some("zone-prod")
         );
         assert_eq!(
-            rules.rule_for("staging").unwrap().zone_id.as_deref(),
+            rules.rule_for("staging").unwrap().zones.only(),
             Some("zone-any")
         );
         // Names are exact: no case folding.
         assert_eq!(
-            rules.rule_for("Production").unwrap().zone_id.as_deref(),
+            rules.rule_for("Production").unwrap().zones.only(),
             Some("zone-any")
         );
     }
@@ -1126,7 +1138,7 @@ mod tests {
         assert_err(
             json!({"production": {"purge": true}}),
             "ENVIRONMENTS.production.purge",
-            "unknown field (expected one of: zone_id, kv_binding",
+            "unknown field (expected one of: zone_id, zones, kv_binding",
         );
         assert_err(
             json!({"*": {"asset": {"url": []}}}),
@@ -1383,11 +1395,8 @@ mod tests {
             "blt2/staging": {"zone_id": "blt2-staging"}
         }))
         .unwrap();
-        let zone = |k: Option<&str>, e: &str| {
-            rules
-                .rule_for_stack(k, e)
-                .and_then(|r| r.zone_id.as_deref())
-        };
+        let zone =
+            |k: Option<&str>, e: &str| rules.rule_for_stack(k, e).and_then(|r| r.zones.only());
         assert_eq!(zone(Some("blt1"), "production"), Some("blt1-prod"));
         assert_eq!(zone(Some("blt1"), "staging"), Some("blt1-any"));
         assert_eq!(zone(Some("blt2"), "production"), Some("prod"));

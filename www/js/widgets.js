@@ -200,3 +200,24 @@ function referrerRow(r, from, rowTestid) {
   cell('td', 'Depth', { class: 'num', 'data-field': 'depth', title: depth === 1 ? 'references the job item directly' : 'references a referrer' },
     String(depth || '—')));
 }
+
+const ZONE_COUNTS = [['tags', 'Tags'], ['urls', 'URLs'], ['prefixes', 'Prefixes'], ['hosts', 'Hosts'], ['api_calls', 'API calls']];
+
+/**
+ * Per environment and Cloudflare zone, what was (or would be) purged: `rows` is a list of
+ * [environment, zone id, counts] with counts keyed as in ZONE_COUNTS. Null when there is none
+ * (no rule names a zone), so the caller leaves the table out.
+ */
+export function zonesTable(rows, testid, caption) {
+  if (!rows.length) return null;
+  const cols = ZONE_COUNTS.filter(([k]) => k !== 'api_calls' || rows.some(([, , c]) => c && c.api_calls !== undefined));
+  return el('div', { class: 'table-wrap' },
+    el('table', { class: 'table table-cards table-zones', testid },
+      el('caption', { class: 'visually-hidden', text: caption }),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Environment' }), el('th', { scope: 'col', text: 'Zone' }),
+        cols.map(([, label]) => el('th', { scope: 'col', class: 'num', text: label })))),
+      el('tbody', {}, rows.map(([env, zone, counts]) => el('tr', { testid: `${testid}-row`, 'data-env': env, 'data-zone': zone },
+        cell('th', 'Environment', { scope: 'row' }, env),
+        cell('td', 'Zone', {}, el('code', { class: 'break', text: zone })),
+        cols.map(([k, label]) => cell('td', label, { class: 'num', 'data-field': k }, n(counts && counts[k]))))))));
+}

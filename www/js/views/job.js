@@ -7,7 +7,7 @@ import { dateFmt, timeEl, fmtDuration, n, plural, shortId } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
 import { currentRoute } from '../router.js';
 import {
-  FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock, recoveredMark, isObject,
+  FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock, recoveredMark, isObject, zonesTable,
 } from '../widgets.js';
 import { timelineBlock } from '../timeline.js';
 
@@ -146,7 +146,7 @@ function renderJob(rec) {
       el('span', { class: 'stat-value', testid: `purged-${k}`, text: n(purged[k]) }),
       el('span', { class: 'stat-label', text: k === 'api_calls' ? 'Purge API calls' : label }))));
 
-  byId('job-env-slot').replaceChildren(envTable(rec));
+  byId('job-env-slot').replaceChildren(envTable(rec), ...[jobZones(rec)].filter(Boolean));
   renderVerification(rec.verification);
   renderReferences(rec.references);
 
@@ -291,6 +291,17 @@ function deliveries(rec) {
   const scopes = rec.scopes && typeof rec.scopes === 'object' ? Object.entries(rec.scopes) : [];
   if (!scopes.length) return rec.channel_environment || 'any environment';
   return scopes.map(([k, v]) => `${k === '*' ? 'any environment' : k}${v && v.collected ? '' : ' (reading items)'}`).join(', ');
+}
+
+/** Per environment and zone, what was purged there (`purged_by_environment.<env>.by_zone`). */
+function jobZones(rec) {
+  const byEnv = rec.purged_by_environment && typeof rec.purged_by_environment === 'object' ? rec.purged_by_environment : {};
+  const rows = [];
+  for (const [env, counts] of Object.entries(byEnv)) {
+    const zones = counts && typeof counts.by_zone === 'object' && counts.by_zone ? counts.by_zone : {};
+    for (const [zone, c] of Object.entries(zones)) rows.push([env, zone, c]);
+  }
+  return zonesTable(rows, 'zone-table', 'What was purged, per environment and Cloudflare zone');
 }
 
 function envTable(rec) {

@@ -2,7 +2,7 @@
 import { byId, el, announce } from '../dom.js';
 import { n, plural } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
-import { LIST_RENDER_CAP, envChips, skippedTable, referencesBlock } from '../widgets.js';
+import { LIST_RENDER_CAP, envChips, skippedTable, referencesBlock, zonesTable } from '../widgets.js';
 
 const PLAN_LISTS = [
   ['kv_keys', 'KV keys to delete', 'plan-kv-key', 'KV keys'],
@@ -156,7 +156,7 @@ function planEnv(name, env, check) {
   env = env || {};
   const meta = [
     ['Environment UID', env.environment_uid],
-    ['Zone', env.zone_id],
+    ['Zone', env.zone_id || (env.zones && Object.keys(env.zones).length > 1 ? `${Object.keys(env.zones).length} zones` : null)],
     ['KV binding', env.kv_binding],
     ['KV namespace', env.kv_namespace_id],
   ];
@@ -168,9 +168,19 @@ function planEnv(name, env, check) {
     el('dl', { class: 'facts facts-inline' }, meta.map(([k, v]) => [el('dt', { text: k }),
       el('dd', {}, v ? el('code', { class: 'break', text: String(v) }) : el('span', { class: 'muted', text: 'none' }))])),
     env.purge_everything ? el('p', { class: 'notice notice-warn', text: 'Purges everything cached in this zone.' }) : null,
+    planZones(name, env),
     full.length ? el('div', { class: 'plan-lists' }, full.map((l) => codeList(l.label, l.values, l.testid, l.key))) : null,
     empty.length ? el('p', { class: 'muted small plan-nothing', text: `Nothing to do for: ${empty.join(', ')}.` }) : null,
     planVerification(check));
+}
+
+/** Each zone's share of the environment's purges; null with fewer than two zones. */
+function planZones(name, env) {
+  const zones = env.zones && typeof env.zones === 'object' ? Object.entries(env.zones) : [];
+  if (zones.length < 2) return null;
+  const len = (v) => (Array.isArray(v) ? v.length : 0);
+  const rows = zones.map(([zone, z]) => [name, zone, { tags: len(z.tags), urls: len(z.files), prefixes: len(z.prefixes), hosts: len(z.hosts) }]);
+  return zonesTable(rows, 'plan-zone-table', `What ${name} would purge, per Cloudflare zone`);
 }
 
 function codeList(label, values, testid, key) {
