@@ -1145,7 +1145,12 @@ mod tests {
         let items = vec![
             entry("e1", "page", "en-us", "blt_prod", Some("/blog/hello")),
             entry("e1", "page", "fr-fr", "blt_prod", Some("/blog/bonjour")),
-            asset("a1", "en-us", "blt_prod", Some("https://images.contentstack.io/a1.jpg")),
+            asset(
+                "a1",
+                "en-us",
+                "blt_prod",
+                Some("https://images.contentstack.io/a1.jpg"),
+            ),
         ];
         let p = plan(&job(), &items, &envs(), &rules);
         let prod = &p.environments["production"];
@@ -1161,17 +1166,31 @@ mod tests {
         // The asset's host is served by no zone: listed in skipped, still in the Cache API list.
         let zoneless: Vec<&Skipped> = p.skipped.iter().filter(|s| s.missing == "zone").collect();
         assert_eq!(zoneless.len(), 1, "{:?}", p.skipped);
-        assert_eq!(zoneless[0].template, "https://images.contentstack.io/a1.jpg");
+        assert_eq!(
+            zoneless[0].template,
+            "https://images.contentstack.io/a1.jpg"
+        );
         assert_eq!(zoneless[0].uid, "a1");
-        assert!(prod.cache_urls.contains(&"https://images.contentstack.io/a1.jpg".to_string()));
-        assert!(!prod.files.contains(&"https://images.contentstack.io/a1.jpg".to_string()));
-        assert_eq!(prod.cloudflare_calls(100, 100), 2 + 1 + 1 + 1, "per zone: tags twice, a URL call each, the prefix");
+        assert!(prod
+            .cache_urls
+            .contains(&"https://images.contentstack.io/a1.jpg".to_string()));
+        assert!(!prod
+            .files
+            .contains(&"https://images.contentstack.io/a1.jpg".to_string()));
+        assert_eq!(
+            prod.cloudflare_calls(100, 100),
+            2 + 1 + 1 + 1,
+            "per zone: tags twice, a URL call each, the prefix"
+        );
         // on_failure is routed the same way.
         let f = plan_failure(&job(), &envs()[..1], &rules);
         let fp = &f.environments["production"];
         assert_eq!(fp.zones["fr"].hosts, vec!["www.example.fr"]);
         assert!(fp.zones["com"].hosts.is_empty());
-        assert!(f.skipped.iter().any(|s| s.missing == "zone" && s.template == "www.example.org/x"));
+        assert!(f
+            .skipped
+            .iter()
+            .any(|s| s.missing == "zone" && s.template == "www.example.org/x"));
     }
 
     #[test]
