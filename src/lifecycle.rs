@@ -58,8 +58,13 @@ pub enum Phase {
     AwaitingSecond { due_ms: i64 },
     /// The second pass runs (the first pass's purge calls sent again).
     SecondPass { due_ms: i64 },
-    /// No pass left.
+    /// No pass left (and, when the environment warms its cache, not warmed yet).
     Done,
+    /// Its purged URLs are being requested again (`warm`, docs/CONTRACT.md, "Warm after the
+    /// purge").
+    Warming,
+    /// Warmed: nothing left.
+    Warmed,
 }
 
 /// What happens to an environment.
@@ -79,6 +84,10 @@ pub enum Event {
     Start { now_ms: i64 },
     /// New work arrived after the first pass ended (a late delivery): the passes run again.
     NewWork,
+    /// Every environment's passes are over: one that warms starts warming.
+    Warm,
+    /// The environment's warming ended.
+    Warmed,
 }
 
 /// What an event asks of the caller besides the new phase.
@@ -98,6 +107,8 @@ pub enum Effect {
     Leased,
     /// The environment gets no second pass.
     NoSecondPass,
+    /// Warming started: its URLs are to be listed.
+    WarmingStarted,
     /// A probe's result is to be stored.
     Verified,
 }
@@ -162,6 +173,8 @@ impl Phase {
             (AwaitingSecond { due_ms }, Event::Start { now_ms }) if due_ms <= now_ms => {
                 (SecondPass { due_ms }, E::SecondPassStarted)
             }
+            (Done, Event::Warm) => (Warming, E::WarmingStarted),
+            (Warming, Event::Warmed) => (Warmed, E::None),
             (phase, _) => (phase, E::None),
         }
     }
@@ -176,9 +189,9 @@ impl Phase {
         matches!(self, Phase::FirstPass | Phase::SecondPass { .. })
     }
 
-    /// No pass left.
+    /// Nothing left (its passes over, and its warming, if it warms).
     pub fn is_done(self) -> bool {
-        self == Phase::Done
+        matches!(self, Phase::Done | Phase::Warmed)
     }
 
     /// When its second pass is due, once scheduled.
@@ -202,6 +215,8 @@ pub enum Next {
     Plan,
     /// Wait for the second passes, the latest due at `due_ms`, then start them.
     SecondPassAt { due_ms: i64 },
+    /// Request the purged URLs again.
+    Warm,
     /// Every environment is done: the attempt ends.
     Finish,
 }
@@ -227,6 +242,9 @@ pub fn next<'a>(phases: impl IntoIterator<Item = &'a Phase> + Clone) -> Next {
     }
     if all().any(Phase::purging) {
         return Next::Work;
+    }
+    if all().any(|p| p == Phase::Warming) {
+        return Next::Warm;
     }
     Next::Finish
 }
@@ -304,6 +322,9 @@ struct Wire {
     verify_due: Option<VerifyDue>,
     #[serde(default)]
     second_planned: bool,
+    /// Warming: `false` while it runs, `true` once it ended (absent: no warming yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warmed: Option<bool>,
 }
 
 impl From<&EnvPasses> for Wire {
@@ -327,8 +348,17 @@ impl From<&EnvPasses> for Wire {
             verify_due: p.verify_due(),
             second_planned: matches!(
                 phase,
-                Phase::AwaitingSecond { .. } | Phase::SecondPass { .. } | Phase::Done
+                Phase::AwaitingSecond { .. }
+                    | Phase::SecondPass { .. }
+                    | Phase::Done
+                    | Phase::Warming
+                    | Phase::Warmed
             ) || second_started,
+            warmed: match phase {
+                Phase::Warming => Some(false),
+                Phase::Warmed => Some(true),
+                _ => None,
+            },
         }
     }
 }
@@ -336,6 +366,8 @@ impl From<&EnvPasses> for Wire {
 impl From<Wire> for EnvPasses {
     fn from(w: Wire) -> EnvPasses {
         let phase = match (w.verify_due, w.second_due_ms) {
+            _ if w.warmed == Some(false) => Phase::Warming,
+            _ if w.warmed == Some(true) => Phase::Warmed,
             (Some(d), _) => Phase::Verifying {
                 pass: PassNo::from_u8(d.pass).unwrap_or(PassNo::First),
                 since_ms: d.since_ms,
@@ -390,6 +422,8 @@ mod tests {
             proptest::option::of(0i64..200_000).prop_map(|due_ms| Event::Plan { due_ms }),
             (0i64..300_000).prop_map(|now_ms| Event::Start { now_ms }),
             Just(Event::NewWork),
+            Just(Event::Warm),
+            Just(Event::Warmed),
         ]
     }
 
@@ -421,6 +455,7 @@ mod tests {
                     Next::SecondPassAt { due_ms } => Event::Start {
                         now_ms: due_ms.max(now),
                     },
+                    Next::Warm => Event::Warmed,
                     Next::Finish => return Some(moves),
                 };
                 p.apply(event, "t");
@@ -548,6 +583,8 @@ mod tests {
             Next::Work
         );
         assert_eq!(next(&[Phase::Done, Phase::Done]), Next::Finish);
+        assert_eq!(next(&[Phase::Warming, Phase::Done]), Next::Warm);
+        assert_eq!(next(&[Phase::Warmed, Phase::Done]), Next::Finish);
         assert_eq!(next(&[]), Next::Finish);
     }
 

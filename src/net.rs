@@ -152,6 +152,32 @@ pub async fn probe(url: &str, timeout_ms: u64, budget: &Budget) -> Result<Answer
     send_once(&call, budget).await
 }
 
+/// One warm request (docs/CONTRACT.md, "Warm after the purge"): a GET as a browser would send
+/// it, its body read to the end (so the edge stores it), no retries.
+pub async fn warm(url: &str, timeout_ms: u64, budget: &Budget) -> Result<Answer, String> {
+    let call = Call {
+        what: "warm",
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![
+            (
+                "user-agent",
+                concat!(
+                    "contentstack-edge-purge/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (warm)"
+                )
+                .into(),
+            ),
+            ("accept-encoding", "gzip, br".into()),
+        ],
+        body: None,
+        timeout_ms,
+        rate_limited: None,
+    };
+    send_once(&call, budget).await
+}
+
 /// Rate limit to apply before each start: limiter name and how it paces.
 pub struct Pacing<'a> {
     pub env: &'a Env,

@@ -39,6 +39,9 @@ pub enum Step {
     /// The probe step (`pipeline::probe`; serialized as `verify`): probing a sample of purged
     /// URLs after a pass (docs/CONTRACT.md, "Verified invalidation").
     Verify,
+    /// Requesting the purged URLs again after the last pass (`pipeline::warm`; docs/CONTRACT.md,
+    /// "Warm after the purge").
+    Warm,
 }
 
 /// The step names.
@@ -51,6 +54,7 @@ enum StepName {
     Drain,
     SecondPass,
     Verify,
+    Warm,
 }
 
 /// A [`Step`] as written: its name and the fields of every step (those of other steps are
@@ -88,6 +92,7 @@ impl TryFrom<StepFields> for Step {
             StepName::Drain => Step::Drain,
             StepName::SecondPass => Step::SecondPass,
             StepName::Verify => Step::Verify,
+            StepName::Warm => Step::Warm,
         })
     }
 }
@@ -216,6 +221,7 @@ mod tests {
         assert_eq!(read(r#"{"step":"drain"}"#).unwrap(), Step::Drain);
         assert_eq!(read(r#"{"step":"second_pass"}"#).unwrap(), Step::SecondPass);
         assert_eq!(read(r#"{"skip":1,"step":"verify"}"#).unwrap(), Step::Verify);
+        assert_eq!(read(r#"{"step":"warm"}"#).unwrap(), Step::Warm);
         assert_eq!(
             read(r#"{"api_key":"k","environments":[],"step":"references","x":1}"#).unwrap(),
             Step::References {

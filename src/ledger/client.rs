@@ -70,6 +70,14 @@ impl JobClient {
         self.call(LedgerOp::Accept(op)).await
     }
 
+    pub async fn claim_warm(&self, op: ClaimWarmOp) -> Result<WarmClaim> {
+        self.call(LedgerOp::ClaimWarm(op)).await
+    }
+
+    pub async fn report_warm(&self, op: ReportWarmOp) -> Result<Progress> {
+        self.call(LedgerOp::ReportWarm(op)).await
+    }
+
     /// Deletes a dry run's throwaway job.
     pub async fn discard(&self) -> Result<()> {
         self.call::<Value>(LedgerOp::Discard).await.map(|_| ())

@@ -202,6 +202,8 @@ fn dispatch(sql: &SqlStorage, op: LedgerOp, settings: Settings) -> Result<Respon
         LedgerOp::ReportLookups(o) => answer(store::report_lookups(sql, o, settings)),
         LedgerOp::ClaimVerification(o) => answer(store::claim_verification(sql, o)),
         LedgerOp::ReportVerification(o) => answer(store::report_verification(sql, o, settings)),
+        LedgerOp::ClaimWarm(o) => answer(store::claim_warm(sql, o, settings)),
+        LedgerOp::ReportWarm(o) => answer(store::report_warm(sql, o, settings)),
         // Handled before dispatch (it deletes the storage).
         LedgerOp::Discard => answer(Ok(())),
     }
@@ -269,6 +271,7 @@ impl Job {
                 messages.push(base.at(match rec.next() {
                     Next::Verify => Step::Verify,
                     Next::SecondPassAt { .. } => Step::SecondPass,
+                    Next::Warm => Step::Warm,
                     Next::Work | Next::Plan | Next::Finish => Step::Drain,
                 }));
             }

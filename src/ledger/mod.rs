@@ -153,6 +153,10 @@ pub struct JobRecord {
     /// Per environment: its latest verification.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub verification: BTreeMap<String, Verification>,
+    /// Per environment that warms its cache after the purge: what it requested and how that
+    /// went (docs/CONTRACT.md, "Warm after the purge").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warm: BTreeMap<String, WarmState>,
     /// What happened when during the current attempt.
     #[serde(default)]
     pub timeline: Timeline,
@@ -187,14 +191,46 @@ pub struct Scope {
     pub read_all: bool,
 }
 
+/// One environment's cache warming, as the record shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmState {
+    /// URLs requested so far.
+    pub requested: u64,
+    /// Answered below 500.
+    pub ok: u64,
+    /// No answer, or 5xx.
+    pub failed: u64,
+    /// When warming ended.
+    pub at: Option<String>,
+    /// Where the warm requests fill the cache.
+    pub scope: String,
+    /// The rule's `warm` and `warm_rate` when the attempt started.
+    pub limit: u32,
+    pub rate: u32,
+    /// The earliest a next warm request may start (ms since the epoch), so the pace holds
+    /// across invocations.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub next_ms: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// What the record says of where warming fills the cache.
+pub const WARM_SCOPE: &str = "one data centre";
+
 /// What closing the passes of an attempt whose work is all settled decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassOutcome {
     /// Some environment's verification has to run first.
     Verify,
     /// Some environment waits for its second pass, due at `due_ms`; `newly` when this call
     /// scheduled it (the caller sends the delayed message).
     SecondPassDue { due_ms: i64, newly: bool },
+    /// Some environment warms its cache; `newly` lists those that started warming with this
+    /// call (the caller lists their URLs).
+    Warm { newly: Vec<String> },
     /// The attempt ended with this status.
     Finished(JobStatus),
 }
@@ -303,6 +339,7 @@ impl JobRecord {
             references: None,
             verify_sample: BTreeMap::new(),
             verification: BTreeMap::new(),
+            warm: BTreeMap::new(),
             timeline: Timeline::starting(progress_ms),
         }
     }
@@ -400,8 +437,19 @@ impl JobRecord {
                     self.progress_ms = self.progress_ms.max(due_ms);
                     return PassOutcome::SecondPassDue { due_ms, newly };
                 }
+                Next::Warm => {
+                    self.progress_ms = now_ms;
+                    return PassOutcome::Warm { newly: Vec::new() };
+                }
                 // Every environment applied `Settled` above, so none is in a pass.
-                Next::Work | Next::Finish => break,
+                Next::Work | Next::Finish => {
+                    let newly = self.start_warming();
+                    if !newly.is_empty() {
+                        self.progress_ms = now_ms;
+                        return PassOutcome::Warm { newly };
+                    }
+                    break;
+                }
             }
         }
         let mut status = final_status(done, failed);
@@ -423,6 +471,33 @@ impl JobRecord {
         self.attempts == attempt
             && !self.status.is_final()
             && (on_failure || !self.on_failure_running)
+    }
+
+    /// Every environment whose passes are over and that warms its cache starts warming;
+    /// returns them.
+    fn start_warming(&mut self) -> Vec<String> {
+        let mut newly = Vec::new();
+        for (env, p) in self.passes.iter_mut() {
+            let warms = self
+                .warm
+                .get(env)
+                .is_some_and(|w| w.limit > 0 && w.at.is_none());
+            if warms && p.apply(PhaseEvent::Warm, "") == Effect::WarmingStarted {
+                newly.push(env.clone());
+            }
+        }
+        newly
+    }
+
+    /// Ends `env`'s warming at `now`.
+    pub fn end_warming(&mut self, env: &str, now: &str, now_ms: i64) {
+        if let Some(p) = self.passes.get_mut(env) {
+            p.apply(PhaseEvent::Warmed, now);
+        }
+        if let Some(w) = self.warm.get_mut(env) {
+            w.at.get_or_insert_with(|| now.to_string());
+        }
+        self.progress_ms = now_ms;
     }
 
     /// Whether some environment's verification has not run yet.
@@ -578,6 +653,7 @@ impl JobRecord {
         self.on_failure_running = false;
         self.references = None;
         self.verification.clear();
+        self.warm.clear();
         self.source = SOURCE_REPLAY.to_string();
         self.progress_ms = crate::time::parse_iso8601_utc_millis(now).unwrap_or(self.progress_ms);
         self.timeline = Timeline::starting(self.progress_ms);

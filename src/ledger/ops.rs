@@ -31,6 +31,8 @@ pub enum LedgerOp {
     ReportLookups(ReportLookupsOp),
     ClaimVerification(ClaimVerificationOp),
     ReportVerification(ReportVerificationOp),
+    ClaimWarm(ClaimWarmOp),
+    ReportWarm(ReportWarmOp),
     /// Deletes everything a dry run's throwaway job stored.
     Discard,
 }
@@ -88,6 +90,9 @@ pub struct StartOp {
     /// Per environment: how many purged URLs its verification probes (0: none).
     #[serde(default)]
     pub verify_sample: std::collections::BTreeMap<String, u32>,
+    /// Per environment: its rule's `warm` and `warm_rate`.
+    #[serde(default)]
+    pub warm: std::collections::BTreeMap<String, crate::rules::Warm>,
     pub subrequests: u64,
 }
 
@@ -351,6 +356,9 @@ pub struct Progress {
     /// Some environment's verification is due: run the probe step (queued as `verify`).
     #[serde(default)]
     pub verify: bool,
+    /// Some environment warms its cache: run the warm step.
+    #[serde(default)]
+    pub warm: bool,
 }
 
 impl Progress {
@@ -362,6 +370,7 @@ impl Progress {
             current: false,
             second_pass_in_s: None,
             verify: false,
+            warm: false,
         }
     }
 
@@ -379,7 +388,11 @@ impl Progress {
     /// does a `report` with `then_claim` claim the next round (the step would otherwise leave
     /// the actions leased).
     pub fn goes_on(&self) -> bool {
-        self.current && !self.verify && self.second_pass_in_s.is_none() && self.pending > 0
+        self.current
+            && !self.verify
+            && !self.warm
+            && self.second_pass_in_s.is_none()
+            && self.pending > 0
     }
 }
 
@@ -388,4 +401,46 @@ impl Progress {
 pub struct JobList {
     pub jobs: Vec<serde_json::Value>,
     pub cursor: Option<String>,
+}
+
+/// Hands out the next warm requests (`pipeline::warm`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimWarmOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub limit: u32,
+    pub now: String,
+    pub now_ms: i64,
+    pub lease_ms: i64,
+}
+
+/// Answer to `ClaimWarm`: one environment's next URLs with its pace.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WarmClaim {
+    /// False when this attempt is over: stop.
+    pub current: bool,
+    pub env: String,
+    /// Requests started per second.
+    pub rate: u32,
+    /// The earliest the first may start (ms since the epoch).
+    pub next_ms: i64,
+    /// (id, URL), in warm order.
+    pub urls: Vec<(i64, String)>,
+    /// URLs are pending but leased by another invocation.
+    pub waiting: bool,
+    /// Set when the claim ended an environment's warming: where the attempt goes.
+    pub progress: Option<Progress>,
+}
+
+/// Warm requests answered: (id, answered below 500).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportWarmOp {
+    pub job_id: String,
+    pub attempt: u32,
+    pub env: String,
+    pub results: Vec<(i64, bool)>,
+    /// The earliest the next request may start.
+    pub next_ms: i64,
+    pub now: String,
+    pub now_ms: i64,
 }

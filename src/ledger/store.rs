@@ -14,7 +14,7 @@ use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
 use crate::purge::{
     claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize, ClaimedAction,
-    NewAction, Outcome, SECOND_PASS_GROUP,
+    NewAction, Outcome, REFERRERS_GROUP, SECOND_PASS_GROUP,
 };
 
 /// Settings the ledger takes from the configuration (defaults when it is broken).
@@ -80,6 +80,10 @@ pub const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
     "DROP TABLE IF EXISTS actions",
+    // URLs an environment requests again after its last pass (`warm`), in warm order; `state`:
+    // 0 pending, 1 answered below 500, 2 failed.
+    "CREATE TABLE IF NOT EXISTS warm_urls (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, url TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS warm_by_state ON warm_urls(job_id, attempt, state, id)",
     // A dry run's throwaway job (one row when it is one).
     "CREATE TABLE IF NOT EXISTS scratch (id INTEGER PRIMARY KEY)",
     // What the job index was last told of this job (`attempts`, `status`); no row: nothing.
@@ -213,6 +217,10 @@ pub fn expire(sql: &SqlStorage, now_ms: i64, retention_ms: i64) -> Result<()> {
             "DELETE FROM work WHERE job_id = ?",
             vec![s(g.job_id.clone())],
         )?;
+        sql.exec(
+            "DELETE FROM warm_urls WHERE job_id = ?",
+            vec![s(g.job_id.clone())],
+        )?;
         lookups::forget(sql, &g.job_id, None)?;
     }
     Ok(())
@@ -282,6 +290,7 @@ fn progress(
         current: true,
         second_pass_in_s: None,
         verify: false,
+        warm: false,
     };
     if rec.on_failure_running {
         // A failing job is `failed` once its on_failure purge has run.
@@ -331,15 +340,33 @@ fn progress(
         ),
         vec![s(rec.job_id.clone()), i(attempt as i64)],
     )?;
-    match rec.close_passes(
-        &envs,
-        settings.repurge_delay_ms,
-        done as u64,
-        failed as u64,
-        now,
-        now_ms,
-    ) {
+    let outcome = loop {
+        let outcome = rec.close_passes(
+            &envs,
+            settings.repurge_delay_ms,
+            done as u64,
+            failed as u64,
+            now,
+            now_ms,
+        );
+        // An environment that starts warming gets its URLs listed; one with none is warmed.
+        let PassOutcome::Warm { newly } = &outcome else {
+            break outcome;
+        };
+        let mut none = false;
+        for env in newly {
+            if list_warm_urls(sql, rec, env)? == 0 {
+                rec.end_warming(env, now, now_ms);
+                none = true;
+            }
+        }
+        if !none {
+            break outcome;
+        }
+    };
+    match outcome {
         PassOutcome::Verify => answer.verify = true,
+        PassOutcome::Warm { .. } => answer.warm = true,
         PassOutcome::SecondPassDue { due_ms, newly } => {
             if newly {
                 answer.second_pass_in_s =
@@ -349,10 +376,12 @@ fn progress(
         PassOutcome::Finished(status) => {
             finish_times(rec, now, now_ms);
             answer.status = Some(status);
-            sql.exec(
-                "DELETE FROM work WHERE job_id = ? AND attempt <= ?",
-                vec![s(rec.job_id.clone()), i(attempt as i64)],
-            )?;
+            for table in ["work", "warm_urls"] {
+                sql.exec(
+                    &format!("DELETE FROM {table} WHERE job_id = ? AND attempt <= ?"),
+                    vec![s(rec.job_id.clone()), i(attempt as i64)],
+                )?;
+            }
             lookups::forget(sql, &rec.job_id, Some(attempt))?;
         }
     }
@@ -366,10 +395,12 @@ pub fn end_failed(sql: &SqlStorage, rec: &mut JobRecord, now: &str, now_ms: i64)
     rec.on_failure_running = false;
     rec.status = JobStatus::Failed;
     finish_times(rec, now, now_ms);
-    sql.exec(
-        "DELETE FROM work WHERE job_id = ?",
-        vec![s(rec.job_id.clone())],
-    )?;
+    for table in ["work", "warm_urls"] {
+        sql.exec(
+            &format!("DELETE FROM {table} WHERE job_id = ?"),
+            vec![s(rec.job_id.clone())],
+        )?;
+    }
     lookups::forget(sql, &rec.job_id, None)
 }
 
@@ -607,6 +638,10 @@ pub fn rollback(sql: &SqlStorage, op: RollbackOp) -> Result<()> {
         None => {
             sql.exec("DELETE FROM jobs WHERE job_id = ?", vec![s(job_id.clone())])?;
             sql.exec("DELETE FROM work WHERE job_id = ?", vec![s(job_id.clone())])?;
+            sql.exec(
+                "DELETE FROM warm_urls WHERE job_id = ?",
+                vec![s(job_id.clone())],
+            )?;
             lookups::forget(sql, &job_id, None)?;
         }
     }
@@ -642,6 +677,7 @@ pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progre
         environments,
         items,
         verify_sample,
+        warm,
         subrequests,
     } = op;
     let mut rec = match open_attempt(sql, &job_id, attempt)? {
@@ -649,6 +685,14 @@ pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progre
         Err(answer) => return Ok(answer),
     };
     rec.verify_sample.extend(verify_sample);
+    for (env, w) in warm.into_iter().filter(|(_, w)| w.limit > 0) {
+        rec.warm.entry(env).or_insert_with(|| super::WarmState {
+            limit: w.limit,
+            rate: w.rate,
+            scope: super::WARM_SCOPE.to_string(),
+            ..super::WarmState::default()
+        });
+    }
     rec.timeline.add(now_ms, Event::new(EventKind::Start));
     if rec.status == JobStatus::Accepted {
         rec.status = JobStatus::Processing;
@@ -1008,6 +1052,7 @@ pub fn second_pass(sql: &SqlStorage, op: SecondPassOp, settings: Settings) -> Re
             current: true,
             second_pass_in_s: Some((wait_ms.max(0) as u64).div_ceil(1000) as u32),
             verify: false,
+            warm: false,
         },
     };
     if p.second_pass_in_s.is_none() && rec.awaiting_second_pass() {
@@ -1255,4 +1300,155 @@ fn job_batch(sql: &SqlStorage, job_id: &str, settings: Settings) -> Result<Batch
         },
         _ => settings.batch,
     })
+}
+
+/// Lists the URLs `env` requests again after its last pass: those it purged by URL in its first
+/// pass, each once, in warm order (the job's item pages in order, then the referrers), at most
+/// its `warm`. Returns how many.
+fn list_warm_urls(sql: &SqlStorage, rec: &JobRecord, env: &str) -> Result<u64> {
+    let limit = rec.warm.get(env).map_or(0, |w| w.limit);
+    let kinds = kinds_sql(|k| matches!(k, ActionKind::File | ActionKind::CacheUrl));
+    let written = sql
+        .exec(
+            &format!(
+                "INSERT INTO warm_urls (job_id, attempt, env, url) SELECT ?1, ?2, ?3, value FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind IN {kinds} AND pass = {PASS_FIRST} AND state = {DONE} GROUP BY value ORDER BY MIN(batch = {REFERRERS_GROUP}), MIN(id) LIMIT ?4"
+            ),
+            vec![
+                s(rec.job_id.clone()),
+                i(rec.attempts as i64),
+                s(env),
+                i(limit as i64),
+            ],
+        )?
+        .rows_written();
+    Ok(written as u64)
+}
+
+/// Hands out the next warm requests of the first environment that has some, leased until
+/// `now_ms + lease_ms`, with its pace; an environment whose URLs are all answered ends its
+/// warming here (then `progress` says where the attempt goes).
+pub fn claim_warm(sql: &SqlStorage, op: ClaimWarmOp, settings: Settings) -> Result<WarmClaim> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: i64,
+        env: String,
+        url: String,
+    }
+    let mut rec = match open_attempt(sql, &op.job_id, op.attempt)? {
+        Ok(rec) => rec,
+        Err(_) => return Ok(WarmClaim::default()),
+    };
+    let mut answer = WarmClaim {
+        current: true,
+        ..WarmClaim::default()
+    };
+    if end_warmed(sql, &mut rec, &op.now, op.now_ms)? {
+        answer.progress = Some(progress(sql, &mut rec, settings, &op.now, op.now_ms)?);
+        store(sql, &rec)?;
+        return Ok(answer);
+    }
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT id, env, url FROM warm_urls WHERE job_id = ? AND attempt = ? AND state = 0 AND lease <= ? ORDER BY id LIMIT ?",
+            vec![
+                s(op.job_id.clone()),
+                i(op.attempt as i64),
+                i(op.now_ms),
+                i(op.limit.clamp(1, 500) as i64),
+            ],
+        )?
+        .to_array()?;
+    let Some(env) = rows.first().map(|r| r.env.clone()) else {
+        answer.waiting = count(
+            sql,
+            "SELECT COUNT(*) AS n FROM warm_urls WHERE job_id = ? AND attempt = ? AND state = 0",
+            vec![s(op.job_id.clone()), i(op.attempt as i64)],
+        )? > 0;
+        return Ok(answer);
+    };
+    for r in rows.iter().filter(|r| r.env == env) {
+        sql.exec(
+            "UPDATE warm_urls SET lease = ? WHERE id = ?",
+            vec![i(op.now_ms + op.lease_ms), i(r.id)],
+        )?;
+        answer.urls.push((r.id, r.url.clone()));
+    }
+    let state = rec.warm.get(&env).cloned().unwrap_or_default();
+    answer.rate = state.rate.max(1);
+    answer.next_ms = state.next_ms;
+    answer.env = env;
+    Ok(answer)
+}
+
+/// Ends the warming of every environment whose URLs are all answered; whether any ended.
+fn end_warmed(sql: &SqlStorage, rec: &mut JobRecord, now: &str, now_ms: i64) -> Result<bool> {
+    let warming: Vec<String> = rec
+        .passes
+        .iter()
+        .filter(|(_, p)| p.phase == crate::lifecycle::Phase::Warming)
+        .map(|(e, _)| e.clone())
+        .collect();
+    let mut ended = false;
+    for env in warming {
+        let left = count(
+            sql,
+            "SELECT COUNT(*) AS n FROM warm_urls WHERE job_id = ? AND attempt = ? AND env = ? AND state = 0",
+            vec![s(rec.job_id.clone()), i(rec.attempts as i64), s(env.clone())],
+        )?;
+        if left == 0 {
+            rec.end_warming(&env, now, now_ms);
+            ended = true;
+        }
+    }
+    Ok(ended)
+}
+
+/// Counts warm requests answered: each URL once, whatever repeats; then ends the warming of
+/// environments with none left.
+pub fn report_warm(sql: &SqlStorage, op: ReportWarmOp, settings: Settings) -> Result<Progress> {
+    let mut rec = match open_attempt(sql, &op.job_id, op.attempt)? {
+        Ok(rec) => rec,
+        Err(answer) => return Ok(answer),
+    };
+    let mut answered = 0;
+    for (id, ok) in &op.results {
+        let changed = sql
+            .exec(
+                "UPDATE warm_urls SET state = ?, lease = 0 WHERE id = ? AND job_id = ? AND attempt = ? AND env = ? AND state = 0",
+                vec![
+                    i(if *ok { 1 } else { 2 }),
+                    i(*id),
+                    s(op.job_id.clone()),
+                    i(op.attempt as i64),
+                    s(op.env.clone()),
+                ],
+            )?
+            .rows_written();
+        if changed == 0 {
+            continue;
+        }
+        answered += 1;
+        if let Some(w) = rec.warm.get_mut(&op.env) {
+            w.requested += 1;
+            if *ok {
+                w.ok += 1;
+            } else {
+                w.failed += 1;
+            }
+        }
+    }
+    if let Some(w) = rec.warm.get_mut(&op.env) {
+        w.next_ms = w.next_ms.max(op.next_ms);
+    }
+    if answered > 0 {
+        rec.timeline.add(
+            op.now_ms,
+            Event::new(EventKind::Warm).env(&op.env).count(answered),
+        );
+        rec.progress_ms = op.now_ms;
+    }
+    end_warmed(sql, &mut rec, &op.now, op.now_ms)?;
+    let p = progress(sql, &mut rec, settings, &op.now, op.now_ms)?;
+    store(sql, &rec)?;
+    Ok(p)
 }

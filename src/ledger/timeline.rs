@@ -36,6 +36,8 @@ pub enum EventKind {
     SecondPass,
     /// An environment's verification ended (`n` URLs checked, `stale` still cached).
     Verify,
+    /// Warm requests answered (`n`; docs/CONTRACT.md, "Warm after the purge").
+    Warm,
     /// The attempt ended (`status`).
     End,
 }

@@ -56,6 +56,7 @@ pub(super) async fn start(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                 environments: r.names.clone(),
                 items: r.items,
                 verify_sample: probe_samples(ctx.cfg, &api_key, &r.with_rules),
+                warm: super::warm::warm_settings(ctx.cfg, &api_key, &r.with_rules),
                 subrequests: ctx.budget.used() as u64,
             }),
         )

@@ -277,6 +277,9 @@ pub(super) fn next_after(ctx: &Run<'_>, job: &JobMessage, p: &Progress) -> Optio
     if p.verify {
         return Some(Next::Inline(Step::Verify));
     }
+    if p.warm {
+        return Some(Next::Inline(Step::Warm));
+    }
     if let Some(delay) = p.second_pass_in_s {
         ctx.log(
             "first_pass_done",
@@ -320,6 +323,9 @@ pub(super) async fn second_pass(ctx: &Run<'_>, job: &JobMessage) -> Result<Next,
     }
     if p.verify {
         return Ok(Next::Inline(Step::Verify));
+    }
+    if p.warm {
+        return Ok(Next::Inline(Step::Warm));
     }
     if p.pending == 0 {
         if let Some(delay) = p.second_pass_in_s {

@@ -136,7 +136,9 @@ async fn run(
     loop {
         match run_step(&ctx, &job, step).await? {
             // The first pass is over: what comes next is the probe, the second pass or nothing.
-            Next::Inline(Step::Verify) | Next::Queue(Step::SecondPass, _) | Next::Stop => break,
+            Next::Inline(Step::Verify | Step::Warm)
+            | Next::Queue(Step::SecondPass, _)
+            | Next::Stop => break,
             Next::Inline(next) => step = next,
             // The run would go on in a new invocation.
             Next::Queue(_, _) => {
@@ -165,6 +167,9 @@ struct Recorder {
     calls: Cell<usize>,
     /// URLs purged through the Cloudflare API, per environment, in the order sent.
     files: RefCell<BTreeMap<String, Vec<String>>>,
+    /// URLs purged by URL, per environment, in the order they were planned (the warm order:
+    /// item pages in order, then referrers).
+    warm: RefCell<BTreeMap<String, Vec<String>>>,
 }
 
 impl Recorder {
@@ -175,6 +180,7 @@ impl Recorder {
             on_failure: RefCell::new(Vec::new()),
             calls: Cell::new(0),
             files: RefCell::new(BTreeMap::new()),
+            warm: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -226,6 +232,18 @@ impl Recorder {
             }),
             None => Value::Null,
         };
+        let mut plan = serde_json::json!(*total);
+        // Per environment that warms: the URLs it would request, in warm order.
+        let warm = self.warm.borrow();
+        for (env, w) in &record.warm {
+            let urls: Vec<&String> = warm
+                .get(env)
+                .map(|l| l.iter().take(w.limit as usize).collect())
+                .unwrap_or_default();
+            if let Some(e) = plan["environments"].get_mut(env.as_str()) {
+                e["warm"] = serde_json::json!(urls);
+            }
+        }
         serde_json::json!({
             "job_id": record.job_id,
             "verification": if verification.is_empty() { Value::Null } else { serde_json::json!(verification) },
@@ -236,7 +254,7 @@ impl Recorder {
             },
             "environments": record.environments,
             "items": record.items,
-            "plan": *total,
+            "plan": plan,
             "actions": actions_from_plan(&total).len(),
             "purge_calls": self.calls.get(),
             "truncated": truncated,
@@ -271,6 +289,15 @@ impl Effects for Recorder {
     }
 
     fn planned(&self, plan: &Plan, on_failure_of: &[String]) {
+        let mut warm = self.warm.borrow_mut();
+        for (env, p) in &plan.environments {
+            let list = warm.entry(env.clone()).or_default();
+            for url in &p.cache_urls {
+                if !list.contains(url) {
+                    list.push(url.clone());
+                }
+            }
+        }
         self.plan.borrow_mut().merge(plan.clone());
         let mut on_failure = self.on_failure.borrow_mut();
         for e in on_failure_of {

@@ -19,4 +19,5 @@ mod probe;
 mod references;
 pub mod run;
 mod step;
+mod warm;
 mod windows;

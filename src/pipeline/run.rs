@@ -202,5 +202,6 @@ pub(super) async fn run_step(
         Step::Drain => drain(ctx, job).await,
         Step::SecondPass => second_pass(ctx, job).await,
         Step::Verify => probe(ctx, job).await,
+        Step::Warm => super::warm::warm(ctx, job).await,
     }
 }

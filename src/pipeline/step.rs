@@ -175,6 +175,7 @@ pub(super) fn step_name(s: &Step) -> &'static str {
         Step::Drain => "drain",
         Step::SecondPass => "second_pass",
         Step::Verify => "verify",
+        Step::Warm => "warm",
     }
 }
 

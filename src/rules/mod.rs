@@ -25,6 +25,8 @@
 //! - `resolve_urls` is a boolean or the string `"true"`/`"false"` (any case).
 //! - `verify_sample` is a whole number 0–50 (default 0, off); it probes only URLs purged
 //!   through the Cloudflare API, so a rule without `zone_id` verifies nothing.
+//! - `warm` is a whole number 0–1000 (default 0, off) and `warm_rate` 1–50 requests per second
+//!   (default 5); both may be strings holding the number, like `verify_sample`.
 //! - `kv_keys`, `kv_prefixes` and `kv_prefix:` need `kv_binding`.
 //! - `asset` templates may not use `{content_type}`: assets have none, so the
 //!   template could never expand.
@@ -61,7 +63,7 @@ pub const WILDCARD: &str = "*";
 /// Separates the stack api key from the environment in a stack-scoped key.
 pub const STACK_SEPARATOR: char = '/';
 
-const ENV_FIELDS: [&str; 11] = [
+const ENV_FIELDS: [&str; 13] = [
     "zone_id",
     "zones",
     "kv_binding",
@@ -73,6 +75,8 @@ const ENV_FIELDS: [&str; 11] = [
     "asset",
     "references",
     "verify_sample",
+    "warm",
+    "warm_rate",
 ];
 /// The keys of an `entry`/`asset` section, one per [`Field`].
 const ITEM_FIELDS: [&str; 6] = [
@@ -303,6 +307,7 @@ impl ItemRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EnvRule {
     /// Cloudflare zones for purge API calls (`zone_id` or `zones`; none: no purge calls).
+    #[serde(skip_serializing_if = "Zones::is_empty")]
     pub zones: Zones,
     /// KV namespace binding name.
     pub kv_binding: Option<String>,
@@ -324,7 +329,37 @@ pub struct EnvRule {
     /// Purged URLs probed after each purge pass (0: off; docs/CONTRACT.md, "Verified
     /// invalidation").
     pub verify_sample: u32,
+    /// After the last pass, how many purged URLs to request again (0: off), and how many per
+    /// second (docs/CONTRACT.md, "Warm after the purge"); written as `warm` and `warm_rate`.
+    #[serde(flatten)]
+    pub warm: Warm,
 }
+
+/// A rule's cache warming after the purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Warm {
+    /// URLs to request (0: off).
+    #[serde(rename = "warm")]
+    pub limit: u32,
+    /// Requests started per second.
+    #[serde(rename = "warm_rate")]
+    pub rate: u32,
+}
+
+impl Default for Warm {
+    fn default() -> Self {
+        Warm {
+            limit: 0,
+            rate: DEFAULT_WARM_RATE,
+        }
+    }
+}
+
+/// Most URLs one environment warms.
+pub const MAX_WARM: u32 = 1000;
+/// Warm requests per second, at most, and by default.
+pub const MAX_WARM_RATE: u32 = 50;
+pub const DEFAULT_WARM_RATE: u32 = 5;
 
 impl EnvRule {
     /// True when the rule has a zone, so the Cloudflare purge API is used.
@@ -615,6 +650,17 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         0,
     )?;
 
+    let warm = Warm {
+        limit: integer(&path.key("warm"), map.get("warm"), 0, MAX_WARM, 0)?,
+        rate: integer(
+            &path.key("warm_rate"),
+            map.get("warm_rate"),
+            1,
+            MAX_WARM_RATE,
+            DEFAULT_WARM_RATE,
+        )?,
+    };
+
     let purge_mode = match map.get("purge_mode") {
         None | Some(Value::Null) => PurgeMode::default(),
         Some(v) => v.as_str().and_then(PurgeMode::parse).ok_or_else(|| {
@@ -676,6 +722,7 @@ fn parse_env(path: &Path, value: &Value) -> Result<EnvRule, RulesError> {
         asset,
         references,
         verify_sample,
+        warm,
     })
 }
 
