@@ -303,6 +303,7 @@ impl ItemRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EnvRule {
     /// Cloudflare zones for purge API calls (`zone_id` or `zones`; none: no purge calls).
+    #[serde(skip_serializing_if = "Zones::is_empty")]
     pub zones: Zones,
     /// KV namespace binding name.
     pub kv_binding: Option<String>,
