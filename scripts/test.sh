@@ -65,7 +65,7 @@ declare -A SUITE_SECONDS=(
   [tests/fakes/fakes.test.mjs]=10 [tests/verification.test.mjs]=8 [tests/lookups.test.mjs]=7
   [tests/health.test.mjs]=5 [tests/hostile.test.mjs]=3 [tests/admin.test.mjs]=2
   [tests/dryrun.test.mjs]=40 [tests/retention.test.mjs]=30 [tests/objects.test.mjs]=30
-  [tests/zones.test.mjs]=30
+  [tests/zones.test.mjs]=30 [tests/warm.test.mjs]=25
 )
 files=(tests/fakes/fakes.test.mjs tests/*.test.mjs)
 step "node --test (Miniflare + fakes): ${#files[@]} suites, $jobs at a time"

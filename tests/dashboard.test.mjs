@@ -73,6 +73,9 @@ const RULES = {
     kv_binding: 'CONTENT_KV',
     resolve_urls: true,
     verify_sample: 10,
+    // Warm the cache after the purge (issue 20): every purged URL, quickly.
+    warm: 20,
+    warm_rate: 50,
     entry: { kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'], urls: ['{base_url}{url}'] },
   },
 };
@@ -560,7 +563,7 @@ step('references: the dry run lists the same referrers', async () => {
 // the fake site of startSystem's `site`) and `timeline`.
 
 /** The lanes of the timeline, in order (www/js/timeline.js). */
-const TIMELINE_LANES = ['pages', 'lookups', 'kv', 'purge', 'second', 'verify'];
+const TIMELINE_LANES = ['pages', 'lookups', 'kv', 'purge', 'second', 'verify', 'warm'];
 
 /** The duration the dashboard shows per lane: last − first event of the lane (www/js/timeline.js). */
 function laneDurations(tl) {
@@ -570,7 +573,7 @@ function laneDurations(tl) {
   const lanes = {};
   const add = (lane, t) => { (lanes[lane] ??= []).push(t); };
   for (const e of events) {
-    if (['pages', 'lookups', 'kv', 'verify'].includes(e.kind)) add(e.kind, e.t);
+    if (['pages', 'lookups', 'kv', 'verify', 'warm'].includes(e.kind)) add(e.kind, e.t);
     else if (e.kind === 'purge') add(e.t >= secondFrom ? 'second' : 'purge', e.t);
     else if (e.kind === 'second_pass') add('second', e.t);
   }
@@ -836,6 +839,31 @@ step('several zones: the job page and the dry run show each zone with its counts
   await page.setViewportSize({ width: 390, height: 844 });
   await assertNoHorizontalScroll('dry run with zones at 390 px');
   await page.setViewportSize({ width: 1280, height: 900 });
+
+  // Warm: the preview job warmed what it purged; its page and its dry run say so.
+  const v = await waitForFinal(w, verified.jobId, { token: ADMIN, timeoutMs: 60000 });
+  assert.ok(v.warm?.preview?.requested > 0, `the preview job warmed its URLs: ${JSON.stringify(v.warm)}`);
+  await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, verified.jobId);
+  await jobView().locator(`${tid('job-id')}:text-is("${verified.jobId}")`).waitFor();
+  const warmRow = jobView().locator(`${tid('warm-row')}[data-env="preview"]`);
+  await warmRow.waitFor();
+  for (const f of ['requested', 'ok', 'failed']) {
+    assert.equal(num(await text(warmRow.locator(`[data-field="${f}"]`))), v.warm.preview[f], `warm ${f}`);
+  }
+  assert.ok(await jobView().locator('[data-lane="warm"] .tl-mark').count() > 0, 'marks in the warm lane of the timeline');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertNoHorizontalScroll('job page with warm figures at 390 px');
+  await jobView().locator(tid('warm-table')).screenshot({ path: path.join(OUT, 'dashboard-warm-phone.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  const vPlan = await api('/api/plan', { method: 'POST', body: JSON.stringify({ job_id: verified.jobId }) });
+  assert.ok(vPlan.body.plan.environments.preview.warm.length > 0, 'the dry run lists the URLs it would warm');
+  await page.locator(tid('nav-plan')).click();
+  await page.waitForURL((u) => u.hash === '#/plan');
+  await page.locator(tid('plan-input')).fill(verified.jobId);
+  await page.locator(tid('plan-submit')).click();
+  const pv = page.locator(`${tid('plan-result')} ${tid('plan-env')}[data-env="preview"]`);
+  await pv.waitFor({ state: 'visible', timeout: 20000 });
+  assert.deepEqual(await pv.locator(tid('plan-warm-url')).allTextContents(), vPlan.body.plan.environments.preview.warm);
 });
 
 step('forget the token: back to the sign-in form, nothing left in session storage', async () => {

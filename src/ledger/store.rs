@@ -306,64 +306,7 @@ fn progress(
     if left > 0 || !rec.all_collected() {
         return Ok(answer);
     }
-    #[derive(Deserialize)]
-    struct EnvRow {
-        env: String,
-        kv: i64,
-        cf: i64,
-    }
-    let envs: Vec<EnvRow> = sql
-        .exec(
-            &format!(
-                "SELECT env, SUM(CASE WHEN kind IN {kv} AND (state = {DONE} OR swept > 0) THEN 1 ELSE 0 END) AS kv, SUM(CASE WHEN kind IN {cf} AND state = {DONE} THEN 1 ELSE 0 END) AS cf FROM work WHERE job_id = ? AND attempt = ? GROUP BY env",
-                kv = kv_kinds_sql(),
-                cf = cloudflare_kinds_sql(),
-            ),
-            vec![s(rec.job_id.clone()), i(attempt as i64)],
-        )?
-        .to_array()?;
-    let envs: Vec<(String, bool)> = envs
-        .into_iter()
-        .map(|e| (e.env, e.kv > 0 && e.cf > 0))
-        .collect();
-    let done = count(
-        sql,
-        &format!(
-            "SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {DONE}"
-        ),
-        vec![s(rec.job_id.clone()), i(attempt as i64)],
-    )?;
-    let failed = count(
-        sql,
-        &format!(
-            "SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {FAILED}"
-        ),
-        vec![s(rec.job_id.clone()), i(attempt as i64)],
-    )?;
-    let outcome = loop {
-        let outcome = rec.close_passes(
-            &envs,
-            settings.repurge_delay_ms,
-            done as u64,
-            failed as u64,
-            now,
-            now_ms,
-        );
-        // An environment that starts warming gets its URLs listed; one with none is warmed.
-        let PassOutcome::Warm { newly } = &outcome else {
-            break outcome;
-        };
-        let mut none = false;
-        for env in newly {
-            if list_warm_urls(sql, rec, env)? == 0 {
-                rec.end_warming(env, now, now_ms);
-                none = true;
-            }
-        }
-        if !none {
-            break outcome;
-        }
-    };
+    let outcome = close_passes(sql, rec, settings, now, now_ms)?;
     match outcome {
         PassOutcome::Verify => answer.verify = true,
         PassOutcome::Warm { .. } => answer.warm = true,
@@ -402,6 +345,64 @@ pub fn end_failed(sql: &SqlStorage, rec: &mut JobRecord, now: &str, now_ms: i64)
         )?;
     }
     lookups::forget(sql, &rec.job_id, None)
+}
+
+/// Closes the passes of an attempt whose work is all settled ([`JobRecord::close_passes`]),
+/// from what its `work` rows say: per environment, whether it both changed KV and purged
+/// Cloudflare, and the attempt's done and failed counts. An environment that starts warming
+/// gets its URLs listed; one with none is warmed at once.
+fn close_passes(
+    sql: &SqlStorage,
+    rec: &mut JobRecord,
+    settings: Settings,
+    now: &str,
+    now_ms: i64,
+) -> Result<PassOutcome> {
+    #[derive(Deserialize)]
+    struct EnvRow {
+        env: String,
+        kv: i64,
+        cf: i64,
+    }
+    let (job, attempt) = (s(rec.job_id.clone()), i(rec.attempts as i64));
+    let envs: Vec<EnvRow> = sql
+        .exec(
+            &format!(
+                "SELECT env, SUM(CASE WHEN kind IN {kv} AND (state = {DONE} OR swept > 0) THEN 1 ELSE 0 END) AS kv, SUM(CASE WHEN kind IN {cf} AND state = {DONE} THEN 1 ELSE 0 END) AS cf FROM work WHERE job_id = ? AND attempt = ? GROUP BY env",
+                kv = kv_kinds_sql(),
+                cf = cloudflare_kinds_sql(),
+            ),
+            vec![job.clone(), attempt.clone()],
+        )?
+        .to_array()?;
+    let envs: Vec<(String, bool)> = envs
+        .into_iter()
+        .map(|e| (e.env, e.kv > 0 && e.cf > 0))
+        .collect();
+    let in_state = |state: i64| {
+        count(
+            sql,
+            &format!("SELECT COUNT(*) AS n FROM work WHERE job_id = ? AND attempt = ? AND state = {state}"),
+            vec![job.clone(), attempt.clone()],
+        )
+    };
+    let (done, failed) = (in_state(DONE)? as u64, in_state(FAILED)? as u64);
+    loop {
+        let outcome = rec.close_passes(&envs, settings.repurge_delay_ms, done, failed, now, now_ms);
+        let PassOutcome::Warm { newly } = &outcome else {
+            return Ok(outcome);
+        };
+        let mut none = false;
+        for env in newly {
+            if list_warm_urls(sql, rec, env)? == 0 {
+                rec.end_warming(env, now, now_ms);
+                none = true;
+            }
+        }
+        if !none {
+            return Ok(outcome);
+        }
+    }
 }
 
 pub fn finish_times(rec: &mut JobRecord, now: &str, now_ms: i64) {

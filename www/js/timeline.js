@@ -37,6 +37,7 @@ export const LANES = [
   { key: 'purge', label: 'Purge calls', unit: ['call', 'calls'], what: (e) => `${plural(count(e), 'Cloudflare purge call', 'Cloudflare purge calls')}` },
   { key: 'second', label: 'Second pass', unit: ['call', 'calls'], what: (e) => `second pass: ${plural(count(e), 'Cloudflare purge call', 'Cloudflare purge calls')}` },
   { key: 'verify', label: 'Verification', unit: ['URL', 'URLs'], what: (e) => `verification${env(e)}: ${plural(count(e), 'URL', 'URLs')} probed, ${n(e.stale)} still cached` },
+  { key: 'warm', label: 'Warm', unit: ['request', 'requests'], what: (e) => `warm${env(e)}: ${plural(count(e), 'request', 'requests')} answered` },
 ];
 
 const MARKERS = {
@@ -75,6 +76,7 @@ export function classify(timeline) {
     if (e.kind === 'pages' || e.kind === 'lookups' || e.kind === 'kv') lanes[e.kind].push(e);
     else if (e.kind === 'purge') lanes[e.t >= secondFrom ? 'second' : 'purge'].push(e);
     else if (e.kind === 'verify') lanes.verify.push(e);
+    else if (e.kind === 'warm') lanes.warm.push(e);
     else if (Object.prototype.hasOwnProperty.call(MARKERS, e.kind)) markers.push(e);
   }
   // The second pass lane runs from the pass's start to its last purge call; verification from

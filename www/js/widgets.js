@@ -221,3 +221,19 @@ export function zonesTable(rows, testid, caption) {
         cell('td', 'Zone', {}, el('code', { class: 'break', text: zone })),
         cols.map(([k, label]) => cell('td', label, { class: 'num', 'data-field': k }, n(counts && counts[k]))))))));
 }
+
+/** Per environment that warmed its cache after the purge: requested, answered, failed, when. */
+export function warmTable(warm) {
+  const envs = warm && typeof warm === 'object' ? Object.entries(warm).filter(([, w]) => w && typeof w === 'object') : [];
+  if (!envs.length) return null;
+  const cols = [['requested', 'Requested'], ['ok', 'Answered'], ['failed', 'Failed']];
+  return el('div', { class: 'table-wrap' },
+    el('table', { class: 'table table-cards table-warm', testid: 'warm-table' },
+      el('caption', {}, 'Warmed after the purge', el('span', { class: 'muted small', text: ` (from ${String(envs[0][1].scope || 'one data centre')})` })),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Environment' }),
+        cols.map(([, label]) => el('th', { scope: 'col', class: 'num', text: label })), el('th', { scope: 'col', text: 'Ended' }))),
+      el('tbody', {}, envs.map(([env, w]) => el('tr', { testid: 'warm-row', 'data-env': env },
+        cell('th', 'Environment', { scope: 'row' }, env),
+        cols.map(([k, label]) => cell('td', label, { class: 'num', 'data-field': k }, n(w[k]))),
+        cell('td', 'Ended', {}, w.at ? String(w.at) : el('span', { class: 'muted', text: 'warming…' })))))));
+}

@@ -7,7 +7,7 @@ import { dateFmt, timeEl, fmtDuration, n, plural, shortId } from '../format.js';
 import { api, ApiError, describeError } from '../api.js';
 import { currentRoute } from '../router.js';
 import {
-  FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock, recoveredMark, isObject, zonesTable,
+  FINAL, COUNTS, statusBadge, actionBadge, envChips, purgedSummary, skippedTable, referencesBlock, recoveredMark, isObject, zonesTable, warmTable,
 } from '../widgets.js';
 import { timelineBlock } from '../timeline.js';
 
@@ -146,7 +146,7 @@ function renderJob(rec) {
       el('span', { class: 'stat-value', testid: `purged-${k}`, text: n(purged[k]) }),
       el('span', { class: 'stat-label', text: k === 'api_calls' ? 'Purge API calls' : label }))));
 
-  byId('job-env-slot').replaceChildren(envTable(rec), ...[jobZones(rec)].filter(Boolean));
+  byId('job-env-slot').replaceChildren(envTable(rec), ...[jobZones(rec), warmTable(rec.warm)].filter(Boolean));
   renderVerification(rec.verification);
   renderReferences(rec.references);
 

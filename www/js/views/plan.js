@@ -169,6 +169,7 @@ function planEnv(name, env, check) {
       el('dd', {}, v ? el('code', { class: 'break', text: String(v) }) : el('span', { class: 'muted', text: 'none' }))])),
     env.purge_everything ? el('p', { class: 'notice notice-warn', text: 'Purges everything cached in this zone.' }) : null,
     planZones(name, env),
+    Array.isArray(env.warm) && env.warm.length ? codeList('Warmed after the purge, in this order', env.warm, 'plan-warm-url', 'warm') : null,
     full.length ? el('div', { class: 'plan-lists' }, full.map((l) => codeList(l.label, l.values, l.testid, l.key))) : null,
     empty.length ? el('p', { class: 'muted small plan-nothing', text: `Nothing to do for: ${empty.join(', ')}.` }) : null,
     planVerification(check));
