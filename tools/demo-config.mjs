@@ -15,6 +15,8 @@ export const CLOUDFLARE_PORT = Number(process.env.CLOUDFLARE_SIMULATOR_PORT ?? 8
 /** The fake website behind the cache (devkit/fakes/site.mjs) that the production URLs point at. */
 export const SITE_PORT = Number(process.env.SITE_PORT ?? 8790);
 export const DEMO_ZONE = 'demo0zone0000000000000000000000a';
+/** The second locale's domain is a zone of its own (SPEC §10): the demo serves it as `localhost`. */
+export const DEMO_ZONE_FR = 'demo0zone0000000000000000000000b';
 
 /**
  * Purge rules of the demo: production purges KV, list pages, tags and URLs, and also the entries
@@ -22,14 +24,21 @@ export const DEMO_ZONE = 'demo0zone0000000000000000000000a';
  * shows it), then probes 10 of the purged URLs after each purge pass (`verify_sample`); staging
  * only KV. In the demo every production URL, entry pages and asset files alike, lives on the
  * local fake site (the simulator moves the stack's production URLs and asset URLs there), so the
- * probes never leave 127.0.0.1.
+ * probes never leave 127.0.0.1. The fr-fr pages are on a second host (`localhost`, the same local
+ * site) and so on a second zone: each purge URL goes to its own zone, tags to both. After the last
+ * pass the Worker warms up to 200 of the purged URLs again, 10 a second (`warm`).
  */
 export const DEMO_RULES = {
   production: {
-    zone_id: DEMO_ZONE,
+    zones: [
+      { zone_id: DEMO_ZONE, hosts: ['127.0.0.1'] },
+      { zone_id: DEMO_ZONE_FR, hosts: ['localhost'] },
+    ],
     kv_binding: 'CONTENT_KV',
     resolve_urls: true,
     verify_sample: 10,
+    warm: 200,
+    warm_rate: 10,
     on_failure: ['tag:cs-{environment}', 'kv_prefix:{environment}:'],
     entry: {
       kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],

@@ -54,6 +54,12 @@ while (Date.now() < deadline) {
     const p = rec.purged;
     console.log(`  items: ${rec.items.success} published, ${rec.items.failed} failed; environments: ${rec.environments.join(', ')}`);
     console.log(`  purged: ${p.kv_keys} KV keys, ${p.kv_prefix_keys} list-page keys, ${p.tags} tags, ${p.urls} URLs in ${p.api_calls} purge call(s); ${rec.skipped.length} template(s) skipped`);
+    for (const [zone, z] of Object.entries(p.by_zone ?? {})) {
+      console.log(`  zone ${zone}: ${z.tags} tags, ${z.urls} URLs in ${z.api_calls} purge call(s)`);
+    }
+    for (const [env, w] of Object.entries(rec.warm ?? {})) {
+      console.log(`  warmed ${env}: ${w.requested} requested, ${w.ok} ok, ${w.failed} failed (${w.scope})`);
+    }
     if (rec.references) console.log(`  references: ${JSON.stringify(rec.references)}`);
     console.log(`  see it at ${base}/#/jobs/${job.jobId}`);
     process.exit(rec.status === 'failed' ? 1 : 0);

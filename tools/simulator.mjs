@@ -26,6 +26,7 @@ import { startSite } from '../devkit/fakes/site.mjs';
 import { makeDemoStack, setBaseUrl, findEnvironment } from '../devkit/fakes/stack.mjs';
 import {
   stateDir, envFile, keyFile, infoFile, WORKER_PORT, CONTENTSTACK_PORT, CLOUDFLARE_PORT, SITE_PORT, DEMO_RULES,
+  DEMO_ZONE, DEMO_ZONE_FR,
 } from './demo-config.mjs';
 
 fs.mkdirSync(stateDir, { recursive: true });
@@ -45,8 +46,12 @@ const { stack } = demo;
 const site = await startSite({ port: SITE_PORT });
 
 // Production URLs and asset files live on the local site (asset paths kept: /v3/assets/…), so
-// every URL the Worker purges and probes is on 127.0.0.1.
+// every URL the Worker purges and probes is on this machine: en-us on 127.0.0.1 and fr-fr on
+// localhost, the demo's two zones (tools/demo-config.mjs).
 setBaseUrl(stack, 'production', site.url);
+const frSite = site.url.replace('127.0.0.1', 'localhost');
+findEnvironment(stack, 'production').urls = findEnvironment(stack, 'production').urls
+  .map((u) => (u.locale === 'fr-fr' ? { ...u, url: frSite + new URL(u.url).pathname } : u));
 for (const a of stack.assets.values()) {
   const u = new URL(a.url);
   a.url = site.url + u.pathname;
@@ -90,7 +95,11 @@ function firstProbe(job, n) {
 }
 
 const cs = await startContentstack({ stacks: [stack], keyPair, port: CONTENTSTACK_PORT, rateLimitPerSecond: 10 });
-const cf = await startCloudflare({ token: 'demo-cloudflare-token', port: CLOUDFLARE_PORT, site });
+// Each zone serves its own host only: a purge naming the other's URL is refused.
+const cf = await startCloudflare({
+  token: 'demo-cloudflare-token', port: CLOUDFLARE_PORT, site,
+  zoneHosts: { [DEMO_ZONE]: ['127.0.0.1'], [DEMO_ZONE_FR]: ['localhost'] },
+});
 
 const adminToken = fs.existsSync(infoFile)
   ? JSON.parse(fs.readFileSync(infoFile, 'utf8')).adminToken
