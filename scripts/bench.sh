@@ -128,9 +128,11 @@ step job-cost-repurge env BENCH_JOB_SIZES=100,1000 BENCH_REPURGE_DELAY=5 BENCH_R
   node benches/job-cost.mjs
 step lookup-cost node benches/lookup-cost.mjs
 step many-jobs node benches/many-jobs.mjs
-grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
+# Two zones (purge calls per zone ÷ their minimum) and the warm pace (requests per second ÷ warm_rate).
+step zones-warm node benches/zones-warm.mjs
+grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\|zones-warm\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
   "$out/logs/intake-compare.log" "$out/logs/job-cost.log" "$out/logs/job-cost-before.log" "$out/logs/job-cost-repurge.log" \
-  "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" 2>/dev/null || true
+  "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" "$out/logs/zones-warm.log" 2>/dev/null || true
 
 # The run's end, kept with the results, so that the report can be rendered again from them alone.
 cat /proc/loadavg >"$BENCH_RESULTS_DIR/loadavg-end" 2>/dev/null || true
