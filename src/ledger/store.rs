@@ -14,7 +14,7 @@ use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
 use crate::purge::{
     claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize, ClaimedAction,
-    NewAction, Outcome, REFERRERS_GROUP, SECOND_PASS_GROUP,
+    NewAction, Outcome, DEFERRED_GROUP, ON_FAILURE_GROUP, REFERRERS_GROUP, SECOND_PASS_GROUP,
 };
 
 /// Settings the ledger takes from the configuration (defaults when it is broken).
@@ -551,6 +551,12 @@ fn insert_actions(
 ) -> Result<()> {
     const SAME_VALUE: &str = "SELECT 1 FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind = ?4 AND target = ?5 AND value = ?6";
     for a in actions {
+        // A value that may recur waits for every page (purge groups, docs/ARCHITECTURE.md).
+        let group = if a.deferred && group != ON_FAILURE_GROUP && group < DEFERRED_GROUP {
+            DEFERRED_GROUP
+        } else {
+            group
+        };
         let query = if a.kind.is_kv() {
             format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS ({SAME_VALUE})")
         } else {

@@ -157,6 +157,11 @@ pub struct EnvPlan {
     /// above are their union.
     #[serde(default)]
     pub zones: BTreeMap<String, ZonePlan>,
+    /// Tags, URLs, prefixes and hosts a template may give two items of the job
+    /// ([`crate::template::Template::may_recur`]): their purge is deferred to after the last
+    /// page (not part of the dry run's answer).
+    #[serde(skip)]
+    pub recurring: BTreeSet<String>,
     /// How the rule asks the zone to drop content, fixed when the plan is made and carried by
     /// its actions (not part of the dry run's answer).
     #[serde(skip)]
@@ -294,6 +299,7 @@ impl EnvPlan {
         self.kv_binding = self.kv_binding.take().or(other.kv_binding);
         self.kv_namespace_id = self.kv_namespace_id.take().or(other.kv_namespace_id);
         self.purge_mode = self.purge_mode.or(other.purge_mode);
+        self.recurring.extend(other.recurring);
         union(&mut self.kv_keys, other.kv_keys);
         union(&mut self.kv_prefixes, other.kv_prefixes);
         union(&mut self.cache_urls, other.cache_urls);
@@ -632,6 +638,7 @@ struct Acc {
     kv_namespace_id: Option<String>,
     purge_mode: crate::rules::PurgeMode,
     zone: bool,
+    recurring: BTreeSet<String>,
     kv_keys: BTreeSet<String>,
     kv_prefixes: BTreeSet<String>,
     urls: BTreeSet<String>,
@@ -656,6 +663,7 @@ impl Acc {
             kv_namespace_id: rule.kv_namespace_id.clone(),
             purge_mode: rule.purge_mode,
             zone: !rule.zones.is_empty(),
+            recurring: BTreeSet::new(),
             kv_keys: BTreeSet::new(),
             kv_prefixes: BTreeSet::new(),
             urls: BTreeSet::new(),
@@ -705,6 +713,7 @@ impl Acc {
             purge_everything: self.purge_everything,
             zones,
             purge_mode: Some(self.purge_mode),
+            recurring: self.recurring,
         };
         if plan.purge_everything {
             plan.clear_covered_by_everything();
@@ -767,6 +776,11 @@ impl Expansion<'_> {
             return self.skip(template, reason);
         };
         set.insert(v.clone());
+        if matches!(kind, Field::Tag | Field::Url | Field::Prefix | Field::Host)
+            && template.may_recur()
+        {
+            self.acc.recurring.insert(v.clone());
+        }
         if matches!(kind, Field::Url | Field::Prefix | Field::Host) && self.acc.zone {
             self.route(kind, v);
         }
@@ -1223,10 +1237,11 @@ mod tests {
             assert!(stage.get(key).is_some(), "missing {key}");
         }
         let back: Plan = serde_json::from_value(v).unwrap();
-        // The purge mode travels with the actions, not in the answer.
+        // The purge mode and the recurring values travel with the actions, not in the answer.
         let mut expected = p.clone();
         for e in expected.environments.values_mut() {
             e.purge_mode = None;
+            e.recurring.clear();
         }
         assert_eq!(back, expected);
     }

@@ -130,6 +130,10 @@ pub struct NewAction {
     /// the namespace id for REST bulk deletes of a KV key (or "").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub via: String,
+    /// A purge value that may recur on later pages: stored in [`DEFERRED_GROUP`], purged once
+    /// after the last page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
 }
 
 /// An action handed out by the ledger for execution.
@@ -188,7 +192,11 @@ pub enum Outcome {
 pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
     let mut out = Vec::new();
     for (env, p) in &plan.environments {
-        let push = |out: &mut Vec<NewAction>, kind, target: &str, via: &str, values: &[String]| {
+        let push = |out: &mut Vec<NewAction>,
+                    kind: ActionKind,
+                    target: &str,
+                    via: &str,
+                    values: &[String]| {
             for v in values {
                 out.push(NewAction {
                     env: env.clone(),
@@ -196,6 +204,7 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
                     target: target.to_string(),
                     value: v.clone(),
                     via: via.to_string(),
+                    deferred: kind.is_cloudflare() && p.recurring.contains(v),
                 });
             }
         };
@@ -226,6 +235,7 @@ pub fn actions_from_plan(plan: &Plan) -> Vec<NewAction> {
                     target: zone.clone(),
                     value: "*".into(),
                     via: endpoint.to_string(),
+                    deferred: false,
                 });
             }
         }
@@ -281,6 +291,10 @@ pub const GROUP_PAGES: u64 = 8;
 pub const REFERRERS_GROUP: u64 = 1 << 40;
 /// The group of the second pass's calls (each first-pass item once more).
 pub const SECOND_PASS_GROUP: u64 = REFERRERS_GROUP + 1;
+/// The group of purge values that may recur on later pages ([`NewAction::deferred`]): after
+/// every page group, closed once every page is stored (before the referrers' group), so each
+/// is purged once per pass, after the KV work of every page.
+pub const DEFERRED_GROUP: u64 = REFERRERS_GROUP - 1;
 /// The group of a failing job's `on_failure` purge.
 pub const ON_FAILURE_GROUP: u64 = 0;
 
@@ -703,5 +717,40 @@ mod tests {
         let actions = actions_from_plan(&plan);
         let tag = actions.iter().find(|a| a.kind == ActionKind::Tag);
         assert_eq!(tag.map(|a| a.via.as_str()), Some("purge_cache"));
+    }
+
+    #[test]
+    fn values_that_may_recur_are_deferred_and_the_rest_streams() {
+        let mut plan = Plan::default();
+        let zone = crate::plan::ZonePlan {
+            tags: vec!["ct-page".into(), "e1-en".into()],
+            ..Default::default()
+        };
+        plan.environments.insert(
+            "production".into(),
+            EnvPlan {
+                zone_id: Some("z1".into()),
+                tags: vec!["ct-page".into(), "e1-en".into()],
+                zones: [("z1".to_string(), zone)].into_iter().collect(),
+                recurring: ["ct-page".to_string()].into_iter().collect(),
+                ..EnvPlan::default()
+            },
+        );
+        let deferred: Vec<(String, bool)> = actions_from_plan(&plan)
+            .into_iter()
+            .map(|a| (a.value, a.deferred))
+            .collect();
+        assert_eq!(
+            deferred,
+            vec![("ct-page".to_string(), true), ("e1-en".to_string(), false)]
+        );
+        assert!(
+            DEFERRED_GROUP > group_of_skip(10_000_000, 100) && DEFERRED_GROUP < REFERRERS_GROUP
+        );
+        assert_eq!(
+            first_open_group(false, true, 500, 100),
+            Some(REFERRERS_GROUP),
+            "closed once every page is read"
+        );
     }
 }

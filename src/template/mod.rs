@@ -223,6 +223,17 @@ impl Template {
         out
     }
 
+    /// Whether two different items of one job and environment can expand it to the same value
+    /// (a tag per content type, a URL without the item's own parts): such values are purged
+    /// once per pass, after every page, instead of with each page that carries them
+    /// (docs/ARCHITECTURE.md, "Purge groups"). An item is one uid in one locale; `{url}` is the
+    /// item's own.
+    pub fn may_recur(&self) -> bool {
+        let own = (self.uses(Placeholder::Uid) && self.uses(Placeholder::Locale))
+            || self.uses(Placeholder::Url);
+        !own
+    }
+
     /// True when the template uses `placeholder`.
     pub fn uses(&self, placeholder: Placeholder) -> bool {
         self.parts
@@ -550,5 +561,16 @@ mod tests {
                 Err(p) => prop_assert_eq!(Some(p), first_missing),
             }
         }
+    }
+
+    #[test]
+    fn a_template_recurs_unless_it_names_the_item() {
+        let recurs = |s: &str| Template::parse(s).unwrap().may_recur();
+        assert!(recurs("cs-{uid}"), "one uid in two locales");
+        assert!(recurs("cs-ct-{content_type}"));
+        assert!(recurs("https://www.example.com/e/{uid}"));
+        assert!(!recurs("cs-{uid}-{locale}"));
+        assert!(!recurs("{base_url}{url}"), "an item's own URL");
+        assert!(!recurs("{url}"));
     }
 }
