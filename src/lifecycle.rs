@@ -109,6 +109,8 @@ pub enum Effect {
     NoSecondPass,
     /// Warming started: its URLs are to be listed.
     WarmingStarted,
+    /// Warming ended.
+    WarmingEnded,
     /// A probe's result is to be stored.
     Verified,
 }
@@ -174,7 +176,7 @@ impl Phase {
                 (SecondPass { due_ms }, E::SecondPassStarted)
             }
             (Done, Event::Warm) => (Warming, E::WarmingStarted),
-            (Warming, Event::Warmed) => (Warmed, E::None),
+            (Warming, Event::Warmed) => (Warmed, E::WarmingEnded),
             (phase, _) => (phase, E::None),
         }
     }
