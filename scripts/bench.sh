@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes BENCHMARKS.md: hot paths natively with criterion, intake under
 # load and job cost against the compiled Worker in Miniflare, and the bundle size next to a
-# hello-world Worker built the same way, with a breakdown by crate (twiggy, if installed). Installs
+# hello-world Worker built the same way, with a breakdown by crate (twiggy, if installed), a job under
+# each Cloudflare plan's purge bucket, and a new isolate's first answer next to hello-world's. Installs
 # whatever is missing first (scripts/setup.sh).
 # Also builds the code before the ledger was split per job (BENCH_BEFORE_COMMIT, default 6e8811a: one
 # `Ledger` Durable Object for every job) into target/bench/before-src (its own target dir,
 # target/bench/before-target, so later runs are incremental) and measures it in the same run: intake
 # side by side with this build, its 10,000-item job, its .wasm. When that build fails the rest still
 # runs and BENCHMARKS.md says "not measured" for those figures.
-# Benchmarks, not tests: nothing here fails on a slow figure. Under 12 minutes on 2 cores (the first
+# Benchmarks, not tests: nothing here fails on a slow figure. Under 14 minutes on 2 cores (the first
 # run also compiles the before build's dependencies, unless target/ has them to copy).
 # Intermediate results: target/bench/ (criterion/, results/*.json, logs/).
 set -euo pipefail
@@ -130,9 +131,13 @@ step lookup-cost node benches/lookup-cost.mjs
 step many-jobs node benches/many-jobs.mjs
 # Two zones (purge calls per zone ÷ their minimum) and the warm pace (requests per second ÷ warm_rate).
 step zones-warm node benches/zones-warm.mjs
-grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\|zones-warm\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
+# A two-locale job under each Cloudflare plan's purge bucket (Free scaled), against its floors: about 3 min.
+step plans node benches/plans.mjs
+# A new isolate (a fresh Miniflare each sample) to its first answer, ÷ the hello-world Worker's.
+step cold-start node benches/cold-start.mjs "$out/hello-world"
+grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\|zones-warm\|plans\|cold-start\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
   "$out/logs/intake-compare.log" "$out/logs/job-cost.log" "$out/logs/job-cost-before.log" "$out/logs/job-cost-repurge.log" \
-  "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" "$out/logs/zones-warm.log" 2>/dev/null || true
+  "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" "$out/logs/zones-warm.log" "$out/logs/plans.log" "$out/logs/cold-start.log" 2>/dev/null || true
 
 # The run's end, kept with the results, so that the report can be rendered again from them alone.
 cat /proc/loadavg >"$BENCH_RESULTS_DIR/loadavg-end" 2>/dev/null || true

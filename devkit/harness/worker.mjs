@@ -29,15 +29,19 @@ export const DLQ = 'contentstack-purge-dead-letters';
  *   (default: this repository's); for benchmarking another build of the Worker
  * @param {Record<string, string>} [o.ledgerObjects=LEDGER_OBJECTS] the ledger's Durable Object
  *   bindings (binding → class name) when `ledger` is true; SINGLE_LEDGER_OBJECTS for a build of
- *   the single-ledger code. The rate limiter (LIMITER → RateLimiter) is always bound.
+ *   the single-ledger code.
+ * @param {boolean} [o.limiter=true]          bind the rate limiter (LIMITER → RateLimiter); false only for a
+ *   script without that class (the benches' hello-world Worker)
+ * @param {boolean|string} [o.assets=true]    serve `www/` of `buildDir` as static assets (ASSETS); a path serves
+ *   that directory instead; false binds no assets (the hello-world Worker)
  */
-export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS } = {}) {
+export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS, limiter = true, assets = true } = {}) {
   const logs = [];
   const bindings = {};
   for (const [k, v] of Object.entries(vars)) {
     if (v !== undefined) bindings[k] = v;
   }
-  const durableObjects = { LIMITER: { className: 'RateLimiter', useSQLite: true } };
+  const durableObjects = limiter ? { LIMITER: { className: 'RateLimiter', useSQLite: true } } : {};
   if (ledger) {
     for (const [binding, className] of Object.entries(ledgerObjects)) {
       durableObjects[binding] = { className, useSQLite: true };
@@ -57,11 +61,15 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
     bindings,
     kvNamespaces: kv,
     durableObjects,
-    assets: {
-      directory: path.join(dir, 'www'),
-      binding: 'ASSETS',
-      routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
-    },
+    ...(assets
+      ? {
+        assets: {
+          directory: typeof assets === 'string' ? path.resolve(assets) : path.join(dir, 'www'),
+          binding: 'ASSETS',
+          routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+        },
+      }
+      : {}),
     handleRuntimeStdio(stdout, stderr) {
       const take = (stream) => {
         let buf = '';

@@ -227,10 +227,12 @@ impl Template {
     /// (a tag per content type, a URL without the item's own parts): such values are purged
     /// once per pass, after every page, instead of with each page that carries them
     /// (docs/ARCHITECTURE.md, "Purge groups"). An item is one uid in one locale; `{url}` is the
-    /// item's own.
+    /// item's own, and `{base_url}` names the locale (each locale has its base URL). A value
+    /// taken for its item's own that does recur only costs a call: each group still purges after
+    /// its KV work.
     pub fn may_recur(&self) -> bool {
-        let own = (self.uses(Placeholder::Uid) && self.uses(Placeholder::Locale))
-            || self.uses(Placeholder::Url);
+        let locale = self.uses(Placeholder::Locale) || self.uses(Placeholder::BaseUrl);
+        let own = (self.uses(Placeholder::Uid) && locale) || self.uses(Placeholder::Url);
         !own
     }
 
@@ -572,5 +574,6 @@ mod tests {
         assert!(!recurs("cs-{uid}-{locale}"));
         assert!(!recurs("{base_url}{url}"), "an item's own URL");
         assert!(!recurs("{url}"));
+        assert!(!recurs("{base_url}e/{uid}"), "each locale has its base URL");
     }
 }
