@@ -75,8 +75,9 @@ describe('the dry run is the run', () => {
         entry: { kv_keys: ['{environment}:{locale}:entry:{uid}'], tags: ['stg-{uid}', 'stg-ct-{content_type}'] },
       },
     };
-    // The second pass waits long enough that the first pass's calls can be counted alone.
-    const sys = await setup({ rules, vars: { REPURGE_DELAY_SECONDS: 8 } });
+    // The second pass waits long enough that the first pass's calls can be counted alone. A purge
+    // bucket that binds (2 a second, burst 1): the job defers the values that recur.
+    const sys = await setup({ rules, vars: { REPURGE_DELAY_SECONDS: 8, PURGE_RATE_PER_SECOND: 2, PURGE_BURST: 1 } });
     const job = addJob(sys.stack, { environments: ['production', 'staging'], locales: ['en-us', 'fr-fr'], entries: 240, assets: 10, withUrl: 0.9 });
     assert.ok(job.items.length > 900, `${job.items.length} items: more than one purge group`);
 

@@ -27,6 +27,9 @@ pub struct Settings {
     pub retention_ms: i64,
     /// Items per purge call, by kind.
     pub batch: BatchSize,
+    /// The purge bucket and Contentstack's rate (whether a job defers recurring values).
+    pub bucket: crate::pace::TokenBucket,
+    pub cs_rate: f64,
 }
 
 impl Settings {
@@ -40,6 +43,8 @@ impl Settings {
                 max_drives: cfg.pacing.retry.max_tries,
                 retention_ms: cfg.timing.retention_seconds as i64 * 1000,
                 batch: BatchSize::of(cfg),
+                bucket: cfg.cloudflare.purge_bucket,
+                cs_rate: cfg.contentstack.rate_per_second,
             },
             None => Settings {
                 repurge_delay_ms: 60_000,
@@ -50,6 +55,8 @@ impl Settings {
                     files: crate::config::MAX_PURGE_BATCH,
                     other: crate::config::MAX_PURGE_BATCH,
                 },
+                bucket: crate::config::CloudflarePlan::Pro.purge_bucket(),
+                cs_rate: 10.0,
             },
         }
     }
@@ -64,8 +71,10 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, job_id TEXT NOT NULL)",
     // `finished_ms`: when a final job ended (retention counts from it); NULL while it runs.
     // `attempts` and `status` repeat the record's, for the index (`index_change`).
-    // `batch_files` / `batch_other`: items per purge call, fixed when the job was accepted.
-    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '', batch_files INTEGER, batch_other INTEGER)",
+    // `batch_files` / `batch_other`: items per purge call, fixed when the job was accepted;
+    // `defer`: whether it defers recurring purge values (`purge::defer_recurring`), fixed at its
+    // first start.
+    "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, collected INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL, finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '', batch_files INTEGER, batch_other INTEGER, defer INTEGER)",
     "CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs(finished_ms)",
     "CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries(job_id)",
     // Purge actions per job attempt. `pass`: 1 first pass, 2 second pass, 3 on_failure.
@@ -550,9 +559,15 @@ fn insert_actions(
     pass: i64,
 ) -> Result<()> {
     const SAME_VALUE: &str = "SELECT 1 FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind = ?4 AND target = ?5 AND value = ?6";
+    let defer = count(
+        sql,
+        "SELECT COUNT(*) AS n FROM jobs WHERE job_id = ? AND defer = 1",
+        vec![s(rec.job_id.clone())],
+    )? > 0;
     for a in actions {
-        // A value that may recur waits for every page (purge groups, docs/ARCHITECTURE.md).
-        let group = if a.deferred && group != ON_FAILURE_GROUP && group < DEFERRED_GROUP {
+        // A value that may recur waits for every page where the purge bucket binds (purge
+        // groups, docs/ARCHITECTURE.md).
+        let group = if defer && a.deferred && group != ON_FAILURE_GROUP && group < DEFERRED_GROUP {
             DEFERRED_GROUP
         } else {
             group
@@ -714,6 +729,16 @@ pub fn start(sql: &SqlStorage, op: StartOp, settings: Settings) -> Result<Progre
     }
     rec.scopes.entry(scope).or_default();
     rec.items = items;
+    let defer = crate::purge::defer_recurring(
+        items.total,
+        settings.bucket,
+        settings.batch,
+        settings.cs_rate,
+    );
+    sql.exec(
+        "UPDATE jobs SET defer = ? WHERE job_id = ? AND defer IS NULL",
+        vec![i(defer as i64), s(rec.job_id.clone())],
+    )?;
     rec.progress_ms = now_ms;
     rec.max_invocation_subrequests = rec.max_invocation_subrequests.max(subrequests);
     let p = progress(sql, &mut rec, settings, &now, now_ms)?;

@@ -291,6 +291,24 @@ pub const GROUP_PAGES: u64 = 8;
 pub const REFERRERS_GROUP: u64 = 1 << 40;
 /// The group of the second pass's calls (each first-pass item once more).
 pub const SECOND_PASS_GROUP: u64 = REFERRERS_GROUP + 1;
+/// Whether a job defers the purge values that may recur ([`DEFERRED_GROUP`]): only when the
+/// purge bucket, not Contentstack's pages, bounds it. Estimated from the job's item count with
+/// one purge value per item (the fewest calls it can make): the bucket binds when those calls,
+/// beyond its burst, take longer at its rate than reading the pages (`cs_rate` pages a second).
+/// Deferring a value sends it once per pass, after the last page: fewer calls where the bucket
+/// binds, a later tail where it does not.
+pub fn defer_recurring(
+    items: u64,
+    bucket: crate::pace::TokenBucket,
+    batch: BatchSize,
+    cs_rate: f64,
+) -> bool {
+    let calls = items.div_ceil(batch.other.max(1) as u64) as f64;
+    let purge_s = (calls - bucket.burst).max(0.0) / bucket.rate_per_second.max(0.001);
+    let read_s = (1 + items.div_ceil(crate::contentstack::PAGE_SIZE)) as f64 / cs_rate.max(0.001);
+    purge_s > read_s
+}
+
 /// The group of purge values that may recur on later pages ([`NewAction::deferred`]): after
 /// every page group, closed once every page is stored (before the referrers' group), so each
 /// is purged once per pass, after the KV work of every page.
@@ -751,6 +769,36 @@ mod tests {
             first_open_group(false, true, 500, 100),
             Some(REFERRERS_GROUP),
             "closed once every page is read"
+        );
+    }
+
+    #[test]
+    fn recurring_values_are_deferred_only_where_the_purge_bucket_binds() {
+        use crate::pace::TokenBucket;
+        let bucket = |rate_per_second, burst| TokenBucket {
+            rate_per_second,
+            burst,
+        };
+        let b = BatchSize::uniform(100);
+        assert!(
+            defer_recurring(10_000, bucket(5.0, 25.0), b, 10.0),
+            "Pro, 10,000 items: 15 s of purging against 10 s of reading"
+        );
+        assert!(
+            !defer_recurring(10_000, bucket(10.0, 50.0), b, 10.0),
+            "Business: 5 s against 10 s"
+        );
+        assert!(
+            !defer_recurring(10_000, bucket(50.0, 500.0), b, 10.0),
+            "Enterprise"
+        );
+        assert!(
+            defer_recurring(1_000, bucket(0.5, 6.0), b, 10.0),
+            "Free (scaled)"
+        );
+        assert!(
+            !defer_recurring(100, bucket(5.0, 25.0), b, 10.0),
+            "a small job fits the burst"
         );
     }
 }
