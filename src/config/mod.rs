@@ -199,6 +199,27 @@ fn check_across_groups(
     }
 }
 
+/// A configuration for tests elsewhere: HMAC webhooks, two stacks with tokens (`k1`, `k2`) and
+/// these rules.
+#[cfg(test)]
+pub fn for_tests(rules: serde_json::Value) -> Config {
+    let raw: RawConfig = [
+        ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
+        (
+            "CONTENTSTACK_HMAC_SECRETS".to_string(),
+            serde_json::json!("s"),
+        ),
+        (
+            "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
+            serde_json::json!({"k1": "t1", "k2": "t2"}),
+        ),
+        ("ENVIRONMENTS".to_string(), rules),
+    ]
+    .into_iter()
+    .collect();
+    Config::parse(&raw).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

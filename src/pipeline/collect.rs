@@ -190,13 +190,7 @@ impl<'r> Collecting<'r> {
         branch: Option<String>,
         environments: Vec<PlanEnvironment>,
     ) -> Result<Self, StepError> {
-        let client =
-            Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
-        let plan_job = PlanJob {
-            job_id: job.job_id.clone(),
-            api_key,
-            branch,
-        };
+        let (client, plan_job) = ctx.reader(job, &api_key, branch)?;
         Ok(Collecting {
             ctx,
             job,

@@ -161,21 +161,7 @@ mod tests {
     use serde_json::Value;
 
     fn cfg(rules: Value) -> Config {
-        let raw: crate::config::RawConfig = [
-            ("WEBHOOK_VERIFY".to_string(), serde_json::json!("hmac")),
-            (
-                "CONTENTSTACK_HMAC_SECRETS".to_string(),
-                serde_json::json!("s"),
-            ),
-            (
-                "CONTENTSTACK_MANAGEMENT_TOKENS".to_string(),
-                serde_json::json!({"k1": "t1", "k2": "t2"}),
-            ),
-            ("ENVIRONMENTS".to_string(), rules),
-        ]
-        .into_iter()
-        .collect();
-        Config::parse(&raw).unwrap()
+        crate::config::for_tests(rules)
     }
 
     #[test]

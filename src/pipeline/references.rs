@@ -255,13 +255,7 @@ impl<'r> Referencing<'r> {
         branch: Option<String>,
         environments: Vec<PlanEnvironment>,
     ) -> Result<Self, StepError> {
-        let client =
-            Client::new(ctx.cfg, ctx.env, &ctx.budget, &api_key)?.with_branch(branch.clone());
-        let plan_job = PlanJob {
-            job_id: job.job_id.clone(),
-            api_key: api_key.clone(),
-            branch: branch.clone(),
-        };
+        let (client, plan_job) = ctx.reader(job, &api_key, branch.clone())?;
         let limits: Vec<(String, u32)> = referencing(ctx.cfg, &api_key, &environments)
             .into_iter()
             .map(|(e, r)| (e.name, r.max_lookups))

@@ -5,9 +5,11 @@
 
 use crate::budget::{Budget, Spend};
 use crate::config::Config;
+use crate::contentstack::client::Client;
 use crate::ledger::client::JobClient;
 use crate::net::NetError;
 use crate::pace::queue_delay_seconds;
+use crate::plan::PlanJob;
 use crate::ports::Effects;
 use crate::queue::enqueue;
 use crate::queue::{JobMessage, Step};
@@ -125,6 +127,24 @@ impl Run<'_> {
             ledger,
             effects,
         }
+    }
+
+    /// The job's Contentstack client on its branch, and the job as the planner sees it: what
+    /// every step that reads the job's items starts with.
+    pub(super) fn reader(
+        &self,
+        job: &JobMessage,
+        api_key: &str,
+        branch: Option<String>,
+    ) -> Result<(Client<'_>, PlanJob), StepError> {
+        let client =
+            Client::new(self.cfg, self.env, &self.budget, api_key)?.with_branch(branch.clone());
+        let plan_job = PlanJob {
+            job_id: job.job_id.clone(),
+            api_key: api_key.to_string(),
+            branch,
+        };
+        Ok((client, plan_job))
     }
 
     /// A log line of the job's steps, through the effects (a dry run writes none).
