@@ -18,7 +18,7 @@
 // and the fake Cloudflare enforces that bucket.
 //
 // Writes target/bench/results/<BENCH_RESULT_NAME, default many-jobs>.json.
-import { jobsPage } from '../devkit/harness/worker.mjs';
+import { jobsPage, getJob } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
 import { writeResult, sleep } from './common.mjs';
@@ -36,6 +36,8 @@ const PURGE_RATE_PER_SECOND = 100;
 const PURGE_BURST = 100;
 // The Worker's model of Cloudflare's account-wide API limit (src/pace/mod.rs ACCOUNT_API_BUCKET).
 const ACCOUNT_API = { rate: 2, burst: 500 };
+// The jobs queue's consumer (wrangler.toml): up to 10 messages per batch, no `max_concurrency` set.
+const QUEUE_MAX_BATCH = 10;
 const POLL_MS = 50;
 const TIMEOUT_MS = 170000;
 const RESULT_NAME = process.env.BENCH_RESULT_NAME ?? 'many-jobs';
@@ -106,6 +108,54 @@ function maxOverlap(lines) {
   return best;
 }
 
+/**
+ * The invocation lines grouped by overlap: sorted by start, a line joins the current group while it
+ * starts before every line so far in the group has ended. With one batch at a time (Miniflare), a
+ * group is one batch (its messages run at once) and no group holds more than the batch size; a
+ * group larger than that means two batches ran at once (concurrent consumers).
+ */
+function overlapGroups(lines) {
+  const sorted = [...lines].sort((a, b) => a.started_ms - b.started_ms);
+  const groups = [];
+  let g = null;
+  for (const l of sorted) {
+    const end = l.started_ms + l.duration_ms;
+    if (g && l.started_ms < g.end) {
+      g.lines.push(l);
+      g.end = Math.max(g.end, end);
+    } else {
+      g = { start: l.started_ms, end, lines: [l] };
+      groups.push(g);
+    }
+  }
+  return groups.map((x) => ({
+    start: x.start,
+    end: x.end,
+    span_ms: x.end - x.start,
+    lines: x.lines.length,
+    jobs: new Set(x.lines.map((l) => l.job_id)).size,
+    start_spread_ms: Math.max(...x.lines.map((l) => l.started_ms)) - x.start,
+    busy_ms: x.lines.reduce((a, l) => a + l.duration_ms, 0),
+  }));
+}
+
+/** Milliseconds during which exactly k invocations ran, for each k ({k: ms}). */
+function concurrencyProfile(lines) {
+  const ev = [];
+  for (const l of lines) ev.push([l.started_ms, 1], [l.started_ms + l.duration_ms, -1]);
+  ev.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out = {};
+  let cur = 0;
+  let prev = ev[0]?.[0] ?? 0;
+  for (const [t, d] of ev) {
+    if (t > prev) out[cur] = (out[cur] ?? 0) + (t - prev);
+    cur += d;
+    prev = t;
+  }
+  delete out[0];
+  return out;
+}
+
 let result;
 try {
   // Warm-up: one 1-item job per stack, so the measured jobs find a warm isolate (compiled wasm,
@@ -138,6 +188,9 @@ try {
   }));
   const finals = await waitAllFinal(jobs.map(({ job }) => job.jobId), TIMEOUT_MS);
   const observedWallMs = performance.now() - t0;
+  // The full records (with their timelines), read after the measured window.
+  const full = {};
+  for (const { job } of jobs) full[job.jobId] = await getJob(w, job.jobId, ADMIN);
 
   const ids = new Set(jobs.map(({ job }) => job.jobId));
   const inv = w.events('invocation').filter((e) => ids.has(e.job_id));
@@ -152,6 +205,25 @@ try {
     if (rec.status !== 'done') throw new Error(`job ${job.jobId} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
     const lines = inv.filter((e) => e.job_id === job.jobId);
     const finishedAt = rec.finished_at ? Date.parse(rec.finished_at) : null;
+    // This job's own floor: its Contentstack reads at its stack's rate, and its share (1 / jobs) of
+    // the purge bucket's burst and rate for its purge calls; the larger.
+    const reads = 1 + Math.ceil(job.items.length / PAGE);
+    const purgeCalls = 2 * Math.ceil(job.items.length / PURGE_BATCH_SIZE);
+    const shareBurst = PURGE_BURST / jobs.length;
+    const shareRate = PURGE_RATE_PER_SECOND / jobs.length;
+    const jobFloor = {
+      contentstack_reads_ms: (reads / CS_RATE) * 1000,
+      purge_share_ms: (Math.max(0, purgeCalls - shareBurst) / shareRate) * 1000,
+      // Not in the floor: the stack's rate is shared by its jobs, so together they need this long.
+      stack_share_ms: ((reads * jobs.filter((j) => j.stack === stack).length) / CS_RATE) * 1000,
+    };
+    jobFloor.floor_ms = Math.max(jobFloor.contentstack_reads_ms, jobFloor.purge_share_ms);
+    // Where the time went, from the job's timeline: offsets from its origin (the webhook's received_at).
+    const tl = full[job.jobId]?.timeline;
+    const evs = tl?.events ?? [];
+    const firstOf = (k) => evs.find((e) => e.kind === k)?.t ?? null;
+    const lastOf = (k) => evs.filter((e) => e.kind === k).at(-1)?.t ?? null;
+    const webhookToDone = finishedAt === null ? null : finishedAt - sent[i].sentAt;
     return {
       job_id: job.jobId,
       stack: stack.apiKey,
@@ -159,7 +231,20 @@ try {
       sent_at_ms: since(sent[i].sentAt),
       ack_ms: sent[i].ackAt - sent[i].sentAt,
       // From the record's finished_at (the Worker's clock, the same machine's); polling adds up to POLL_MS.
-      webhook_to_done_ms: finishedAt === null ? null : finishedAt - sent[i].sentAt,
+      webhook_to_done_ms: webhookToDone,
+      floor: jobFloor,
+      ratio_to_floor: webhookToDone === null ? null : webhookToDone / jobFloor.floor_ms,
+      timeline: {
+        origin_after_sent_ms: tl ? tl.origin_ms - sent[i].sentAt : null,
+        first_pages_ms: firstOf('pages'),
+        last_pages_ms: lastOf('pages'),
+        first_purge_ms: firstOf('purge'),
+        last_purge_ms: lastOf('purge'),
+        end_ms: lastOf('end'),
+        pages_events: evs.filter((e) => e.kind === 'pages').length,
+        purge_events: evs.filter((e) => e.kind === 'purge').length,
+        dropped: tl?.dropped ?? 0,
+      },
       webhook_to_done_polled_ms: seenAt - sent[i].sentAt,
       finished_at_ms: since(finishedAt),
       started_at_ms: rec.started_at ? since(Date.parse(rec.started_at)) : null,
@@ -226,6 +311,9 @@ try {
   const invStart = Math.min(...inv.map((e) => e.started_ms));
   const invEnd = Math.max(...inv.map((e) => e.started_ms + e.duration_ms));
   const invBusyMs = sum(inv, 'duration_ms');
+  const groups = overlapGroups(inv);
+  const profile = concurrencyProfile(inv);
+  const worst = perJob.reduce((a, b) => ((b.ratio_to_floor ?? -1) > (a.ratio_to_floor ?? -1) ? b : a));
   const purgeModes = {};
   const purgeSizes = {}; // {mode: {items in the call: calls}}
   for (const p of cf.purges) {
@@ -252,6 +340,7 @@ try {
     deliveries_ms: Math.max(...sent.map((s) => s.ackAt)) - firstSent,
     floor_ms: floorMs,
     jobs: perJob,
+    worst_job: { job_id: worst.job_id, index: perJob.indexOf(worst), webhook_to_done_ms: worst.webhook_to_done_ms, floor_ms: worst.floor.floor_ms, ratio: worst.ratio_to_floor },
     per_stack: perStack,
     contentstack: {
       calls: api.length,
@@ -271,6 +360,23 @@ try {
     invocations: {
       count: inv.length,
       max_concurrent: maxOverlap(inv),
+      queue_max_batch_size: QUEUE_MAX_BATCH,
+      // Lines grouped by overlap (see overlapGroups): one batch each when batches run one at a time.
+      overlap_groups: {
+        count: groups.length,
+        max_lines: Math.max(0, ...groups.map((g) => g.lines)),
+        larger_than_a_batch: groups.filter((g) => g.lines > QUEUE_MAX_BATCH).length,
+        mean_lines: groups.length ? inv.length / groups.length : 0,
+        max_start_spread_ms: Math.max(0, ...groups.map((g) => g.start_spread_ms)),
+        summed_span_ms: groups.reduce((a, g) => a + g.span_ms, 0),
+        idle_between_ms: groups.slice(1).reduce((a, g, k) => a + (g.start - groups[k].end), 0),
+        // Each group's messages' summed time ÷ (its span × its messages): how full the batch kept its slots.
+        slot_use: groups.reduce((a, g) => a + g.busy_ms, 0) / Math.max(1, groups.reduce((a, g) => a + g.span_ms * g.lines, 0)),
+        sizes: groups.reduce((m, g) => ({ ...m, [g.lines]: (m[g.lines] ?? 0) + 1 }), {}),
+        list: groups.map((g) => ({ start_ms: since(g.start), span_ms: g.span_ms, lines: g.lines, jobs: g.jobs, start_spread_ms: g.start_spread_ms })),
+      },
+      // {k: ms during which exactly k invocations ran}.
+      concurrency_ms: profile,
       busy_ms: invBusyMs,
       span_ms: invEnd - invStart,
       first_started_ms: since(invStart),
@@ -318,5 +424,9 @@ console.error(`many-jobs: ${r.jobs.length} jobs × ${r.items_per_job} items from
   `(refused ${r.cloudflare.bucket_refusals}), DO calls ${r.durable_objects.calls} (${r.durable_objects.per_second_of_wall.toFixed(1)}/s), ` +
   `invocations ${r.invocations.count}, at most ${r.invocations.max_concurrent} at once, busy ${(r.invocations.busy_ms / 1000).toFixed(2)} s`);
 for (const j of r.jobs) {
-  console.error(`  ${j.stack} ${j.job_id}: webhook → done ${(j.webhook_to_done_ms / 1000).toFixed(2)} s, ${j.invocations} invocations, DO ${j.durable_object_calls}`);
+  console.error(`  ${j.stack} ${j.job_id}: webhook → done ${(j.webhook_to_done_ms / 1000).toFixed(2)} s ` +
+    `(floor ${(j.floor.floor_ms / 1000).toFixed(2)} s, ${j.ratio_to_floor.toFixed(2)}×), ${j.invocations} invocations, DO ${j.durable_object_calls}`);
 }
+const og = r.invocations.overlap_groups;
+console.error(`many-jobs: worst job ${r.worst_job.ratio.toFixed(2)}× its floor; invocation overlap groups ${og.count} ` +
+  `(most lines ${og.max_lines}, larger than a batch ${og.larger_than_a_batch}, idle between ${(og.idle_between_ms / 1000).toFixed(2)} s)`);
