@@ -424,10 +424,8 @@ pub struct WarmClaim {
     pub rate: u32,
     /// The earliest the first may start (ms since the epoch).
     pub next_ms: i64,
-    /// (id, URL), in warm order.
+    /// (id, URL), in warm order; empty while every pending one is leased elsewhere.
     pub urls: Vec<(i64, String)>,
-    /// URLs are pending but leased by another invocation.
-    pub waiting: bool,
     /// Set when the claim ended an environment's warming: where the attempt goes.
     pub progress: Option<Progress>,
 }

@@ -440,20 +440,10 @@ struct Settled {
 /// Counts purge calls per zone, in the totals and in their environment's.
 fn count_zone_calls(rec: &mut JobRecord, calls: &[crate::purge::ZoneCalls]) {
     for c in calls {
-        let delta = PurgedCounts {
-            api_calls: c.calls,
-            ..PurgedCounts::default()
+        let env = rec.purged_by_environment.entry(c.env.clone()).or_default();
+        for counts in [&mut rec.purged, env] {
+            counts.by_zone.entry(c.zone.clone()).or_default().api_calls += c.calls;
         }
-        .in_zone(&c.zone);
-        let zone_only = PurgedCounts {
-            by_zone: delta.by_zone,
-            ..PurgedCounts::default()
-        };
-        rec.purged.add(&zone_only);
-        rec.purged_by_environment
-            .entry(c.env.clone())
-            .or_default()
-            .add(&zone_only);
     }
 }
 
@@ -1245,9 +1235,15 @@ pub fn report_verification(
 /// forget when the job is gone (rolled back or expired) but the index still lists it; `None`
 /// when the index is up to date (docs/ARCHITECTURE.md, "Where state lives").
 pub fn index_change(sql: &SqlStorage) -> Result<Option<IndexEntry>> {
-    if is_scratch(sql)? {
+    let change = untold_change(sql)?;
+    // A dry run's throwaway job is never told (checked only when there is something to tell).
+    if change.is_some() && is_scratch(sql)? {
         return Ok(None);
     }
+    Ok(change)
+}
+
+fn untold_change(sql: &SqlStorage) -> Result<Option<IndexEntry>> {
     #[derive(Deserialize)]
     struct Row {
         job_id: String,
@@ -1391,11 +1387,7 @@ pub fn claim_warm(sql: &SqlStorage, op: ClaimWarmOp, settings: Settings) -> Resu
         )?
         .to_array()?;
     let Some(env) = rows.first().map(|r| r.env.clone()) else {
-        answer.waiting = count(
-            sql,
-            "SELECT COUNT(*) AS n FROM warm_urls WHERE job_id = ? AND attempt = ? AND state = 0",
-            vec![s(op.job_id.clone()), i(op.attempt as i64)],
-        )? > 0;
+        // Leased by another invocation: the step looks again later.
         return Ok(answer);
     };
     for r in rows.iter().filter(|r| r.env == env) {
