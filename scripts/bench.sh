@@ -14,7 +14,7 @@
 # Intermediate results: target/bench/ (criterion/, results/*.json, logs/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"

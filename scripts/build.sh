@@ -11,7 +11,7 @@ if [ -f build/index_bg.wasm ] && [ -f build/worker/shim.mjs ] && [ "${FORCE_BUIL
   echo "build: build/ is up to date"
   exit 0
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 worker-build --release

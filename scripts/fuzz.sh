@@ -31,7 +31,7 @@
 # which keeps growing between runs. Crashing inputs land in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PATH"
 
 BUILD_ONLY=0
 if [ "${1:-}" = build ]; then
@@ -60,10 +60,7 @@ case "${FUZZ_SANITIZER:-none}" in
   *) echo "FUZZ_SANITIZER must be none or address" >&2; exit 2 ;;
 esac
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "== installing cargo-fuzz from crates.io (a few minutes, once)"
-  cargo install cargo-fuzz
-fi
+bash scripts/setup.sh fuzz
 
 cd fuzz
 echo "== cargo fuzz build ${SANITIZER[*]} (all targets)"

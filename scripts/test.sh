@@ -13,24 +13,52 @@
 #   writes only its own files under test-output/, so they do not interfere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PATH"
 started=$SECONDS
-step() { printf '== %s   [%d s]\n' "$*" $((SECONDS - started)); }
+mkdir -p test-output
+phases=test-output/phases.txt
+: >"$phases"
+# Each step's start, for the phase table printed at the end.
+step() {
+  printf '== %s   [%d s]\n' "$*" $((SECONDS - started))
+  printf '%d\t%s\n' $((SECONDS - started)) "$*" >>"$phases"
+}
 jobs="${NODE_TEST_JOBS:-3}"
 if ! [[ "$jobs" =~ ^[1-9][0-9]*$ ]]; then
   echo "NODE_TEST_JOBS must be a positive number" >&2
   exit 2
 fi
 
-bash scripts/setup.sh --browser
+# Set-up, all parts at once in the background (scripts/setup.sh): on a fresh machine the npm
+# packages and Chromium download while the Rust tools compile, and the tools compile while the
+# checks below compile the project. Each part holds a lock, so a later step that needs one
+# (build.sh, deny.sh, fuzz.sh, the suites) waits for its install rather than starting another;
+# a part that failed in the background is tried again there, in the foreground, with its error.
+# The tools the critical path needs first (the wasm build's) get the CPU before cargo-deny and
+# cargo-fuzz (nice). Installed parts are checked in well under a second.
+export SETUP_TIMES="$PWD/test-output/setup-times.txt"
+: >"$SETUP_TIMES"
+step "set-up in the background (what a fresh machine lacks)"
+bg=()
+for part in npm browser wasm; do
+  setsid bash scripts/setup.sh "$part" >"test-output/setup-$part.log" 2>&1 &
+  bg+=($!)
+done
+for part in fuzz deny; do
+  setsid nice -n 10 bash scripts/setup.sh "$part" >"test-output/setup-$part.log" 2>&1 &
+  bg+=($!)
+done
 
 step "build the Worker (wasm), in the background"
 build_log=$(mktemp -t contentstack-edge-purge-build.XXXXXX)
 # Its own process group, so that it is stopped with everything it started if this script ends early.
 setsid bash scripts/build.sh >"$build_log" 2>&1 &
 build_pid=$!
-stop_build() { kill -- -"$build_pid" 2>/dev/null || true; }
-trap stop_build EXIT
+stop_background() {
+  kill -- -"$build_pid" 2>/dev/null || true
+  for p in "${bg[@]}"; do kill -- -"$p" 2>/dev/null || true; done
+}
+trap stop_background EXIT
 
 step "cargo fmt --check"
 cargo fmt --check
@@ -51,7 +79,6 @@ if ! wait "$build_pid"; then
   echo "the Worker build failed (log above: $build_log)" >&2
   exit 1
 fi
-trap - EXIT
 rm -f "$build_log"
 # After the wasm build, so that no compiler takes CPU time from the fuzzers.
 step "fuzzing, 10 s per target (bash scripts/fuzz.sh 60 for a longer run)"
@@ -67,6 +94,9 @@ declare -A SUITE_SECONDS=(
   [tests/dryrun.test.mjs]=40 [tests/retention.test.mjs]=30 [tests/objects.test.mjs]=30
   [tests/zones.test.mjs]=30 [tests/warm.test.mjs]=25
 )
+step "set-up: the npm packages and Chromium (waits for the background install, if any)"
+bash scripts/setup.sh npm browser
+trap - EXIT
 files=(tests/fakes/fakes.test.mjs tests/*.test.mjs)
 step "node --test (Miniflare + fakes): ${#files[@]} suites, $jobs at a time"
 # Each suite's TAP output goes to test-output/node/<suite>.log (all printed at the end, in file
@@ -101,3 +131,10 @@ if [ "$node_rc" -ne 0 ]; then
   exit 1
 fi
 step "all checks passed"
+# The phase table (README, "A fresh machine"): each step's seconds, then what set-up installed.
+echo "== phases (seconds)"
+awk -F'\t' -v end=$((SECONDS - started)) 'NR > 1 { printf "   %5d  %s\n", $1 - t, n } { t = $1; n = $2 } END { printf "   %5d  total\n", end }' "$phases"
+if [ -s "$SETUP_TIMES" ]; then
+  echo "== set-up installs, in the background (seconds each)"
+  sed 's/^/   /' "$SETUP_TIMES"
+fi

@@ -34,8 +34,14 @@ export const DLQ = 'contentstack-purge-dead-letters';
  *   script without that class (the benches' hello-world Worker)
  * @param {boolean|string} [o.assets=true]    serve `www/` of `buildDir` as static assets (ASSETS); a path serves
  *   that directory instead; false binds no assets (the hello-world Worker)
+ * @param {string} [o.capture]                with `queues: 'producers'`: a URL to which a second, tiny
+ *   Worker consuming the jobs queue POSTs each message's body (JSON text) and acks it, so that a
+ *   driver can run every step itself, one invocation at a time (`mf.getWorker().queue(…)`; the
+ *   CPU bench does)
+ * @param {object[]} [o.extraWorkers]         with `capture`: more Miniflare worker options to run beside them
+ *   (reach one with `mf.getWorker(name)`)
  */
-export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS, limiter = true, assets = true } = {}) {
+export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS, limiter = true, assets = true, capture, extraWorkers = [] } = {}) {
   const logs = [];
   const bindings = {};
   for (const [k, v] of Object.entries(vars)) {
@@ -96,7 +102,7 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
       [DLQ]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries: 2, retryDelay: 0 },
     };
   }
-  const mf = new Miniflare(opts);
+  const mf = new Miniflare(capture ? withCapture(opts, capture, extraWorkers) : opts);
   const url = await mf.ready;
   const base = url.toString().replace(/\/$/, '');
   return {
@@ -138,6 +144,39 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
     async close() {
       await mf.dispose();
     },
+  };
+}
+
+/**
+ * Miniflare options running `opts` (the Worker, first: it answers dispatchFetch and getWorker()) beside
+ * a capture Worker that consumes the jobs queue and POSTs each body to `url`.
+ */
+function withCapture(opts, url, extraWorkers) {
+  const { handleRuntimeStdio, cf, ...worker } = opts;
+  const script = `export default {
+    async queue(batch, env) {
+      for (const m of batch.messages) {
+        const body = typeof m.body === 'string' ? m.body : JSON.stringify(m.body);
+        await fetch(env.CAPTURE_URL, { method: 'POST', body });
+        m.ack();
+      }
+    },
+  };`;
+  return {
+    handleRuntimeStdio,
+    cf,
+    workers: [
+      { name: 'worker', ...worker },
+      {
+        name: 'capture',
+        modules: true,
+        script,
+        compatibilityDate: opts.compatibilityDate,
+        bindings: { CAPTURE_URL: url },
+        queueConsumers: { [JOBS_QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 0, maxRetries: 0 } },
+      },
+      ...extraWorkers,
+    ],
   };
 }
 

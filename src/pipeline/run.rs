@@ -186,6 +186,7 @@ pub(super) async fn run_step(
     job: &JobMessage,
     step: Step,
 ) -> Result<Next, StepError> {
+    ctx.ran(&step);
     match step {
         Step::Start => start(ctx, job).await,
         Step::Collect {

@@ -109,6 +109,8 @@ pub(super) struct Run<'a> {
     pub(super) budget: Budget,
     pub(super) ledger: JobClient,
     pub(super) effects: &'a dyn Effects,
+    /// The steps run so far, by kind ([`STEP_NAMES`] order), for the invocation's log line.
+    steps_run: std::cell::Cell<[u16; STEP_NAMES.len()]>,
 }
 
 impl Run<'_> {
@@ -126,7 +128,23 @@ impl Run<'_> {
             budget: Budget::new(share.0, share.1),
             ledger,
             effects,
+            steps_run: std::cell::Cell::new([0; STEP_NAMES.len()]),
         }
+    }
+
+    /// Counts one step of `step`'s kind as run by this invocation.
+    pub(super) fn ran(&self, step: &Step) {
+        let mut n = self.steps_run.get();
+        let i = step_index(step);
+        n[i] = n[i].saturating_add(1);
+        self.steps_run.set(n);
+    }
+
+    /// The steps this invocation ran, by kind (kinds it did not run left out).
+    fn steps_summary(&self) -> serde_json::Value {
+        let n = self.steps_run.get();
+        let ran = STEP_NAMES.iter().zip(n).filter(|(_, c)| *c > 0);
+        serde_json::Value::Object(ran.map(|(k, c)| (k.to_string(), c.into())).collect())
     }
 
     /// The job's Contentstack client on its branch, and the job as the planner sees it: what
@@ -184,19 +202,35 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     summary["scope"] = serde_json::json!(job.scope);
     summary["started_ms"] = serde_json::json!(started);
     summary["duration_ms"] = serde_json::json!(now_ms() - started);
+    summary["steps"] = ctx.steps_summary();
     ctx.log("invocation", summary);
 }
 
-pub(super) fn step_name(s: &Step) -> &'static str {
+/// Every step kind's name, as logs and the message's `step` field spell it.
+const STEP_NAMES: [&str; 7] = [
+    "start",
+    "collect",
+    "references",
+    "drain",
+    "second_pass",
+    "verify",
+    "warm",
+];
+
+fn step_index(s: &Step) -> usize {
     match s {
-        Step::Start => "start",
-        Step::Collect { .. } => "collect",
-        Step::References { .. } => "references",
-        Step::Drain => "drain",
-        Step::SecondPass => "second_pass",
-        Step::Verify => "verify",
-        Step::Warm => "warm",
+        Step::Start => 0,
+        Step::Collect { .. } => 1,
+        Step::References { .. } => 2,
+        Step::Drain => 3,
+        Step::SecondPass => 4,
+        Step::Verify => 5,
+        Step::Warm => 6,
     }
+}
+
+pub(super) fn step_name(s: &Step) -> &'static str {
+    STEP_NAMES[step_index(s)]
 }
 
 #[cfg(test)]

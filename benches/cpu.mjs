@@ -1,0 +1,366 @@
+// CPU time per invocation, by kind: the webhook intake, the health check (cron), and every queue
+// step of a 10,000-item job (start, a collect page, references, a drain round, verification),
+// with the Workers Paid plan's budgets and with WORKERS_PLAN=free (whose invocations must stay
+// under 10 ms of CPU).
+//
+// How it is measured (as well as workerd allows from outside): the compiled Worker runs in
+// Miniflare with the jobs queue's producer bound and a capture Worker as its only consumer
+// (devkit/harness/worker.mjs `capture`), which hands every message to this script. The script then
+// runs each message itself, one invocation at a time (`getWorker().queue(…)`, one message per
+// batch), and reads workerd's CPU time (the sum of /proc/<pid>/task/*/schedstat, in ns) before the
+// invocation and once the process is idle again after it. Nothing else runs in workerd meanwhile,
+// so the difference is that invocation's CPU, with what it caused in the same process: its Durable
+// Object calls (on Cloudflare, separate invocations with their own limit), V8's garbage collection
+// and the capture Worker's hand-off. It is an upper bound for the Worker's own CPU time; the busiest
+// thread's share (`main_ms`, the thread that ran the JavaScript and the .wasm) is the closer figure.
+// workerd's idle CPU rate, measured first, is subtracted. Every kind is warmed first (its code
+// compiled and tiered up), as a warm isolate would be.
+//
+// A queue invocation on Cloudflare can carry up to 10 messages, but they share one invocation's
+// budgets (docs/ARCHITECTURE.md, "Budgets per invocation"), so the work of a batch is bounded by
+// the work one message does with the whole budget, which is what runs here.
+//
+// Writes target/bench/results/cpu.json. Env: BENCH_CPU_ITEMS (default 10000).
+import http from 'node:http';
+import fs from 'node:fs';
+import { startFakes } from '../devkit/harness/system.mjs';
+import { JOBS_QUEUE, getJob, isFinal } from '../devkit/harness/worker.mjs';
+import { addJob, makeStack } from '../devkit/fakes/stack.mjs';
+import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
+import { writeResult, quantile, sleep } from './common.mjs';
+
+const ITEMS = Number(process.env.BENCH_CPU_ITEMS ?? 10000);
+const ADMIN = 'bench-admin-token';
+const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
+const INTAKES = 30;
+const HEALTH_CHECKS = 10;
+const FREE_CPU_MS = 10;
+
+const RULES = {
+  production: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    verify_sample: 5,
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      tags: ['cs-{environment}-{uid}', 'ct-{content_type}'],
+      urls: ['{base_url}page/{uid}'],
+    },
+  },
+};
+
+// --- workerd's CPU time ---------------------------------------------------------------------
+
+/** The pids of the workerd processes started by this process (Miniflare's runtime). */
+function workerdPids() {
+  const parents = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      parents.set(Number(d), { ppid, comm });
+    } catch {}
+  }
+  const descends = (pid) => {
+    for (let p = pid, n = 0; p > 1 && n < 20; n++) {
+      if (p === process.pid) return true;
+      p = parents.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  return [...parents].filter(([pid, v]) => v.comm === 'workerd' && descends(pid)).map(([pid]) => pid);
+}
+
+/** CPU time (ns) of every thread of `pids`: Map "pid/tid" → ns. */
+function threadCpu(pids) {
+  const out = new Map();
+  for (const pid of pids) {
+    let tids = [];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        out.set(`${pid}/${tid}`, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+      } catch {}
+    }
+  }
+  return out;
+}
+const total = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+const nowNs = () => Number(process.hrtime.bigint());
+
+function cpuMeter(pids) {
+  /** Waits until workerd used less than `slackNs` over 20 ms, up to 5 s. */
+  async function quiet(slackNs = 100_000) {
+    const end = Date.now() + 5000;
+    let c0 = total(threadCpu(pids));
+    while (Date.now() < end) {
+        const c1 = total(threadCpu(pids));
+      if (c1 - c0 <= slackNs) return;
+      c0 = c1;
+    }
+  }
+  return {
+    /** Runs `fn` alone in workerd: {value, process_ms (workerd's CPU time), wall_ms}. */
+    async measure(fn) {
+      await quiet();
+      const before = total(threadCpu(pids));
+      const t0 = nowNs();
+      const value = await fn();
+      const t1 = nowNs();
+      await quiet();
+      const after = total(threadCpu(pids));
+      return { value, process_ms: (after - before) / 1e6, wall_ms: (t1 - t0) / 1e6 };
+    },
+  };
+}
+
+// --- what Miniflare's simulators cost per operation -------------------------------------------
+
+// A JavaScript Worker beside ours that makes `n` operations of one kind (6 at a time, as the
+// Worker's connections allow) on the same kinds of bindings: `/<op>?n=`. Its process CPU per
+// operation is what Miniflare's KV, Cache and Queue simulators, a Durable Object round trip (to a
+// small JavaScript object writing one SQLite row) and workerd's HTTP client cost, none of which
+// runs in the Worker's isolate on Cloudflare.
+const CALIBRATION_WORKER = `
+export class Probe {
+  constructor(state) { this.sql = state.storage.sql; this.sql.exec('CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)'); }
+  async fetch(req) { this.sql.exec('INSERT OR REPLACE INTO t VALUES (?, ?)', 'k', String(Date.now())); return new Response('ok'); }
+}
+export default {
+  async fetch(req, env) {
+    const u = new URL(req.url);
+    const n = Number(u.searchParams.get('n') ?? 1);
+    const op = u.pathname.slice(1);
+    const one = {
+      none: async () => {},
+      kv: (i) => env.KV.delete('calibration:' + i),
+      cache: (i) => caches.default.delete('https://calibration.example/' + i),
+      queue: (i) => env.Q.send(JSON.stringify({ calibration: i })),
+      durable_object: (i) => env.PROBE.get(env.PROBE.idFromName('p' + (i % 4))).fetch('https://probe/'),
+      fetch: (i) => fetch(env.ECHO_URL + '?calibration=' + i).then((r) => r.text()),
+    }[op];
+    for (let i = 0; i < n; i += 6) {
+      await Promise.all(Array.from({ length: Math.min(6, n - i) }, (_, k) => one(i + k)));
+    }
+    return new Response('ok');
+  },
+};`;
+
+const CALIBRATION_OPS = { kv: 300, cache: 200, queue: 200, durable_object: 200, fetch: 60 };
+
+/** Process CPU per operation (ms) of each kind, less the request that asks for them. */
+async function calibrate(w, meter) {
+  const worker = await w.mf.getWorker('calibration');
+  const run = (op, n) => meter.measure(async () => (await worker.fetch(`http://calibration/${op}?n=${n}`)).text());
+  for (const op of Object.keys(CALIBRATION_OPS)) await run(op, 12); // warm
+  const request = [];
+  for (let i = 0; i < 5; i++) request.push((await run('none', 1)).process_ms);
+  const base = request.sort((a, b) => a - b)[2];
+  const per = {};
+  for (const [op, n] of Object.entries(CALIBRATION_OPS)) {
+    const xs = [];
+    for (let i = 0; i < 3; i++) xs.push(((await run(op, n)).process_ms - base) / n);
+    per[op] = xs.sort((a, b) => a - b)[1];
+  }
+  return per;
+}
+
+/** An invocation's own CPU estimate: workerd's, less what its operations cost the simulators. */
+function ownMs(processMs, line, per) {
+  const ops = ['kv', 'cache', 'queue', 'durable_object', 'fetch'];
+  const sim = ops.reduce((a, op) => a + (line[op] ?? 0) * per[op], 0);
+  return processMs - sim;
+}
+
+// --- the captured queue ---------------------------------------------------------------------
+
+function captureServer() {
+  const bodies = [];
+  const server = http.createServer((req, res) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => {
+      bodies.push(b);
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `http://127.0.0.1:${server.address().port}/`,
+    bodies,
+    close: () => new Promise((r) => server.close(r)),
+  })));
+}
+
+// --- one plan's run -------------------------------------------------------------------------
+
+async function runPlan(plan) {
+  const stack = makeStack({ contentTypes: ['page', 'article'] });
+  const fakes = await startFakes({ stack, site: { environments: ['production'] }, cloudflare: { bucket: { rate: 1000, burst: 1000 } } });
+  const cap = await captureServer();
+  const w = await fakes.startWorker({
+    rules: RULES,
+    adminToken: ADMIN,
+    queues: 'producers',
+    capture: cap.url,
+    extraWorkers: [{
+      name: 'calibration',
+      modules: true,
+      script: CALIBRATION_WORKER,
+      compatibilityDate: '2026-04-01',
+      bindings: { ECHO_URL: cap.url },
+      kvNamespaces: { KV: 'CONTENT_KV' },
+      queueProducers: { Q: 'contentstack-purge-calibration' },
+      durableObjects: { PROBE: { className: 'Probe', useSQLite: true } },
+    }],
+    vars: {
+      WORKERS_PLAN: plan,
+      PURGE_RATE_PER_SECOND: 1000,
+      PURGE_BURST: 1000,
+      QUEUE_MAX_ATTEMPTS: 5,
+      RETRY_BASE_SECONDS: 0,
+      REPURGE_DELAY_SECONDS: 0,
+    },
+  });
+  const pids = workerdPids();
+  if (pids.length === 0) throw new Error('no workerd process found under this process');
+  const meter = cpuMeter(pids);
+  const worker = await w.mf.getWorker();
+  const deliver = async (job) => {
+    const body = JSON.stringify(jobPayload({ jobId: job.jobId, action: job.action, environment: 'production', apiKey: stack.apiKey }));
+    const { init } = webhookRequest('', body, { rsaKey: fakes.cs.privateKey });
+    const r = await w.fetch('/webhooks/contentstack', init);
+    const text = await r.text();
+    if (r.status !== 202) throw new Error(`webhook answered ${r.status}: ${text}`);
+  };
+  let msgSeq = 0;
+  /** Runs one message as one invocation; returns the delay (s) of a retry it asked for, or null. */
+  const runMessage = async (text) => {
+    const res = await worker.queue(JOBS_QUEUE, [{ id: `m${++msgSeq}`, timestamp: new Date(), body: text, attempts: 1 }]);
+    if (res.outcome !== 'ok') return 0;
+    if (res.retryBatch?.retry) return res.retryBatch.delaySeconds ?? 0;
+    if (res.retryMessages?.length) return res.retryMessages[0].delaySeconds ?? 0;
+    return null;
+  };
+  /** What the fakes saw so far: item pages read, purge calls, probe requests. */
+  const seen = () => ({
+    pages: fakes.cs.countsBy(/\/v3\/bulk\/jobs\/[^/]+\/items/),
+    purge_calls: fakes.cf.requests.filter((r) => r.path.endsWith('/purge_cache')).length,
+    probes: fakes.site.requests.filter((r) => r.method === 'GET').length,
+  });
+  /** Runs every captured message (and those they send) until the job is final; measures each. */
+  const drive = async (jobId) => {
+    const rows = [];
+    const pending = [];
+    const deadline = Date.now() + 900_000;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`job ${jobId} did not end`);
+      while (cap.bodies.length) pending.push({ text: cap.bodies.shift(), due: 0 });
+      pending.sort((a, b) => a.due - b.due);
+      const next = pending[0];
+      if (!next || next.due > Date.now()) {
+        const rec = await getJob(w, jobId, ADMIN);
+        if (isFinal(rec) && pending.length === 0) return { rows, record: rec };
+        await sleep(next ? Math.min(200, next.due - Date.now()) : 50);
+        continue;
+      }
+      pending.shift();
+      const lines = w.events('invocation').length;
+      const before = seen();
+      const m = await meter.measure(() => runMessage(next.text));
+      const after = seen();
+      const line = w.events('invocation').slice(lines).at(-1) ?? {};
+      if (m.value !== null) pending.push({ text: next.text, due: Date.now() + m.value * 1000 });
+      rows.push({
+        kind: line.step ?? JSON.parse(next.text).step?.step,
+        steps: line.steps ?? {},
+        process_ms: m.process_ms,
+        wall_ms: m.wall_ms,
+        ops: Object.fromEntries(['fetch', 'kv', 'durable_object', 'cache', 'queue'].map((k) => [k, line[k] ?? 0])),
+        pages: after.pages - before.pages,
+        purge_calls: after.purge_calls - before.purge_calls,
+        probes: after.probes - before.probes,
+        retried: m.value !== null,
+      });
+    }
+  };
+
+  // Warm every path once (a small job end to end, an intake, a health check), as a warm isolate is.
+  const warmJob = addJob(stack, { entries: 250, environments: ['production'] });
+  await deliver(warmJob);
+  await drive(warmJob.jobId);
+  await w.scheduled();
+  const per = await calibrate(w, meter);
+
+  const intake = [];
+  for (let i = 0; i < INTAKES; i++) {
+    const job = addJob(stack, { entries: 1, environments: ['production'] });
+    intake.push((await meter.measure(() => deliver(job))).process_ms);
+  }
+  cap.bodies.length = 0; // their start messages are not run
+  await meter.measure(() => w.scheduled()); // the first after the intakes reads their jobs once
+  const health = [];
+  for (let i = 0; i < HEALTH_CHECKS; i++) health.push((await meter.measure(() => w.scheduled())).process_ms);
+
+  const big = addJob(stack, { entries: ITEMS, environments: ['production'] });
+  await deliver(big);
+  const { rows, record } = await drive(big.jobId);
+  if (record.status !== 'done') throw new Error(`the ${ITEMS}-item job ended ${record.status}: ${JSON.stringify(record.errors ?? [])}`);
+  for (const r of rows) r.own_ms = ownMs(r.process_ms, r.ops, per);
+
+  await w.close();
+  await cap.close();
+  await fakes.close();
+
+  const summary = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { n: s.length, mean_ms: s.reduce((a, b) => a + b, 0) / (s.length || 1), p50_ms: quantile(s, 0.5), max_ms: s[s.length - 1] ?? null };
+  };
+  const sum = (rs, f) => rs.reduce((a, r) => a + r[f], 0);
+  // By the step the invocation started with (it may run more steps inline: `steps`).
+  const kinds = {};
+  for (const r of rows) (kinds[r.kind] ??= []).push(r);
+  const steps = Object.fromEntries(Object.entries(kinds).map(([k, rs]) => [k, {
+    own: summary(rs.map((r) => r.own_ms)),
+    process: summary(rs.map((r) => r.process_ms)),
+    pages: sum(rs, 'pages'),
+    purge_calls: sum(rs, 'purge_calls'),
+    probes: sum(rs, 'probes'),
+  }]));
+  const collecting = rows.filter((r) => r.pages > 0);
+  const largest = rows.reduce((a, r) => (r.own_ms > (a?.own_ms ?? -Infinity) ? r : a), null);
+  return {
+    plan,
+    simulator_ms_per_op: per,
+    intake: summary(intake),
+    health_check: summary(health),
+    steps,
+    // CPU per item page, over the invocations that read pages (their KV deletes and the purges
+    // sent alongside included).
+    own_ms_per_page: collecting.length ? sum(collecting, 'own_ms') / sum(collecting, 'pages') : null,
+    job: {
+      items: ITEMS,
+      invocations: rows.length,
+      retried: rows.filter((r) => r.retried).length,
+      own_total_ms: sum(rows, 'own_ms'),
+      process_total_ms: sum(rows, 'process_ms'),
+      largest,
+      over_free_limit: rows.filter((r) => r.own_ms > FREE_CPU_MS).length,
+      rows,
+    },
+  };
+}
+
+const results = [];
+for (const plan of (process.env.BENCH_CPU_PLANS ?? 'paid,free').split(',')) {
+  results.push(await runPlan(plan));
+  const { job, ...rest } = results.at(-1);
+  console.log(JSON.stringify({ ...rest, job: { ...job, rows: undefined } }, null, 2));
+}
+writeResult('cpu', { items: ITEMS, free_cpu_limit_ms: FREE_CPU_MS, plans: results, cpus: (await import('node:os')).cpus().length });
