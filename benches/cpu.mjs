@@ -1,28 +1,37 @@
 // CPU time per invocation, by kind: the webhook intake, the health check (cron), and every queue
-// step of a 10,000-item job (start, a collect page, references, a drain round, verification),
-// with the Workers Paid plan's budgets and with WORKERS_PLAN=free (whose invocations must stay
-// under 10 ms of CPU).
+// step of a 10,000-item job (start, collect pages, drain rounds, verification), with the Workers
+// Paid plan's budgets and with WORKERS_PLAN=free (whose invocations must stay under 10 ms of CPU).
 //
-// How it is measured (as well as workerd allows from outside): the compiled Worker runs in
-// Miniflare with the jobs queue's producer bound and a capture Worker as its only consumer
-// (devkit/harness/worker.mjs `capture`), which hands every message to this script. The script then
-// runs each message itself, one invocation at a time (`getWorker().queue(…)`, one message per
-// batch), and reads workerd's CPU time (the sum of /proc/<pid>/task/*/schedstat, in ns) before the
-// invocation and once the process is idle again after it. Nothing else runs in workerd meanwhile,
-// so the difference is that invocation's CPU, with what it caused in the same process: its Durable
-// Object calls (on Cloudflare, separate invocations with their own limit), V8's garbage collection
-// and the capture Worker's hand-off. It is an upper bound for the Worker's own CPU time; the busiest
-// thread's share (`main_ms`, the thread that ran the JavaScript and the .wasm) is the closer figure.
-// workerd's idle CPU rate, measured first, is subtracted. Every kind is warmed first (its code
-// compiled and tiered up), as a warm isolate would be.
+// How it is measured, as well as workerd allows from outside:
+// - The Worker runs in Miniflare with the jobs queue's producer bound and a capture Worker as its
+//   only consumer (devkit/harness/worker.mjs `capture`), which hands every message to this script.
+//   The script runs each message itself, one invocation at a time, one message per batch
+//   (`getWorker().queue(…)`), with nothing else running.
+// - Its Durable Objects run in a second Miniflare, a workerd process of their own reached through
+//   Miniflare's dev registry (`objectsApart`): on Cloudflare a Durable Object request is another
+//   invocation with its own CPU limit, and in one process it would share the Worker's thread.
+// - Around each invocation the script reads each process's CPU time (the sum of
+//   /proc/<pid>/task/*/schedstat, in ns) before it and once both are idle again after it.
+// - The Worker's process also runs Miniflare's simulators (KV, Cache API, Queues), its dispatch of
+//   the invocation and workerd's HTTP client, none of which runs in the Worker's isolate on
+//   Cloudflare. A small JavaScript Worker in the same process makes each kind of call in bulk
+//   (`calibrate`): its CPU per operation, and the CPU of an empty queue invocation, are taken off
+//   each invocation's figure, by the operations its `invocation` log line counts. The rest is the
+//   **own** estimate: the Worker's isolate, with the client side of its calls.
+// workerd's inspector cannot do better: its CPU profile counts the time an isolate waits for I/O as
+// busy. The estimate is noisy for a single invocation (a few ms either way: the simulators' cost
+// varies with what they hold), so the bench reports medians beside maxima.
 //
 // A queue invocation on Cloudflare can carry up to 10 messages, but they share one invocation's
 // budgets (docs/ARCHITECTURE.md, "Budgets per invocation"), so the work of a batch is bounded by
 // the work one message does with the whole budget, which is what runs here.
 //
-// Writes target/bench/results/cpu.json. Env: BENCH_CPU_ITEMS (default 10000).
+// Writes target/bench/results/cpu.json. Env: BENCH_CPU_ITEMS (default 10000), BENCH_CPU_PLANS
+// (default paid,free).
 import http from 'node:http';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startFakes } from '../devkit/harness/system.mjs';
 import { JOBS_QUEUE, getJob, isFinal } from '../devkit/harness/worker.mjs';
 import { addJob, makeStack } from '../devkit/fakes/stack.mjs';
@@ -51,7 +60,7 @@ const RULES = {
 
 // --- workerd's CPU time ---------------------------------------------------------------------
 
-/** The pids of the workerd processes started by this process (Miniflare's runtime). */
+/** The pids of the workerd processes started by this process (Miniflare's runtime), oldest first. */
 function workerdPids() {
   const parents = new Map();
   for (const d of fs.readdirSync('/proc')) {
@@ -61,7 +70,8 @@ function workerdPids() {
       const close = stat.lastIndexOf(')');
       const comm = stat.slice(stat.indexOf('(') + 1, close);
       const ppid = Number(stat.slice(close + 2).split(' ')[1]);
-      parents.set(Number(d), { ppid, comm });
+      const fields = stat.slice(close + 2).split(' ');
+      parents.set(Number(d), { ppid, comm, start: Number(fields[19]) });
     } catch {}
   }
   const descends = (pid) => {
@@ -71,7 +81,7 @@ function workerdPids() {
     }
     return false;
   };
-  return [...parents].filter(([pid, v]) => v.comm === 'workerd' && descends(pid)).map(([pid]) => pid);
+  return [...parents].filter(([pid, v]) => v.comm === 'workerd' && descends(pid)).sort((a, b) => a[1].start - b[1].start || a[0] - b[0]).map(([pid]) => pid);
 }
 
 /** CPU time (ns) of every thread of `pids`: Map "pid/tid" → ns. */
@@ -95,28 +105,36 @@ function threadCpu(pids) {
 const total = (m) => [...m.values()].reduce((a, b) => a + b, 0);
 const nowNs = () => Number(process.hrtime.bigint());
 
-function cpuMeter(pids) {
+/** `worker` and `objects`: the two workerd processes (the Worker's, its Durable Objects'). */
+function cpuMeter({ worker, objects }) {
+  const both = [worker, objects];
   /** Waits until workerd used less than `slackNs` over 20 ms, up to 5 s. */
   async function quiet(slackNs = 100_000) {
     const end = Date.now() + 5000;
-    let c0 = total(threadCpu(pids));
+    let c0 = total(threadCpu(both));
     while (Date.now() < end) {
-        const c1 = total(threadCpu(pids));
+      await sleep(20);
+      const c1 = total(threadCpu(both));
       if (c1 - c0 <= slackNs) return;
       c0 = c1;
     }
   }
   return {
-    /** Runs `fn` alone in workerd: {value, process_ms (workerd's CPU time), wall_ms}. */
+    /**
+     * Runs `fn` alone: {value, process_ms (the Worker's workerd), objects_ms (the Durable Objects'
+     * workerd), wall_ms}.
+     */
     async measure(fn) {
       await quiet();
-      const before = total(threadCpu(pids));
+      const w0 = total(threadCpu([worker]));
+      const o0 = total(threadCpu([objects]));
       const t0 = nowNs();
       const value = await fn();
       const t1 = nowNs();
       await quiet();
-      const after = total(threadCpu(pids));
-      return { value, process_ms: (after - before) / 1e6, wall_ms: (t1 - t0) / 1e6 };
+      const w1 = total(threadCpu([worker]));
+      const o1 = total(threadCpu([objects]));
+      return { value, process_ms: (w1 - w0) / 1e6, objects_ms: (o1 - o0) / 1e6, wall_ms: (t1 - t0) / 1e6 };
     },
   };
 }
@@ -125,14 +143,10 @@ function cpuMeter(pids) {
 
 // A JavaScript Worker beside ours that makes `n` operations of one kind (6 at a time, as the
 // Worker's connections allow) on the same kinds of bindings: `/<op>?n=`. Its process CPU per
-// operation is what Miniflare's KV, Cache and Queue simulators, a Durable Object round trip (to a
-// small JavaScript object writing one SQLite row) and workerd's HTTP client cost, none of which
-// runs in the Worker's isolate on Cloudflare.
+// operation is what Miniflare's KV, Cache and Queue simulators, the caller's side of a Durable
+// Object call (to the other process, as the Worker's are) and workerd's HTTP client cost, none of
+// which runs in the Worker's isolate on Cloudflare.
 const CALIBRATION_WORKER = `
-export class Probe {
-  constructor(state) { this.sql = state.storage.sql; this.sql.exec('CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)'); }
-  async fetch(req) { this.sql.exec('INSERT OR REPLACE INTO t VALUES (?, ?)', 'k', String(Date.now())); return new Response('ok'); }
-}
 export default {
   async fetch(req, env) {
     const u = new URL(req.url);
@@ -143,7 +157,7 @@ export default {
       kv: (i) => env.KV.delete('calibration:' + i),
       cache: (i) => caches.default.delete('https://calibration.example/' + i),
       queue: (i) => env.Q.send(JSON.stringify({ calibration: i })),
-      durable_object: (i) => env.PROBE.get(env.PROBE.idFromName('p' + (i % 4))).fetch('https://probe/'),
+      durable_object: (i) => env.PROBE.get(env.PROBE.idFromName('calibration-' + (i % 4))).fetch('https://probe/calibration').then((r) => r.arrayBuffer()),
       fetch: (i) => fetch(env.ECHO_URL + '?calibration=' + i).then((r) => r.text()),
     }[op];
     for (let i = 0; i < n; i += 6) {
@@ -155,28 +169,43 @@ export default {
 
 const CALIBRATION_OPS = { kv: 300, cache: 200, queue: 200, durable_object: 200, fetch: 60 };
 
-/** Process CPU per operation (ms) of each kind, less the request that asks for them. */
+/**
+ * Process CPU per operation (ms) of each kind, less the request that asks for them; `request`: a
+ * request to a Worker that does nothing (Miniflare's dispatch into workerd), and `invocation`: a
+ * queue invocation of the Worker whose message is not a job message (the dispatch, the batch
+ * handed over, the message read and acknowledged, its `bad_message` log line).
+ */
 async function calibrate(w, meter) {
   const worker = await w.mf.getWorker('calibration');
   const run = (op, n) => meter.measure(async () => (await worker.fetch(`http://calibration/${op}?n=${n}`)).text());
   for (const op of Object.keys(CALIBRATION_OPS)) await run(op, 12); // warm
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const request = [];
-  for (let i = 0; i < 5; i++) request.push((await run('none', 1)).process_ms);
-  const base = request.sort((a, b) => a - b)[2];
-  const per = {};
+  for (let i = 0; i < 7; i++) request.push((await run('none', 1)).process_ms);
+  const base = median(request);
+  const per = { request: base };
   for (const [op, n] of Object.entries(CALIBRATION_OPS)) {
     const xs = [];
     for (let i = 0; i < 3; i++) xs.push(((await run(op, n)).process_ms - base) / n);
-    per[op] = xs.sort((a, b) => a - b)[1];
+    per[op] = median(xs);
   }
+  const own = await w.mf.getWorker();
+  const empty = [];
+  for (let i = 0; i < 7; i++) {
+    empty.push((await meter.measure(() => own.queue(JOBS_QUEUE, [{ id: `calibration-${i}`, timestamp: new Date(), body: '"not a job message"', attempts: 1 }]))).process_ms);
+  }
+  per.invocation = median(empty);
   return per;
 }
 
-/** An invocation's own CPU estimate: workerd's, less what its operations cost the simulators. */
+/**
+ * A queue invocation's own CPU estimate: workerd's, less an empty invocation's (which leaves the
+ * Worker's entry into its queue handler in: small) and what its operations cost the simulators.
+ */
 function ownMs(processMs, line, per) {
   const ops = ['kv', 'cache', 'queue', 'durable_object', 'fetch'];
   const sim = ops.reduce((a, op) => a + (line[op] ?? 0) * per[op], 0);
-  return processMs - sim;
+  return processMs - per.invocation - sim;
 }
 
 // --- the captured queue ---------------------------------------------------------------------
@@ -204,11 +233,13 @@ async function runPlan(plan) {
   const stack = makeStack({ contentTypes: ['page', 'article'] });
   const fakes = await startFakes({ stack, site: { environments: ['production'] }, cloudflare: { bucket: { rate: 1000, burst: 1000 } } });
   const cap = await captureServer();
+  const registry = fs.mkdtempSync(path.join(os.tmpdir(), 'cpu-bench-registry-'));
   const w = await fakes.startWorker({
     rules: RULES,
     adminToken: ADMIN,
     queues: 'producers',
     capture: cap.url,
+    objectsApart: registry,
     extraWorkers: [{
       name: 'calibration',
       modules: true,
@@ -217,7 +248,7 @@ async function runPlan(plan) {
       bindings: { ECHO_URL: cap.url },
       kvNamespaces: { KV: 'CONTENT_KV' },
       queueProducers: { Q: 'contentstack-purge-calibration' },
-      durableObjects: { PROBE: { className: 'Probe', useSQLite: true } },
+      durableObjects: { PROBE: { className: 'Job', scriptName: 'objects' } },
     }],
     vars: {
       WORKERS_PLAN: plan,
@@ -229,8 +260,8 @@ async function runPlan(plan) {
     },
   });
   const pids = workerdPids();
-  if (pids.length === 0) throw new Error('no workerd process found under this process');
-  const meter = cpuMeter(pids);
+  if (pids.length !== 2) throw new Error(`expected two workerd processes (the objects', the Worker's), found ${pids.length}`);
+  const meter = cpuMeter({ objects: pids[0], worker: pids[1] });
   const worker = await w.mf.getWorker();
   const deliver = async (job) => {
     const body = JSON.stringify(jobPayload({ jobId: job.jobId, action: job.action, environment: 'production', apiKey: stack.apiKey }));
@@ -281,6 +312,7 @@ async function runPlan(plan) {
         kind: line.step ?? JSON.parse(next.text).step?.step,
         steps: line.steps ?? {},
         process_ms: m.process_ms,
+        objects_ms: m.objects_ms,
         wall_ms: m.wall_ms,
         ops: Object.fromEntries(['fetch', 'kv', 'durable_object', 'cache', 'queue'].map((k) => [k, line[k] ?? 0])),
         pages: after.pages - before.pages,
@@ -299,14 +331,22 @@ async function runPlan(plan) {
   const per = await calibrate(w, meter);
 
   const intake = [];
+  const intakeObjects = [];
   for (let i = 0; i < INTAKES; i++) {
     const job = addJob(stack, { entries: 1, environments: ['production'] });
-    intake.push((await meter.measure(() => deliver(job))).process_ms);
+    const m = await meter.measure(() => deliver(job));
+    intake.push(m.process_ms - per.request);
+    intakeObjects.push(m.objects_ms);
   }
   cap.bodies.length = 0; // their start messages are not run
   await meter.measure(() => w.scheduled()); // the first after the intakes reads their jobs once
   const health = [];
-  for (let i = 0; i < HEALTH_CHECKS; i++) health.push((await meter.measure(() => w.scheduled())).process_ms);
+  const healthObjects = [];
+  for (let i = 0; i < HEALTH_CHECKS; i++) {
+    const m = await meter.measure(() => w.scheduled());
+    health.push(m.process_ms - per.request);
+    healthObjects.push(m.objects_ms);
+  }
 
   const big = addJob(stack, { entries: ITEMS, environments: ['production'] });
   await deliver(big);
@@ -317,6 +357,7 @@ async function runPlan(plan) {
   await w.close();
   await cap.close();
   await fakes.close();
+  fs.rmSync(registry, { recursive: true, force: true });
 
   const summary = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
@@ -329,6 +370,7 @@ async function runPlan(plan) {
   const steps = Object.fromEntries(Object.entries(kinds).map(([k, rs]) => [k, {
     own: summary(rs.map((r) => r.own_ms)),
     process: summary(rs.map((r) => r.process_ms)),
+    objects: summary(rs.map((r) => r.objects_ms)),
     pages: sum(rs, 'pages'),
     purge_calls: sum(rs, 'purge_calls'),
     probes: sum(rs, 'probes'),
@@ -339,17 +381,21 @@ async function runPlan(plan) {
     plan,
     simulator_ms_per_op: per,
     intake: summary(intake),
+    intake_objects: summary(intakeObjects),
     health_check: summary(health),
+    health_check_objects: summary(healthObjects),
     steps,
     // CPU per item page, over the invocations that read pages (their KV deletes and the purges
     // sent alongside included).
     own_ms_per_page: collecting.length ? sum(collecting, 'own_ms') / sum(collecting, 'pages') : null,
+    objects_ms_per_page: collecting.length ? sum(collecting, 'objects_ms') / sum(collecting, 'pages') : null,
     job: {
       items: ITEMS,
       invocations: rows.length,
       retried: rows.filter((r) => r.retried).length,
       own_total_ms: sum(rows, 'own_ms'),
       process_total_ms: sum(rows, 'process_ms'),
+      objects_total_ms: sum(rows, 'objects_ms'),
       largest,
       over_free_limit: rows.filter((r) => r.own_ms > FREE_CPU_MS).length,
       rows,

@@ -3,7 +3,7 @@
 // takes minutes; scripts/bench.sh keeps the file across its runs, and the table shows when and how
 // it was measured.
 //
-// Usage: node benches/test-time.mjs <warm|fresh> <command> [args…]
+// Usage: node benches/test-time.mjs <warm|fresh|machine> <command> [args…]
 //
 //   warm  — a checkout that has been built and tested before (target/, node_modules/, build/ kept):
 //             node benches/test-time.mjs warm bash scripts/test.sh
@@ -11,6 +11,11 @@
 //             git clone <repository> /tmp/fresh && cd /tmp/fresh &&
 //             BENCH_RESULTS_DIR=/path/to/checkout/target/bench/results \
 //               node benches/test-time.mjs fresh bash -c 'npm ci && bash scripts/test.sh'
+//   machine — a fresh machine: a new clone with none of the tools installed and every cache empty
+//             (Rust's registry, npm's), Chromium and the wasm32 target removed; the README's
+//             "A fresh machine" says how it was simulated here:
+//               CARGO_HOME=/tmp/fresh-cargo npm_config_cache=/tmp/fresh-npm CI=true \
+//                 node /path/to/checkout/benches/test-time.mjs machine npm test
 //
 // Writes {"warm_s" | "fresh_s": seconds} into test-time.json (BENCH_RESULTS_DIR, else
 // target/bench/results), keeping the other kind's figure, with "measured_at", "command" and "cpus"
@@ -27,8 +32,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = process.env.BENCH_RESULTS_DIR ?? path.join(root, 'target/bench/results');
 
 const [kind, cmd, ...args] = process.argv.slice(2);
-if (!['warm', 'fresh'].includes(kind) || !cmd) {
-  console.error('usage: node benches/test-time.mjs <warm|fresh> <command> [args…]');
+if (!['warm', 'fresh', 'machine'].includes(kind) || !cmd) {
+  console.error('usage: node benches/test-time.mjs <warm|fresh|machine> <command> [args…]');
   process.exit(2);
 }
 

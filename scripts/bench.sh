@@ -135,7 +135,9 @@ step zones-warm node benches/zones-warm.mjs
 step plans node benches/plans.mjs
 # A new isolate (a fresh Miniflare each sample) to its first answer, ÷ the hello-world Worker's.
 step cold-start node benches/cold-start.mjs "$out/hello-world"
-grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\|zones-warm\|plans\|cold-start\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
+# CPU per invocation (workerd's CPU time around each invocation, run one at a time), Paid and Free budgets.
+step cpu node benches/cpu.mjs
+grep -h '^\(size\|intake\|job-cost\|lookup-cost\|many-jobs\|zones-warm\|plans\|cold-start\|cpu\)' "$out/logs/size.log" "$out/logs/size-breakdown.log" "$out/logs/intake.log" \
   "$out/logs/intake-compare.log" "$out/logs/job-cost.log" "$out/logs/job-cost-before.log" "$out/logs/job-cost-repurge.log" \
   "$out/logs/lookup-cost.log" "$out/logs/many-jobs.log" "$out/logs/zones-warm.log" "$out/logs/plans.log" "$out/logs/cold-start.log" 2>/dev/null || true
 

@@ -49,7 +49,8 @@ pub async fn check(env: &Env) {
     let Some((ledger, mut state)) = last_health(env).await else {
         return;
     };
-    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
+    let (fetches, ops) = cfg.pacing.invocation_budgets();
+    let budget = Budget::new(fetches, ops);
     let now = now_ms();
     let (webhooks, recovered, errors) = check_stacks(cfg, env, &budget, &mut state, now).await;
     state.checked_at = Some(iso_of(now));

@@ -208,6 +208,48 @@ describe('a 250-item job across two environments and two locales', () => {
     for (const k of exp.kvKeys) assert.ok(!remaining.has(k), `${k} should be gone`);
   });
 
+  test('WORKERS_PLAN=free: an invocation reads at most one item page and makes at most 200 service operations (sized for 10 ms of CPU); the result is the same', async () => {
+    const rules = {
+      production: {
+        zone_id: ZONE,
+        kv_binding: 'CONTENT_KV',
+        entry: {
+          kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+          tags: ['cs-{environment}-{uid}'],
+          urls: ['https://www.example.com/{locale}/{content_type}/{uid}'],
+        },
+        asset: { kv_keys: ['{environment}:asset:{uid}'], tags: ['cs-{environment}-{uid}'] },
+      },
+    };
+    const ctx = await setup({ rules, vars: { WORKERS_PLAN: 'free' } });
+    const { stack, cf, w } = ctx;
+    const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 150, assets: 40, failedEvery: 17 });
+    const kv = await w.kv();
+    const ok = job.items.filter((it) => it.publish_details.status === 'success');
+    await seedKeys(kv, ok.map((it) => kvKeyOf('production', it)), { value: 'v', batch: 100 });
+    await kv.put('keep:me', 'v');
+    await ctx.deliver(job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 180000 });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    const lines = assertBudgets(w, { jobId: job.jobId, subrequests: 45, serviceOps: 200 });
+    // The scenario: the job's pages were read over several invocations, and the operations cap was reached.
+    const reading = lines.filter((l) => l.pages > 0);
+    const pages = Math.ceil(job.items.length / 100);
+    assert.ok(reading.length >= pages, `${reading.length} invocations read pages, for ${pages} pages`);
+    assert.ok(lines.some((l) => l.service_ops > 150), 'an invocation came near the 200 operations');
+    for (const l of lines) {
+      assert.ok(l.pages <= 1, `one page an invocation at most: ${JSON.stringify(l)}`);
+      assert.ok(l.budget[1] <= 200, `the operations budget is capped: ${JSON.stringify(l.budget)}`);
+    }
+    // The same result as with the Paid budgets: every key gone, every tag and URL purged once.
+    const remaining = await listAll(kv);
+    assert.deepEqual([...remaining], ['keep:me']);
+    const tags = new Set(ok.map((it) => `cs-production-${it.uid}`));
+    assert.deepEqual(new Set(purgedBy(cf, 'tags')), tags);
+    const files = new Set(ok.filter((it) => it.type === 'entry').map((it) => `https://www.example.com/${it.publish_locale}/${it.content_type.uid}/${it.uid}`));
+    assert.deepEqual(new Set(purgedBy(cf, 'files')), files);
+  });
+
   test('a channel naming one environment limits the work to it', async () => {
     const ctx = await setup();
     const { stack, w } = ctx;

@@ -40,8 +40,11 @@ export const DLQ = 'contentstack-purge-dead-letters';
  *   CPU bench does)
  * @param {object[]} [o.extraWorkers]         with `capture`: more Miniflare worker options to run beside them
  *   (reach one with `mf.getWorker(name)`)
+ * @param {string} [o.objectsApart]           a directory for Miniflare's dev registry: the Durable Objects then run
+ *   in a second Miniflare (its own workerd process, the same script and vars, returned as `objects`), which the
+ *   Worker reaches through the registry, so that each process's CPU time is one side's (the CPU bench)
  */
-export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS, limiter = true, assets = true, capture, extraWorkers = [] } = {}) {
+export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = true, ledger = true, maxRetries = 3, buildDir = root, ledgerObjects = LEDGER_OBJECTS, limiter = true, assets = true, capture, extraWorkers = [], objectsApart } = {}) {
   const logs = [];
   const bindings = {};
   for (const [k, v] of Object.entries(vars)) {
@@ -102,6 +105,25 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
       [DLQ]: { maxBatchSize: 1, maxBatchTimeout: 0, maxRetries: 2, retryDelay: 0 },
     };
   }
+  let objects = null;
+  if (objectsApart) {
+    objects = new Miniflare({
+      name: 'objects',
+      modules: true,
+      scriptPath: opts.scriptPath,
+      modulesRoot: dir,
+      modulesRules: opts.modulesRules,
+      compatibilityDate: opts.compatibilityDate,
+      cf: false,
+      bindings,
+      durableObjects,
+      unsafeDevRegistryPath: objectsApart,
+      handleRuntimeStdio: opts.handleRuntimeStdio,
+    });
+    await objects.ready;
+    opts.unsafeDevRegistryPath = objectsApart;
+    opts.durableObjects = Object.fromEntries(Object.entries(durableObjects).map(([b, o]) => [b, { className: o.className, scriptName: 'objects' }]));
+  }
   const mf = new Miniflare(capture ? withCapture(opts, capture, extraWorkers) : opts);
   const url = await mf.ready;
   const base = url.toString().replace(/\/$/, '');
@@ -141,8 +163,10 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
       }
       return result;
     },
+    objects,
     async close() {
       await mf.dispose();
+      if (objects) await objects.dispose();
     },
   };
 }
@@ -152,7 +176,7 @@ export async function startWorker({ vars = {}, kv = ['CONTENT_KV'], queues = tru
  * a capture Worker that consumes the jobs queue and POSTs each body to `url`.
  */
 function withCapture(opts, url, extraWorkers) {
-  const { handleRuntimeStdio, cf, ...worker } = opts;
+  const { handleRuntimeStdio, cf, unsafeDevRegistryPath, ...worker } = opts;
   const script = `export default {
     async queue(batch, env) {
       for (const m of batch.messages) {
@@ -165,6 +189,7 @@ function withCapture(opts, url, extraWorkers) {
   return {
     handleRuntimeStdio,
     cf,
+    ...(unsafeDevRegistryPath ? { unsafeDevRegistryPath } : {}),
     workers: [
       { name: 'worker', ...worker },
       {

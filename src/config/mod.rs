@@ -355,6 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn workers_free_plan_sizes_invocations_for_its_cpu_time() {
+        let paid = Config::parse(&raw(&hmac_only())).unwrap();
+        assert_eq!(paid.pacing.invocation_budgets(), (900, 900));
+        assert_eq!(paid.pacing.item_pages_per_invocation(), None);
+        let mut r = hmac_only();
+        r.push(("WORKERS_PLAN", json!("free")));
+        let free = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(
+            free.pacing.service_ops_budget, 900,
+            "the variable keeps its value"
+        );
+        assert_eq!(free.pacing.invocation_budgets(), (45, 200));
+        assert_eq!(free.pacing.item_pages_per_invocation(), Some(1));
+        r.push(("SERVICE_OPS_BUDGET", json!(120)));
+        let lower = Config::parse(&raw(&r)).unwrap();
+        assert_eq!(
+            lower.pacing.invocation_budgets(),
+            (45, 120),
+            "a lower budget stands"
+        );
+    }
+
+    #[test]
     fn workers_free_plan_sets_and_caps_the_subrequest_budget() {
         let mut r = hmac_only();
         r.push(("WORKERS_PLAN", json!("free")));

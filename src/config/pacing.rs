@@ -7,11 +7,23 @@
 //!   external subrequests), and its default is 45 so that the Worker's own bookkeeping fetches fit.
 //! - `SERVICE_OPS_BUDGET` is 50–1000, default 900: room below the platform's 1,000 for the
 //!   operations made after the last check.
-
+//! - With `WORKERS_PLAN=free` an invocation is also sized for the Free plan's 10 ms of CPU time:
+//!   it reads at most [`FREE_PLAN_ITEM_PAGES`] item page and makes at most
+//!   [`FREE_PLAN_CPU_SERVICE_OPS`] service operations, whatever `SERVICE_OPS_BUDGET` allows (the
+//!   budgets are maxima). Measured with `benches/cpu.mjs` (BENCHMARKS.md, section 11): a page of
+//!   100 items costs the Worker about 10 ms, so one page is the most that can fit; the median
+//!   invocation of a 10,000-item job is then at about the limit, at about five times the
+//!   invocations.
 use super::raw::{choice, number, RawConfig};
 
 /// Most external subrequests one invocation may make on the Workers Free plan.
 pub const FREE_PLAN_SUBREQUESTS: usize = 50;
+
+/// Item pages one invocation reads on the Workers Free plan (its CPU time, module docs).
+pub const FREE_PLAN_ITEM_PAGES: usize = 1;
+
+/// Service operations one invocation makes at most on the Workers Free plan (its CPU time).
+pub const FREE_PLAN_CPU_SERVICE_OPS: usize = 200;
 
 /// The Workers plan, which sets the per-invocation budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +73,26 @@ pub struct Pacing {
 }
 
 impl Pacing {
+    /// What one invocation may spend: (external fetches, service operations). On the Free plan
+    /// the operations are capped for its CPU time (module docs).
+    pub fn invocation_budgets(&self) -> (usize, usize) {
+        match self.workers_plan {
+            WorkersPlan::Paid => (self.subrequest_budget, self.service_ops_budget),
+            WorkersPlan::Free => (
+                self.subrequest_budget,
+                self.service_ops_budget.min(FREE_PLAN_CPU_SERVICE_OPS),
+            ),
+        }
+    }
+
+    /// Most item pages one invocation reads, if the plan limits them (module docs).
+    pub fn item_pages_per_invocation(&self) -> Option<usize> {
+        match self.workers_plan {
+            WorkersPlan::Paid => None,
+            WorkersPlan::Free => Some(FREE_PLAN_ITEM_PAGES),
+        }
+    }
+
     /// Reads the budgets, timeout and retry settings, recording every problem in `errors`.
     pub(super) fn parse(raw: &RawConfig, errors: &mut Vec<String>) -> Pacing {
         let retry = RetryPolicy {

@@ -47,7 +47,8 @@ async fn intake(req: &mut Request, env: &Env) -> Result<Response, AppError> {
     let raw = read_capped(req, cfg.webhook.max_body_bytes).await?;
 
     // Signatures and auth over the raw bytes.
-    let budget = Budget::new(cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
+    let (fetches, ops) = cfg.pacing.invocation_budgets();
+    let budget = Budget::new(fetches, ops);
     let key = if cfg.webhook.verifier.needs_public_key() {
         Some(
             super::public_key::public_key(cfg, &budget)

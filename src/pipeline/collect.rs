@@ -228,13 +228,15 @@ impl<'r> Collecting<'r> {
             &self.environments,
             window.items.len(),
         );
-        if !self
-            .ctx
-            .budget
-            .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
+        if !self.ctx.may_read_page()
+            || !self
+                .ctx
+                .budget
+                .allows(cost_f + RESERVE_FETCHES, cost_o + RESERVE_OPS)
         {
             return Ok(Read::NoRoom);
         }
+        self.ctx.read_page();
         let read = read_page(cfg, &self.client, &self.plan_job, skip, &self.environments).await;
         let page = match read {
             Ok(page) => page,

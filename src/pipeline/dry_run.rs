@@ -129,8 +129,9 @@ async fn run(
 ) -> Result<Value, DryRunError> {
     let mut job = JobMessage::start(job_id, action, Some(api_key.to_string()), 1);
     job.scope = scope_of(channel_env).to_string();
+    // The whole budgets and every page: the answer covers the job as far as one request can.
     let share = (cfg.pacing.subrequest_budget, cfg.pacing.service_ops_budget);
-    let ctx = Run::new(cfg, env, store, share, recorder);
+    let ctx = Run::new(cfg, env, store, share, recorder).reading_every_page();
     let mut step = Step::Start;
     let mut truncated = false;
     loop {

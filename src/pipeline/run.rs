@@ -49,11 +49,8 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: &Env) -> worker::Resu
     // The batch's messages run at once, each with its share of the invocation's budgets
     // (docs/ARCHITECTURE.md, "Budgets per invocation"); those the budgets cannot share go back
     // to the queue as new messages (a retry would count toward the dead-letter limit).
-    let (now, share) = share_batch(
-        cfg.pacing.subrequest_budget,
-        cfg.pacing.service_ops_budget,
-        jobs.len(),
-    );
+    let (fetches, ops) = cfg.pacing.invocation_budgets();
+    let (now, share) = share_batch(fetches, ops, jobs.len());
     for (msg, job) in jobs.split_off(now) {
         let sent = if dead {
             send_to(env, DEAD_LETTER_QUEUE, &job, 0).await

@@ -111,6 +111,9 @@ pub(super) struct Run<'a> {
     pub(super) effects: &'a dyn Effects,
     /// The steps run so far, by kind ([`STEP_NAMES`] order), for the invocation's log line.
     steps_run: std::cell::Cell<[u16; STEP_NAMES.len()]>,
+    /// Item pages read so far, and the most this invocation reads (the Free plan's one).
+    pages_read: std::cell::Cell<usize>,
+    page_cap: Option<usize>,
 }
 
 impl Run<'_> {
@@ -129,7 +132,28 @@ impl Run<'_> {
             ledger,
             effects,
             steps_run: std::cell::Cell::new([0; STEP_NAMES.len()]),
+            pages_read: std::cell::Cell::new(0),
+            page_cap: cfg.pacing.item_pages_per_invocation(),
         }
+    }
+
+    /// The same run without the plan's cap on item pages (the dry run: one request that
+    /// answers for the whole job).
+    pub(super) fn reading_every_page(self) -> Self {
+        Run {
+            page_cap: None,
+            ..self
+        }
+    }
+
+    /// Counts one item page read by this invocation.
+    pub(super) fn read_page(&self) {
+        self.pages_read.set(self.pages_read.get() + 1);
+    }
+
+    /// Whether this invocation may read another item page (the plan's cap, if any).
+    pub(super) fn may_read_page(&self) -> bool {
+        self.page_cap.is_none_or(|max| self.pages_read.get() < max)
     }
 
     /// Counts one step of `step`'s kind as run by this invocation.
@@ -203,6 +227,7 @@ pub(super) fn log_invocation(ctx: &Run<'_>, job: &JobMessage, started: i64) {
     summary["started_ms"] = serde_json::json!(started);
     summary["duration_ms"] = serde_json::json!(now_ms() - started);
     summary["steps"] = ctx.steps_summary();
+    summary["pages"] = serde_json::json!(ctx.pages_read.get());
     ctx.log("invocation", summary);
 }
 
