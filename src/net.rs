@@ -238,6 +238,54 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
     Ok(())
 }
 
+/// How many of `n` calls may start together now: makes sure `n` token-bucket start slots are
+/// cached for `p` in this isolate (reserving those missing in one limiter call, never fewer than
+/// `p.upcoming`, at most [`SLOTS_PER_RESERVE`]), and answers how many of them are due within
+/// [`TOGETHER_MS`] (at least 1). Concurrent callers would otherwise all find the cache empty and
+/// over-reserve; and a call whose slot is far off would be sent back to the queue with its token
+/// spent, so only calls whose slots are due go together. A window limiter answers 1.
+pub async fn ready_together(p: &Pacing<'_>, budget: &Budget, n: u32) -> Result<u32, NetError> {
+    if !matches!(p.pace, Pace::Bucket { .. }) || n <= 1 {
+        return Ok(1);
+    }
+    let stale_ms = BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS);
+    let now = crate::runtime::now_ms() as f64;
+    let have = SLOTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let q = s.entry(p.key.clone()).or_default();
+        q.starts.retain(|t| t + stale_ms >= now);
+        q.starts.len() as u32
+    });
+    if have < n {
+        let count = (p.upcoming.get().max(n) - have).clamp(1, SLOTS_PER_RESERVE);
+        budget.spend(Spend::Limiter, 1);
+        let waits = reserve_slots(p.env, &p.key, &p.pace, count)
+            .await
+            .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
+        let base = crate::runtime::now_ms() as f64;
+        SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            let q = s.entry(p.key.clone()).or_default();
+            q.starts.extend(waits.into_iter().map(|w| base + w as f64));
+        });
+    }
+    let due = crate::runtime::now_ms() as f64 + TOGETHER_MS;
+    let ready = SLOTS.with(|s| {
+        let s = s.borrow();
+        s.get(&p.key).map_or(0, |q| {
+            q.starts
+                .iter()
+                .take(n as usize)
+                .take_while(|t| **t <= due)
+                .count()
+        })
+    });
+    Ok((ready as u32).max(1))
+}
+
+/// Slots due within this long of now are taken by calls sent together ([`ready_together`]).
+const TOGETHER_MS: f64 = 50.0;
+
 /// What the per-isolate cache has for a caller: a slot still in time, or how many to reserve.
 enum Cached {
     Slot(f64),

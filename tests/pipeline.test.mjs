@@ -24,6 +24,20 @@ const ZONE = '023e105f4ecef8ad9ca31a8372d0c353';
 // covers verification against a fake site).
 const RULES = { ...DEMO_RULES, production: { ...oneZone(DEMO_RULES.production), zone_id: ZONE, verify_sample: 0 } };
 
+// Every value from the item's own uid (no look-ups, so the Free plan's budgets allow it).
+const UID_RULES = {
+  production: {
+    zone_id: ZONE,
+    kv_binding: 'CONTENT_KV',
+    entry: {
+      kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
+      tags: ['uid-{uid}'],
+      urls: ['https://www.example.com/{locale}/{content_type}/{uid}'],
+    },
+    asset: { kv_keys: ['{environment}:asset:{uid}'], tags: ['uid-{uid}'] },
+  },
+};
+
 const closers = [];
 after(async () => {
   for (const c of closers.reverse()) await c();
@@ -209,19 +223,7 @@ describe('a 250-item job across two environments and two locales', () => {
   });
 
   test('WORKERS_PLAN=free: an invocation reads at most one item page and makes at most 200 service operations (sized for 10 ms of CPU); the result is the same', async () => {
-    const rules = {
-      production: {
-        zone_id: ZONE,
-        kv_binding: 'CONTENT_KV',
-        entry: {
-          kv_keys: ['{environment}:{locale}:entry:{content_type}:{uid}'],
-          tags: ['cs-{environment}-{uid}'],
-          urls: ['https://www.example.com/{locale}/{content_type}/{uid}'],
-        },
-        asset: { kv_keys: ['{environment}:asset:{uid}'], tags: ['cs-{environment}-{uid}'] },
-      },
-    };
-    const ctx = await setup({ rules, vars: { WORKERS_PLAN: 'free' } });
+    const ctx = await setup({ rules: UID_RULES, vars: { WORKERS_PLAN: 'free' } });
     const { stack, cf, w } = ctx;
     const job = addJob(stack, { environments: ['production'], locales: ['en-us', 'fr-fr'], entries: 150, assets: 40, failedEvery: 17 });
     const kv = await w.kv();
@@ -244,7 +246,7 @@ describe('a 250-item job across two environments and two locales', () => {
     // The same result as with the Paid budgets: every key gone, every tag and URL purged once.
     const remaining = await listAll(kv);
     assert.deepEqual([...remaining], ['keep:me']);
-    const tags = new Set(ok.map((it) => `cs-production-${it.uid}`));
+    const tags = new Set(ok.map((it) => `uid-${it.uid}`));
     assert.deepEqual(new Set(purgedBy(cf, 'tags')), tags);
     const files = new Set(ok.filter((it) => it.type === 'entry').map((it) => `https://www.example.com/${it.publish_locale}/${it.content_type.uid}/${it.uid}`));
     assert.deepEqual(new Set(purgedBy(cf, 'files')), files);
@@ -318,6 +320,35 @@ describe('KV REST bulk deletes', () => {
     // The binding was used for at most the stragglers: far fewer KV operations than keys.
     const kvOps = w.events('invocation').filter((e) => e.job_id === job.jobId).reduce((n, e) => n + e.kv, 0);
     assert.ok(kvOps < 120, `KV operations through the binding: ${kvOps}`);
+  });
+});
+
+describe('purge calls within the bucket\'s burst', () => {
+  test('go out several at a time (at most 4 in flight), each once, after the KV deletes, none refused', async () => {
+    const ctx = await setup({ rules: UID_RULES });
+    const { stack, cf, w } = ctx;
+    // Every purge call takes 300 ms to answer, so calls sent one after another could not overlap.
+    cf.fault({ path: '/purge_cache', delayMs: 300, times: 1000 });
+    const job = addJob(stack, { environments: ['production'], entries: 400 });
+    await ctx.deliver(job, 'production');
+    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 120000 });
+    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+    const calls = cf.purges.filter((p) => p.status === 200);
+    assert.ok(calls.length >= 8, `${calls.length} purge calls`);
+    assert.ok(calls.every((p) => p.fault), 'every call was delayed (the scenario)');
+    // Most calls in flight at any one time.
+    const edges = calls.flatMap((p) => [[p.at, 1], [p.answeredAt, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let now = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, (now += d));
+    assert.ok(most >= 2, `calls overlapped (most in flight: ${most})`);
+    assert.ok(most <= 4, `at most 4 in flight (saw ${most})`);
+    assert.equal(cf.bucketRefusals, 0, 'none refused by the bucket');
+    const tags = purgedBy(cf, 'tags');
+    assert.equal(tags.length, new Set(tags).size, 'each tag once');
+    assert.equal(new Set(tags).size, 400);
+    const remaining = await listAll(await w.kv());
+    for (const it of job.items) assert.ok(!remaining.has(kvKeyOf('production', it)));
   });
 });
 

@@ -35,6 +35,10 @@ const BULK_THRESHOLD: usize = 25;
 const BULK_MAX: usize = 10_000;
 /// KV deletes in flight at once through the binding.
 const KV_CONCURRENCY: usize = 8;
+/// Cache API deletes in flight at once (they were awaited one by one: the drain's tail).
+const CACHE_CONCURRENCY: usize = 8;
+/// Cloudflare purge calls in flight at once (fewer than Workers' six open connections).
+const PURGE_CONCURRENCY: usize = 4;
 /// Tries of a REST bulk delete for keys the API reported unsuccessful.
 const BULK_TRIES: usize = 3;
 /// Cloudflare's error code for "Unable to purge, rate limit reached".
@@ -348,21 +352,24 @@ async fn kv_list(
     })
 }
 
-/// Deletes URLs from this location's Cache API.
+/// Deletes URLs from this location's Cache API, [`CACHE_CONCURRENCY`] at a time.
 async fn cache_urls(budget: &Budget, actions: &[ClaimedAction], out: &mut ExecOutcome) {
     let cache = Cache::default();
-    for a in actions {
-        if !budget.allows(0, 1) {
-            out.settle(std::slice::from_ref(a), Outcome::Pending, None);
+    for chunk in actions.chunks(CACHE_CONCURRENCY) {
+        if !budget.allows(0, chunk.len()) {
+            out.settle(chunk, Outcome::Pending, None);
             continue;
         }
-        budget.spend(Spend::Cache, 1);
-        match cache.delete(a.value.as_str(), true).await {
-            Ok(_) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
-            Err(e) => {
-                let msg = format!("Cache API delete failed: {e}");
-                out.errors.push(msg.clone());
-                out.settle(std::slice::from_ref(a), Outcome::Failed, Some(msg));
+        budget.spend(Spend::Cache, chunk.len());
+        let deletes = chunk.iter().map(|a| cache.delete(a.value.as_str(), true));
+        for (a, r) in chunk.iter().zip(join_all(deletes).await) {
+            match r {
+                Ok(_) => out.settle(std::slice::from_ref(a), Outcome::Done, None),
+                Err(e) => {
+                    let msg = format!("Cache API delete failed: {e}");
+                    out.errors.push(msg.clone());
+                    out.settle(std::slice::from_ref(a), Outcome::Failed, Some(msg));
+                }
             }
         }
     }
@@ -409,27 +416,55 @@ async fn cloudflare(
         },
         upcoming: std::cell::Cell::new(1),
     };
-    for (idx, (zone, kind, items)) in batches.iter().enumerate() {
-        pacing.upcoming.set((batches.len() - idx) as u32);
-        if !budget.allows(1, 2) {
+    // Up to PURGE_CONCURRENCY calls at a time, as many as have start slots due now (reserved
+    // together first, `net::ready_together`): within the burst they go out at once; where the
+    // bucket binds, one at a time at its rate, as before.
+    let mut idx = 0;
+    while idx < batches.len() {
+        let room = budget
+            .remaining_fetches()
+            .min(budget.remaining_ops() / 2)
+            .min(PURGE_CONCURRENCY);
+        let n = room.min(batches.len() - idx);
+        if n == 0 {
             leave_pending(&batches[idx..], out);
             return Ok(());
         }
-        let call = x.purge_call(token, zone, *kind, items);
-        let answer = match send_purge(&call, &pacing, budget).await {
-            Ok(a) => a,
+        pacing.upcoming.set((batches.len() - idx) as u32);
+        let n = match net::ready_together(&pacing, budget, n as u32).await {
+            Ok(ready) => (ready as usize).min(n),
             Err(e) => {
-                // Leave this and later batches pending: the step is retried (or, for a
-                // refused token, the job fails). A wait the server or the limiter asked for
-                // is not an error of the job.
-                if e.retry_after_ms().is_none() {
-                    out.errors.push(e.to_string());
-                }
+                out.errors.push(e.to_string());
                 leave_pending(&batches[idx..], out);
                 return Err(e);
             }
         };
-        settle_purge(out, zone, *kind, items, &answer);
+        let chunk = &batches[idx..idx + n];
+        let calls: Vec<Call<'static>> = chunk
+            .iter()
+            .map(|(zone, kind, items)| x.purge_call(token, zone, *kind, items))
+            .collect();
+        let answers = join_all(calls.iter().map(|call| send_purge(call, &pacing, budget))).await;
+        idx += n;
+        let mut failed = None;
+        for ((zone, kind, items), answer) in chunk.iter().zip(answers) {
+            match answer {
+                Ok(a) => settle_purge(out, zone, *kind, items, &a),
+                // Left pending: the step is retried (or, for a refused token, the job fails).
+                Err(e) => {
+                    out.settle(items, Outcome::Pending, None);
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            // A wait the server or the limiter asked for is not an error of the job.
+            if e.retry_after_ms().is_none() {
+                out.errors.push(e.to_string());
+            }
+            leave_pending(&batches[idx..], out);
+            return Err(e);
+        }
     }
     Ok(())
 }
