@@ -35,6 +35,7 @@ pub mod rules;
 pub mod signature;
 pub mod sorted;
 pub mod template;
+pub mod text;
 pub mod time;
 pub mod webhook_health;
 // Pure core with a platform half in one submodule (`client`, `exec`, `durable`, the ledger's

@@ -405,7 +405,7 @@ fn not_job(reason: &str) -> Recognition {
 
 /// `NotJob` naming the sender's channel, quoted with escapes and cut short.
 fn not_job_channel(channel: &str) -> Recognition {
-    let shown = truncate(channel, 80);
+    let shown = crate::text::prefix(channel, 80);
     let ellipsis = if shown.len() < channel.len() {
         "…"
     } else {
@@ -466,16 +466,4 @@ fn environment_name(v: &Value) -> Option<&str> {
         _ => return None,
     };
     (!s.is_empty()).then_some(s)
-}
-
-/// The longest prefix of `s` of at most `max` bytes ending on a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

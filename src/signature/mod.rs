@@ -209,7 +209,9 @@ impl FromStr for Check {
         [Self::Rsa, Self::Hmac, Self::Basic, Self::Header, Self::None]
             .into_iter()
             .find(|c| c.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| VerifierConfigError::UnknownCheck(truncate(name, 40).to_owned()))
+            .ok_or_else(|| {
+                VerifierConfigError::UnknownCheck(crate::text::prefix(name, 40).to_owned())
+            })
     }
 }
 
@@ -701,16 +703,4 @@ pub fn rsa_signatures(header_value: &str, key: &PublicKey) -> Result<Vec<Vec<u8>
     } else {
         Ok(signatures)
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes ending on a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
