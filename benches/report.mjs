@@ -1364,13 +1364,13 @@ function cpuWhy(r, free) {
   const drain = free.steps.drain?.own;
   return [`With the Free plan's sizing (one item page and at most 200 service operations an invocation) the job took ${int(free.job.invocations)} invocations` +
     (paid ? ` against ${int(paid.job.invocations)} with the Paid budgets` : '') + '.',
-  collect ? `An invocation that reads its one page costs ${ms(collect.p50_ms)} (median; ${ms(free.own_ms_per_page)} per page over the job), so the page alone is at the limit:` : '',
-  'parsing 100 items, planning them and sending the window to the job\'s object. The largest are drain rounds' +
-    (drain ? ` (up to ${ms(drain.max_ms)})` : '') + ' that claim actions from the job\'s object and delete URLs from the Cache API, whose',
-  'per-delete cost in the Worker (a `Request` built and awaited through the JavaScript bindings) is several times the simulator\'s.',
+  collect ? `An invocation that reads its one page costs ${ms(collect.p50_ms)} (median; ${ms(free.own_ms_per_page)} per page over the job), so the page alone takes ${collect.p50_ms >= 0.8 * r.free_cpu_limit_ms ? 'most of' : 'much of'} the 10 ms` +
+    ' (parsing 100 items, planning them and sending the window to the job\'s object), and the KV and Cache API deletes that come with it can take the rest.' : '',
+  'The largest are drain rounds' + (drain ? ` (up to ${ms(drain.max_ms)})` : '') + ' that make many small calls to the job\'s object and delete many URLs from the',
+  'Cache API, each of which costs the Worker more than the simulator\'s own cost (a call built and awaited through the JavaScript bindings).',
   'The single-invocation figures are noisy by a few milliseconds (section 11).',
   'What it would take: a page read by one invocation and planned in slices by the next (the contract fixes `limit` at 100), fewer',
-  'and larger calls to the job\'s object in a round, and Cache API deletes grouped into fewer awaits; and a measure on Cloudflare',
+  'and larger calls to the job\'s object in a round, and a CPU share for the Cache API deletes in the Free plan\'s budget; and a measure on Cloudflare',
   '(`cpuTime` in Workers Logs, out of this machine\'s reach) to confirm where the limit really falls.'].filter(Boolean).join(' ');
 }
 
