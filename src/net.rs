@@ -224,10 +224,7 @@ const LATE_TRIES: usize = 3;
 /// ends later than the slot allows (timers fire late in a busy isolate) gives that start up
 /// and takes another, a few times at most, so a call never leaves much later than planned.
 pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> {
-    let stale_ms = match p.pace {
-        Pace::Window { .. } => SLOT_STALE_MS,
-        Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
-    };
+    let stale_ms = stale_ms(&p.pace);
     for _ in 0..LATE_TRIES {
         let slot = take_slot(p, budget, stale_ms).await?;
         let late = crate::runtime::now_ms() as f64 - slot;
@@ -236,6 +233,33 @@ pub async fn wait_slot(p: &Pacing<'_>, budget: &Budget) -> Result<(), NetError> 
         }
     }
     Ok(())
+}
+
+/// How late a reserved start may still be used.
+fn stale_ms(pace: &Pace) -> f64 {
+    match pace {
+        Pace::Window { .. } => SLOT_STALE_MS,
+        Pace::Bucket { .. } => BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS),
+    }
+}
+
+/// Reserves `count` starts from the shared limiter (one Durable Object call): the time of each
+/// (ms since the epoch), earliest first, and whether the first may start at once.
+async fn reserve(
+    p: &Pacing<'_>,
+    budget: &Budget,
+    count: u32,
+) -> Result<(Vec<f64>, bool), NetError> {
+    budget.spend(Spend::Limiter, 1);
+    let waits = reserve_slots(p.env, &p.key, &p.pace, count)
+        .await
+        .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
+    let base = crate::runtime::now_ms() as f64;
+    let at_once = waits.first().is_none_or(|w| *w == 0);
+    Ok((
+        waits.into_iter().map(|w| base + w as f64).collect(),
+        at_once,
+    ))
 }
 
 /// How many of `n` calls may start together now: makes sure `n` token-bucket start slots are
@@ -248,7 +272,7 @@ pub async fn ready_together(p: &Pacing<'_>, budget: &Budget, n: u32) -> Result<u
     if !matches!(p.pace, Pace::Bucket { .. }) || n <= 1 {
         return Ok(1);
     }
-    let stale_ms = BUCKET_SLOT_STALE_MS.min(crate::pace::JITTER_MS);
+    let stale_ms = stale_ms(&p.pace);
     let now = crate::runtime::now_ms() as f64;
     let have = SLOTS.with(|s| {
         let mut s = s.borrow_mut();
@@ -258,15 +282,10 @@ pub async fn ready_together(p: &Pacing<'_>, budget: &Budget, n: u32) -> Result<u
     });
     if have < n {
         let count = (p.upcoming.get().max(n) - have).clamp(1, SLOTS_PER_RESERVE);
-        budget.spend(Spend::Limiter, 1);
-        let waits = reserve_slots(p.env, &p.key, &p.pace, count)
-            .await
-            .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
-        let base = crate::runtime::now_ms() as f64;
+        let (slots, _) = reserve(p, budget, count).await?;
         SLOTS.with(|s| {
             let mut s = s.borrow_mut();
-            let q = s.entry(p.key.clone()).or_default();
-            q.starts.extend(waits.into_iter().map(|w| base + w as f64));
+            s.entry(p.key.clone()).or_default().starts.extend(slots);
         });
     }
     let due = crate::runtime::now_ms() as f64 + TOGETHER_MS;
@@ -316,14 +335,9 @@ async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64
     let slot = match cached {
         Cached::Slot(t) => t,
         Cached::Reserve(count) => {
-            budget.spend(Spend::Limiter, 1);
-            let waits = reserve_slots(p.env, &p.key, &p.pace, count)
-                .await
-                .map_err(|e| NetError::Other(format!("rate limiter unavailable: {e}")))?;
-            let base = crate::runtime::now_ms() as f64;
-            let at_once = waits.first().is_none_or(|w| *w == 0);
-            let mut slots = waits.into_iter().map(|w| base + w as f64);
-            let first = slots.next().unwrap_or(base);
+            let (slots, at_once) = reserve(p, budget, count).await?;
+            let mut slots = slots.into_iter();
+            let first = slots.next().unwrap_or(crate::runtime::now_ms() as f64);
             SLOTS.with(|s| {
                 let mut s = s.borrow_mut();
                 let q = s.entry(p.key.clone()).or_default();

@@ -433,11 +433,7 @@ async fn cloudflare(
         pacing.upcoming.set((batches.len() - idx) as u32);
         let n = match net::ready_together(&pacing, budget, n as u32).await {
             Ok(ready) => (ready as usize).min(n),
-            Err(e) => {
-                out.errors.push(e.to_string());
-                leave_pending(&batches[idx..], out);
-                return Err(e);
-            }
+            Err(e) => return give_up(e, &batches[idx..], out),
         };
         let chunk = &batches[idx..idx + n];
         let calls: Vec<Call<'static>> = chunk
@@ -458,15 +454,24 @@ async fn cloudflare(
             }
         }
         if let Some(e) = failed {
-            // A wait the server or the limiter asked for is not an error of the job.
-            if e.retry_after_ms().is_none() {
-                out.errors.push(e.to_string());
-            }
-            leave_pending(&batches[idx..], out);
-            return Err(e);
+            return give_up(e, &batches[idx..], out);
         }
     }
     Ok(())
+}
+
+/// Ends a round of purge calls on `e`: the batches not sent are left pending, and the error is
+/// recorded unless it is a wait the server or the limiter asked for (not an error of the job).
+fn give_up(
+    e: NetError,
+    rest: &[(String, ActionKind, Vec<ClaimedAction>)],
+    out: &mut ExecOutcome,
+) -> Result<(), NetError> {
+    if e.retry_after_ms().is_none() {
+        out.errors.push(e.to_string());
+    }
+    leave_pending(rest, out);
+    Err(e)
 }
 
 impl Exec<'_> {
