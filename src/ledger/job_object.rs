@@ -5,7 +5,13 @@
 //! job's attempt or status changed ([`store::index_change`]), and answers the typed result.
 //!
 //! The index learns of a new job off the webhook's path (`wait_until` after the answer); when
-//! telling it fails, the next operation or the alarm tells it again.
+//! telling it fails, the next operation or the alarm tells it again. One tell at a time per
+//! object: an operation that finds one under way leaves its change to it (the tell under way
+//! reads the change again after each put), so operations that interleave while the index is
+//! being told do not tell it the same change twice.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
@@ -25,6 +31,8 @@ pub(super) fn settings(env: &Env) -> Settings {
 pub struct Job {
     state: State,
     env: Env,
+    /// Whether a tell of the index is under way in this instance ([`tell_index`]).
+    telling: Rc<Cell<bool>>,
 }
 
 impl DurableObject for Job {
@@ -38,7 +46,11 @@ impl DurableObject for Job {
                 );
             }
         }
-        Job { state, env }
+        Job {
+            state,
+            env,
+            telling: Rc::new(Cell::new(false)),
+        }
     }
 
     /// Forgets the jobs past their retention, drives jobs that made no progress for
@@ -77,7 +89,7 @@ impl DurableObject for Job {
         }
         // Untold changes (an expiry above, or a report that failed) are told now, or retried
         // at the next watch.
-        let told = tell_index(&self.env, &sql).await;
+        let told = tell_index(&self.telling, &self.env, &sql).await;
         let watch = (unfinished || !told).then(|| now + settings.alarm_every_ms() as i64);
         let next = match (watch, next_expiry) {
             (Some(w), Some(e)) => Some(w.min(e)),
@@ -124,11 +136,12 @@ impl DurableObject for Job {
                     // Off the webhook's path: answered first, the index told after.
                     let env = self.env.clone();
                     let storage = self.state.storage();
+                    let telling = self.telling.clone();
                     self.state.wait_until(async move {
-                        tell_index(&env, &storage.sql()).await;
+                        tell_index(&telling, &env, &storage.sql()).await;
                     });
                 } else {
-                    tell_index(&self.env, &sql).await;
+                    tell_index(&self.telling, &self.env, &sql).await;
                 }
                 // Watch new work: the alarm drives a job whose messages were lost. An alarm set
                 // only for the next expiry (days away) is brought forward.
@@ -156,7 +169,19 @@ impl DurableObject for Job {
 /// Tells the job index what changed since it last heard ([`store::index_change`]), until it
 /// agrees (a change made while the index was being told is told next). Returns false when the
 /// index could not be told; the next operation or the alarm tries again.
-async fn tell_index(env: &Env, sql: &SqlStorage) -> bool {
+async fn tell_index(telling: &Cell<bool>, env: &Env, sql: &SqlStorage) -> bool {
+    // Under way already: that tell reads the change again after its put (no await between this
+    // check and its last read), so it tells this one too. Not known to be told: false.
+    if telling.replace(true) {
+        return false;
+    }
+    let told = tell_changes(env, sql).await;
+    telling.set(false);
+    told
+}
+
+/// [`tell_index`]'s work, up to three changes in a row.
+async fn tell_changes(env: &Env, sql: &SqlStorage) -> bool {
     for _ in 0..3 {
         let change = match store::index_change(sql) {
             Ok(None) => return true,
