@@ -1,7 +1,7 @@
 // Shared by the Node benchmark drivers: where results go, small statistics, and a Worker started
 // like devkit/harness/worker.mjs but with the job queue's producer only, so that queue consumers do
 // not compete with the intake being measured for the machine's cores.
-import { startWorker, LEDGER_OBJECTS, SINGLE_LEDGER_OBJECTS } from '../devkit/harness/worker.mjs';
+import { startWorker, LEDGER_OBJECTS, SINGLE_LEDGER_OBJECTS, waitFor, getJob, isFinal } from '../devkit/harness/worker.mjs';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,20 @@ export function quantile(sorted, q) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * As the harness's waitForFinal, counting the polls (each one GET /api/jobs/{id}: one call to the
+ * job's object, which the benches count among its Durable Object calls). Returns {record, polls}.
+ */
+export async function waitFinalCountingPolls(w, jobId, token, { timeoutMs, intervalMs }) {
+  let polls = 0;
+  const record = await waitFor(async () => {
+    polls++;
+    const j = await getJob(w, jobId, token);
+    return isFinal(j) ? j : null;
+  }, { what: `job ${jobId} to finish`, timeoutMs, intervalMs });
+  return { record, polls };
+}
 
 /**
  * The compiled Worker in Miniflare (the tests' harness) with the queue producers bound but no

@@ -35,6 +35,7 @@ import path from 'node:path';
 import { startFakes } from '../devkit/harness/system.mjs';
 import { JOBS_QUEUE, getJob, isFinal } from '../devkit/harness/worker.mjs';
 import { addJob, makeStack } from '../devkit/fakes/stack.mjs';
+import { listen } from '../devkit/fakes/common.mjs';
 import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 import { writeResult, quantile, sleep } from './common.mjs';
 
@@ -210,7 +211,7 @@ function ownMs(processMs, line, per) {
 
 // --- the captured queue ---------------------------------------------------------------------
 
-function captureServer() {
+async function captureServer() {
   const bodies = [];
   const server = http.createServer((req, res) => {
     let b = '';
@@ -220,11 +221,12 @@ function captureServer() {
       res.end('ok');
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${server.address().port}/`,
+  const port = await listen(server, 0);
+  return {
+    url: `http://127.0.0.1:${port}/`,
     bodies,
     close: () => new Promise((r) => server.close(r)),
-  })));
+  };
 }
 
 // --- one plan's run -------------------------------------------------------------------------

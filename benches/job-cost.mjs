@@ -20,10 +20,10 @@
 // GET /api/jobs/{id}, which reads the job's object; it never lists, so it makes no index call).
 // The webhook's own `accept` (fetch handler) is counted from its `accepted` line. With the single
 // ledger (BENCH_LEDGER=single) every one of those calls goes to the one `Ledger`.
-import { waitForFinal, getJob, isFinal, waitFor } from '../devkit/harness/worker.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { addJob } from '../devkit/fakes/stack.mjs';
-import { writeResult, buildFromEnv } from './common.mjs';
+import { writeResult, buildFromEnv, waitFinalCountingPolls } from './common.mjs';
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '1,100,1000,10000').split(',').map(Number);
 const ADMIN = 'bench-admin-token';
@@ -80,13 +80,7 @@ try {
     const t0 = performance.now();
     await deliver(job);
     const ackMs = performance.now() - t0;
-    // As waitForFinal, counting the polls (each one GET /api/jobs/{id}: one call to the job's object).
-    let polls = 0;
-    const rec = await waitFor(async () => {
-      polls++;
-      const j = await getJob(w, job.jobId, ADMIN);
-      return isFinal(j) ? j : null;
-    }, { what: `job ${job.jobId} to finish`, timeoutMs: 400000, intervalMs: POLL_MS });
+    const { record: rec, polls } = await waitFinalCountingPolls(w, job.jobId, ADMIN, { timeoutMs: 400000, intervalMs: POLL_MS });
     const wallMs = performance.now() - t0;
     if (rec.status !== 'done') throw new Error(`job of ${n} ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
 

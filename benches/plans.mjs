@@ -35,10 +35,10 @@
 // BENCH_FREE_RATE, BENCH_FREE_BURST (the scaled Free bucket). Writes target/bench/results/plans.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { getJob, isFinal, waitFor, waitForFinal } from '../devkit/harness/worker.mjs';
+import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { addJob, findEnvironment } from '../devkit/fakes/stack.mjs';
-import { writeResult, buildFromEnv, root, sleep } from './common.mjs';
+import { writeResult, buildFromEnv, root, sleep, waitFinalCountingPolls } from './common.mjs';
 
 const CASES = (process.env.BENCH_PLAN_CASES ?? 'free:1000,pro:1000,business:1000,enterprise:1000,pro:10000,business:10000,enterprise:10000')
   .split(',').map((c) => {
@@ -271,12 +271,7 @@ async function runCase({ plan, items: n }) {
 
     const epoch0 = Date.now();
     await sys.deliver(job, 'production');
-    let polls = 0;
-    const rec = await waitFor(async () => {
-      polls++;
-      const j = await getJob(w, job.jobId, ADMIN);
-      return isFinal(j) ? j : null;
-    }, { what: `job ${job.jobId} to finish`, timeoutMs: 600_000, intervalMs: POLL_MS });
+    const { record: rec, polls } = await waitFinalCountingPolls(w, job.jobId, ADMIN, { timeoutMs: 600_000, intervalMs: POLL_MS });
     const polledMs = Date.now() - epoch0;
     if (rec.status !== 'done') throw new Error(`${plan} ${n}: job ended ${rec.status}: ${JSON.stringify(rec.errors)}`);
     const wallMs = Date.parse(rec.finished_at) - epoch0;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { root, resultsDir } from './common.mjs';
+import { root, resultsDir, quantile } from './common.mjs';
 
 const criterionDir = process.env.CRITERION_HOME ?? path.join(root, 'target/bench/criterion');
 const args = process.argv.slice(2);
@@ -443,21 +443,12 @@ function targets() {
     Number.isFinite(fresh_machine) ? `**${minutes(fresh_machine)}**` : NOT_MEASURED, '≤ 15 min', '—',
     Number.isFinite(fresh_machine) ? status(fresh_machine <= 15 * MIN, `${minutes(fresh_machine - 15 * MIN)} over`) : '—']);
 
-  const zw = zonesWarmTargets();
-  rows.push(...zw.rows);
-  why.push(...zw.why);
-  const pl = plansTargets();
-  rows.push(...pl.rows);
-  why.push(...pl.why);
-  const cold = coldStartTargets();
-  rows.push(...cold.rows);
-  why.push(...cold.why);
-  const mj = manyJobsTargets();
-  rows.push(...mj.rows);
-  why.push(...mj.why);
-  const cpu = cpuTargets();
-  rows.push(...cpu.rows);
-  why.push(...cpu.why);
+  // The later sets of targets, each with its rows and its reasons.
+  for (const set of [zonesWarmTargets, plansTargets, coldStartTargets, manyJobsTargets, cpuTargets]) {
+    const t = set();
+    rows.push(...t.rows);
+    why.push(...t.why);
+  }
 
   const out = [
     '## Targets',
@@ -1351,12 +1342,11 @@ function cpuTargets() {
   const own = free.job.rows.map((x) => x.own_ms).sort((a, b) => a - b);
   const big = free.job.largest;
   const ok = big.own_ms <= r.free_cpu_limit_ms;
-  const row = [label, '—', `**${ms(quantileOf(own, 0.5))} / ${ms(quantileOf(own, 0.9))} / ${ms(big.own_ms)}** (${int(free.job.over_free_limit)} of ${int(free.job.invocations)} over 10 ms)`, `≤ ${r.free_cpu_limit_ms} ms each`,
+  const row = [label, '—', `**${ms(quantile(own, 0.5))} / ${ms(quantile(own, 0.9))} / ${ms(big.own_ms)}** (${int(free.job.over_free_limit)} of ${int(free.job.invocations)} over 10 ms)`, `≤ ${r.free_cpu_limit_ms} ms each`,
     'one item page: see section 11', status(ok, `${int(free.job.over_free_limit)} invocations over`)];
   return { rows: [row], why: ok ? [] : [['CPU on the Free plan', cpuWhy(r, free)]] };
 }
 
-const quantileOf = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 
 function cpuWhy(r, free) {
   const paid = r.plans.find((p) => p.plan === 'paid');
@@ -1407,8 +1397,8 @@ function cpuSection() {
     out.push(table(['invocation (the step it started with)', 'n', 'own, median', 'own, largest', 'its objects\' CPU, median', 'item pages', 'also'], rows), '');
     const big = p.job.largest;
     const own = p.job.rows.map((x) => x.own_ms).sort((a, b) => a - b);
-    out.push(`The job: ${int(p.job.invocations)} invocations; own CPU ${ms(p.job.own_total_ms)} in all (its objects ${ms(p.job.objects_total_ms)}), median ${ms(quantileOf(own, 0.5))}, ` +
-      `p90 ${ms(quantileOf(own, 0.9))}; ${ms(p.own_ms_per_page)} per item page over the invocations that read pages. Largest invocation: ${big.kind} ` +
+    out.push(`The job: ${int(p.job.invocations)} invocations; own CPU ${ms(p.job.own_total_ms)} in all (its objects ${ms(p.job.objects_total_ms)}), median ${ms(quantile(own, 0.5))}, ` +
+      `p90 ${ms(quantile(own, 0.9))}; ${ms(p.own_ms_per_page)} per item page over the invocations that read pages. Largest invocation: ${big.kind} ` +
       `(${Object.entries(big.steps).map(([k, n]) => `${k} ×${n}`).join(', ')}), **${ms(big.own_ms)}** own, ${int(big.pages)} item pages, ${int(big.purge_calls)} purge calls, ` +
       `${int(big.ops.kv)} KV, ${int(big.ops.cache)} Cache, ${int(big.ops.durable_object)} Durable Object calls. Over 10 ms: ${int(p.job.over_free_limit)} of ${int(p.job.invocations)}.`, '');
   }

@@ -30,28 +30,29 @@ mkdir -p "$BENCH_RESULTS_DIR" "$out/logs"
 [ -z "$test_time" ] || printf '%s\n' "$test_time" >"$BENCH_RESULTS_DIR/test-time.json"
 cat /proc/loadavg >"$BENCH_RESULTS_DIR/loadavg-start" 2>/dev/null || true
 
-# Runs a step with its output in target/bench/logs/<name>.log, shown only when it fails.
-step() {
-  local name=$1
-  shift
+# Runs a step with its output in target/bench/logs/<name>.log; when it fails, shows the log's
+# last `lines` lines and fails too.
+logged() {
+  local lines=$1 name=$2
+  shift 2
   echo "== $name ($(($(date +%s) - started)) s)"
-  if ! "$@" >"$out/logs/$name.log" 2>&1; then
-    tail -n 40 "$out/logs/$name.log"
-    echo "bench: step '$name' failed; full log in target/bench/logs/$name.log" >&2
-    exit 1
-  fi
+  "$@" >"$out/logs/$name.log" 2>&1 && return 0
+  tail -n "$lines" "$out/logs/$name.log"
+  return 1
+}
+
+# A step whose failure ends the run.
+step() {
+  logged 40 "$@" && return 0
+  echo "bench: step '$1' failed; full log in target/bench/logs/$1.log" >&2
+  exit 1
 }
 
 # As step, but a failure is reported and the run goes on (for the before build's measurements).
 soft_step() {
-  local name=$1
-  shift
-  echo "== $name ($(($(date +%s) - started)) s)"
-  if ! "$@" >"$out/logs/$name.log" 2>&1; then
-    tail -n 20 "$out/logs/$name.log"
-    echo "bench: step '$name' failed (its figures read \"not measured\"); full log in target/bench/logs/$name.log" >&2
-    return 1
-  fi
+  logged 20 "$@" && return 0
+  echo "bench: step '$1' failed (its figures read \"not measured\"); full log in target/bench/logs/$1.log" >&2
+  return 1
 }
 
 before_commit=$(git rev-parse --verify --quiet "${BENCH_BEFORE_COMMIT:-6e8811a}^{commit}" || true)
