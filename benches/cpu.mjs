@@ -38,6 +38,7 @@ import { addJob, makeStack } from '../devkit/fakes/stack.mjs';
 import { listen } from '../devkit/fakes/common.mjs';
 import { jobPayload, webhookRequest } from '../devkit/harness/sign.mjs';
 import { writeResult, quantile, sleep } from './common.mjs';
+import { workerdPids, threadCpu, total } from './workerd-cpu.mjs';
 
 const ITEMS = Number(process.env.BENCH_CPU_ITEMS ?? 10000);
 const ADMIN = 'bench-admin-token';
@@ -59,51 +60,8 @@ const RULES = {
   },
 };
 
-// --- workerd's CPU time ---------------------------------------------------------------------
+// --- workerd's CPU time (benches/workerd-cpu.mjs) -------------------------------------------
 
-/** The pids of the workerd processes started by this process (Miniflare's runtime), oldest first. */
-function workerdPids() {
-  const parents = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
-      const fields = stat.slice(close + 2).split(' ');
-      parents.set(Number(d), { ppid, comm, start: Number(fields[19]) });
-    } catch {}
-  }
-  const descends = (pid) => {
-    for (let p = pid, n = 0; p > 1 && n < 20; n++) {
-      if (p === process.pid) return true;
-      p = parents.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  return [...parents].filter(([pid, v]) => v.comm === 'workerd' && descends(pid)).sort((a, b) => a[1].start - b[1].start || a[0] - b[0]).map(([pid]) => pid);
-}
-
-/** CPU time (ns) of every thread of `pids`: Map "pid/tid" → ns. */
-function threadCpu(pids) {
-  const out = new Map();
-  for (const pid of pids) {
-    let tids = [];
-    try {
-      tids = fs.readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        out.set(`${pid}/${tid}`, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-      } catch {}
-    }
-  }
-  return out;
-}
-const total = (m) => [...m.values()].reduce((a, b) => a + b, 0);
 const nowNs = () => Number(process.hrtime.bigint());
 
 /** `worker` and `objects`: the two workerd processes (the Worker's, its Durable Objects'). */

@@ -18,10 +18,12 @@
 // and the fake Cloudflare enforces that bucket.
 //
 // Writes target/bench/results/<BENCH_RESULT_NAME, default many-jobs>.json.
+import os from 'node:os';
 import { jobsPage, getJob } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
 import { writeResult, sleep } from './common.mjs';
+import { threadMeter } from './workerd-cpu.mjs';
 
 const STACKS = 5;
 const JOBS_PER_STACK = 2;
@@ -179,6 +181,10 @@ try {
   cf.reset();
   listPolls = 0;
 
+  // workerd's threads, from just before the first delivery to the last job seen final: Miniflare
+  // runs the Worker, its Durable Objects and the KV, Cache and Queue simulators in one process.
+  const meter = threadMeter();
+  meter.start();
   const epoch0 = Date.now();
   const t0 = performance.now();
   const sent = await Promise.all(jobs.map(async ({ job }) => {
@@ -188,6 +194,7 @@ try {
   }));
   const finals = await waitAllFinal(jobs.map(({ job }) => job.jobId), TIMEOUT_MS);
   const observedWallMs = performance.now() - t0;
+  const machine = meter.stop();
   // The full records (with their timelines), read after the measured window.
   const full = {};
   for (const { job } of jobs) full[job.jobId] = await getJob(w, job.jobId, ADMIN);
@@ -339,6 +346,8 @@ try {
     wall_polled_ms: observedWallMs,
     deliveries_ms: Math.max(...sent.map((s) => s.ackAt)) - firstSent,
     floor_ms: floorMs,
+    // What bounds the run on this machine: workerd's busiest thread's CPU over the window.
+    machine: { cpus: os.cpus().length, ...machine },
     jobs: perJob,
     worst_job: { job_id: worst.job_id, index: perJob.indexOf(worst), webhook_to_done_ms: worst.webhook_to_done_ms, floor_ms: worst.floor.floor_ms, ratio: worst.ratio_to_floor },
     per_stack: perStack,
@@ -383,6 +392,8 @@ try {
       last_ended_ms: since(invEnd),
       kv_ops: sum(inv, 'kv'),
       min_kv_ops: ITEMS * jobs.length,
+      // Operations by kind over every invocation (each costs Miniflare's simulator CPU on workerd's thread).
+      ops_by_kind: Object.fromEntries(['kv', 'cache', 'queue', 'durable_object', 'fetch'].map((k) => [k, sum(inv, k)])),
       fetches,
       queue_sends: sum(inv, 'queue'),
       largest_subrequests: Math.max(0, ...inv.map((e) => e.subrequests ?? 0)),
@@ -428,5 +439,7 @@ for (const j of r.jobs) {
     `(floor ${(j.floor.floor_ms / 1000).toFixed(2)} s, ${j.ratio_to_floor.toFixed(2)}×), ${j.invocations} invocations, DO ${j.durable_object_calls}`);
 }
 const og = r.invocations.overlap_groups;
+console.error(`many-jobs: workerd's busiest thread ${(r.machine.busiest.cpu_ms / 1000).toFixed(2)} s CPU in ${(r.machine.wall_ms / 1000).toFixed(2)} s ` +
+  `(${(r.machine.busiest.share * 100).toFixed(0)} %; ≥ ${r.machine.busy_share * 100} % busy in ${r.machine.busy_samples} of ${r.machine.samples} samples), all threads ${(r.machine.workerd_ms / 1000).toFixed(2)} s`);
 console.error(`many-jobs: worst job ${r.worst_job.ratio.toFixed(2)}× its floor; invocation overlap groups ${og.count} ` +
   `(most lines ${og.max_lines}, larger than a batch ${og.larger_than_a_batch}, idle between ${(og.idle_between_ms / 1000).toFixed(2)} s)`);

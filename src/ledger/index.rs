@@ -14,7 +14,7 @@ use serde_json::Value;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::ops::{JobList, ListOp};
-use super::sql::{i, s};
+use super::sql::{i, json, s};
 use crate::webhook_health::HealthState;
 
 pub const SCHEMA: &[&str] = &[
@@ -124,7 +124,7 @@ pub fn get_health(sql: &SqlStorage) -> Result<HealthState> {
 
 /// Replaces the webhook health check's state.
 pub fn put_health(sql: &SqlStorage, state: &HealthState) -> Result<()> {
-    let text = serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let text = json(state)?;
     sql.exec(
         "INSERT INTO health (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state",
         vec![s(text)],

@@ -4,11 +4,11 @@
 //! order (shallowest first) under a lease, like purge actions. Shell (SQL only).
 
 use serde::Deserialize;
-use worker::{Result, SqlStorage, SqlStorageValue};
+use worker::{Result, SqlStorage};
 
 use super::ops::{ClaimLookupsOp, ClaimedLookup, LookupClaim, LookupDone, NewLookup};
 use super::references::PulledIn;
-use super::sql::{count, s};
+use super::sql::{count, i, json, s};
 use super::JobRecord;
 use crate::contentstack::references::Subject;
 use crate::purge::NewAction;
@@ -24,14 +24,6 @@ const TO_LOOK_UP: i64 = 0;
 const LOOKED_UP: i64 = 1;
 const PLANNED_ONLY: i64 = 2;
 const CUT: i64 = 3;
-
-fn i(v: i64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v)
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| worker::Error::RustError(e.to_string()))
-}
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text)

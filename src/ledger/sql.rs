@@ -1,5 +1,5 @@
 //! SQL helpers shared by the ledger's storage modules ([`super::store`], [`super::lookups`]):
-//! bound values and a `COUNT(*)` query. A leaf, so the two never import each other.
+//! bound values (JSON text among them) and a `COUNT(*)` query. A leaf, so the two never import each other.
 
 use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue};
@@ -7,6 +7,11 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 /// A text value to bind.
 pub(super) fn s(v: impl Into<String>) -> SqlStorageValue {
     SqlStorageValue::String(v.into())
+}
+
+/// A value as JSON text to bind.
+pub(super) fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 /// An integer value to bind.

@@ -8,13 +8,14 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 use super::index::IndexEntry;
 use super::lookups;
 use super::ops::*;
-use super::sql::{count, i, s};
+use super::sql::{count, i, json, s};
 use super::timeline::{Event, EventKind};
 use super::{push_errors, JobRecord, JobStatus, PassOutcome};
 use crate::counts::PurgedCounts;
 use crate::purge::{
-    claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize, ClaimedAction,
-    NewAction, Outcome, DEFERRED_GROUP, ON_FAILURE_GROUP, REFERRERS_GROUP, SECOND_PASS_GROUP,
+    action_rows, claim_by_calls, first_open_group, ActionKind, ActionResult, BatchSize,
+    ClaimedAction, NewAction, Outcome, DEFERRED_GROUP, ON_FAILURE_GROUP, REFERRERS_GROUP,
+    SECOND_PASS_GROUP,
 };
 
 /// Settings the ledger takes from the configuration (defaults when it is broken).
@@ -84,7 +85,9 @@ pub const SCHEMA: &[&str] = &[
     // on every row but a value's first (what a value purged is counted once). `counted`: times
     // it was settled done (counted the first time only).
     "CREATE TABLE IF NOT EXISTS work (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, attempt INTEGER NOT NULL, env TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, value TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0, cursor TEXT, swept INTEGER NOT NULL DEFAULT 0, via TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0, pass INTEGER NOT NULL DEFAULT 1, counted INTEGER NOT NULL DEFAULT 0, dup INTEGER NOT NULL DEFAULT 0, UNIQUE(job_id, attempt, env, kind, target, value, batch))",
-    "CREATE INDEX IF NOT EXISTS work_by_value ON work(job_id, attempt, env, kind, target, value)",
+    // Look-ups by value use the unique key's index (its first six columns); the separate
+    // `work_by_value` index of earlier versions repeated them, one more index write per row.
+    "DROP INDEX IF EXISTS work_by_value",
     "CREATE INDEX IF NOT EXISTS work_by_state ON work(job_id, attempt, state, id)",
     "CREATE INDEX IF NOT EXISTS work_by_env ON work(job_id, attempt, env, state, batch)",
     // The first version's table, replaced by `work`.
@@ -548,37 +551,56 @@ fn insert_actions(
     group: u64,
     pass: i64,
 ) -> Result<()> {
-    const SAME_VALUE: &str = "SELECT 1 FROM work WHERE job_id = ?1 AND attempt = ?2 AND env = ?3 AND kind = ?4 AND target = ?5 AND value = ?6";
+    /// Rows per statement: one bound JSON text of a few dozen kilobytes, far below SQLite's
+    /// limits on a bound value.
+    const ROWS_PER_STATEMENT: usize = 400;
+    /// A row of the JSON array: env, kind, target, value, group, via, dup, is KV.
+    const INSERT: &str = "INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via, dup) \
+        SELECT ?1, ?2, r.env, r.kind, r.target, r.value, r.batch, ?3, r.via, \
+        CASE WHEN r.kv = 1 THEN 0 ELSE (r.dup OR EXISTS (SELECT 1 FROM work w WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.env = r.env AND w.kind = r.kind AND w.target = r.target AND w.value = r.value)) END \
+        FROM (SELECT j.key AS n, json_extract(j.value, '$[0]') AS env, json_extract(j.value, '$[1]') AS kind, json_extract(j.value, '$[2]') AS target, json_extract(j.value, '$[3]') AS value, json_extract(j.value, '$[4]') AS batch, json_extract(j.value, '$[5]') AS via, json_extract(j.value, '$[6]') AS dup, json_extract(j.value, '$[7]') AS kv FROM json_each(?4) j) r \
+        WHERE NOT EXISTS (SELECT 1 FROM work w WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.env = r.env AND w.kind = r.kind AND w.target = r.target AND w.value = r.value AND (r.kv = 1 OR w.batch = r.batch)) \
+        ORDER BY r.n";
     let defer = count(
         sql,
         "SELECT COUNT(*) AS n FROM jobs WHERE job_id = ? AND defer = 1",
         vec![s(rec.job_id.clone())],
     )? > 0;
-    for a in actions {
-        // A value that may recur waits for every page where the purge bucket binds (purge
-        // groups, docs/ARCHITECTURE.md).
-        let group = if defer && a.deferred && group != ON_FAILURE_GROUP && group < DEFERRED_GROUP {
+    // A value that may recur waits for every page where the purge bucket binds (purge groups,
+    // docs/ARCHITECTURE.md).
+    let rows = action_rows(actions, |a| {
+        if defer && a.deferred && group != ON_FAILURE_GROUP && group < DEFERRED_GROUP {
             DEFERRED_GROUP
         } else {
             group
-        };
-        let query = if a.kind.is_kv() {
-            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS ({SAME_VALUE})")
-        } else {
-            format!("INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via, dup) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, EXISTS ({SAME_VALUE}) WHERE NOT EXISTS ({SAME_VALUE} AND batch = ?7)")
-        };
+        }
+    });
+    // One statement per slice of rows (each row bound one by one cost the object most of its
+    // CPU: docs/ARCHITECTURE.md, "Where state lives").
+    for slice in rows.chunks(ROWS_PER_STATEMENT) {
+        let rows_json: Vec<(&str, &str, &str, &str, u64, &str, u8, u8)> = slice
+            .iter()
+            .map(|r| {
+                let a = r.action;
+                (
+                    a.env.as_str(),
+                    a.kind.as_str(),
+                    a.target.as_str(),
+                    a.value.as_str(),
+                    r.group,
+                    a.via.as_str(),
+                    u8::from(r.dup),
+                    u8::from(a.kind.is_kv()),
+                )
+            })
+            .collect();
         sql.exec(
-            &query,
+            INSERT,
             vec![
                 s(rec.job_id.clone()),
                 i(rec.attempts as i64),
-                s(a.env.clone()),
-                s(a.kind.as_str()),
-                s(a.target.clone()),
-                s(a.value.clone()),
-                i(group as i64),
                 i(pass),
-                s(a.via.clone()),
+                s(json(&rows_json)?),
             ],
         )?;
     }

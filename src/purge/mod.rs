@@ -136,6 +136,56 @@ pub struct NewAction {
     pub deferred: bool,
 }
 
+/// One stored action as one call to the ledger stores it: its purge group and whether the same
+/// value is already stored in another group (`dup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionRow<'a> {
+    pub action: &'a NewAction,
+    pub group: u64,
+    /// The same value (environment, kind, target, value) came earlier in the same call, in
+    /// another group. The ledger adds "or it is stored already" itself.
+    pub dup: bool,
+}
+
+/// The rows one call's `actions` store, in order, with `group_of` giving each one's purge group:
+/// a KV action once per value (its first group), any other action once per value and group.
+/// The ledger writes them in one statement, which checks only the rows stored before the call:
+/// this is the same rule applied within the call, so the result is the one row-by-row inserts
+/// would give (docs/ARCHITECTURE.md, "Purge groups").
+pub fn action_rows(
+    actions: &[NewAction],
+    group_of: impl Fn(&NewAction) -> u64,
+) -> Vec<ActionRow<'_>> {
+    use std::collections::BTreeSet;
+    let mut values: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::new();
+    let mut in_group: BTreeSet<(&str, &str, &str, &str, u64)> = BTreeSet::new();
+    let mut rows = Vec::with_capacity(actions.len());
+    for a in actions {
+        let group = group_of(a);
+        let value = (
+            a.env.as_str(),
+            a.kind.as_str(),
+            a.target.as_str(),
+            a.value.as_str(),
+        );
+        let earlier = values.contains(&value);
+        let fresh = if a.kind.is_kv() {
+            !earlier
+        } else {
+            in_group.insert((value.0, value.1, value.2, value.3, group))
+        };
+        if fresh {
+            values.insert(value);
+            rows.push(ActionRow {
+                action: a,
+                group,
+                dup: earlier && !a.kind.is_kv(),
+            });
+        }
+    }
+    rows
+}
+
 /// An action handed out by the ledger for execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimedAction {
@@ -518,6 +568,53 @@ mod tests {
     use super::*;
     use crate::plan::EnvPlan;
     use std::collections::BTreeSet;
+
+    fn new(kind: ActionKind, value: &str, deferred: bool) -> NewAction {
+        NewAction {
+            env: "production".into(),
+            kind,
+            target: "zone".into(),
+            value: value.into(),
+            via: String::new(),
+            deferred,
+        }
+    }
+
+    #[test]
+    fn action_rows_store_kv_once_and_others_once_per_group() {
+        let actions = [
+            new(ActionKind::KvKey, "k1", false),
+            new(ActionKind::Tag, "t1", false),
+            new(ActionKind::KvKey, "k1", false),
+            new(ActionKind::Tag, "t1", false),
+            new(ActionKind::Tag, "t1", true),
+            new(ActionKind::Tag, "t2", true),
+            new(ActionKind::Tag, "t1", true),
+        ];
+        // Deferred values go to group 9, the others to group 2.
+        let rows = action_rows(&actions, |a| if a.deferred { 9 } else { 2 });
+        let got: Vec<(&str, &str, u64, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.action.kind.as_str(),
+                    r.action.value.as_str(),
+                    r.group,
+                    r.dup,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kv_key", "k1", 2, false),
+                ("tag", "t1", 2, false),
+                // t1 again in another group: stored, and marked as a value seen before.
+                ("tag", "t1", 9, true),
+                ("tag", "t2", 9, false),
+            ]
+        );
+    }
 
     fn claimed(id: i64, kind: ActionKind, zone: &str, v: &str) -> ClaimedAction {
         ClaimedAction {
