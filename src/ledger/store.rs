@@ -540,6 +540,9 @@ fn settle_results(
     Ok(settled)
 }
 
+/// One row of [`insert_actions`]'s JSON array: env, kind, target, value, group, via, dup, is KV.
+type RowJson<'a> = (&'a str, &'a str, &'a str, &'a str, u64, &'a str, u8, u8);
+
 /// Stores actions for an attempt in purge group `group`. A KV action is stored once per value,
 /// in the first group that wants it (a later group's purge calls wait for it all the same); any
 /// other action once per value and group, so each group's purge calls are the same whenever
@@ -554,7 +557,7 @@ fn insert_actions(
     /// Rows per statement: one bound JSON text of a few dozen kilobytes, far below SQLite's
     /// limits on a bound value.
     const ROWS_PER_STATEMENT: usize = 400;
-    /// A row of the JSON array: env, kind, target, value, group, via, dup, is KV.
+    /// Reads [`RowJson`] rows.
     const INSERT: &str = "INSERT INTO work (job_id, attempt, env, kind, target, value, batch, pass, via, dup) \
         SELECT ?1, ?2, r.env, r.kind, r.target, r.value, r.batch, ?3, r.via, \
         CASE WHEN r.kv = 1 THEN 0 ELSE (r.dup OR EXISTS (SELECT 1 FROM work w WHERE w.job_id = ?1 AND w.attempt = ?2 AND w.env = r.env AND w.kind = r.kind AND w.target = r.target AND w.value = r.value)) END \
@@ -578,7 +581,7 @@ fn insert_actions(
     // One statement per slice of rows (each row bound one by one cost the object most of its
     // CPU: docs/ARCHITECTURE.md, "Where state lives").
     for slice in rows.chunks(ROWS_PER_STATEMENT) {
-        let rows_json: Vec<(&str, &str, &str, &str, u64, &str, u8, u8)> = slice
+        let rows_json: Vec<RowJson> = slice
             .iter()
             .map(|r| {
                 let a = r.action;
