@@ -337,6 +337,12 @@ async function runCase({ plan, items: n }) {
       },
       planned_from_last_page_ms: plannedFromLastPageMs,
       invocations: inv.length,
+      // Where the time went: each queue invocation (from the webhook), the item pages and the purge calls.
+      trace: {
+        invocations: inv.map((e) => ({ step: e.step, started_ms: e.started_ms - epoch0, duration_ms: e.duration_ms, pages: e.pages, kv: e.kv, cache: e.cache, durable_object: e.durable_object, fetch: e.fetch, steps: e.steps })),
+        item_pages_ms: pageReqs.map((r) => r.at - epoch0),
+        purge_calls_ms: cf.purges.map((p) => p.at - epoch0),
+      },
     };
     console.error(`plans ${plan}${scaled ? ' (scaled)' : ''} ${n}: ${(wallMs / 1000).toFixed(2)} s, floors reading ${(f.reading_floor_ms / 1000).toFixed(2)} / purge ${(f.purge_floor_ms / 1000).toFixed(2)} / ` +
       `stream ${(f.stream_floor_ms / 1000).toFixed(2)} / mix ${(f.mix_floor_ms / 1000).toFixed(2)} s → ${row.achieved_ratio.toFixed(2)}× the better; ` +

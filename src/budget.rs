@@ -66,6 +66,9 @@ pub struct Budget {
     fetch_limit: Cell<usize>,
     ops_limit: Cell<usize>,
     counts: [Cell<usize>; 6],
+    /// Work running alongside ran out of budget while some was pending: waits that may give
+    /// way should, so a fresh invocation (a fresh budget) takes over ([`Budget::hand_on`]).
+    hand_on: Cell<bool>,
 }
 
 impl Budget {
@@ -74,7 +77,17 @@ impl Budget {
             fetch_limit: Cell::new(fetch_limit),
             ops_limit: Cell::new(ops_limit),
             counts: Default::default(),
+            hand_on: Cell::new(false),
         }
+    }
+    /// Asks the invocation to hand on: a paced wait that may give way returns instead of
+    /// holding the invocation (`net`, [`crate::net::NetError::HandOn`]).
+    pub fn hand_on(&self) {
+        self.hand_on.set(true);
+    }
+    /// Whether [`Budget::hand_on`] was asked.
+    pub fn hands_on(&self) -> bool {
+        self.hand_on.get()
     }
     /// Sets part of what remains aside as a budget of its own (for work running concurrently
     /// in the same invocation); give it back with [`Budget::absorb`].

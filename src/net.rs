@@ -47,6 +47,11 @@ pub enum NetError {
     /// The invocation's budget is used up: hand on to a new invocation.
     #[error("{what}: the invocation's budget is used up")]
     Budget { what: String },
+    /// A paced wait gave way ([`Pacing::gives_way`]): the invocation was asked to hand on
+    /// ([`Budget::hand_on`]) and the call's start was still far. Not a failure: the start slot
+    /// stays with the isolate for the next call.
+    #[error("handing on to a fresh invocation before a paced start")]
+    HandOn,
     /// A configuration problem found while calling (no token for the stack, …): permanent.
     #[error("{0}")]
     Config(String),
@@ -64,6 +69,7 @@ impl NetError {
             NetError::Exhausted { .. }
             | NetError::Budget { .. }
             | NetError::Paced { .. }
+            | NetError::HandOn
             | NetError::Other(_) => true,
             NetError::Rejected { status, .. } => matches!(status, 404 | 408),
             NetError::Config(_) => false,
@@ -186,7 +192,16 @@ pub struct Pacing<'a> {
     /// Starts still to come in this invocation (at least 1): a token bucket reserves up to
     /// [`SLOTS_PER_RESERVE`] of them per limiter call, never more than will be used.
     pub upcoming: std::cell::Cell<u32>,
+    /// A wait for a start gives way when the invocation is asked to hand on and the start is
+    /// more than [`GIVE_WAY_MS`] away ([`NetError::HandOn`]).
+    pub gives_way: bool,
 }
+
+/// A paced wait that may give way does so only for a start at least this far off: a nearer
+/// one is cheaper to wait for than a fresh invocation is to start.
+const GIVE_WAY_MS: f64 = 150.0;
+/// How often a wait that may give way looks whether it should.
+const GIVE_WAY_POLL_MS: f64 = 20.0;
 
 /// Token-bucket slots reserved per limiter call: one Durable Object round trip serves several
 /// calls, and never more than the invocation's upcoming starts, so few tokens go unused.
@@ -357,10 +372,35 @@ async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64
             wait_ms: wait as u64,
         });
     }
-    if wait > 0.0 {
+    if p.gives_way {
+        wait_or_give_way(p, budget, slot).await?;
+    } else if wait > 0.0 {
         Delay::from(Duration::from_millis(wait as u64)).await;
     }
     Ok(slot)
+}
+
+/// Waits for `slot` in short steps, giving way ([`NetError::HandOn`]) as soon as the
+/// invocation is asked to hand on while the start is more than [`GIVE_WAY_MS`] away; the slot
+/// then goes back to the front of the isolate's cache, for the fresh invocation to use.
+async fn wait_or_give_way(p: &Pacing<'_>, budget: &Budget, slot: f64) -> Result<(), NetError> {
+    loop {
+        let left = slot - crate::runtime::now_ms() as f64;
+        if left <= 0.0 {
+            return Ok(());
+        }
+        if budget.hands_on() && left > GIVE_WAY_MS {
+            SLOTS.with(|s| {
+                s.borrow_mut()
+                    .entry(p.key.clone())
+                    .or_default()
+                    .starts
+                    .push_front(slot)
+            });
+            return Err(NetError::HandOn);
+        }
+        Delay::from(Duration::from_millis(left.min(GIVE_WAY_POLL_MS) as u64)).await;
+    }
 }
 
 /// Sends `call` with retries: 429 and 5xx (honouring `Retry-After`), timeouts and network

@@ -1,9 +1,7 @@
 //! The `start` and `collect` steps: resolve the job for one delivery's scope, then read its
 //! item pages, plan each and store the actions, purging alongside the rate-limited reads.
 
-use std::cell::Cell;
-
-use super::drain::{log_if_ended, with_purges_alongside};
+use super::drain::{log_if_ended, with_purges_alongside, Alongside};
 use super::job_items::{read_page, referencing, resolve_job, stack_key, Page};
 use super::probe::probe_samples;
 use super::step::{permanent, Next, Run, StepError, RESERVE_FETCHES, RESERVE_OPS};
@@ -87,13 +85,13 @@ pub(super) async fn collect(
     // Half of what is left beyond the next page purges alongside the page reads; the page
     // reads keep the rest, so collection always makes progress.
     let (page_f, page_o) = window_cost(ctx.cfg, &api_key, &environments, 0);
-    let spent = Cell::new(false);
+    let signals = Alongside::default();
     with_purges_alongside(
         ctx,
         job,
         (page_f + RESERVE_FETCHES, page_o + RESERVE_OPS),
-        &spent,
-        collect_pages(ctx, job, skip, api_key, branch, environments, &spent),
+        &signals,
+        collect_pages(ctx, job, skip, api_key, branch, environments, &signals),
     )
     .await
 }
@@ -111,7 +109,7 @@ async fn collect_pages(
     api_key: String,
     branch: Option<String>,
     environments: Vec<PlanEnvironment>,
-    purges_spent: &Cell<bool>,
+    alongside: &Alongside,
 ) -> Result<Next, StepError> {
     let c = Collecting::new(ctx, job, api_key, branch, environments)?;
     let window_max = c.window_max();
@@ -135,7 +133,7 @@ async fn collect_pages(
         } else {
             skip
         };
-        let store_now = window.store_now(skip, next_skip, purges_spent);
+        let store_now = window.store_now(skip, next_skip, alongside.spent());
         if more && !handing_off && window.items.len() < window_max && !store_now {
             skip = next_skip;
             continue;
@@ -143,6 +141,7 @@ async fn collect_pages(
         let progress = std::mem::take(&mut window)
             .store(&c, next_skip, !more, !more && !looks_up)
             .await?;
+        alongside.stored_window();
         if !progress.current {
             return Ok(Next::Stop);
         }
@@ -151,7 +150,7 @@ async fn collect_pages(
         }
         // The purges alongside used up their share while work is pending: a fresh invocation
         // continues both, so purging keeps pace with the page reads.
-        let purges_waiting = purges_spent.get() && more && progress.pending > 0;
+        let purges_waiting = alongside.spent() && more && progress.pending > 0;
         if handing_off || purges_waiting {
             return Ok(Next::Queue(c.resume_at(next_skip), 0));
         }
@@ -178,7 +177,8 @@ enum Read {
     Page { items: usize, more: bool },
     /// No environment to read for.
     Nothing,
-    /// The budget holds no further page.
+    /// The budget holds no further page, or the read gave way to a fresh invocation (the
+    /// purges alongside ran out while it waited for its start).
     NoRoom,
 }
 
@@ -191,6 +191,8 @@ impl<'r> Collecting<'r> {
         environments: Vec<PlanEnvironment>,
     ) -> Result<Self, StepError> {
         let (client, plan_job) = ctx.reader(job, &api_key, branch)?;
+        // Its waits give way when the purges alongside run out (`Alongside`).
+        let client = client.giving_way();
         Ok(Collecting {
             ctx,
             job,
@@ -240,6 +242,15 @@ impl<'r> Collecting<'r> {
         let read = read_page(cfg, &self.client, &self.plan_job, skip, &self.environments).await;
         let page = match read {
             Ok(page) => page,
+            // The purges alongside ran out while this read waited for its start: a fresh
+            // invocation reads it (with the start kept in the isolate) and purges on.
+            Err(StepError::HandOn) => {
+                self.ctx.log(
+                    "handed_on",
+                    serde_json::json!({"job_id": self.job.job_id, "scope": self.job.scope, "skip": skip, "pages_held": window.pages}),
+                );
+                return Ok(Read::NoRoom);
+            }
             Err(e) => {
                 self.keep_read(window, skip).await;
                 return Err(e);
@@ -327,11 +338,11 @@ impl Window {
     /// Whether the window is stored now, before reading on from `next_skip`: held long enough,
     /// or the purges alongside are out of budget (this invocation hands on after storing).
     /// A window never spans two purge groups: it is stored before the next group's first page.
-    fn store_now(&self, skip: u64, next_skip: u64, purges_spent: &Cell<bool>) -> bool {
+    fn store_now(&self, skip: u64, next_skip: u64, purges_spent: bool) -> bool {
         let group_full = next_skip >= group_end(skip, PAGE_SIZE);
         self.first_page_ms
             .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
-            || purges_spent.get()
+            || purges_spent
             || group_full
     }
 

@@ -346,20 +346,49 @@ const WORK_OPS: usize = 32;
 /// Service operations the purge rounds alongside keep from KV deletes: the later rounds' claims
 /// and reports and their purge calls' limiter reservations.
 const PURGE_OPS: usize = 24;
+/// Once the rounds alongside have deleted KV keys, a slice with fewer service operations than
+/// this counts as spent: too few for another round of KV or Cache API deletes worth its ledger
+/// calls, while the work could hand on to a fresh invocation.
+const STARVED_OPS: usize = RESERVE_OPS + PURGE_OPS + 32;
+
+/// What a step's work and the purge rounds alongside it tell each other.
+#[derive(Default)]
+pub(super) struct Alongside {
+    /// The work has ended: the rounds stop (after a round already claimed).
+    done: Cell<bool>,
+    /// The rounds stopped for lack of budget while the work went on: the work hands on to a
+    /// fresh invocation at its next stop.
+    spent: Cell<bool>,
+    /// Windows the work has stored: a new one wakes a round waiting for actions.
+    stored: Cell<u32>,
+}
+
+impl Alongside {
+    /// Whether the rounds ran out of budget while the work went on.
+    pub(super) fn spent(&self) -> bool {
+        self.spent.get()
+    }
+
+    /// The work stored a window of actions.
+    pub(super) fn stored_window(&self) {
+        self.stored.set(self.stored.get().wrapping_add(1));
+    }
+}
 
 /// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
 /// they get half of the fetches left beyond `keep` (what `work` needs for its next unit) and
-/// all but [`WORK_OPS`] of the service operations, and stop when `work` ends; what they leave goes back to the invocation. `spent`
-/// is set when they stop early for lack of budget, so `work` can hand on to a fresh invocation
-/// instead of reading on while the purges wait.
+/// all but [`WORK_OPS`] of the service operations, and stop when `work` ends; what they leave
+/// goes back to the invocation. When they stop early for lack of budget with actions pending,
+/// `signals` says so ([`Alongside::spent`]) and the invocation's budget asks paced waits to
+/// give way ([`Budget::hand_on`]), so `work` hands on to a fresh invocation instead of reading
+/// on while the purges wait.
 pub(super) async fn with_purges_alongside(
     ctx: &Run<'_>,
     job: &JobMessage,
     keep: (usize, usize),
-    spent: &Cell<bool>,
+    signals: &Alongside,
     work: impl std::future::Future<Output = Result<Next, StepError>>,
 ) -> Result<Next, StepError> {
-    let busy = Cell::new(true);
     // Reading costs few service operations (a limiter call per several pages, a ledger call per
     // stored window), KV deletes one each: the purges get all of the operations but `WORK_OPS`.
     let ops_left = ctx.budget.remaining_ops().saturating_sub(keep.1);
@@ -369,12 +398,13 @@ pub(super) async fn with_purges_alongside(
     );
     let work = async {
         let r = work.await;
-        busy.set(false);
+        signals.done.set(true);
         r
     };
     let alongside = async {
-        if drain_alongside(ctx, &slice, job, &busy).await {
-            spent.set(true);
+        if drain_alongside(ctx, &slice, job, signals).await {
+            signals.spent.set(true);
+            ctx.budget.hand_on();
         }
     };
     let (next, ()) = join(work, alongside).await;
@@ -401,15 +431,15 @@ fn alongside_claim(ctx: &Run<'_>, budget: &Budget) -> Claim {
     Claim::fresh(limit, kv)
 }
 
-/// Runs purge rounds while `collecting` is set, so purging overlaps the rate-limited page
-/// reads, within its own slice of the budget. Errors end it quietly: the drain step that
-/// follows collection retries them. Returns true when it stopped because its slice ran out
-/// while collection went on.
+/// Runs purge rounds until the work ends, so purging overlaps the rate-limited page reads,
+/// within its own slice of the budget. Errors end it quietly: the drain step that follows
+/// collection retries them. Returns true when it stopped because its slice ran out while the
+/// work went on and actions were pending.
 pub(super) async fn drain_alongside(
     ctx: &Run<'_>,
     budget: &Budget,
     job: &JobMessage,
-    collecting: &Cell<bool>,
+    signals: &Alongside,
 ) -> bool {
     // The purge calls a round's KV deletes unblocked go next, at once: its report claims them.
     let chain = |b: &Budget, unblocked: bool| {
@@ -421,33 +451,53 @@ pub(super) async fn drain_alongside(
         which: RoundBudget::Slice,
         job,
     };
+    // No room for another round; or, once rounds have deleted KV keys, too little for another
+    // round of deletes.
+    let spent = |deleted: bool| {
+        !room_for_round(budget, 4, false) || (deleted && budget.remaining_ops() < STARVED_OPS)
+    };
     let mut ready: Option<Claim> = None;
-    // A claimed round runs even when collection has just ended (its actions are leased).
-    while collecting.get() || ready.is_some() {
+    // Until a round reports otherwise, assume actions are pending.
+    let mut pending = true;
+    // Whether a round has deleted KV keys: from then on, a slice too small for another round of
+    // deletes counts as spent.
+    let mut deleted = false;
+    // A claimed round runs even when the work has just ended (its actions are leased).
+    while !signals.done.get() || ready.is_some() {
         let claim = match ready.take() {
             Some(c) => c,
             None => {
-                if !room_for_round(budget, 4, false) {
-                    return true;
+                if spent(deleted) {
+                    return pending;
                 }
                 alongside_claim(ctx, budget)
             }
         };
         let kv = claim.kv_cap;
+        let stored = signals.stored.get();
         match rounds.round(claim, &chain).await {
             Ok(r) if !r.progress.current => return false,
             // This round could delete no KV key: it sent the purges earlier deletes unblocked,
             // and the KV work waits for a fresh invocation.
-            Ok(_) if kv == 0 => return true,
-            Ok(r) if r.next.as_ref().is_some_and(|c| !c.came_back_empty()) => ready = r.next,
+            Ok(r) if kv == 0 => return r.progress.pending > 0,
+            Ok(r) if r.next.as_ref().is_some_and(|c| !c.came_back_empty()) => {
+                deleted |= r.unblocked;
+                ready = r.next;
+            }
             // Deletes that unblocked nothing claimable yet (or no budget left to chain):
             // the next round at once claims for itself, or finds the budget spent.
-            Ok(r) if r.unblocked => {}
+            Ok(r) if r.unblocked => {
+                pending = r.progress.pending > 0;
+                deleted = true;
+            }
+            // Out of budget for another round: stop now, not after the wait below.
+            Ok(r) if spent(deleted) => return r.progress.pending > 0,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
-            // stop waiting as soon as collection ends.
-            Ok(_) => {
+            // stop waiting as soon as the work stores a window or ends.
+            Ok(r) => {
+                pending = r.progress.pending > 0;
                 for _ in 0..OVERLAP_ROUND_MS / 20 {
-                    if !collecting.get() {
+                    if signals.done.get() || signals.stored.get() != stored {
                         break;
                     }
                     Delay::from(Duration::from_millis(20)).await;

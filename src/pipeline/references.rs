@@ -14,7 +14,7 @@
 //!   type and locale, at the version published to the environment.
 
 use super::collect::{store_batch, Batch};
-use super::drain::with_purges_alongside;
+use super::drain::{with_purges_alongside, Alongside};
 use super::job_items::referencing;
 use super::step::{Next, Run, StepError, LEASED_RETRY_S, LEASE_MS, RESERVE_FETCHES, RESERVE_OPS};
 use super::windows::resolve_item_urls;
@@ -191,7 +191,7 @@ pub(super) async fn references(
             FETCHES_PER_LOOKUP * LOOKUPS_PER_ROUND + RESERVE_FETCHES,
             RESERVE_OPS * 2,
         ),
-        &std::cell::Cell::new(false),
+        &Alongside::default(),
         rounds(ctx, job, api_key, branch, environments),
     )
     .await

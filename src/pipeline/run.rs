@@ -137,7 +137,8 @@ pub(super) async fn run_message(
             msg.ack();
             return;
         }
-        Err(StepError::Paced { wait_s }) => {
+        Err(e @ (StepError::Paced { .. } | StepError::HandOn)) => {
+            let wait_s = e.retry_after_s();
             // The same step, later, with the same try count.
             log(
                 "paced",

@@ -37,6 +37,9 @@ pub enum StepError {
     },
     /// Not a failure: the shared rate limiter's next start is this far away.
     Paced { wait_s: u32 },
+    /// Not a failure: a paced read gave way, so that a fresh invocation (with a fresh budget)
+    /// continues the step and the purges alongside it (`NetError::HandOn`).
+    HandOn,
     /// Retrying cannot help (a refused token, a configuration problem): the job fails now.
     Permanent { message: String },
 }
@@ -46,6 +49,7 @@ impl StepError {
         match self {
             StepError::Transient { message, .. } | StepError::Permanent { message } => message,
             StepError::Paced { .. } => "waiting for the shared rate limiter",
+            StepError::HandOn => "handing on to a fresh invocation",
         }
     }
 
@@ -57,7 +61,7 @@ impl StepError {
         match self {
             StepError::Transient { retry_after_s, .. } => retry_after_s.unwrap_or(0),
             StepError::Paced { wait_s } => *wait_s,
-            StepError::Permanent { .. } => 0,
+            StepError::HandOn | StepError::Permanent { .. } => 0,
         }
     }
 }
@@ -68,6 +72,9 @@ impl From<NetError> for StepError {
             return StepError::Paced {
                 wait_s: wait_ms.div_ceil(1000) as u32,
             };
+        }
+        if let NetError::HandOn = e {
+            return StepError::HandOn;
         }
         if e.is_transient() {
             StepError::Transient {

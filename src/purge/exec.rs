@@ -415,6 +415,7 @@ async fn cloudflare(
             bucket: cfg.cloudflare.purge_bucket,
         },
         upcoming: std::cell::Cell::new(1),
+        gives_way: false,
     };
     // Up to PURGE_CONCURRENCY calls at a time, as many as have start slots due now (reserved
     // together first, `net::ready_together`): within the burst they go out at once; where the
