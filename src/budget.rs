@@ -225,4 +225,19 @@ mod tests {
             "never more than what is left"
         );
     }
+
+    #[test]
+    fn hand_on_is_asked_of_the_invocation_not_of_its_slices() {
+        let b = Budget::new(50, 900);
+        let slice = b.split(20, 400);
+        assert!(!b.hands_on() && !slice.hands_on());
+        b.hand_on();
+        assert!(b.hands_on());
+        assert!(
+            !slice.hands_on(),
+            "a slice's own waits (purge calls) never give way"
+        );
+        b.absorb(slice);
+        assert!(b.hands_on());
+    }
 }

@@ -412,6 +412,12 @@ pub(super) async fn with_purges_alongside(
     next
 }
 
+/// Whether the purge rounds alongside are out of budget: no room for another round; or, once
+/// they have `deleted` KV keys, too little for another round of deletes ([`STARVED_OPS`]).
+fn slice_spent(budget: &Budget, deleted: bool) -> bool {
+    !room_for_round(budget, 4, false) || (deleted && budget.remaining_ops() < STARVED_OPS)
+}
+
 /// The claim of a purge round alongside the reads: about one fetch per purge batch and one
 /// service operation per KV key (KV work runs here too, so the purges it holds back can
 /// follow). A round sends at most what the purge bucket refills in about a round and a half
@@ -451,11 +457,7 @@ pub(super) async fn drain_alongside(
         which: RoundBudget::Slice,
         job,
     };
-    // No room for another round; or, once rounds have deleted KV keys, too little for another
-    // round of deletes.
-    let spent = |deleted: bool| {
-        !room_for_round(budget, 4, false) || (deleted && budget.remaining_ops() < STARVED_OPS)
-    };
+    let spent = |deleted: bool| slice_spent(budget, deleted);
     let mut ready: Option<Claim> = None;
     // Until a round reports otherwise, assume actions are pending.
     let mut pending = true;
@@ -513,4 +515,35 @@ pub(super) async fn drain_alongside(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Spend;
+
+    #[test]
+    fn a_slice_is_spent_without_room_or_once_too_small_for_deletes() {
+        let slice = Budget::new(40, 850);
+        assert!(!slice_spent(&slice, false), "a fresh slice");
+        // The first window's 800 KV deletes leave 50 operations: room for a round of purge
+        // calls, too few for another round of deletes.
+        slice.spend(Spend::Kv, 800);
+        assert!(
+            !slice_spent(&slice, false),
+            "before any delete, still room for a round"
+        );
+        assert!(
+            slice_spent(&slice, true),
+            "after deletes, too small for another round of them"
+        );
+        // No room for a round at all.
+        slice.spend(Spend::Cache, 40);
+        assert!(slice_spent(&slice, false));
+        let no_fetches = Budget::new(RESERVE_FETCHES + 3, 850);
+        assert!(
+            slice_spent(&no_fetches, false),
+            "too few fetches for a round"
+        );
+    }
 }
