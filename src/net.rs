@@ -113,7 +113,7 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
     .map_err(|e| e.to_string())?;
     budget.spend(Spend::Fetch, 1);
     let fetch = Box::pin(async move {
-        let mut resp = Fetch::Request(req)
+        let resp = Fetch::Request(req)
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -126,7 +126,9 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
             .and_then(|v| pace::parse_retry_after(&v));
         let header = |name: &str| resp.headers().get(name).ok().flatten();
         let (cache_status, age) = (header("cf-cache-status"), header("age"));
-        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        let body = crate::request::body_bytes(resp)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<Answer, String>(Answer {
             status,
             retry_after_ms,

@@ -28,16 +28,15 @@ fn send<'a, O: Serialize + 'a>(
     Box::pin(async move {
         let req =
             crate::request::new_request("https://ledger/op", Method::Post, None, Some(&body?))?;
-        let mut resp = stub.fetch_with_request(req).await?;
-        if resp.status_code() != 200 {
-            let text = resp.text().await.unwrap_or_default();
+        let resp = stub.fetch_with_request(req).await?;
+        let status = resp.status_code();
+        if status != 200 {
+            let text = crate::request::body_text(resp).await.unwrap_or_default();
             return Err(worker::Error::RustError(format!(
-                "ledger answered {}: {}",
-                resp.status_code(),
-                text
+                "ledger answered {status}: {text}"
             )));
         }
-        resp.text().await
+        crate::request::body_text(resp).await
     })
 }
 

@@ -124,7 +124,8 @@ pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Res
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let req =
         crate::request::new_request("https://limiter/reserve", Method::Post, None, Some(&body))?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    let a: ReserveAnswer = resp.json().await?;
+    let resp = stub.fetch_with_request(req).await?;
+    let a: ReserveAnswer = serde_json::from_str(&crate::request::body_text(resp).await?)
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     Ok(a.waits_ms)
 }
