@@ -3,7 +3,7 @@
 
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use worker::{Delay, Env, Fetch, Headers, Method};
+use worker::{Delay, Env, Headers, Method};
 
 use crate::budget::{Budget, Spend};
 use crate::pace::{self, durable::reserve_slots, Pace};
@@ -104,35 +104,24 @@ async fn send_once(call: &Call<'_>, budget: &Budget) -> Result<Answer, String> {
     for (k, v) in &call.headers {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
-    let req = crate::request::new_request(
-        &call.url,
-        call.method.clone(),
-        Some(&headers),
-        call.body.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
     budget.spend(Spend::Fetch, 1);
     let fetch = Box::pin(async move {
-        let resp = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let retry_after_ms = resp
-            .headers()
-            .get("retry-after")
-            .ok()
-            .flatten()
-            .and_then(|v| pace::parse_retry_after(&v));
-        let header = |name: &str| resp.headers().get(name).ok().flatten();
-        let (cache_status, age) = (header("cf-cache-status"), header("age"));
-        let body = crate::request::body_bytes(resp)
-            .await
-            .map_err(|e| e.to_string())?;
+        let answer = crate::request::fetch(
+            &call.url,
+            call.method.clone(),
+            Some(&headers),
+            call.body.as_deref(),
+            &["retry-after", "cf-cache-status", "age"],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut headers = answer.headers.into_iter();
+        let mut next = || headers.next().flatten();
+        let (retry_after, cache_status, age) = (next(), next(), next());
         Ok::<Answer, String>(Answer {
-            status,
-            retry_after_ms,
-            body,
+            status: answer.status,
+            retry_after_ms: retry_after.and_then(|v| pace::parse_retry_after(&v)),
+            body: answer.body,
             cache_status,
             age,
         })

@@ -2,19 +2,60 @@
 //! limiter), and their answers' bodies read the same way. Depends on nothing in the crate, so
 //! every layer may use it.
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Headers, Method, Request, Response};
+use worker::{js_sys, web_sys, worker_sys, Env, Headers, Method};
 
-/// A request, as `Request::new_with_init` with a `worker::RequestInit` builds it (method,
-/// headers when there are any, `redirect: "follow"`, body) but straight through web_sys: the
-/// conversion of `worker::RequestInit` links the serialization of every `cf` option (image
-/// resizing and all), which no request here sets.
-pub fn new_request(
+/// An answer as the Worker reads it: its status, the headers asked for (in the order asked),
+/// and its body.
+pub struct Fetched {
+    pub status: u16,
+    pub headers: Vec<Option<String>>,
+    pub body: Vec<u8>,
+}
+
+/// Sends a request through the runtime's own `fetch` and reads the answer in one call
+/// (`arrayBuffer()`), with the headers named in `wanted`. worker's `Fetch` converts the request
+/// and the answer on the way and reads a body chunk by chunk through a stream reader, each
+/// chunk crossing into the module.
+pub async fn fetch(
     url: &str,
     method: Method,
     headers: Option<&Headers>,
     body: Option<&str>,
-) -> worker::Result<Request> {
+    wanted: &[&str],
+) -> worker::Result<Fetched> {
+    let req = web_request(url, method, headers, body)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp: web_sys::Response = JsFuture::from(global.fetch_with_request(&req))
+        .await?
+        .dyn_into()?;
+    let answer_headers = resp.headers();
+    let headers = wanted
+        .iter()
+        .map(|name| answer_headers.get(name).ok().flatten())
+        .collect();
+    let buf = JsFuture::from(resp.array_buffer().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(Fetched {
+        status: resp.status(),
+        headers,
+        body: js_sys::Uint8Array::new(&buf).to_vec(),
+    })
+}
+
+/// A request built straight through web_sys (method, headers when there are any, `redirect:
+/// "follow"`, body), as `Request::new_with_init` with a `worker::RequestInit` would build it: the
+/// conversion of `worker::RequestInit` links the serialization of every `cf` option (image
+/// resizing and all), which no request here sets; and worker's `Request` would read the URL back
+/// and parse its path.
+fn web_request(
+    url: &str,
+    method: Method,
+    headers: Option<&Headers>,
+    body: Option<&str>,
+) -> worker::Result<web_sys::Request> {
     let init = web_sys::RequestInit::new();
     if let Some(h) = headers.filter(|h| !h.is_empty()) {
         init.set_headers(h.0.as_ref());
@@ -24,36 +65,45 @@ pub fn new_request(
     if let Some(b) = body {
         init.set_body(&wasm_bindgen::JsValue::from_str(b));
     }
-    web_sys::Request::new_with_str_and_init(url, &init)
-        .map(Request::from)
-        .map_err(|e| {
-            worker::Error::JsError(
-                e.as_string()
-                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-            )
-        })
+    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
+        worker::Error::JsError(
+            e.as_string()
+                .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+        )
+    })
 }
 
-/// An answer's body as text, read by the runtime in one call (`Response.text()`). worker's
-/// `Response::text` reads a streamed body chunk by chunk through a stream reader, each chunk
-/// crossing into the module and appended: for the ledger's answers (claims of hundreds of
-/// actions) that was a large share of an invocation's CPU.
-pub async fn body_text(resp: Response) -> worker::Result<String> {
-    let resp = web_sys::Response::from(resp);
+/// A Durable Object's stub kept as the runtime's own object: a call is one `POST` whose answer
+/// stays the runtime's Response, its body read in one call. worker's `Stub` converts each
+/// request and answer on the way (the URL read back and parsed, headers, `cf`, the body as a
+/// stream read chunk by chunk), which cost the Worker more CPU than the calls' own work.
+pub struct ObjectStub(worker_sys::DurableObject);
+
+impl ObjectStub {
+    /// The object named `name` in the namespace bound as `binding`.
+    pub fn new(env: &Env, binding: &str, name: &str) -> worker::Result<ObjectStub> {
+        let ns = env.durable_object(binding)?;
+        let ns: &worker_sys::DurableObjectNamespace = ns.as_ref().unchecked_ref();
+        Ok(ObjectStub(ns.get_by_name(name)?))
+    }
+
+    /// POSTs `body` to `url` on the object: its answer's status and text.
+    pub async fn post(&self, url: &str, body: &str) -> worker::Result<(u16, String)> {
+        let req = web_request(url, Method::Post, None, Some(body))?;
+        let resp: web_sys::Response = JsFuture::from(self.0.fetch_with_request(&req)?)
+            .await?
+            .dyn_into()?;
+        let status = resp.status();
+        Ok((status, text_of(&resp).await?))
+    }
+}
+
+/// An answer's body as text, read by the runtime in one call (`Response.text()`).
+async fn text_of(resp: &web_sys::Response) -> worker::Result<String> {
     let text = JsFuture::from(resp.text().map_err(js_error)?)
         .await
         .map_err(js_error)?;
     Ok(text.as_string().unwrap_or_default())
-}
-
-/// An answer's body as bytes, read by the runtime in one call (`Response.arrayBuffer()`), for
-/// the same reason as [`body_text`].
-pub async fn body_bytes(resp: Response) -> worker::Result<Vec<u8>> {
-    let resp = web_sys::Response::from(resp);
-    let buf = JsFuture::from(resp.array_buffer().map_err(js_error)?)
-        .await
-        .map_err(js_error)?;
-    Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
 fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {

@@ -5,7 +5,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use worker::{Env, Method, Result};
+use worker::{Env, Result};
+
+use crate::request::ObjectStub;
 
 use super::index::{IndexEntry, IndexOp};
 use super::ops::*;
@@ -21,42 +23,37 @@ pub const INDEX_NAME: &str = "index";
 /// Sends one operation to a Durable Object and reads its answer's text. One function (boxed)
 /// for both clients and every operation, so the request code is not inlined per answer type.
 fn send<'a, O: Serialize + 'a>(
-    stub: &'a worker::Stub,
+    stub: &'a ObjectStub,
     op: &'a O,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + 'a>> {
     let body = serde_json::to_string(op).map_err(|e| worker::Error::RustError(e.to_string()));
     Box::pin(async move {
-        let req =
-            crate::request::new_request("https://ledger/op", Method::Post, None, Some(&body?))?;
-        let resp = stub.fetch_with_request(req).await?;
-        let status = resp.status_code();
+        let (status, text) = stub.post("https://ledger/op", &body?).await?;
         if status != 200 {
-            let text = crate::request::body_text(resp).await.unwrap_or_default();
             return Err(worker::Error::RustError(format!(
                 "ledger answered {status}: {text}"
             )));
         }
-        crate::request::body_text(resp).await
+        Ok(text)
     })
 }
 
 /// Sends one operation and decodes its answer (as `Response::json` would).
-async fn call<T: DeserializeOwned, O: Serialize>(stub: &worker::Stub, op: O) -> Result<T> {
+async fn call<T: DeserializeOwned, O: Serialize>(stub: &ObjectStub, op: O) -> Result<T> {
     let text = send(stub, &op).await?;
     serde_json::from_str(&text).map_err(worker::Error::from)
 }
 
 /// Worker-side handle on one job's object.
 pub struct JobClient {
-    stub: worker::Stub,
+    stub: ObjectStub,
 }
 
 impl JobClient {
     /// The object of job `job_id` (its name is the job id).
     pub fn new(env: &Env, job_id: &str) -> Result<JobClient> {
-        let ns = env.durable_object(JOBS_BINDING)?;
         Ok(JobClient {
-            stub: ns.get_by_name(job_id)?,
+            stub: ObjectStub::new(env, JOBS_BINDING, job_id)?,
         })
     }
 
@@ -143,14 +140,13 @@ impl JobClient {
 
 /// Worker-side handle on the job index: the dashboard's list and the webhook health state.
 pub struct IndexClient {
-    stub: worker::Stub,
+    stub: ObjectStub,
 }
 
 impl IndexClient {
     pub fn new(env: &Env) -> Result<IndexClient> {
-        let ns = env.durable_object(INDEX_BINDING)?;
         Ok(IndexClient {
-            stub: ns.get_by_name(INDEX_NAME)?,
+            stub: ObjectStub::new(env, INDEX_BINDING, INDEX_NAME)?,
         })
     }
 

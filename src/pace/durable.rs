@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 pub use super::Pace;
 use super::{reserve_in_window, take_slots, window_of, BucketState, ACCOUNT_API_BUCKET};
@@ -119,13 +119,16 @@ impl DurableObject for RateLimiter {
 
 /// Asks the limiter named `key` for `count` start times, as waits in ms from now.
 pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Result<Vec<u64>> {
-    let stub = env.durable_object("LIMITER")?.get_by_name(key)?;
+    let stub = crate::request::ObjectStub::new(env, "LIMITER", key)?;
     let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let req =
-        crate::request::new_request("https://limiter/reserve", Method::Post, None, Some(&body))?;
-    let resp = stub.fetch_with_request(req).await?;
-    let a: ReserveAnswer = serde_json::from_str(&crate::request::body_text(resp).await?)
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let (status, text) = stub.post("https://limiter/reserve", &body).await?;
+    if status != 200 {
+        return Err(worker::Error::RustError(format!(
+            "rate limiter answered {status}: {text}"
+        )));
+    }
+    let a: ReserveAnswer =
+        serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
     Ok(a.waits_ms)
 }
