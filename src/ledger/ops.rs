@@ -213,6 +213,10 @@ pub struct ClaimOp {
     pub job_id: String,
     pub attempt: u32,
     pub limit: u32,
+    /// Purge calls to take whatever their size, the other actions filling `limit` on their own;
+    /// 0: the calls' actions count in `limit` (`purge::claim_by_calls`).
+    #[serde(default)]
+    pub calls: u32,
     pub now_ms: i64,
     pub lease_ms: i64,
 }
@@ -240,6 +244,9 @@ pub struct ReportOp {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct NextClaim {
     pub limit: u32,
+    /// As [`ClaimOp::calls`].
+    #[serde(default)]
+    pub calls: u32,
     pub lease_ms: i64,
 }
 

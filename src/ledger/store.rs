@@ -899,11 +899,15 @@ fn open_groups(rec: &JobRecord, page_size: u64) -> (Vec<(String, u64)>, Option<u
     (named, any)
 }
 
+/// Most purge calls one claim takes by count ([`ClaimOp::calls`]).
+const MAX_CALLS_PER_CLAIM: u32 = 32;
+
 pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<ClaimedAction>> {
     let ClaimOp {
         job_id,
         attempt,
         limit,
+        calls,
         now_ms,
         lease_ms,
     } = op;
@@ -945,7 +949,16 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
         format!("CASE w.env{open} ELSE ?{} END", binds.len())
     };
     let limit = limit.clamp(1, 10_000) as usize;
-    let fetch = limit + crate::config::MAX_ENTERPRISE_URL_BATCH;
+    let calls = calls.min(MAX_CALLS_PER_CLAIM) as usize;
+    let batch = job_batch(sql, &job_id, settings)?;
+    // Rows past `limit`: the calls asked for and one more (to see whether the last is whole),
+    // or, counting calls in `limit`, one call of the largest size.
+    let fetch = limit
+        + if calls > 0 {
+            (calls + 1) * batch.files.max(batch.other)
+        } else {
+            crate::config::MAX_ENTERPRISE_URL_BATCH
+        };
     binds[3] = i(fetch as i64);
     // KV work first in each environment: anything else waits until no KV action of its
     // environment, group or an earlier one, is pending; purge calls also wait for their group
@@ -980,7 +993,7 @@ pub fn claim(sql: &SqlStorage, op: ClaimOp, settings: Settings) -> Result<Vec<Cl
             })
         })
         .collect();
-    let out = claim_by_calls(rows, complete, limit, job_batch(sql, &job_id, settings)?);
+    let out = claim_by_calls(rows, complete, limit, calls, batch);
     let ids: Vec<i64> = out.iter().map(|r| r.id).collect();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -1008,6 +1021,7 @@ pub fn report(sql: &SqlStorage, op: ReportOp, settings: Settings) -> Result<Repo
                 job_id,
                 attempt,
                 limit: c.limit,
+                calls: c.calls,
                 now_ms,
                 lease_ms: c.lease_ms,
             },

@@ -42,6 +42,8 @@ enum RoundBudget {
 /// already; otherwise the round claims them itself.
 struct Claim {
     limit: u32,
+    /// Purge calls to take by count (`ClaimOp::calls`; 0: they count in `limit`).
+    calls: u32,
     kv_cap: usize,
     ready: Option<Vec<ClaimedAction>>,
 }
@@ -50,9 +52,15 @@ impl Claim {
     fn fresh(limit: u32, kv_cap: usize) -> Claim {
         Claim {
             limit,
+            calls: 0,
             kv_cap,
             ready: None,
         }
+    }
+
+    /// The same claim taking up to `calls` purge calls whatever their size.
+    fn with_calls(self, calls: u32) -> Claim {
+        Claim { calls, ..self }
     }
 
     /// Claimed already, and nothing was claimable.
@@ -81,7 +89,7 @@ impl Drainer<'_> {
     /// results. The ledger hands out purge actions a whole call at a time (docs/ARCHITECTURE.md,
     /// "Purge groups"), so every call this round makes is one the schedule makes.
     async fn round(&self, claim: Claim, chain: Chain<'_>) -> Result<Round, StepError> {
-        let claimed = self.claimed(claim.ready, claim.limit).await?;
+        let claimed = self.claimed(claim.ready, claim.limit, claim.calls).await?;
         let (claimed, held) = cap_kv(claimed, claim.kv_cap);
         // KV work in this claim may unblock purge actions of its groups for the next round.
         let unblocking = claimed.iter().any(|a| a.kind.is_kv());
@@ -121,11 +129,12 @@ impl Drainer<'_> {
         })
     }
 
-    /// The actions claimed already (`ready`), else up to `limit` claimed now.
+    /// The actions claimed already (`ready`), else up to `limit` (and `calls`) claimed now.
     async fn claimed(
         &self,
         ready: Option<Vec<ClaimedAction>>,
         limit: u32,
+        calls: u32,
     ) -> Result<Vec<ClaimedAction>, StepError> {
         let Some(ready) = ready else {
             let ctx = self.ctx;
@@ -136,6 +145,7 @@ impl Drainer<'_> {
                         job_id: self.job.job_id.clone(),
                         attempt: self.job.attempt,
                         limit,
+                        calls,
                         now_ms: now_ms(),
                         lease_ms: LEASE_MS,
                     }),
@@ -166,6 +176,7 @@ impl Drainer<'_> {
         let ctx = self.ctx;
         let then_claim = next.map(|c| NextClaim {
             limit: c.limit,
+            calls: c.calls,
             lease_ms: LEASE_MS,
         });
         ctx.counted(
@@ -221,17 +232,30 @@ fn room_for_round(budget: &Budget, fetches: usize, reporting: bool) -> bool {
     )
 }
 
-/// The claim size that fits the rest of the budget.
+/// The claim size that fits the rest of the budget: one service operation per action other
+/// than a purge call's.
 fn claim_limit(budget: &Budget) -> u32 {
     (budget.remaining_ops().saturating_sub(RESERVE_OPS)).clamp(1, 1000) as u32
+}
+
+/// The purge calls a drain round claims: one fetch each, beyond the reserve (at least one).
+/// Taken by count, not by their values (a call of 100 values counted as 100 actions left the
+/// Free plan's drain one call a round, two ledger calls each).
+fn call_room(budget: &Budget) -> u32 {
+    budget
+        .remaining_fetches()
+        .saturating_sub(RESERVE_FETCHES)
+        .max(1) as u32
 }
 
 pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepError> {
     // Rounds follow one another at once: each report claims the next round's actions while the
     // budget allows another round (one ledger call for the report and the next claim).
     let chain = |b: &Budget, _unblocked: bool| {
-        room_for_round(b, 0, true)
-            .then(|| Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX))
+        room_for_round(b, 0, true).then(|| {
+            Claim::fresh(claim_limit(b).saturating_sub(1).max(1), usize::MAX)
+                .with_calls(call_room(b))
+        })
     };
     let rounds = Drainer {
         ctx,
@@ -248,6 +272,7 @@ pub(super) async fn drain(ctx: &Run<'_>, job: &JobMessage) -> Result<Next, StepE
                     return Ok(Next::Queue(Step::Drain, 0));
                 }
                 Claim::fresh(claim_limit(&ctx.budget), usize::MAX)
+                    .with_calls(call_room(&ctx.budget))
             }
         };
         let round = rounds.round(claim, &chain).await?;

@@ -489,17 +489,21 @@ pub fn purge_batches(
 /// key, then the rest), `complete` says whether they are all the claimable ones (else the last
 /// purge call key may continue past them). Purge actions are taken a whole call at a time (a
 /// full batch, or the rest of its key), at least one call even past `limit`; a call that may
-/// continue past the rows is left for a later claim unless it is the only one. The rest fills
-/// `limit`.
+/// continue past the rows is left for a later claim unless it is the only one. With `calls` 0
+/// a call's actions count in `limit` and the rest fills what is left of it; with `calls` above
+/// 0, up to that many calls are taken whatever their size (a call costs one fetch, not one
+/// service operation per value) and the rest fills `limit` on its own.
 pub fn claim_by_calls(
     rows: Vec<ClaimedAction>,
     complete: bool,
     limit: usize,
+    calls: usize,
     batch: BatchSize,
 ) -> Vec<ClaimedAction> {
     let (purge, rest): (Vec<ClaimedAction>, Vec<ClaimedAction>) =
         rows.into_iter().partition(|a| a.kind.is_cloudflare());
     // Cut the purge rows into calls.
+    let max_calls = calls;
     let mut calls: Vec<Vec<ClaimedAction>> = Vec::new();
     for a in purge {
         match calls.last_mut() {
@@ -521,7 +525,12 @@ pub fn claim_by_calls(
     }
     let mut out = Vec::new();
     for (n, mut c) in calls.into_iter().enumerate() {
-        if !out.is_empty() && out.len() + c.len() > limit {
+        let full = if max_calls > 0 {
+            n >= max_calls
+        } else {
+            out.len() + c.len() > limit
+        };
+        if !out.is_empty() && full {
             break;
         }
         for a in c.iter_mut() {
@@ -529,7 +538,11 @@ pub fn claim_by_calls(
         }
         out.extend(c);
     }
-    let room = limit.saturating_sub(out.len());
+    let room = if max_calls > 0 {
+        limit
+    } else {
+        limit.saturating_sub(out.len())
+    };
     out.extend(rest.into_iter().take(room));
     out
 }
@@ -721,10 +734,10 @@ mod tests {
         rows.extend((0..3).map(|i| grouped(100 + i, ActionKind::Tag, 2, &format!("u{i}"))));
         rows.extend((0..5).map(|i| claimed(200 + i, ActionKind::KvKey, "KV", &format!("k{i}"))));
         // All rows, room for everything: every call whole, the KV keys too.
-        let all = claim_by_calls(rows.clone(), true, 1000, b);
+        let all = claim_by_calls(rows.clone(), true, 1000, 0, b);
         assert_eq!(all.len(), 73);
         // A limit inside the third call of group 1 stops after two whole calls.
-        let some = claim_by_calls(rows.clone(), true, 62, b);
+        let some = claim_by_calls(rows.clone(), true, 62, 0, b);
         assert_eq!(some.len(), 62, "two calls, then two KV keys");
         assert_eq!(
             purge_batches(&some, b)
@@ -734,14 +747,29 @@ mod tests {
             vec![30, 30]
         );
         // A limit below one call still takes one call (progress).
-        assert_eq!(claim_by_calls(rows.clone(), true, 3, b).len(), 30);
+        assert_eq!(claim_by_calls(rows.clone(), true, 3, 0, b).len(), 30);
         // Rows cut off inside a call key: its partial tail waits for a later claim.
         let cut: Vec<ClaimedAction> = rows.iter().take(64).cloned().collect();
-        let taken = claim_by_calls(cut, false, 1000, b);
+        let taken = claim_by_calls(cut, false, 1000, 0, b);
         assert_eq!(taken.len(), 60);
         // A lone partial call is taken when the rows are complete.
         let lone: Vec<ClaimedAction> = rows.iter().skip(65).take(3).cloned().collect();
-        assert_eq!(claim_by_calls(lone, true, 1000, b).len(), 3);
+        assert_eq!(claim_by_calls(lone, true, 1000, 0, b).len(), 3);
+        // Calls taken by count: three whole calls (65 + 3 values, past a limit of 10), then
+        // the limit for the KV keys alone.
+        let by_count = claim_by_calls(rows.clone(), true, 10, 3, b);
+        assert_eq!(
+            purge_batches(&by_count, b)
+                .iter()
+                .map(|c| c.2.len())
+                .collect::<Vec<_>>(),
+            vec![30, 30, 5]
+        );
+        assert_eq!(by_count.iter().filter(|a| a.kind.is_kv()).count(), 5);
+        assert_eq!(by_count.iter().map(|a| a.call).max(), Some(3));
+        // Every call when there is room for more, and at least one when asked for one.
+        assert_eq!(claim_by_calls(rows.clone(), true, 0, 9, b).len(), 68);
+        assert_eq!(claim_by_calls(rows.clone(), true, 0, 1, b).len(), 30);
     }
 
     #[test]
@@ -792,7 +820,7 @@ mod tests {
         let rows: Vec<ClaimedAction> = (0..250)
             .map(|i| claimed(i, ActionKind::Tag, "z1", &format!("t{i:03}")))
             .collect();
-        let claim = claim_by_calls(rows, true, 1000, BatchSize::uniform(100));
+        let claim = claim_by_calls(rows, true, 1000, 0, BatchSize::uniform(100));
         let calls: BTreeSet<u32> = claim.iter().map(|a| a.call).collect();
         assert_eq!(calls, BTreeSet::from([1, 2, 3]));
         // A deploy since then made the batch 30 or 500: the same three calls go out.
