@@ -94,6 +94,12 @@ try {
       last_item_page_ms: since(csApi.filter((r) => r.path.endsWith('/items')).at(-1)?.at),
       first_purge_ms: since(cf.purges[0]?.at),
       last_purge_ms: since(cf.purges.at(-1)?.at),
+      // Where the time went (from the webhook): each queue invocation, and the purge calls.
+      invocations: inv.map((e) => ({ step: e.step, started_ms: since(e.started_ms), duration_ms: e.duration_ms, pages: e.pages, kv: e.kv, cache: e.cache, durable_object: e.durable_object, fetch: e.fetch, steps: e.steps })),
+      purge_calls_ms: cf.purges.map((p) => since(p.at)),
+      purge_answered_ms: cf.purges.map((p) => since(p.answeredAt)),
+      continued: w.events('continued').filter((e) => e.job_id === job.jobId).map((e) => ({ step: e.step, delay_s: e.delay_s })),
+      paced: w.events('paced').filter((e) => e.job_id === job.jobId).map((e) => e.delay_s),
     };
     const purgeItems = rec.purged.tags + rec.purged.urls + rec.purged.prefixes + rec.purged.hosts;
     const min = {
