@@ -403,7 +403,7 @@ impl Alongside {
 /// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
 /// they get half of the fetches left beyond `keep` (what `work` needs for its next unit) and
 /// all but [`WORK_OPS`] of the service operations, and stop when `work` ends; what they leave
-/// goes back to the invocation. When they stop early for lack of budget with actions pending,
+/// goes back to the invocation. When they stop early for lack of budget,
 /// `signals` says so ([`Alongside::spent`]) and the invocation's budget asks paced waits to
 /// give way ([`Budget::hand_on`]), so `work` hands on to a fresh invocation instead of reading
 /// on while the purges wait.
@@ -465,7 +465,8 @@ fn alongside_claim(ctx: &Run<'_>, budget: &Budget) -> Claim {
 /// Runs purge rounds until the work ends, so purging overlaps the rate-limited page reads,
 /// within its own slice of the budget. Errors end it quietly: the drain step that follows
 /// collection retries them. Returns true when it stopped because its slice ran out while the
-/// work went on and actions were pending.
+/// work went on (whether or not actions are pending now: the windows still to come need a
+/// fresh budget too).
 pub(super) async fn drain_alongside(
     ctx: &Run<'_>,
     budget: &Budget,
@@ -484,8 +485,6 @@ pub(super) async fn drain_alongside(
     };
     let spent = |deleted: bool| slice_spent(budget, deleted);
     let mut ready: Option<Claim> = None;
-    // Until a round reports otherwise, assume actions are pending.
-    let mut pending = true;
     // Whether a round has deleted KV keys: from then on, a slice too small for another round of
     // deletes counts as spent.
     let mut deleted = false;
@@ -495,7 +494,7 @@ pub(super) async fn drain_alongside(
             Some(c) => c,
             None => {
                 if spent(deleted) {
-                    return pending;
+                    return true;
                 }
                 alongside_claim(ctx, budget)
             }
@@ -506,23 +505,19 @@ pub(super) async fn drain_alongside(
             Ok(r) if !r.progress.current => return false,
             // This round could delete no KV key: it sent the purges earlier deletes unblocked,
             // and the KV work waits for a fresh invocation.
-            Ok(r) if kv == 0 => return r.progress.pending > 0,
+            Ok(_) if kv == 0 => return true,
             Ok(r) if r.next.as_ref().is_some_and(|c| !c.came_back_empty()) => {
                 deleted |= r.unblocked;
                 ready = r.next;
             }
             // Deletes that unblocked nothing claimable yet (or no budget left to chain):
             // the next round at once claims for itself, or finds the budget spent.
-            Ok(r) if r.unblocked => {
-                pending = r.progress.pending > 0;
-                deleted = true;
-            }
+            Ok(r) if r.unblocked => deleted = true,
             // Out of budget for another round: stop now, not after the wait below.
-            Ok(r) if spent(deleted) => return r.progress.pending > 0,
+            Ok(_) if spent(deleted) => return true,
             // Let actions accumulate between rounds (fewer ledger calls, fuller claims), but
             // stop waiting as soon as the work stores a window or ends.
-            Ok(r) => {
-                pending = r.progress.pending > 0;
+            Ok(_) => {
                 for _ in 0..OVERLAP_ROUND_MS / 20 {
                     if signals.done.get() || signals.stored.get() != stored {
                         break;
