@@ -35,8 +35,8 @@ pub struct Client<'a> {
     branch: Option<String>,
     /// The batched look-up was refused once: look items up singly from then on.
     queries_refused: std::cell::Cell<bool>,
-    /// Its waits for a start give way when the invocation hands on ([`Client::giving_way`]).
-    gives_way: bool,
+    /// Its waits for a start give way when the invocation hands on ([`Client::give_way`]).
+    gives_way: std::cell::Cell<bool>,
 }
 
 impl<'a> Client<'a> {
@@ -65,15 +65,16 @@ impl<'a> Client<'a> {
             token,
             branch: cfg.contentstack.branch.clone(),
             queries_refused: std::cell::Cell::new(false),
-            gives_way: false,
+            gives_way: std::cell::Cell::new(false),
         })
     }
 
-    /// The same client whose waits for a start give way when the invocation is asked to hand
-    /// on (`Budget::hand_on`): a call then fails with `NetError::HandOn` before it is sent.
-    pub fn giving_way(mut self) -> Self {
-        self.gives_way = true;
-        self
+    /// From now on, this client's waits for a start give way when the invocation is asked to
+    /// hand on (`Budget::hand_on`): a call then fails with `NetError::HandOn` before it is sent.
+    /// A step turns it on once it has made progress (a page read), so that a fresh invocation
+    /// always reads before it can give way again.
+    pub fn give_way(&self) {
+        self.gives_way.set(true);
     }
 
     /// The same client sending `branch` (the job's) instead of `CONTENTSTACK_BRANCH`.
@@ -92,7 +93,7 @@ impl<'a> Client<'a> {
                 rate_per_second: self.cfg.contentstack.rate_per_second,
             },
             upcoming: std::cell::Cell::new(1),
-            gives_way: self.gives_way,
+            gives_way: self.gives_way.get(),
         }
     }
 

@@ -191,8 +191,6 @@ impl<'r> Collecting<'r> {
         environments: Vec<PlanEnvironment>,
     ) -> Result<Self, StepError> {
         let (client, plan_job) = ctx.reader(job, &api_key, branch)?;
-        // Its waits give way when the purges alongside run out (`Alongside`).
-        let client = client.giving_way();
         Ok(Collecting {
             ctx,
             job,
@@ -258,6 +256,10 @@ impl<'r> Collecting<'r> {
         };
         let (items, more) = (page.items.len(), page.more);
         window.add_page(page, skip);
+        // A page read: from now on, a wait for the next one gives way when the purges
+        // alongside run out (`Alongside`); never before the invocation has read one, so that
+        // handing on always makes progress.
+        self.client.give_way();
         Ok(Read::Page { items, more })
     }
 
