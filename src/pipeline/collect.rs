@@ -133,7 +133,7 @@ async fn collect_pages(
         } else {
             skip
         };
-        let store_now = window.store_now(skip, next_skip, alongside.spent());
+        let store_now = window.store_now(skip, next_skip, ctx.budget.hands_on());
         if more && !handing_off && window.items.len() < window_max && !store_now {
             skip = next_skip;
             continue;
@@ -150,7 +150,7 @@ async fn collect_pages(
         }
         // The purges alongside used up their share while work is pending: a fresh invocation
         // continues both, so purging keeps pace with the page reads.
-        let purges_waiting = alongside.spent() && more && progress.pending > 0;
+        let purges_waiting = ctx.budget.hands_on() && more && progress.pending > 0;
         if handing_off || purges_waiting {
             return Ok(Next::Queue(c.resume_at(next_skip), 0));
         }

@@ -381,19 +381,11 @@ const STARVED_OPS: usize = RESERVE_OPS + PURGE_OPS + 32;
 pub(super) struct Alongside {
     /// The work has ended: the rounds stop (after a round already claimed).
     done: Cell<bool>,
-    /// The rounds stopped for lack of budget while the work went on: the work hands on to a
-    /// fresh invocation at its next stop.
-    spent: Cell<bool>,
     /// Windows the work has stored: a new one wakes a round waiting for actions.
     stored: Cell<u32>,
 }
 
 impl Alongside {
-    /// Whether the rounds ran out of budget while the work went on.
-    pub(super) fn spent(&self) -> bool {
-        self.spent.get()
-    }
-
     /// The work stored a window of actions.
     pub(super) fn stored_window(&self) {
         self.stored.set(self.stored.get().wrapping_add(1));
@@ -403,10 +395,9 @@ impl Alongside {
 /// Runs `work` (a step reading Contentstack at its rate limit) with purge rounds alongside:
 /// they get half of the fetches left beyond `keep` (what `work` needs for its next unit) and
 /// all but [`WORK_OPS`] of the service operations, and stop when `work` ends; what they leave
-/// goes back to the invocation. When they stop early for lack of budget,
-/// `signals` says so ([`Alongside::spent`]) and the invocation's budget asks paced waits to
-/// give way ([`Budget::hand_on`]), so `work` hands on to a fresh invocation instead of reading
-/// on while the purges wait.
+/// goes back to the invocation. When they stop early for lack of budget, the invocation's
+/// budget asks it to hand on ([`Budget::hand_on`]): paced waits give way, and `work` hands on
+/// to a fresh invocation at its next stop instead of reading on while the purges wait.
 pub(super) async fn with_purges_alongside(
     ctx: &Run<'_>,
     job: &JobMessage,
@@ -428,7 +419,6 @@ pub(super) async fn with_purges_alongside(
     };
     let alongside = async {
         if drain_alongside(ctx, &slice, job, signals).await {
-            signals.spent.set(true);
             ctx.budget.hand_on();
         }
     };
