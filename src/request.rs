@@ -87,14 +87,21 @@ impl ObjectStub {
         Ok(ObjectStub(ns.get_by_name(name)?))
     }
 
-    /// POSTs `body` to `url` on the object: its answer's status and text.
-    pub async fn post(&self, url: &str, body: &str) -> worker::Result<(u16, String)> {
+    /// POSTs `body` to `url` on the object: its answer's text, or an error naming `what`
+    /// answered which status (with its text) when that is not 200.
+    pub async fn post(&self, what: &str, url: &str, body: &str) -> worker::Result<String> {
         let req = web_request(url, Method::Post, None, Some(body))?;
         let resp: web_sys::Response = JsFuture::from(self.0.fetch_with_request(&req)?)
             .await?
             .dyn_into()?;
         let status = resp.status();
-        Ok((status, text_of(&resp).await?))
+        let text = text_of(&resp).await?;
+        if status != 200 {
+            return Err(worker::Error::RustError(format!(
+                "{what} answered {status}: {text}"
+            )));
+        }
+        Ok(text)
     }
 }
 

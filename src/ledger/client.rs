@@ -27,15 +27,7 @@ fn send<'a, O: Serialize + 'a>(
     op: &'a O,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + 'a>> {
     let body = serde_json::to_string(op).map_err(|e| worker::Error::RustError(e.to_string()));
-    Box::pin(async move {
-        let (status, text) = stub.post("https://ledger/op", &body?).await?;
-        if status != 200 {
-            return Err(worker::Error::RustError(format!(
-                "ledger answered {status}: {text}"
-            )));
-        }
-        Ok(text)
-    })
+    Box::pin(async move { stub.post("ledger", "https://ledger/op", &body?).await })
 }
 
 /// Sends one operation and decodes its answer (as `Response::json` would).

@@ -122,12 +122,9 @@ pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Res
     let stub = crate::request::ObjectStub::new(env, "LIMITER", key)?;
     let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let (status, text) = stub.post("https://limiter/reserve", &body).await?;
-    if status != 200 {
-        return Err(worker::Error::RustError(format!(
-            "rate limiter answered {status}: {text}"
-        )));
-    }
+    let text = stub
+        .post("rate limiter", "https://limiter/reserve", &body)
+        .await?;
     let a: ReserveAnswer =
         serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
     Ok(a.waits_ms)
