@@ -294,9 +294,9 @@ try {
   const busiest = perStack.reduce((a, b) => (b.min_calls > a.min_calls ? b : a));
   const purgeMin = perJob.reduce((a, j) => a + j.min.purge_calls, 0);
   const planned = (() => {
-    // src/pace/mod.rs TokenBucket::planned: 90 % of the rate, the burst less a margin.
-    const rate = PURGE_RATE_PER_SECOND * 0.9;
-    const margin = Math.max(2, PURGE_BURST * 0.1, (rate * 250) / 1000);
+    // src/pace/mod.rs TokenBucket::planned: 98 % of the rate, the burst less its 250 ms refill.
+    const rate = PURGE_RATE_PER_SECOND * 0.98;
+    const margin = (rate * 250) / 1000;
     return { rate, burst: Math.max(1, PURGE_BURST - margin) };
   })();
   const floorMs = {

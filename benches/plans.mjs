@@ -131,10 +131,10 @@ function drain(releases, { rate, burst }) {
 /** The bucket the Worker's schedule plans against (`TokenBucket::planned`, src/pace/mod.rs). */
 function plannedBucket({ rate, burst }) {
   const JITTER_S = 0.25;
-  const margin = Math.max(2, burst * 0.1, rate * 0.9 * JITTER_S);
+  const margin = rate * 0.98 * JITTER_S;
   const b = Math.max(1, burst - margin);
-  let r = rate * 0.9;
-  if (burst - b < r * JITTER_S) r = Math.min(r, rate / (1 + rate * JITTER_S));
+  let r = rate * 0.98;
+  if (burst - b < r * JITTER_S - 1e-9) r = Math.min(r, rate / (1 + rate * JITTER_S));
   return { rate: r, burst: b };
 }
 

@@ -1158,7 +1158,7 @@ function plansWhy(missed, urlTemplate) {
   if (bound.length) {
     parts.push(`Where they do not (${bound.map((x) => `${at(x)}: done ${secs(x.wall_ms)}; from its last item page at ${secs(x.timeline.last_item_page_ms)}, the bucket the Worker plans against, ` +
       `${bucketText(x.planned_bucket)}, lets the ${int(x.floors.mix_deferred_calls)} deferred calls end at ${secs(x.planned_from_last_page_ms)}`).join('; ')}), the Worker's schedule is at its own floor:` +
-      ' it plans against 90 % of the rate and the burst less a reserve for calls that arrive late, so that Cloudflare never refuses one' +
+      ' it plans against 98 % of the rate and the burst less a reserve for calls that arrive late, so that Cloudflare never refuses one' +
       ` (${int(bound.reduce((a, x) => a + x.bucket_refusals, 0))} refused in these runs), and that margin is most of the distance to the floor.`);
   }
   const stream = missed.filter((x) => x.floors.better === 'stream-everything');
@@ -1217,7 +1217,7 @@ function plansTargets() {
 }
 
 const PLANS_TAKE = 'What it would take: the gap is mostly the Worker\'s own margins (the 10 % on Contentstack\'s window ' +
-  'and the planned bucket\'s 90 % rate and smaller burst), which keep both APIs from ever refusing a call; a smaller margin held safely ' +
+  'and the planned bucket\'s 98 % rate and smaller burst), which keep both APIs from ever refusing a call; a smaller margin held safely ' +
   'needs pacing on the APIs\' own answers (Contentstack\'s `x-ratelimit-remaining`, Cloudflare\'s 429s) rather than the Worker\'s clock ' +
   'alone. Where the stream-everything floor is the better one, sending each deferred value with the first group that carries it ' +
   '(and not again) would use the bucket while pages are read; that needs to know, when a group closes, that no later page repeats ' +
