@@ -193,7 +193,7 @@ fn bench_plan(c: &mut Criterion) {
     let p = plan::plan(&input.job, &input.items, &input.envs, &input.rules);
     let prod = &p.environments["production"];
     assert_eq!(prod.kv_keys.len(), ITEMS);
-    assert_eq!(prod.files.len(), ITEMS);
+    assert_eq!(prod.files().len(), ITEMS);
     assert!(p.skipped.is_empty());
     assert_eq!(format_only(&input.items).len(), ITEMS * 5);
 

@@ -37,7 +37,7 @@ const PURGE_BATCH_SIZE = 100;
 const PURGE_RATE_PER_SECOND = 100;
 const PURGE_BURST = 100;
 // The Worker's model of Cloudflare's account-wide API limit (src/pace/mod.rs ACCOUNT_API_BUCKET).
-const ACCOUNT_API = { rate: 2, burst: 500 };
+const ACCOUNT_API = { rate: 1.8, burst: 450 };
 // The jobs queue's consumer (wrangler.toml): up to 10 messages per batch, no `max_concurrency` set.
 const QUEUE_MAX_BATCH = 10;
 const POLL_MS = 50;

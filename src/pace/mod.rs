@@ -482,7 +482,10 @@ mod tests {
         let starts = take_slots(&mut st, &[PRESETS[1], ACCOUNT_API_BUCKET], T0, 30);
         assert_eq!(starts.iter().filter(|s| **s == T0).count(), 23);
         let first_refill = starts[23] - T0;
-        assert!((first_refill - 0.225 / 4.9 * 1000.0).abs() < 0.01, "{first_refill}");
+        assert!(
+            (first_refill - 0.225 / 4.9 * 1000.0).abs() < 0.01,
+            "{first_refill}"
+        );
         let gap = starts[24] - starts[23];
         assert!((gap - 1000.0 / 4.9).abs() < 0.01, "{gap}");
     }
@@ -494,18 +497,22 @@ mod tests {
         // while the calls after them arrive on time. A reserve for half of JITTER_MS is refused
         // here (checked by hand).
         let generic = [(2.0, 10.0), (7.5, 40.0), (0.5, 6.0), (20.0, 100.0)];
-        let buckets = PRESETS.iter().copied().chain(generic.map(|(r, b)| TokenBucket {
-            rate_per_second: r,
-            burst: b,
-        }));
+        let buckets = PRESETS
+            .iter()
+            .copied()
+            .chain(generic.map(|(r, b)| TokenBucket {
+                rate_per_second: r,
+                burst: b,
+            }));
         for spec in buckets {
-            for n in [spec.burst as u32 + 1, spec.burst as u32 + 3, spec.burst as u32 + 20] {
+            for n in [
+                spec.burst as u32 + 1,
+                spec.burst as u32 + 3,
+                spec.burst as u32 + 20,
+            ] {
                 let mut st = [BucketState::default()];
                 let starts = take_slots(&mut st, &[spec], T0, n);
-                let arrivals: Vec<f64> = starts
-                    .iter()
-                    .map(|s| s.max(T0 + JITTER_MS))
-                    .collect();
+                let arrivals: Vec<f64> = starts.iter().map(|s| s.max(T0 + JITTER_MS)).collect();
                 let refused = first_refused(spec, &arrivals);
                 assert!(refused.is_none(), "{spec:?}, {n} calls: {refused:?}");
             }

@@ -125,8 +125,11 @@ pub struct PlanJob {
     pub branch: Option<String>,
 }
 
-/// What to purge in one environment. Every list is sorted and duplicate-free.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What to purge in one environment. Every list is sorted and duplicate-free. What goes to
+/// Cloudflare is held per zone only ([`EnvPlan::zones`]); the flat lists of the dry run's answer
+/// (tags, files, prefixes, hosts, `purge_everything`) are their union, computed when asked for
+/// ([`EnvPlan::tags`] and its siblings) and when the plan is written out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct EnvPlan {
     /// The environment uid.
     pub environment_uid: String,
@@ -142,19 +145,8 @@ pub struct EnvPlan {
     pub kv_prefixes: Vec<String>,
     /// URLs to delete from the Cache API (the expanded `urls`).
     pub cache_urls: Vec<String>,
-    /// Cache tags to purge.
-    pub tags: Vec<String>,
-    /// URLs to purge with the Cloudflare API (the expanded `urls`, with a zone only).
-    pub files: Vec<String>,
-    /// Prefixes (`host/path`) to purge.
-    pub prefixes: Vec<String>,
-    /// Hostnames to purge.
-    pub hosts: Vec<String>,
-    /// Purge the whole zone.
-    pub purge_everything: bool,
     /// What goes to each zone (docs/CONTRACT.md, "Several zones"): URLs, prefixes and hosts to
-    /// the zone that serves their host, tags and `everything` to every zone. The flat lists
-    /// above are their union.
+    /// the zone that serves their host, tags and `everything` to every zone.
     #[serde(default)]
     pub zones: BTreeMap<String, ZonePlan>,
     /// Tags, URLs, prefixes and hosts a template may give two items of the job
@@ -247,12 +239,44 @@ impl EnvPlan {
             kv_keys: self.kv_keys.len(),
             kv_prefixes: self.kv_prefixes.len(),
             cache_urls: self.cache_urls.len(),
-            tags: self.tags.len(),
-            files: self.files.len(),
-            prefixes: self.prefixes.len(),
-            hosts: self.hosts.len(),
-            purge_everything: self.purge_everything,
+            tags: self.tags().len(),
+            files: self.files().len(),
+            prefixes: self.prefixes().len(),
+            hosts: self.hosts().len(),
+            purge_everything: self.purge_everything(),
         }
+    }
+
+    /// One list over every zone: sorted, duplicate-free.
+    fn over_zones(&self, pick: fn(&ZonePlan) -> &Vec<String>) -> Vec<String> {
+        crate::sorted::set_of(self.zones.values().flat_map(|z| pick(z).iter().cloned()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Cache tags to purge (each goes to every zone).
+    pub fn tags(&self) -> Vec<String> {
+        self.over_zones(|z| &z.tags)
+    }
+
+    /// URLs to purge with the Cloudflare API (the expanded `urls` some zone serves).
+    pub fn files(&self) -> Vec<String> {
+        self.over_zones(|z| &z.files)
+    }
+
+    /// Prefixes (`host/path`) to purge.
+    pub fn prefixes(&self) -> Vec<String> {
+        self.over_zones(|z| &z.prefixes)
+    }
+
+    /// Hostnames to purge.
+    pub fn hosts(&self) -> Vec<String> {
+        self.over_zones(|z| &z.hosts)
+    }
+
+    /// Whether every zone is purged whole.
+    pub fn purge_everything(&self) -> bool {
+        self.zones.values().any(|z| z.purge_everything)
     }
 
     /// Number of actions (see [`EnvCounts::total`]).
@@ -268,11 +292,7 @@ impl EnvPlan {
     /// True when the Cloudflare purge API has work to do.
     #[cfg(test)]
     pub fn has_cloudflare_work(&self) -> bool {
-        self.purge_everything
-            || !self.tags.is_empty()
-            || !self.files.is_empty()
-            || !self.prefixes.is_empty()
-            || !self.hosts.is_empty()
+        self.cloudflare_calls(1, 1) > 0
     }
 
     /// Whether this plan gets a second purge pass: it both changes KV and purges Cloudflare.
@@ -303,28 +323,54 @@ impl EnvPlan {
         union(&mut self.kv_keys, other.kv_keys);
         union(&mut self.kv_prefixes, other.kv_prefixes);
         union(&mut self.cache_urls, other.cache_urls);
-        union(&mut self.tags, other.tags);
-        union(&mut self.files, other.files);
-        union(&mut self.prefixes, other.prefixes);
-        union(&mut self.hosts, other.hosts);
-        self.purge_everything |= other.purge_everything;
         for (zone, z) in other.zones {
             self.zones.entry(zone).or_default().merge(z);
         }
-        if self.purge_everything {
-            self.clear_covered_by_everything();
+        // `everything` goes to every zone.
+        if self.purge_everything() {
+            for z in self.zones.values_mut() {
+                z.purge_everything = true;
+                z.clear_covered_by_everything();
+            }
         }
     }
+}
 
-    fn clear_covered_by_everything(&mut self) {
-        self.tags.clear();
-        self.files.clear();
-        self.prefixes.clear();
-        self.hosts.clear();
-        for z in self.zones.values_mut() {
-            z.purge_everything = true;
-            z.clear_covered_by_everything();
+/// The plan as the dry run answers it: the zones' lists also flat, as their union.
+impl Serialize for EnvPlan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Answer<'a> {
+            environment_uid: &'a str,
+            zone_id: &'a Option<String>,
+            kv_binding: &'a Option<String>,
+            kv_namespace_id: &'a Option<String>,
+            kv_keys: &'a [String],
+            kv_prefixes: &'a [String],
+            cache_urls: &'a [String],
+            tags: Vec<String>,
+            files: Vec<String>,
+            prefixes: Vec<String>,
+            hosts: Vec<String>,
+            purge_everything: bool,
+            zones: &'a BTreeMap<String, ZonePlan>,
         }
+        Answer {
+            environment_uid: &self.environment_uid,
+            zone_id: &self.zone_id,
+            kv_binding: &self.kv_binding,
+            kv_namespace_id: &self.kv_namespace_id,
+            kv_keys: &self.kv_keys,
+            kv_prefixes: &self.kv_prefixes,
+            cache_urls: &self.cache_urls,
+            tags: self.tags(),
+            files: self.files(),
+            prefixes: self.prefixes(),
+            hosts: self.hosts(),
+            purge_everything: self.purge_everything(),
+            zones: &self.zones,
+        }
+        .serialize(s)
     }
 }
 
@@ -689,36 +735,24 @@ impl Acc {
                 (id, plan)
             })
             .collect();
-        let routed = |pick: fn(&ZonePlan) -> &Vec<String>| -> Vec<String> {
-            crate::sorted::set_of(zones.values().flat_map(|z| pick(z).iter().cloned()))
-                .into_iter()
-                .collect()
-        };
-        let mut plan = EnvPlan {
+        let mut zones = zones;
+        if self.purge_everything {
+            for z in zones.values_mut() {
+                z.clear_covered_by_everything();
+            }
+        }
+        EnvPlan {
             environment_uid: self.environment_uid,
             zone_id: self.zone_id,
             kv_binding: self.kv_binding,
             kv_namespace_id: self.kv_namespace_id,
             kv_keys: self.kv_keys.into_iter().collect(),
             kv_prefixes: self.kv_prefixes.into_iter().collect(),
-            files: routed(|z| &z.files),
             cache_urls: self.urls.into_iter().collect(),
-            tags: if zones.is_empty() {
-                Vec::new()
-            } else {
-                self.tags.into_iter().collect()
-            },
-            prefixes: routed(|z| &z.prefixes),
-            hosts: routed(|z| &z.hosts),
-            purge_everything: self.purge_everything,
             zones,
             purge_mode: Some(self.purge_mode),
             recurring: self.recurring,
-        };
-        if plan.purge_everything {
-            plan.clear_covered_by_everything();
         }
-        plan
     }
 }
 
@@ -1095,7 +1129,7 @@ mod tests {
             ])
         );
         assert_eq!(
-            prod.tags,
+            prod.tags(),
             strings(&[
                 "cs-production-a1",
                 "cs-production-ct-page",
@@ -1110,8 +1144,8 @@ mod tests {
             "https://www.example.fr/blog/bonjour",
         ]);
         assert_eq!(prod.cache_urls, urls);
-        assert_eq!(prod.files, urls);
-        assert!(prod.prefixes.is_empty() && prod.hosts.is_empty() && !prod.purge_everything);
+        assert_eq!(prod.files(), urls);
+        assert!(prod.prefixes().is_empty() && prod.hosts().is_empty() && !prod.purge_everything());
 
         // Staging: the `*` rule, no zone, so only KV keys and Cache API deletes.
         let stage = &p.environments["staging"];
@@ -1123,8 +1157,8 @@ mod tests {
             stage.cache_urls,
             strings(&["https://staging.example.com/blog/hello"])
         );
-        assert!(stage.files.is_empty(), "no zone: no purge by URL");
-        assert!(stage.tags.is_empty(), "no zone: no tags");
+        assert!(stage.files().is_empty(), "no zone: no purge by URL");
+        assert!(stage.tags().is_empty(), "no zone: no tags");
 
         assert_eq!(
             p.skipped,
@@ -1176,7 +1210,7 @@ mod tests {
         assert_eq!(fr.tags, vec!["t-e1"], "tags go to every zone");
         assert_eq!(com.prefixes, vec!["www.example.com/p/e1"]);
         assert!(fr.prefixes.is_empty());
-        assert_eq!(prod.files.len(), 2, "the flat list is the union");
+        assert_eq!(prod.files().len(), 2, "the flat list is the union");
         // The asset's host is served by no zone: listed in skipped, still in the Cache API list.
         let zoneless: Vec<&Skipped> = p.skipped.iter().filter(|s| s.missing == "zone").collect();
         assert_eq!(zoneless.len(), 1, "{:?}", p.skipped);
@@ -1189,7 +1223,7 @@ mod tests {
             .cache_urls
             .contains(&"https://images.contentstack.io/a1.jpg".to_string()));
         assert!(!prod
-            .files
+            .files()
             .contains(&"https://images.contentstack.io/a1.jpg".to_string()));
         assert_eq!(
             prod.cloudflare_calls(100, 100),
@@ -1493,12 +1527,12 @@ mod tests {
         let prod = &p.environments["production"];
         // What was valid made it through.
         assert_eq!(prod.kv_keys, strings(&["k:/has space", "k:ftp://x.com/a"]));
-        assert_eq!(prod.tags, strings(&["t-ftp://x.com/a"]));
+        assert_eq!(prod.tags(), strings(&["t-ftp://x.com/a"]));
         assert!(prod.cache_urls.is_empty());
         // "ftp://x.com/a" is a valid prefix ("ftp:" is not an http scheme to strip).
-        assert_eq!(prod.prefixes, strings(&["ftp://x.com/a"]));
+        assert_eq!(prod.prefixes(), strings(&["ftp://x.com/a"]));
         // "/has space" → host "" is invalid; "ftp:..." → host "ftp".
-        assert_eq!(prod.hosts, strings(&["ftp"]));
+        assert_eq!(prod.hosts(), strings(&["ftp"]));
     }
 
     #[test]
@@ -1552,11 +1586,11 @@ mod tests {
         );
         let prod = &p.environments["production"];
         assert_eq!(
-            prod.prefixes,
+            prod.prefixes(),
             strings(&["www.example.com/blog/", "www.example.com/static/e1"])
         );
         assert_eq!(
-            prod.hosts,
+            prod.hosts(),
             strings(&["[::1]", "cdn.example.com", "www.example.com"])
         );
         assert_eq!(normalize_host("https://"), None);
@@ -1582,8 +1616,8 @@ mod tests {
         assert_eq!(prod.cloudflare_calls(30, 30), 0);
         let f = plan_failure(&job(), &envs(), &rules);
         let prod = &f.environments["production"];
-        assert!(!prod.purge_everything);
-        assert!(prod.tags.is_empty() && prod.hosts.is_empty() && prod.files.is_empty());
+        assert!(!prod.purge_everything());
+        assert!(prod.tags().is_empty() && prod.hosts().is_empty() && prod.files().is_empty());
         assert_eq!(prod.cache_urls, strings(&["https://x.com/"]));
     }
 
@@ -1593,16 +1627,16 @@ mod tests {
         assert_eq!(f.items, PlannedItems::default());
         assert!(f.skipped.is_empty());
         let prod = &f.environments["production"];
-        assert_eq!(prod.tags, strings(&["cs-production"]));
+        assert_eq!(prod.tags(), strings(&["cs-production"]));
         assert_eq!(prod.kv_prefixes, strings(&["production:"]));
         assert_eq!(prod.cache_urls, strings(&["https://www.example.com/"]));
-        assert_eq!(prod.files, strings(&["https://www.example.com/"]));
-        assert!(!prod.purge_everything);
+        assert_eq!(prod.files(), strings(&["https://www.example.com/"]));
+        assert!(!prod.purge_everything());
         assert!(prod.kv_keys.is_empty());
         // Staging uses `*`, which has no zone: `everything` and tags need one.
         let stage = &f.environments["staging"];
         assert_eq!(stage.kv_prefixes, strings(&["staging:"]));
-        assert!(!stage.purge_everything && stage.tags.is_empty());
+        assert!(!stage.purge_everything() && stage.tags().is_empty());
         assert_eq!(f.action_count(), 4 + 1);
     }
 
@@ -1614,8 +1648,8 @@ mod tests {
         let f = plan_failure(&job(), &envs(), &rules);
         for (name, uid) in [("production", "blt_prod"), ("staging", "blt_stage")] {
             let e = &f.environments[name];
-            assert!(e.purge_everything);
-            assert!(e.tags.is_empty() && e.files.is_empty());
+            assert!(e.purge_everything());
+            assert!(e.tags().is_empty() && e.files().is_empty());
             assert_eq!(e.cache_urls, strings(&["https://x.com/"]));
             assert_eq!(e.kv_prefixes, vec![format!("{uid}:")]);
             assert_eq!(e.cloudflare_calls(30, 30), 1);
@@ -1633,7 +1667,7 @@ mod tests {
             ..job()
         };
         let f = plan_failure(&job, &envs()[..1], &rules);
-        assert_eq!(f.environments["production"].tags, strings(&["cs-main"]));
+        assert_eq!(f.environments["production"].tags(), strings(&["cs-main"]));
         assert_eq!(
             f.skipped,
             vec![skip("cs-{api_key}", "", "production", "api_key")]
@@ -1799,7 +1833,7 @@ mod tests {
                     prop_assert!(!key.contains("::"), "{}", key);
                     prop_assert!(!key.starts_with(':'));
                 }
-                for tag in &env.tags {
+                for tag in &env.tags() {
                     prop_assert!(!tag.ends_with('-') && !tag.contains("--"), "{}", tag);
                 }
                 for url in &env.cache_urls {
@@ -1833,10 +1867,10 @@ mod tests {
                     &e.kv_keys,
                     &e.kv_prefixes,
                     &e.cache_urls,
-                    &e.tags,
-                    &e.files,
-                    &e.prefixes,
-                    &e.hosts,
+                    &e.tags(),
+                    &e.files(),
+                    &e.prefixes(),
+                    &e.hosts(),
                 ]
                 .into_iter()
                 .all(|v| sorted_unique(v))

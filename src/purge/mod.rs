@@ -843,7 +843,6 @@ mod tests {
             zone_id: Some("z1".into()),
             kv_binding: Some("KV".into()),
             kv_namespace_id: Some("ns1".into()),
-            tags: vec!["a".into()],
             kv_keys: vec!["k".into()],
             zones: [("z1".to_string(), zone)].into_iter().collect(),
             purge_mode: Some(crate::rules::PurgeMode::Invalidate),
@@ -873,7 +872,6 @@ mod tests {
             "production".into(),
             EnvPlan {
                 zone_id: Some("z1".into()),
-                tags: vec!["ct-page".into(), "e1-en".into()],
                 zones: [("z1".to_string(), zone)].into_iter().collect(),
                 recurring: ["ct-page".to_string()].into_iter().collect(),
                 ..EnvPlan::default()
