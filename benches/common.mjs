@@ -74,3 +74,13 @@ export function buildFromEnv(env = process.env) {
     label: { build_dir: dir ? path.relative(root, dir) || '.' : '.', ledger: layout },
   };
 }
+
+/** The bucket the Worker's schedule plans against (`TokenBucket::planned`, src/pace/mod.rs). */
+export function plannedBucket({ rate, burst }) {
+  const JITTER_S = 0.25;
+  const margin = rate * 0.98 * JITTER_S;
+  const b = Math.max(1, burst - margin);
+  let r = rate * 0.98;
+  if (burst - b < r * JITTER_S - 1e-9) r = Math.min(r, rate / (1 + rate * JITTER_S));
+  return { rate: r, burst: b };
+}

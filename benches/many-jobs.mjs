@@ -22,7 +22,7 @@ import os from 'node:os';
 import { jobsPage, getJob } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { makeStack, addJob } from '../devkit/fakes/stack.mjs';
-import { writeResult, sleep } from './common.mjs';
+import { writeResult, sleep, plannedBucket } from './common.mjs';
 import { threadMeter } from './workerd-cpu.mjs';
 
 const STACKS = 5;
@@ -293,12 +293,7 @@ try {
   // ---- floors
   const busiest = perStack.reduce((a, b) => (b.min_calls > a.min_calls ? b : a));
   const purgeMin = perJob.reduce((a, j) => a + j.min.purge_calls, 0);
-  const planned = (() => {
-    // src/pace/mod.rs TokenBucket::planned: 98 % of the rate, the burst less its 250 ms refill.
-    const rate = PURGE_RATE_PER_SECOND * 0.98;
-    const margin = (rate * 250) / 1000;
-    return { rate, burst: Math.max(1, PURGE_BURST - margin) };
-  })();
+  const planned = plannedBucket({ rate: PURGE_RATE_PER_SECOND, burst: PURGE_BURST });
   const floorMs = {
     contentstack_busiest_stack: busiest.floor_ms,
     purge_bucket: (Math.max(0, purgeMin - PURGE_BURST) / PURGE_RATE_PER_SECOND) * 1000,

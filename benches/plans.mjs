@@ -38,7 +38,7 @@ import path from 'node:path';
 import { waitForFinal } from '../devkit/harness/worker.mjs';
 import { startSystem } from '../devkit/harness/system.mjs';
 import { addJob, findEnvironment } from '../devkit/fakes/stack.mjs';
-import { writeResult, buildFromEnv, root, sleep, waitFinalCountingPolls } from './common.mjs';
+import { writeResult, buildFromEnv, root, sleep, waitFinalCountingPolls, plannedBucket } from './common.mjs';
 
 const CASES = (process.env.BENCH_PLAN_CASES ?? 'free:1000,pro:1000,business:1000,enterprise:1000,pro:10000,business:10000,enterprise:10000')
   .split(',').map((c) => {
@@ -126,16 +126,6 @@ function drain(releases, { rate, burst }) {
     last = t;
   }
   return last;
-}
-
-/** The bucket the Worker's schedule plans against (`TokenBucket::planned`, src/pace/mod.rs). */
-function plannedBucket({ rate, burst }) {
-  const JITTER_S = 0.25;
-  const margin = rate * 0.98 * JITTER_S;
-  const b = Math.max(1, burst - margin);
-  let r = rate * 0.98;
-  if (burst - b < r * JITTER_S - 1e-9) r = Math.min(r, rate / (1 + rate * JITTER_S));
-  return { rate: r, burst: b };
 }
 
 /** The floors of one job under one bucket, from its items (see the header). */

@@ -223,6 +223,11 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
+/// Runs `f` on this isolate's slots for the limiter named `key`.
+fn with_slots<R>(key: &str, f: impl FnOnce(&mut Slots) -> R) -> R {
+    SLOTS.with(|s| f(s.borrow_mut().entry(key.to_string()).or_default()))
+}
+
 /// Times a start may be given up because the wait for it ended too late (see [`wait_slot`]).
 const LATE_TRIES: usize = 3;
 
@@ -280,30 +285,22 @@ pub async fn ready_together(p: &Pacing<'_>, budget: &Budget, n: u32) -> Result<u
     }
     let stale_ms = stale_ms(&p.pace);
     let now = crate::runtime::now_ms() as f64;
-    let have = SLOTS.with(|s| {
-        let mut s = s.borrow_mut();
-        let q = s.entry(p.key.clone()).or_default();
+    let have = with_slots(&p.key, |q| {
         q.starts.retain(|t| t + stale_ms >= now);
         q.starts.len() as u32
     });
     if have < n {
         let count = (p.upcoming.get().max(n) - have).clamp(1, SLOTS_PER_RESERVE);
         let (slots, _) = reserve(p, budget, count).await?;
-        SLOTS.with(|s| {
-            let mut s = s.borrow_mut();
-            s.entry(p.key.clone()).or_default().starts.extend(slots);
-        });
+        with_slots(&p.key, |q| q.starts.extend(slots));
     }
     let due = crate::runtime::now_ms() as f64 + TOGETHER_MS;
-    let ready = SLOTS.with(|s| {
-        let s = s.borrow();
-        s.get(&p.key).map_or(0, |q| {
-            q.starts
-                .iter()
-                .take(n as usize)
-                .take_while(|t| **t <= due)
-                .count()
-        })
+    let ready = with_slots(&p.key, |q| {
+        q.starts
+            .iter()
+            .take(n as usize)
+            .take_while(|t| **t <= due)
+            .count()
     });
     Ok((ready as u32).max(1))
 }
@@ -320,9 +317,7 @@ enum Cached {
 /// Takes a start slot (cached, or reserved from the limiter) and waits for it; returns it.
 async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64, NetError> {
     let now = crate::runtime::now_ms() as f64;
-    let cached = SLOTS.with(|s| {
-        let mut s = s.borrow_mut();
-        let q = s.entry(p.key.clone()).or_default();
+    let cached = with_slots(&p.key, |q| {
         while let Some(t) = q.starts.pop_front() {
             if t + stale_ms >= now {
                 return Cached::Slot(t);
@@ -344,9 +339,7 @@ async fn take_slot(p: &Pacing<'_>, budget: &Budget, stale_ms: f64) -> Result<f64
             let (slots, at_once) = reserve(p, budget, count).await?;
             let mut slots = slots.into_iter();
             let first = slots.next().unwrap_or(crate::runtime::now_ms() as f64);
-            SLOTS.with(|s| {
-                let mut s = s.borrow_mut();
-                let q = s.entry(p.key.clone()).or_default();
+            with_slots(&p.key, |q| {
                 q.starts.extend(slots);
                 if at_once {
                     // The window has room: calls take its burst one slot at a time.
@@ -381,13 +374,7 @@ async fn wait_or_give_way(p: &Pacing<'_>, budget: &Budget, slot: f64) -> Result<
             return Ok(());
         }
         if budget.hands_on() && left > GIVE_WAY_MS {
-            SLOTS.with(|s| {
-                s.borrow_mut()
-                    .entry(p.key.clone())
-                    .or_default()
-                    .starts
-                    .push_front(slot)
-            });
+            with_slots(&p.key, |q| q.starts.push_front(slot));
             return Err(NetError::HandOn);
         }
         Delay::from(Duration::from_millis(left.min(GIVE_WAY_POLL_MS) as u64)).await;

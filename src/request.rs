@@ -35,9 +35,9 @@ pub async fn fetch(
         .iter()
         .map(|name| answer_headers.get(name).ok().flatten())
         .collect();
-    let buf = JsFuture::from(resp.array_buffer().map_err(js_error)?)
+    let buf = JsFuture::from(resp.array_buffer().map_err(body_error)?)
         .await
-        .map_err(js_error)?;
+        .map_err(body_error)?;
     Ok(Fetched {
         status: resp.status(),
         headers,
@@ -65,12 +65,8 @@ fn web_request(
     if let Some(b) = body {
         init.set_body(&wasm_bindgen::JsValue::from_str(b));
     }
-    web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
-        worker::Error::JsError(
-            e.as_string()
-                .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
-        )
-    })
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|e| js_error(e, "invalid URL or options for Request"))
 }
 
 /// A Durable Object's stub kept as the runtime's own object: a call is one `POST` whose answer
@@ -107,15 +103,18 @@ impl ObjectStub {
 
 /// An answer's body as text, read by the runtime in one call (`Response.text()`).
 async fn text_of(resp: &web_sys::Response) -> worker::Result<String> {
-    let text = JsFuture::from(resp.text().map_err(js_error)?)
+    let text = JsFuture::from(resp.text().map_err(body_error)?)
         .await
-        .map_err(js_error)?;
+        .map_err(body_error)?;
     Ok(text.as_string().unwrap_or_default())
 }
 
-fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {
-    worker::Error::JsError(
-        e.as_string()
-            .unwrap_or_else(|| "could not read the answer's body".to_string()),
-    )
+/// The runtime's error as its text, else `otherwise`.
+fn js_error(e: wasm_bindgen::JsValue, otherwise: &str) -> worker::Error {
+    worker::Error::JsError(e.as_string().unwrap_or_else(|| otherwise.to_string()))
+}
+
+/// [`js_error`] while reading an answer's body.
+fn body_error(e: wasm_bindgen::JsValue) -> worker::Error {
+    js_error(e, "could not read the answer's body")
 }

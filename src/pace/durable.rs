@@ -120,12 +120,10 @@ impl DurableObject for RateLimiter {
 /// Asks the limiter named `key` for `count` start times, as waits in ms from now.
 pub async fn reserve_slots(env: &Env, key: &str, pace: &Pace, count: u32) -> Result<Vec<u64>> {
     let stub = crate::request::ObjectStub::new(env, "LIMITER", key)?;
-    let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let body = serde_json::to_string(&ReserveRequest { pace: *pace, count })?;
     let text = stub
         .post("rate limiter", "https://limiter/reserve", &body)
         .await?;
-    let a: ReserveAnswer =
-        serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let a: ReserveAnswer = serde_json::from_str(&text)?;
     Ok(a.waits_ms)
 }

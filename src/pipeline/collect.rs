@@ -340,11 +340,11 @@ impl Window {
     /// Whether the window is stored now, before reading on from `next_skip`: held long enough,
     /// or the purges alongside are out of budget (this invocation hands on after storing).
     /// A window never spans two purge groups: it is stored before the next group's first page.
-    fn store_now(&self, skip: u64, next_skip: u64, purges_spent: bool) -> bool {
+    fn store_now(&self, skip: u64, next_skip: u64, handing_on: bool) -> bool {
         let group_full = next_skip >= group_end(skip, PAGE_SIZE);
         self.first_page_ms
             .is_some_and(|t| now_ms() - t >= STORE_AFTER_MS)
-            || purges_spent
+            || handing_on
             || group_full
     }
 

@@ -455,9 +455,9 @@ fn alongside_claim(ctx: &Run<'_>, budget: &Budget) -> Claim {
 /// Runs purge rounds until the work ends, so purging overlaps the rate-limited page reads,
 /// within its own slice of the budget. Errors end it quietly: the drain step that follows
 /// collection retries them, with the queue's backoff (handing on at an error would retry at
-/// once, again and again while an API is down). Returns true when it stopped because its slice ran out while the
-/// work went on (whether or not actions are pending now: the windows still to come need a
-/// fresh budget too).
+/// once, again and again while an API is down). Returns true when it stopped because its slice
+/// ran out while the work went on (whether or not actions are pending now: the windows still to
+/// come need a fresh budget too).
 pub(super) async fn drain_alongside(
     ctx: &Run<'_>,
     budget: &Budget,

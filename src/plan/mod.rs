@@ -274,7 +274,7 @@ impl EnvPlan {
         self.over_zones(|z| &z.hosts)
     }
 
-    /// Whether every zone is purged whole.
+    /// Whether the zones are purged whole (`everything` goes to every zone).
     pub fn purge_everything(&self) -> bool {
         self.zones.values().any(|z| z.purge_everything)
     }
@@ -689,8 +689,6 @@ struct Acc {
     kv_prefixes: BTreeSet<String>,
     urls: BTreeSet<String>,
     tags: BTreeSet<String>,
-    prefixes: BTreeSet<String>,
-    hosts: BTreeSet<String>,
     purge_everything: bool,
 }
 
@@ -714,8 +712,6 @@ impl Acc {
             kv_prefixes: BTreeSet::new(),
             urls: BTreeSet::new(),
             tags: BTreeSet::new(),
-            prefixes: BTreeSet::new(),
-            hosts: BTreeSet::new(),
             purge_everything: false,
         }
     }
@@ -725,22 +721,19 @@ impl Acc {
             .zones
             .into_iter()
             .map(|(id, z)| {
-                let plan = ZonePlan {
+                let mut plan = ZonePlan {
                     tags: self.tags.iter().cloned().collect(),
                     files: z.files.into_iter().collect(),
                     prefixes: z.prefixes.into_iter().collect(),
                     hosts: z.hosts.into_iter().collect(),
                     purge_everything: self.purge_everything,
                 };
+                if plan.purge_everything {
+                    plan.clear_covered_by_everything();
+                }
                 (id, plan)
             })
             .collect();
-        let mut zones = zones;
-        if self.purge_everything {
-            for z in zones.values_mut() {
-                z.clear_covered_by_everything();
-            }
-        }
         EnvPlan {
             environment_uid: self.environment_uid,
             zone_id: self.zone_id,
@@ -790,26 +783,33 @@ impl Expansion<'_> {
             Ok(s) => s,
             Err(p) => return self.skip(template, p.name()),
         };
+        // Prefixes and hosts are kept by the zone they are routed to (below) only.
         let (value, set, reason) = match kind {
-            Field::KvKey => (valid_kv(expanded), &mut self.acc.kv_keys, "valid_kv_key"),
+            Field::KvKey => (
+                valid_kv(expanded),
+                Some(&mut self.acc.kv_keys),
+                "valid_kv_key",
+            ),
             Field::KvPrefix => (
                 valid_kv(expanded),
-                &mut self.acc.kv_prefixes,
+                Some(&mut self.acc.kv_prefixes),
                 "valid_kv_prefix",
             ),
-            Field::Tag => (valid_tag(expanded), &mut self.acc.tags, "valid_tag"),
-            Field::Url => (normalize_url(&expanded), &mut self.acc.urls, "valid_url"),
-            Field::Prefix => (
-                normalize_prefix(&expanded),
-                &mut self.acc.prefixes,
-                "valid_prefix",
+            Field::Tag => (valid_tag(expanded), Some(&mut self.acc.tags), "valid_tag"),
+            Field::Url => (
+                normalize_url(&expanded),
+                Some(&mut self.acc.urls),
+                "valid_url",
             ),
-            Field::Host => (normalize_host(&expanded), &mut self.acc.hosts, "valid_host"),
+            Field::Prefix => (normalize_prefix(&expanded), None, "valid_prefix"),
+            Field::Host => (normalize_host(&expanded), None, "valid_host"),
         };
         let Some(v) = value else {
             return self.skip(template, reason);
         };
-        set.insert(v.clone());
+        if let Some(set) = set {
+            set.insert(v.clone());
+        }
         if matches!(kind, Field::Tag | Field::Url | Field::Prefix | Field::Host)
             && template.may_recur()
         {

@@ -489,21 +489,20 @@ pub fn purge_batches(
 /// key, then the rest), `complete` says whether they are all the claimable ones (else the last
 /// purge call key may continue past them). Purge actions are taken a whole call at a time (a
 /// full batch, or the rest of its key), at least one call even past `limit`; a call that may
-/// continue past the rows is left for a later claim unless it is the only one. With `calls` 0
-/// a call's actions count in `limit` and the rest fills what is left of it; with `calls` above
-/// 0, up to that many calls are taken whatever their size (a call costs one fetch, not one
+/// continue past the rows is left for a later claim unless it is the only one. With `max_calls`
+/// 0 a call's actions count in `limit` and the rest fills what is left of it; above 0, up to
+/// that many calls are taken whatever their size (a call costs one fetch, not one
 /// service operation per value) and the rest fills `limit` on its own.
 pub fn claim_by_calls(
     rows: Vec<ClaimedAction>,
     complete: bool,
     limit: usize,
-    calls: usize,
+    max_calls: usize,
     batch: BatchSize,
 ) -> Vec<ClaimedAction> {
     let (purge, rest): (Vec<ClaimedAction>, Vec<ClaimedAction>) =
         rows.into_iter().partition(|a| a.kind.is_cloudflare());
     // Cut the purge rows into calls.
-    let max_calls = calls;
     let mut calls: Vec<Vec<ClaimedAction>> = Vec::new();
     for a in purge {
         match calls.last_mut() {
